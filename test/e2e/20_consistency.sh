@@ -1,0 +1,61 @@
+#!/bin/bash
+# 20_consistency: a capture taken while pgbench writes is one point in time:
+# after restoring it, sum(abalance) = sum(bbalance) = sum(tbalance) =
+# sum(delta), and every pgbench_history row is accounted for.
+# shellcheck source=test/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+SCALE=${PGBENCH_SCALE:-10}
+DURATION=${PGBENCH_SECONDS:-20}
+
+start_cluster
+q postgres "CREATE DATABASE bench" >/dev/null
+q bench "CREATE EXTENSION pgbackups" >/dev/null
+log "pgbench -i -s $SCALE"
+pgbench -i -q -s "$SCALE" bench >"$TESTDIR/pgbench-init.log" 2>&1 || die "pgbench -i failed: $(tail -n 5 "$TESTDIR/pgbench-init.log")"
+
+log "pgbench -c 4 -T $DURATION in the background"
+pgbench -n -c 4 -j 2 -T "$DURATION" bench >"$TESTDIR/pgbench.log" 2>&1 &
+bench_pid=$!
+track_bg "$bench_pid"
+# let the load get going
+wait_for bench "SELECT count(*) > 100 FROM pgbench_history" 30 || die "pgbench wrote nothing: $(cat "$TESTDIR/pgbench.log")"
+h0=$(q bench "SELECT count(*) FROM pgbench_history")
+
+log "capture(wait => true, parallel => 2) under load (history rows so far: $h0)"
+start=$SECONDS
+if id=$(q bench "SELECT pgbackups.capture(wait => true, parallel => 2)" 2>"$TESTDIR/capture.err"); then
+	pass "capture under load: $id in $((SECONDS - start)) s"
+else
+	fail "capture under load failed: $(cat "$TESTDIR/capture.err")"
+	finish
+fi
+h1=$(q bench "SELECT count(*) FROM pgbench_history")
+still_running=no
+kill -0 "$bench_pid" 2>/dev/null && still_running=yes
+log "$(describe_backup bench "$id"); history rows after: $h1; pgbench still running: $still_running"
+check "pgbench was still writing when the capture finished" [ "$still_running" = yes ]
+wait "$bench_pid" || die "pgbench failed: $(tail -n 5 "$TESTDIR/pgbench.log")"
+grep -E 'number of transactions actually processed|tps' "$TESTDIR/pgbench.log" | sed 's/^/    /'
+
+check_eq "status" "$(backup_field bench "$id" status)" completed
+check_eq "parallel recorded" "$(backup_field bench "$id" parallel)" 2
+arch=$(archive_path bench "$id")
+
+restore_into "consistency" "$arch" restored
+sums=$(q restored "SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' || (SELECT sum(bbalance) FROM pgbench_branches) || ' ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)")
+read -r sa sb st sd <<<"$sums"
+hr=$(q restored "SELECT count(*) FROM pgbench_history")
+log "restored: sum(abalance)=$sa sum(bbalance)=$sb sum(tbalance)=$st sum(delta)=$sd history rows=$hr (live: $h0 before, $h1 after)"
+check_eq "sum(abalance) = sum(delta)" "$sa" "$sd"
+check_eq "sum(bbalance) = sum(delta)" "$sb" "$sd"
+check_eq "sum(tbalance) = sum(delta)" "$st" "$sd"
+check "history rows in the backup lie between the counts before and after ($h0 <= $hr <= $h1)" test "$hr" -ge "$h0" -a "$hr" -le "$h1"
+check "the backup holds some of the concurrent transactions ($hr > 0)" [ "$hr" -gt 0 ]
+check_eq "restored accounts rows" "$(q restored "SELECT count(*) FROM pgbench_accounts")" "$((SCALE * 100000))"
+check_eq "rows column = rows restored" "$(backup_field bench "$id" rows)" \
+	"$(q restored "SELECT (SELECT count(*) FROM pgbench_accounts) + (SELECT count(*) FROM pgbench_branches) + (SELECT count(*) FROM pgbench_tellers) + (SELECT count(*) FROM pgbench_history)")"
+# per-table counts recorded in table_rows must match the restored tables
+tr=$(q bench "SELECT table_rows::text FROM pgbackups.backups WHERE id = '$id'")
+log "table_rows: $tr"
+finish

@@ -1,0 +1,93 @@
+#!/bin/bash
+# 40_retention: with pgbackups.manual_retention = 3, five manual captures leave
+# the newest three (the archives of the older ones are deleted); a failed
+# capture (unwritable storage) expires nothing; the next success expires one.
+# shellcheck source=test/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+DB=ret
+start_cluster
+q postgres "CREATE DATABASE $DB" >/dev/null
+q $DB "CREATE EXTENSION pgbackups" >/dev/null
+q $DB "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1000) g" >/dev/null
+
+q $DB "ALTER SYSTEM SET pgbackups.manual_retention = 3" >/dev/null
+q $DB "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+check_eq "manual_retention after reload" "$(q $DB "SHOW pgbackups.manual_retention")" 3
+
+completed_ids() { q $DB "SELECT string_agg(id, ' ' ORDER BY num) FROM pgbackups.backups WHERE status = 'completed' AND kind = 'manual'"; }
+all_ids() { q $DB "SELECT string_agg(id || ':' || status, ' ' ORDER BY num) FROM pgbackups.backups"; }
+
+declare -A PATHS
+ids=()
+for i in 1 2 3 4 5; do
+	if id=$(q $DB "SELECT pgbackups.capture(wait => true, label => 'round $i')" 2>"$TESTDIR/capture.err"); then
+		ids+=("$id")
+		PATHS[$id]=$(archive_path $DB "$id")
+		log "capture $i: $id -> ${PATHS[$id]}; completed now: $(completed_ids)"
+	else
+		fail "capture $i failed: $(cat "$TESTDIR/capture.err")"
+	fi
+done
+check_eq "five captures" "${#ids[@]}" 5
+# expiry may run right after the completion is recorded: allow a moment
+wait_for $DB "SELECT count(*) = 3 FROM pgbackups.backups WHERE status = 'completed'" 10 || true
+check_eq "the newest three remain" "$(completed_ids)" "${ids[*]:2:3}"
+check_eq "no other rows remain" "$(all_ids)" "${ids[2]}:completed ${ids[3]}:completed ${ids[4]}:completed"
+for id in "${ids[@]:0:2}"; do
+	check "archive of expired $id is deleted" test ! -e "${PATHS[$id]}"
+	check_eq "no file of expired $id" "$(job_files $DB "$id")" ""
+done
+for id in "${ids[@]:2:3}"; do
+	check "archive of kept $id exists" test -s "${PATHS[$id]}"
+done
+
+# --- a failed capture expires nothing ---------------------------------------------------
+RO=$TESTDIR/readonly
+mkdir -p "$RO"
+chmod 555 "$RO"
+q $DB "ALTER SYSTEM SET pgbackups.storage_url = 'file://$RO'" >/dev/null
+q $DB "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+check_eq "storage_url points to the read-only directory" "$(q $DB "SHOW pgbackups.storage_url")" "file://$RO"
+out=$(psql -X -q -At -v VERBOSITY=verbose -d $DB -c "SELECT pgbackups.capture(wait => true, label => 'doomed')" 2>&1) &&
+	fail "capture into a read-only directory succeeded: $out"
+log "capture into $RO: $(head -n 3 <<<"$out" | tr '\n' ' ')"
+check "capture(wait => true) raised the job's error" grep -q '^ERROR:' <<<"$out"
+failed_id=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'doomed'")
+if [ -n "$failed_id" ]; then
+	check_eq "the doomed capture $failed_id is failed" "$(backup_field $DB "$failed_id" status)" failed
+	check "its error is recorded: $(backup_field $DB "$failed_id" error)" test -n "$(backup_field $DB "$failed_id" error)"
+	check "its logs() has lines" test "$(q $DB "SELECT count(*) FROM pgbackups.logs('$failed_id')")" -gt 0
+else
+	fail "no row for the doomed capture: $(all_ids)"
+fi
+check_eq "a failed capture expires nothing" "$(completed_ids)" "${ids[*]:2:3}"
+for id in "${ids[@]:2:3}"; do
+	check "archive of $id still exists" test -s "${PATHS[$id]}"
+done
+check_eq "nothing was written in the read-only directory" "$(find "$RO" -mindepth 1 | wc -l)" 0
+
+# --- back to the default storage: the next success expires the oldest --------------------
+q $DB "ALTER SYSTEM RESET pgbackups.storage_url" >/dev/null
+q $DB "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+if id=$(q $DB "SELECT pgbackups.capture(wait => true, label => 'round 6')" 2>"$TESTDIR/capture.err"); then
+	wait_for $DB "SELECT count(*) = 3 FROM pgbackups.backups WHERE status = 'completed'" 10 || true
+	check_eq "after one more success: the newest three completed" "$(completed_ids)" "${ids[3]} ${ids[4]} $id"
+	check "archive of ${ids[2]} is deleted" test ! -e "${PATHS[${ids[2]}]}"
+	check_eq "the failed row is kept (retention counts completed backups)" "$(backup_field $DB "$failed_id" status)" failed
+else
+	fail "capture 6 failed: $(cat "$TESTDIR/capture.err")"
+fi
+
+# --- delete() of a kept backup removes its archive -------------------------------------
+victim=${ids[3]}
+check_eq "delete('$victim')" "$(q $DB "SELECT pgbackups.delete('$victim')")" "$victim"
+check "archive of deleted $victim is gone" test ! -e "${PATHS[$victim]}"
+check_eq "row of deleted $victim is gone" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE id = '$victim'")" 0
+expect_sqlstate "delete('$victim') again" $DB 42704 "SELECT pgbackups.delete('$victim')"
+
+check_eq "no .tmp file left in storage" "$(find "$STORAGE_DIR" -name '*.tmp' | wc -l)" 0
+finish

@@ -1,0 +1,380 @@
+# shellcheck shell=bash
+# test/lib.sh: harness for pgbackups end-to-end tests.  Source it from bash.
+#
+#   start_cluster            initdb + start a throwaway cluster (sets PGDATA,
+#                            PGHOST, PGPORT, TESTDIR, STORAGE_DIR)
+#   psql_db DB [args]        psql on DB, ON_ERROR_STOP, no psqlrc
+#   q DB SQL                 one unaligned, tuples-only result
+#   wait_for DB SQL [secs]   poll SQL until it returns t (default 30 s)
+#   restart_cluster [mode]   pg_ctl restart (default -m fast)
+#   stop_cluster             pg_ctl stop of the cluster this script started
+#   bg_psql VAR DB SQL       run psql in the background, its PID into VAR
+#   check NAME CMD...        run CMD; count a pass or a failure
+#   check_eq NAME GOT WANT   compare two strings
+#   expect_sqlstate NAME DB STATE SQL
+#   finish                   print the summary and exit non-zero on failure
+#
+# Server processes run as the postgres OS user (runuser when we are root);
+# clients connect through the unix socket in the cluster's own temp dir, as the
+# database user postgres (trust authentication).  The cleanup trap stops only
+# the clusters and background processes this script started, by pg_ctl -D and
+# by PID.
+
+set -Eeuo pipefail
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$LIB_DIR/.." && pwd)
+export LIB_DIR REPO_DIR
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+export PATH="$PGBIN:$PATH"
+export PGUSER=postgres
+export PGDATABASE=postgres
+export PGCONNECT_TIMEOUT=10
+unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGHOSTADDR || true
+
+_LIB_CLUSTERS=()
+_LIB_BGPIDS=()
+_LIB_TMPDIRS=()
+PASS_COUNT=0
+FAIL_COUNT=0
+FAILED_CHECKS=()
+
+log() { printf '%s [%s] %s\n' "$(date +%H:%M:%S)" "$(basename "$0")" "$*"; }
+die() {
+	log "FATAL: $*" >&2
+	exit 1
+}
+
+# Run a command as the postgres OS user.
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# A fresh temporary directory owned by postgres.
+new_tmpdir() {
+	local d
+	d=$(mktemp -d /tmp/pgbackups-test.XXXXXX)
+	chmod 755 "$d"
+	if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$d"; fi
+	_LIB_TMPDIRS+=("$d")
+	printf '%s\n' "$d"
+}
+
+# A port number: the socket lives in our private directory, so the only
+# requirement is that it is not used by another cluster in the same
+# directory; a random one avoids confusing people reading ps output.
+_pick_port() {
+	echo $((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+}
+
+start_cluster() {
+	TESTDIR=$(new_tmpdir)
+	PGDATA=$TESTDIR/data
+	PGHOST=$TESTDIR
+	PGPORT=$(_pick_port)
+	STORAGE_DIR=$TESTDIR/pgbackups # default pgbackups.storage_url: parent of data_directory
+	SERVER_LOG=$TESTDIR/server.log
+	export TESTDIR PGDATA PGHOST PGPORT STORAGE_DIR SERVER_LOG
+	log "initdb $PGDATA (port $PGPORT)"
+	(cd "$TESTDIR" && as_postgres "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$TESTDIR/initdb.log" 2>&1) ||
+		{
+			cat "$TESTDIR/initdb.log" >&2
+			die "initdb failed"
+		}
+	{
+		echo
+		echo "# test/pgbackups.conf"
+		cat "$LIB_DIR/pgbackups.conf"
+		echo
+		echo "# test/lib.sh"
+		echo "port = $PGPORT"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$TESTDIR'"
+		echo "max_connections = 60"
+		# extra settings from the caller, e.g. EXTRA_CONF="log_min_messages = debug1"
+		[ -z "${EXTRA_CONF:-}" ] || printf '%s\n' "$EXTRA_CONF"
+	} >>"$PGDATA/postgresql.conf"
+	_LIB_CLUSTERS+=("$PGDATA")
+	_pg_ctl start
+}
+
+_pg_ctl() {
+	local action=$1
+	shift
+	(cd "$TESTDIR" && as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVER_LOG" -w -t 120 "$action" "$@" >>"$TESTDIR/pg_ctl.log" 2>&1) || {
+		tail -n 40 "$SERVER_LOG" >&2 || true
+		die "pg_ctl $action failed"
+	}
+}
+
+restart_cluster() {
+	local mode=${1:-fast}
+	log "pg_ctl restart -m $mode"
+	_pg_ctl restart -m "$mode"
+}
+
+stop_cluster() {
+	local mode=${1:-fast}
+	_pg_ctl stop -m "$mode"
+}
+
+psql_db() {
+	local db=$1
+	shift
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+
+# q DB SQL: the result as unaligned tuples-only text.
+q() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+
+# wait_for DB SQL [timeout_seconds]: poll until SQL returns t.
+wait_for() {
+	local db=$1 sql=$2 timeout=${3:-30}
+	local deadline=$((SECONDS + timeout)) out
+	while :; do
+		out=$(q "$db" "$sql" 2>/dev/null || true)
+		[ "$out" = t ] && return 0
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.2
+	done
+}
+
+# wait_for_ms DB SQL MILLISECONDS: like wait_for, for short deadlines.
+wait_for_ms() {
+	local db=$1 sql=$2 ms=$3
+	local start now out
+	start=$(date +%s%N)
+	while :; do
+		out=$(q "$db" "$sql" 2>/dev/null || true)
+		[ "$out" = t ] && return 0
+		now=$(date +%s%N)
+		[ $(((now - start) / 1000000)) -ge "$ms" ] && return 1
+		sleep 0.05
+	done
+}
+
+# bg_psql VAR DB SQL [logfile]: start psql in the background.
+bg_psql() {
+	local __var=$1 db=$2 sql=$3 logf=${4:-/dev/null}
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "$sql" >"$logf" 2>&1 &
+	local pid=$!
+	_LIB_BGPIDS+=("$pid")
+	printf -v "$__var" '%s' "$pid"
+}
+
+# track_bg PID: let the cleanup trap end a background job started elsewhere.
+track_bg() { _LIB_BGPIDS+=("$1"); }
+
+# stop_bg PID: end one background job we started, and reap it.
+stop_bg() {
+	local pid=$1
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		pass "$name"
+	else
+		fail "$name"
+	fi
+}
+
+pass() {
+	PASS_COUNT=$((PASS_COUNT + 1))
+	log "ok   - $1"
+}
+
+fail() {
+	FAIL_COUNT=$((FAIL_COUNT + 1))
+	FAILED_CHECKS+=("$1")
+	log "FAIL - $1"
+}
+
+check_eq() {
+	local name=$1 got=$2 want=$3
+	if [ "$got" = "$want" ]; then
+		pass "$name ($got)"
+	else
+		fail "$name: got [$got], want [$want]"
+	fi
+}
+
+# expect_sqlstate NAME DB STATE SQL: SQL must fail with SQLSTATE STATE.
+expect_sqlstate() {
+	local name=$1 db=$2 want=$3 sql=$4 out
+	if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$db" -c "$sql" 2>&1); then
+		fail "$name: succeeded, want SQLSTATE $want (output: $out)"
+		return 0
+	fi
+	if grep -q "ERROR:  $want:" <<<"$out"; then
+		pass "$name (SQLSTATE $want)"
+	else
+		fail "$name: want SQLSTATE $want, got: $(head -n 3 <<<"$out")"
+	fi
+}
+
+# Files of job ID of catalog database DB in the storage directory (final or .tmp).
+job_files() {
+	local db=$1 id=$2 dir=${3:-$STORAGE_DIR}
+	[ -d "$dir" ] || return 0
+	find "$dir" -path "*/$db/$id-*" 2>/dev/null || true
+}
+
+# The local path of a completed backup's archive (location is file:///...).
+archive_path() {
+	local db=$1 id=$2 loc
+	loc=$(q "$db" "SELECT location FROM pgbackups.backups WHERE id = '$id'")
+	printf '%s\n' "${loc#file://}"
+}
+
+backup_field() {
+	q "$1" "SELECT $3 FROM pgbackups.backups WHERE id = '$2'"
+}
+
+# A one-line description of a backup, for logs.
+describe_backup() {
+	q "$1" "SELECT concat_ws(' ', id, status, compression, 'parallel=' || parallel, 'tables=' || tables, 'rows=' || rows, 'size=' || archive_size, 'raw=' || raw_size, 'err=' || error, 'code=' || error_code) FROM pgbackups.backups WHERE id = '$2'"
+}
+
+# Wait until the job worker of backup ID has a live pid; print it.
+job_worker_pid() {
+	local db=$1 id=$2 timeout=${3:-30} pid
+	local deadline=$((SECONDS + timeout))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		pid=$(q "$db" "SELECT b.worker_pid FROM pgbackups.backups b JOIN pg_stat_activity a ON a.pid = b.worker_pid WHERE b.id = '$id' AND b.status = 'running' AND a.backend_type = 'pgbackups job'" 2>/dev/null || true)
+		if [ -n "$pid" ]; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# schema_text DB: pg_dump --schema-only, without the lines that differ
+# between two dumps of equal databases (\restrict keys).
+schema_text() {
+	pg_dump --schema-only -d "$1" | grep -v -E '^\\(un)?restrict '
+}
+
+# data_digest DB: one line per table and materialized view (row count and
+# an md5 of the sorted rows), sequences, and large objects.
+data_digest() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" <<'SQL'
+SELECT format(
+	CASE WHEN c.relkind = 'm' AND NOT c.relispopulated
+		THEN 'SELECT %L || '' (not populated)'''
+		ELSE 'SELECT %L, count(*), md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) FROM ONLY %s t'
+	END, c.oid::regclass::text, c.oid::regclass)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgbackups')
+   AND n.nspname !~ '^pg_(toast|temp)'
+ ORDER BY c.oid::regclass::text
+\gexec
+SELECT 'sequence', schemaname, sequencename, last_value FROM pg_sequences
+ WHERE schemaname <> 'pgbackups' ORDER BY 2, 3;
+SELECT 'large object', m.oid, md5(lo_get(m.oid)), m.lomacl, obj_description(m.oid, 'pg_largeobject')
+  FROM pg_largeobject_metadata m ORDER BY m.oid;
+SQL
+}
+
+# compare_dbs NAME SRC DST: schema and data of DST must equal SRC's.
+compare_dbs() {
+	local name=$1 src=$2 dst=$3 d=$TESTDIR/compare
+	mkdir -p "$d"
+	schema_text "$src" >"$d/$src.schema.sql"
+	schema_text "$dst" >"$d/$dst.schema.sql"
+	if diff -u "$d/$src.schema.sql" "$d/$dst.schema.sql" >"$d/$dst.schema.diff"; then
+		pass "$name: schema of $dst equals $src ($(wc -l <"$d/$src.schema.sql") lines of pg_dump --schema-only)"
+	else
+		fail "$name: schema of $dst differs from $src"
+		head -n 40 "$d/$dst.schema.diff"
+	fi
+	data_digest "$src" >"$d/$src.data.txt"
+	data_digest "$dst" >"$d/$dst.data.txt"
+	if diff -u "$d/$src.data.txt" "$d/$dst.data.txt" >"$d/$dst.data.diff"; then
+		pass "$name: data of $dst equals $src ($(grep -c '|' "$d/$src.data.txt") relations/sequences/LOs, $(awk -F'|' 'NF==3 {s+=$2} END {print s+0}' "$d/$src.data.txt") rows)"
+	else
+		fail "$name: data of $dst differs from $src"
+		head -n 40 "$d/$dst.data.diff"
+	fi
+}
+
+# restore_into NAME ARCHIVE DB [pg_restore options]: createdb DB and
+# pg_restore --no-owner into it (ARCHIVE - reads stdin); any error or
+# message fails the check.
+restore_into() {
+	local name=$1 archive=$2 db=$3
+	shift 3
+	local err=$TESTDIR/restore-$db.err
+	q postgres "CREATE DATABASE \"$db\"" >/dev/null
+	local src=("$archive")
+	[ "$archive" = - ] && src=()
+	if pg_restore --no-owner -d "$db" "$@" "${src[@]}" 2>"$err"; then
+		if [ -s "$err" ]; then
+			fail "$name: pg_restore $* into $db printed: $(head -c 600 "$err")"
+			return 1
+		fi
+		pass "$name: pg_restore --no-owner $* into $db"
+	else
+		fail "$name: pg_restore $* into $db failed: $(head -c 1200 "$err")"
+		return 1
+	fi
+}
+
+finish() {
+	log "$PASS_COUNT passed, $FAIL_COUNT failed"
+	if [ "$FAIL_COUNT" -gt 0 ]; then
+		local c
+		for c in "${FAILED_CHECKS[@]}"; do log "  failed: $c"; done
+		exit 1
+	fi
+	exit 0
+}
+
+_lib_cleanup() {
+	local rc=$?
+	set +e
+	local pid d
+	for pid in "${_LIB_BGPIDS[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+		fi
+	done
+	if [ "$rc" -ne 0 ] && [ -n "${SERVER_LOG:-}" ] && [ -f "$SERVER_LOG" ]; then
+		echo "----- last lines of $SERVER_LOG -----" >&2
+		tail -n 60 "$SERVER_LOG" >&2
+		echo "-----" >&2
+	fi
+	for d in "${_LIB_CLUSTERS[@]}"; do
+		if [ -f "$d/postmaster.pid" ]; then
+			(cd / && as_postgres "$PGBIN/pg_ctl" -D "$d" -m immediate -w -t 60 stop >/dev/null 2>&1)
+		fi
+	done
+	for d in "${_LIB_TMPDIRS[@]}"; do
+		if [ "${KEEP_TMP:-0}" = 1 ] || { [ "$rc" -ne 0 ] && [ "${KEEP_TMP_ON_FAILURE:-0}" = 1 ]; }; then
+			log "kept $d"
+		else
+			# the storage dir may have been made read-only by a test
+			chmod -R u+w "$d" 2>/dev/null
+			rm -rf "$d"
+		fi
+	done
+	exit "$rc"
+}
+trap _lib_cleanup EXIT
+trap 'exit 130' INT TERM

@@ -1,0 +1,124 @@
+-- pgTAP: catalog invariants of pgbackups (tables, columns, constraints,
+-- configuration dump, functions, privileges).
+\set ON_ERROR_STOP 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+SET client_min_messages = warning;
+
+BEGIN;
+SELECT plan(63);
+
+SELECT has_extension('pgbackups', 'extension pgbackups is installed');
+SELECT has_schema('pgbackups');
+SELECT has_role('pgbackups_admin');
+SELECT isnt_superuser('pgbackups_admin');
+SELECT ok(NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'pgbackups_admin'), 'pgbackups_admin cannot log in');
+
+-- tables and columns
+SELECT has_table('pgbackups', 'backups', 'table pgbackups.backups');
+SELECT has_table('pgbackups', 'logs', 'table pgbackups.logs');
+SELECT columns_are('pgbackups', 'backups', ARRAY[
+	'id', 'num', 'kind', 'database', 'status', 'label', 'requested_by', 'created_at',
+	'started_at', 'finished_at', 'compression', 'compression_level', 'parallel',
+	'source_size', 'raw_size', 'archive_size', 'sha256', 'tables', 'rows', 'table_rows',
+	'archive_version', 'pg_dump_version', 'server_version', 'location', 'worker_pid',
+	'error', 'error_code']);
+SELECT columns_are('pgbackups', 'logs', ARRAY['job_id', 'logged_at', 'message']);
+SELECT col_type_is('pgbackups', 'backups', 'id', 'text');
+SELECT col_type_is('pgbackups', 'backups', 'num', 'integer');
+SELECT col_type_is('pgbackups', 'backups', 'database', 'name');
+SELECT col_type_is('pgbackups', 'backups', 'created_at', 'timestamp with time zone');
+SELECT col_type_is('pgbackups', 'backups', 'archive_size', 'bigint');
+SELECT col_type_is('pgbackups', 'backups', 'rows', 'bigint');
+SELECT col_type_is('pgbackups', 'backups', 'table_rows', 'jsonb');
+SELECT col_type_is('pgbackups', 'backups', 'worker_pid', 'integer');
+SELECT col_is_pk('pgbackups', 'backups', 'id');
+SELECT col_is_unique('pgbackups', 'backups', ARRAY['kind', 'num']);
+SELECT col_not_null('pgbackups', 'backups', c, 'backups.' || c || ' is NOT NULL')
+  FROM unnest(ARRAY['num', 'kind', 'database', 'status', 'requested_by', 'created_at',
+                    'compression', 'parallel']) AS c;
+SELECT col_is_null('pgbackups', 'backups', c, 'backups.' || c || ' allows NULL')
+  FROM unnest(ARRAY['label', 'started_at', 'finished_at', 'location', 'worker_pid', 'error']) AS c;
+SELECT col_default_is('pgbackups', 'backups', 'status', 'pending');
+SELECT col_has_default('pgbackups', 'backups', 'created_at');
+SELECT col_not_null('pgbackups', 'logs', 'job_id');
+SELECT col_not_null('pgbackups', 'logs', 'message');
+SELECT has_index('pgbackups', 'logs', 'logs_job_id_idx', ARRAY['job_id', 'logged_at']);
+
+-- check constraints really refuse bad values (as superuser, rolled back)
+SELECT throws_ok(
+	$$INSERT INTO pgbackups.backups (id, num, kind, database, status, requested_by, compression, parallel)
+	  VALUES ('b990', 990, 'manual', 'x', 'exploded', 'x', 'none', 1)$$,
+	'23514', NULL, 'status outside the five statuses is refused');
+SELECT throws_ok(
+	$$INSERT INTO pgbackups.backups (id, num, kind, database, requested_by, compression, parallel)
+	  VALUES ('b991', 991, 'weekly', 'x', 'x', 'none', 1)$$,
+	'23514', NULL, 'kind outside manual/scheduled is refused');
+SELECT ok((SELECT count(*) FROM pg_constraint
+            WHERE conrelid = 'pgbackups.backups'::regclass AND contype = 'c') >= 2,
+          'backups has check constraints on kind and status');
+
+-- configuration tables are dumped with the extension
+SELECT set_eq(
+	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pgbackups'$$,
+	ARRAY['pgbackups.backups', 'pgbackups.logs'],
+	'backups and logs are extension configuration tables');
+
+-- functions
+SELECT has_function('pgbackups', 'capture', ARRAY['text', 'boolean', 'text', 'integer', 'text']);
+SELECT function_returns('pgbackups', 'capture', ARRAY['text', 'boolean', 'text', 'integer', 'text'], 'text');
+SELECT has_function('pgbackups', 'cancel', ARRAY['text']);
+SELECT has_function('pgbackups', 'delete', ARRAY['text']);
+SELECT has_function('pgbackups', 'wait', ARRAY['text']);
+SELECT has_function('pgbackups', 'info', ARRAY['text']);
+SELECT has_function('pgbackups', 'logs', ARRAY['text']);
+SELECT has_function('pgbackups', 'list', ARRAY[]::text[]);
+SELECT has_function('pgbackups', 'pretty_size', ARRAY['bigint']);
+SELECT is_strict('pgbackups', 'delete', ARRAY['text']);
+SELECT is_strict('pgbackups', 'wait', ARRAY['text']);
+SELECT volatility_is('pgbackups', 'capture', ARRAY['text', 'boolean', 'text', 'integer', 'text'], 'volatile');
+SELECT volatility_is('pgbackups', 'pretty_size', ARRAY['bigint'], 'immutable');
+
+-- privileges: nothing for PUBLIC
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_proc p
+	   WHERE p.pronamespace = 'pgbackups'::regnamespace
+	     AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))$$,
+	'no function in pgbackups is executable by PUBLIC (and none has the default ACL)');
+SELECT is_empty(
+	$$SELECT c.oid::regclass::text FROM pg_class c
+	   WHERE c.relnamespace = 'pgbackups'::regnamespace
+	     AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = 0)$$,
+	'no table, view or sequence in pgbackups grants anything to PUBLIC');
+SELECT ok(NOT has_schema_privilege('public', 'pgbackups', 'USAGE'), 'PUBLIC has no USAGE on schema pgbackups');
+SELECT ok(NOT has_schema_privilege('public', 'pgbackups', 'CREATE'), 'PUBLIC has no CREATE on schema pgbackups');
+
+-- the operator role
+SELECT schema_privs_are('pgbackups', 'pgbackups_admin', ARRAY['USAGE']);
+SELECT table_privs_are('pgbackups', 'backups', 'pgbackups_admin', ARRAY['SELECT']);
+SELECT table_privs_are('pgbackups', 'logs', 'pgbackups_admin', ARRAY['SELECT']);
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_proc p
+	   WHERE p.pronamespace = 'pgbackups'::regnamespace
+	     AND p.proname IN ('capture', 'cancel', 'delete', 'wait', 'info', 'logs', 'list', 'pretty_size')
+	     AND NOT has_function_privilege('pgbackups_admin', p.oid, 'EXECUTE')$$,
+	'pgbackups_admin may execute every API function');
+SELECT ok(NOT has_function_privilege('pgbackups_admin', 'pgbackups._launcher_wakeup()', 'EXECUTE'),
+          'pgbackups_admin may not execute _launcher_wakeup()');
+
+-- functions that run SQL pin search_path; SECURITY DEFINER ones too
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+	   WHERE p.pronamespace = 'pgbackups'::regnamespace
+	     AND (l.lanname <> 'c' OR p.prosecdef)
+	     AND NOT coalesce(p.proconfig::text LIKE '%search_path=%', false)$$,
+	'every SQL/plpgsql or SECURITY DEFINER function pins search_path');
+
+-- the scheduler of this database is running
+SELECT ok(EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                    AND backend_type <> 'client backend' AND backend_type ILIKE '%pgbackups%'),
+          'a pgbackups background worker is connected to this database');
+
+SELECT * FROM finish();
+ROLLBACK;

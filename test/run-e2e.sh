@@ -1,0 +1,47 @@
+#!/bin/bash
+# test/run-e2e.sh: pgTAP (test/run-pgtap.sh), then every test/e2e/NN_*.sh in
+# order; prints a summary and exits non-zero if any script failed.
+# E2E_ONLY="10 30" runs only the scripts with those numbers.
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LOGDIR=$(mktemp -d /tmp/pgbackups-e2e-logs.XXXXXX)
+
+scripts=("$HERE/run-pgtap.sh")
+for f in "$HERE"/e2e/[0-9][0-9]_*.sh; do
+	n=$(basename "$f" | cut -c1-2)
+	if [ -n "${E2E_ONLY:-}" ] && ! grep -qw "$n" <<<"$E2E_ONLY"; then
+		continue
+	fi
+	scripts+=("$f")
+done
+
+ok=()
+bad=()
+checks_pass=0
+checks_fail=0
+for s in "${scripts[@]}"; do
+	name=$(basename "$s" .sh)
+	echo
+	echo "----------------- $name -----------------"
+	start=$SECONDS
+	bash "$s" 2>&1 | tee "$LOGDIR/$name.log"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed$' "$LOGDIR/$name.log" | tail -n 1 || true)
+	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		checks_pass=$((checks_pass + BASH_REMATCH[1]))
+		checks_fail=$((checks_fail + BASH_REMATCH[2]))
+	fi
+	if [ "$rc" -eq 0 ]; then
+		ok+=("$name ($((SECONDS - start)) s)")
+	else
+		bad+=("$name (exit $rc, $((SECONDS - start)) s)")
+	fi
+done
+
+echo
+echo "----------------- e2e summary (logs in $LOGDIR) -----------------"
+for s in "${ok[@]}"; do echo "PASS  $s"; done
+for s in "${bad[@]}"; do echo "FAIL  $s"; done
+echo "checks: $checks_pass passed, $checks_fail failed"
+echo "scripts: ${#ok[@]} passed, ${#bad[@]} failed"
+[ "${#bad[@]}" -eq 0 ]
