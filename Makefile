@@ -1,0 +1,25 @@
+# pgbackups: PGXS build.  `make && make install`, then see README.md.
+
+EXTENSION = pgbackups
+MODULE_big = pgbackups
+DATA = pgbackups--1.0.sql
+PGFILEDESC = "pgbackups - Heroku PGBackups inside PostgreSQL"
+
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+PG_CONFIG ?= pg_config
+
+# pg_regress: every sql/*.sql, against a temporary instance that preloads us
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=$(srcdir)/test/pgbackups.conf --temp-instance=./tmp_check --load-extension=pgbackups
+NO_INSTALLCHECK = 1
+
+PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
+PG_CFLAGS = -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK_INTERNAL = $(libpq)
+SHLIB_LINK = -lcurl -lz -lzstd -llz4 -lcrypto
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# `make check` runs pg_regress on a temporary instance (as a non-root user)

@@ -1,0 +1,471 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  The SQL-callable C functions: capture, cancel, delete, wait.
+ *
+ * They run in the caller's backend but change nothing there: each one
+ * validates its arguments and privileges, then hands a request to the
+ * database's scheduler through shared memory and waits for its reply.  The
+ * scheduler writes the catalog in its own transaction, so the caller's
+ * transaction can roll back (an ORM migration) without losing the record,
+ * and the work itself runs in a background worker.  wait => true follows
+ * the job through its shared-memory slot, printing progress as NOTICEs.
+ *
+ * src/api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "compress.h"
+#include "guc.h"
+#include "shmem.h"
+
+PG_FUNCTION_INFO_V1(pgbackups_capture);
+PG_FUNCTION_INFO_V1(pgbackups_cancel);
+PG_FUNCTION_INFO_V1(pgbackups_delete);
+PG_FUNCTION_INFO_V1(pgbackups_wait);
+PG_FUNCTION_INFO_V1(pgbackups_launcher_wakeup);
+
+#define SCHEDULER_WAIT_MS 15000
+
+static void
+check_loaded(void)
+{
+	if (PgbShared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgbackups must be loaded via shared_preload_libraries"),
+				 errhint("Add pgbackups to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+sleep_ms(int ms)
+{
+	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   ms, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * ensure_scheduler
+ *		Make sure this database's scheduler runs, asking the launcher for
+ *		one if needed, and return its latch.
+ */
+static Latch *
+ensure_scheduler(void)
+{
+	TimestampTz asked = GetCurrentTimestamp();
+	int			waited = 0;
+
+	for (;;)
+	{
+		PgbDbSlot  *s;
+		Latch	   *latch = NULL;
+		bool		absent = false;
+
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		s = pgb_db_slot(MyDatabaseId, true);
+		if (s == NULL)
+		{
+			LWLockRelease(PgbShared->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many databases use pgbackups on this server")));
+		}
+		if (s->state == PGB_DB_RUNNING && s->latch)
+			latch = s->latch;
+		else
+		{
+			if (s->state == PGB_DB_ABSENT && s->probed_at >= asked)
+				absent = true;
+			else if (s->state != PGB_DB_STARTING)
+			{
+				s->wanted = true;
+				s->paused_until = 0;
+			}
+		}
+		LWLockRelease(PgbShared->lock);
+		if (latch)
+			return latch;
+		if (absent)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the pgbackups scheduler cannot see the extension in database \"%s\"",
+							get_database_name(MyDatabaseId)),
+					 errhint("If CREATE EXTENSION pgbackups ran in this transaction, commit it first.")));
+		pgb_wake_launcher();
+		if (waited >= SCHEDULER_WAIT_MS)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the pgbackups scheduler for database \"%s\" is not running",
+							get_database_name(MyDatabaseId)),
+					 errhint("Check the server log, and that max_worker_processes leaves room for pgbackups.")));
+		sleep_ms(50);
+		waited += 50;
+	}
+}
+
+/*
+ * submit
+ *		Hand rq to the scheduler and wait for the reply; raises the
+ *		scheduler's error, else returns the resulting id.
+ */
+static char *
+submit(PgbRequest *rq)
+{
+	Latch	   *sched = ensure_scheduler();
+	int			idx = -1;
+	int			i;
+	PgbRequest	done;
+	int			waited = 0;
+
+	rq->dboid = MyDatabaseId;
+	rq->roleid = GetUserId();
+	rq->requester = MyLatch;
+	rq->state = PGB_RQ_SUBMITTED;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < PGB_MAX_REQUESTS; i++)
+		if (PgbShared->requests[i].state == PGB_RQ_FREE)
+		{
+			idx = i;
+			memcpy(&PgbShared->requests[i], rq, sizeof(PgbRequest));
+			break;
+		}
+	LWLockRelease(PgbShared->lock);
+	if (idx < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many concurrent pgbackups requests"),
+				 errhint("Try again in a moment.")));
+	SetLatch(sched);
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			bool		finished;
+			bool		sched_alive;
+
+			LWLockAcquire(PgbShared->lock, LW_SHARED);
+			finished = PgbShared->requests[idx].state == PGB_RQ_DONE;
+			if (finished)
+				memcpy(&done, &PgbShared->requests[idx], sizeof(done));
+			{
+				PgbDbSlot  *s = pgb_db_slot(MyDatabaseId, false);
+
+				sched_alive = s && s->state == PGB_DB_RUNNING;
+			}
+			LWLockRelease(PgbShared->lock);
+			if (finished)
+				break;
+			if (!sched_alive)
+				waited += 10;
+			if (waited > SCHEDULER_WAIT_MS)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the pgbackups scheduler for database \"%s\" stopped",
+								get_database_name(MyDatabaseId))));
+			sleep_ms(10);
+		}
+	}
+	PG_FINALLY();
+	{
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		PgbShared->requests[idx].state = PGB_RQ_FREE;
+		LWLockRelease(PgbShared->lock);
+	}
+	PG_END_TRY();
+
+	if (done.sqlerrcode != 0)
+		ereport(ERROR,
+				(errcode(done.sqlerrcode),
+				 errmsg("%s", done.errmsg)));
+	return pstrdup(done.result_id);
+}
+
+static void
+check_id(const char *id)
+{
+	const char *p = id;
+
+	if ((*p != 'b' && *p != 'a') || p[1] == '\0' || strlen(id) >= PGB_ID_LEN)
+		goto bad;
+	for (p++; *p; p++)
+		if (*p < '0' || *p > '9')
+			goto bad;
+	return;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid backup id \"%s\"", id),
+			 errdetail("Backup ids look like b001 (manual) or a001 (scheduled).")));
+}
+
+static char *
+human_bytes(int64 bytes)
+{
+	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
+															  Int64GetDatum(bytes))));
+}
+
+/*
+ * wait_for_job
+ *		Follow a job until it ends; NOTICE progress; raise its error if it
+ *		failed or was canceled.  Returns the final status word.
+ */
+static const char *
+wait_for_job(const char *id)
+{
+	char		last[256] = "";
+	TimestampTz last_notice = 0;
+
+	for (;;)
+	{
+		PgbJobSlot *j;
+		PgbJobSlot	copy;
+		bool		found;
+
+		LWLockAcquire(PgbShared->lock, LW_SHARED);
+		j = pgb_job_find(MyDatabaseId, id);
+		found = j != NULL;
+		if (found)
+			memcpy(&copy, j, sizeof(copy));
+		LWLockRelease(PgbShared->lock);
+
+		if (!found)
+		{
+			/* long finished, or the server restarted: ask the catalog */
+			char	   *status = NULL;
+			char	   *error = NULL;
+			char	   *code = NULL;
+			Datum		arg = CStringGetTextDatum(id);
+			Oid			argtype = TEXTOID;
+
+			SPI_connect();
+			if (SPI_execute_with_args("SELECT status, error, error_code FROM pgbackups.backups WHERE id = $1",
+									  1, &argtype, &arg, NULL, true, 1) == SPI_OK_SELECT &&
+				SPI_processed == 1)
+			{
+				status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+				code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+				status = status ? pstrdup(status) : NULL;
+				error = error ? pstrdup(error) : NULL;
+				code = code ? pstrdup(code) : NULL;
+			}
+			SPI_finish();
+			if (status == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("backup \"%s\" does not exist", id)));
+			if (strcmp(status, "completed") == 0)
+				return "completed";
+			if (strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0)
+				ereport(ERROR,
+						(errcode(code && strlen(code) == 5 ?
+								 MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]) :
+								 ERRCODE_INTERNAL_ERROR),
+						 errmsg("backup %s %s: %s", id, status, error ? error : "no error recorded")));
+			sleep_ms(500);
+			continue;
+		}
+		if (copy.finished)
+		{
+			if (copy.status == PGB_JOB_COMPLETED)
+			{
+				ereport(NOTICE, (errmsg("backup %s completed", id)));
+				return "completed";
+			}
+			if (copy.status == PGB_JOB_CANCELED)
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("backup %s was canceled", id)));
+			ereport(ERROR,
+					(errcode(copy.sqlerrcode ? copy.sqlerrcode : ERRCODE_INTERNAL_ERROR),
+					 errmsg("backup %s failed: %s", id, copy.errmsg),
+					 errhint("SELECT * FROM pgbackups.logs('%s') shows the job's log.", id)));
+		}
+		{
+			char		now[256];
+
+			if (copy.status == PGB_JOB_PENDING || !copy.launched)
+				snprintf(now, sizeof(now), "backup %s: pending", id);
+			else if (copy.phase[0] == '\0')
+				snprintf(now, sizeof(now), "backup %s: starting", id);
+			else
+				snprintf(now, sizeof(now), "backup %s: %s, %d of %d tables, %s",
+						 id, copy.phase, copy.tables_done, copy.tables_total,
+						 human_bytes(copy.bytes_done));
+			if (strcmp(now, last) != 0 &&
+				TimestampDifferenceExceeds(last_notice, GetCurrentTimestamp(), 1000))
+			{
+				ereport(NOTICE, (errmsg("%s", now)));
+				strlcpy(last, now, sizeof(last));
+				last_notice = GetCurrentTimestamp();
+			}
+		}
+		sleep_ms(100);
+	}
+}
+
+Datum
+pgbackups_capture(PG_FUNCTION_ARGS)
+{
+	char	   *dbname;
+	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	char	   *compression = PG_ARGISNULL(2) ? pgb_compression : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	int			parallel = PG_ARGISNULL(3) ? pgb_default_parallel : PG_GETARG_INT32(3);
+	char	   *label = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	Oid			dboid;
+	PgbCompressionSpec spec;
+	char	   *err;
+	PgbRequest	rq;
+	char	   *id;
+
+	check_loaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("database must not be null")));
+	dbname = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	dboid = get_database_oid(dbname, false);
+	if (!pgb_compression_parse(compression, &spec, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid compression \"%s\"", compression),
+				 errdetail("%s", err)));
+	if (parallel < 1 || parallel > PGB_MAX_PARALLEL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parallel must be between 1 and %d", PGB_MAX_PARALLEL),
+				 errdetail("The value given was %d.", parallel)));
+	if (label && strlen(label) >= sizeof(rq.label))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label must be shorter than %d bytes", (int) sizeof(rq.label))));
+	if (strlen(dbname) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("database name is too long")));
+
+	/*
+	 * Another database's data is read with the worker's superuser
+	 * connection, so the caller must be allowed to read all of it.
+	 */
+	if (dboid != MyDatabaseId &&
+		!superuser() &&
+		!pg_database_ownercheck(dboid, GetUserId()) &&
+		!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to capture database \"%s\"", dbname),
+				 errdetail("Capturing another database requires owning it, membership in pg_read_all_data, or superuser.")));
+
+	memset(&rq, 0, sizeof(rq));
+	rq.kind = PGB_REQ_CAPTURE;
+	strlcpy(rq.target_db, dbname, sizeof(rq.target_db));
+	strlcpy(rq.compression, compression, sizeof(rq.compression));
+	rq.parallel = parallel;
+	if (label)
+		strlcpy(rq.label, label, sizeof(rq.label));
+	id = submit(&rq);
+	if (wait)
+		(void) wait_for_job(id);
+	PG_RETURN_TEXT_P(cstring_to_text(id));
+}
+
+Datum
+pgbackups_wait(PG_FUNCTION_ARGS)
+{
+	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	check_loaded();
+	check_id(id);
+	PG_RETURN_TEXT_P(cstring_to_text(wait_for_job(id)));
+}
+
+Datum
+pgbackups_cancel(PG_FUNCTION_ARGS)
+{
+	PgbRequest	rq;
+	char	   *id;
+	int			waited = 0;
+
+	check_loaded();
+	memset(&rq, 0, sizeof(rq));
+	rq.kind = PGB_REQ_CANCEL;
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		check_id(given);
+		strlcpy(rq.id, given, sizeof(rq.id));
+	}
+	id = submit(&rq);
+
+	/* wait (briefly) until the job has really stopped */
+	while (waited < 5000)
+	{
+		PgbJobSlot *j;
+		bool		ended;
+
+		LWLockAcquire(PgbShared->lock, LW_SHARED);
+		j = pgb_job_find(MyDatabaseId, id);
+		ended = j == NULL || j->finished;
+		LWLockRelease(PgbShared->lock);
+		if (ended)
+			break;
+		sleep_ms(20);
+		waited += 20;
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(id));
+}
+
+Datum
+pgbackups_delete(PG_FUNCTION_ARGS)
+{
+	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PgbRequest	rq;
+
+	check_loaded();
+	check_id(id);
+	memset(&rq, 0, sizeof(rq));
+	rq.kind = PGB_REQ_DELETE;
+	strlcpy(rq.id, id, sizeof(rq.id));
+	PG_RETURN_TEXT_P(cstring_to_text(submit(&rq)));
+}
+
+Datum
+pgbackups_launcher_wakeup(PG_FUNCTION_ARGS)
+{
+	if (PgbShared != NULL)
+	{
+		PgbDbSlot  *s;
+
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		s = pgb_db_slot(MyDatabaseId, true);
+		if (s)
+			s->wanted = true;
+		LWLockRelease(PgbShared->lock);
+		pgb_wake_launcher();
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,372 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The only code that touches the pgbackups.* tables.
+ *
+ * Each function is one transaction of its own, started and committed here
+ * with SPI, so a background worker can record state changes as they
+ * happen.  Arguments are passed as text parameters, never spliced into SQL.
+ * The NOTIFY on state changes is sent by a trigger on pgbackups.backups.
+ *
+ * src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/string.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "capture.h"
+#include "catalog.h"
+#include "storage.h"
+
+#define MAX_ARGS 24
+
+/* the caller's memory context: results are copied there, and restored */
+static MemoryContext caller_ctx = NULL;
+
+static void
+tx_begin(const char *what)
+{
+	caller_ctx = CurrentMemoryContext;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+static void
+tx_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller_ctx);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* run sql with text arguments ($1.. may be NULL); returns SPI_processed */
+static uint64
+run(const char *sql, int nargs, const char *const *args)
+{
+	Oid			types[MAX_ARGS];
+	Datum		values[MAX_ARGS];
+	char		nulls[MAX_ARGS + 1] = {0};
+	int			i,
+				rc;
+
+	for (i = 0; i < nargs; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
+		nulls[i] = args[i] ? ' ' : 'n';
+	}
+	rc = SPI_execute_with_args(sql, nargs, nargs > 0 ? types : NULL, nargs > 0 ? values : NULL,
+							   nargs > 0 ? nulls : NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static char *
+get(uint64 row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+static char *
+copy_out(const char *s)
+{
+	/* SPI results die with the transaction; copy into the caller's context */
+	return s ? MemoryContextStrdup(caller_ctx, s) : NULL;
+}
+
+bool
+pgb_catalog_extension_exists(void)
+{
+	bool		found;
+	MemoryContext ctx = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	found = OidIsValid(get_extension_oid("pgbackups", true));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	return found;
+}
+
+static char *
+sanitize(const char *name)
+{
+	StringInfoData b;
+	const unsigned char *p;
+
+	initStringInfo(&b);
+	for (p = (const unsigned char *) name; *p; p++)
+	{
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			(*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
+			appendStringInfoChar(&b, *p);
+		else
+			appendStringInfo(&b, "%%%02X", *p);
+	}
+	return b.data;
+}
+
+/*
+ * pgb_catalog_insert_backup
+ *		Record a pending backup; returns its id (b001, a001, ...).  Its
+ *		storage key carries the cluster's system identifier, this
+ *		database's name, the id and a UTC timestamp, so no two databases
+ *		or clusters sharing a bucket collide.
+ */
+char *
+pgb_catalog_insert_backup(const char *kind, const char *database,
+						  const char *compression, int level, int parallel,
+						  const char *label, const char *requested_by)
+{
+	char	   *id;
+	char	   *num;
+	char	   *key;
+	char	   *url;
+	char		levelbuf[16];
+	char		parbuf[16];
+	char		ts[32];
+	pg_time_t	now = (pg_time_t) time(NULL);
+	const char *prefix = strcmp(kind, "scheduled") == 0 ? "a" : "b";
+
+	tx_begin("pgbackups: record backup");
+	run("LOCK TABLE pgbackups.backups IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+	{
+		const char *args[1] = {kind};
+
+		run("SELECT coalesce(max(num), 0) + 1 FROM pgbackups.backups WHERE kind = $1", 1, args);
+	}
+	num = get(0, 1);
+	id = psprintf("%s%03d", prefix, atoi(num));
+	pg_strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", pg_gmtime(&now));
+	key = psprintf(UINT64_FORMAT "/%s/%s-%s.dump", GetSystemIdentifier(),
+				   sanitize(get_database_name(MyDatabaseId)), id, ts);
+	url = pgb_storage_url_for(key);
+	snprintf(levelbuf, sizeof(levelbuf), "%d", level);
+	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
+	{
+		const char *args[9] = {id, num, kind, database, compression,
+			level >= 0 ? levelbuf : NULL, parbuf, label, requested_by};
+
+		run("INSERT INTO pgbackups.backups (id, num, kind, database, compression, "
+			"compression_level, parallel, label, requested_by) "
+			"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::int, $8, $9)", 9, args);
+	}
+	{
+		const char *args[2] = {id, url};
+
+		run("UPDATE pgbackups.backups SET location = $2 WHERE id = $1", 2, args);
+		run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'backup requested')", 1, args);
+	}
+	id = copy_out(id);
+	tx_commit();
+	return id;
+}
+
+PgbBackupRow *
+pgb_catalog_get_backup(const char *id)
+{
+	PgbBackupRow *row = NULL;
+	const char *args[1] = {id};
+
+	tx_begin("pgbackups: read backup");
+	if (run("SELECT id, kind, database, status, compression, coalesce(compression_level, -1), "
+			"parallel, location FROM pgbackups.backups WHERE id = $1", 1, args) == 1)
+	{
+		row = MemoryContextAllocZero(caller_ctx, sizeof(PgbBackupRow));
+		row->id = copy_out(get(0, 1));
+		row->kind = copy_out(get(0, 2));
+		row->database = copy_out(get(0, 3));
+		row->status = copy_out(get(0, 4));
+		row->compression = copy_out(get(0, 5));
+		row->level = atoi(get(0, 6));
+		row->parallel = atoi(get(0, 7));
+		row->location = copy_out(get(0, 8));
+	}
+	tx_commit();
+	return row;
+}
+
+char *
+pgb_catalog_newest_unfinished(void)
+{
+	char	   *id = NULL;
+
+	tx_begin("pgbackups: find unfinished backup");
+	if (run("SELECT id FROM pgbackups.backups WHERE status IN ('pending', 'running') "
+			"ORDER BY created_at DESC, num DESC LIMIT 1", 0, NULL) == 1)
+		id = copy_out(get(0, 1));
+	tx_commit();
+	return id;
+}
+
+static List *
+ids_with_status(const char *status)
+{
+	List	   *ids = NIL;
+	uint64		n,
+				i;
+	const char *args[1] = {status};
+
+	tx_begin("pgbackups: list backups");
+	n = run("SELECT id FROM pgbackups.backups WHERE status = $1 ORDER BY created_at, num", 1, args);
+	for (i = 0; i < n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller_ctx);
+
+		ids = lappend(ids, copy_out(get(i, 1)));
+		MemoryContextSwitchTo(old);
+	}
+	tx_commit();
+	return ids;
+}
+
+List *
+pgb_catalog_running_backups(void)
+{
+	return ids_with_status("running");
+}
+
+List *
+pgb_catalog_pending_backups(void)
+{
+	return ids_with_status("pending");
+}
+
+void
+pgb_catalog_mark_running(const char *id, int pid)
+{
+	char		pidbuf[16];
+	const char *args[2] = {id, pidbuf};
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
+	tx_begin("pgbackups: start backup");
+	run("UPDATE pgbackups.backups SET status = 'running', started_at = now(), "
+		"worker_pid = $2::int WHERE id = $1", 2, args);
+	tx_commit();
+}
+
+void
+pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res)
+{
+	char		tables[16],
+				rows[32],
+				raw[32],
+				size[32],
+				src[32];
+	const char *args[12];
+
+	snprintf(tables, sizeof(tables), "%d", res->tables);
+	snprintf(rows, sizeof(rows), INT64_FORMAT, res->rows);
+	snprintf(raw, sizeof(raw), INT64_FORMAT, res->raw_size);
+	snprintf(size, sizeof(size), INT64_FORMAT, res->archive_size);
+	snprintf(src, sizeof(src), INT64_FORMAT, res->source_size);
+	args[0] = id;
+	args[1] = tables;
+	args[2] = rows;
+	args[3] = raw;
+	args[4] = size;
+	args[5] = src;
+	args[6] = res->sha256;
+	args[7] = res->table_rows_json;
+	args[8] = res->archive_version;
+	args[9] = res->pgdump_version;
+	args[10] = res->server_version;
+	tx_begin("pgbackups: finish backup");
+	run("UPDATE pgbackups.backups SET status = 'completed', finished_at = now(), "
+		"tables = $2::int, rows = $3::bigint, raw_size = $4::bigint, archive_size = $5::bigint, "
+		"source_size = $6::bigint, sha256 = $7, table_rows = $8::jsonb, archive_version = $9, "
+		"pg_dump_version = $10, server_version = $11, worker_pid = NULL WHERE id = $1",
+		11, args);
+	tx_commit();
+}
+
+void
+pgb_catalog_mark_ended(const char *id, const char *status, const char *error,
+					   const char *sqlstate)
+{
+	const char *args[4] = {id, status, error, sqlstate};
+
+	tx_begin("pgbackups: end backup");
+	run("UPDATE pgbackups.backups SET status = $2, finished_at = now(), error = $3, "
+		"error_code = $4, worker_pid = NULL WHERE id = $1", 4, args);
+	tx_commit();
+}
+
+/* deletes the row and its logs; returns the archive location (or NULL) */
+char *
+pgb_catalog_delete_backup(const char *id)
+{
+	char	   *location = NULL;
+	const char *args[1] = {id};
+
+	tx_begin("pgbackups: delete backup");
+	if (run("DELETE FROM pgbackups.backups WHERE id = $1 RETURNING location", 1, args) == 1)
+		location = copy_out(get(0, 1));
+	run("DELETE FROM pgbackups.logs WHERE job_id = $1", 1, args);
+	tx_commit();
+	return location;
+}
+
+/*
+ * pgb_catalog_expire_manual
+ *		Delete the oldest completed manual backups beyond keep; returns a
+ *		list of "id location" strings whose archives the caller removes.
+ */
+List *
+pgb_catalog_expire_manual(int keep)
+{
+	List	   *expired = NIL;
+	char		keepbuf[16];
+	const char *args[1] = {keepbuf};
+	uint64		n,
+				i;
+
+	snprintf(keepbuf, sizeof(keepbuf), "%d", keep);
+	tx_begin("pgbackups: manual retention");
+	n = run("WITH doomed AS ("
+			"  SELECT id FROM pgbackups.backups WHERE kind = 'manual' AND status = 'completed' "
+			"  ORDER BY created_at DESC, num DESC OFFSET $1::int) "
+			"DELETE FROM pgbackups.backups b USING doomed d WHERE b.id = d.id "
+			"RETURNING b.id, coalesce(b.location, '')", 1, args);
+	for (i = 0; i < n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller_ctx);
+
+		expired = lappend(expired, psprintf("%s %s", get(i, 1), get(i, 2)));
+		MemoryContextSwitchTo(old);
+	}
+	run("DELETE FROM pgbackups.logs l WHERE NOT EXISTS "
+		"(SELECT 1 FROM pgbackups.backups b WHERE b.id = l.job_id) AND l.job_id ~ '^[ab]'", 0, NULL);
+	tx_commit();
+	return expired;
+}
+
+void
+pgb_catalog_log(const char *id, const char *message)
+{
+	const char *args[2] = {id, message};
+
+	tx_begin("pgbackups: log");
+	run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)", 2, args);
+	tx_commit();
+}

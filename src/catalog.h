@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  Reads and writes of the pgbackups.* tables.  Every function runs its
+ *	  own transaction, so it must be called outside one (background workers
+ *	  only).
+ *
+ * src/catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_CATALOG_H
+#define PGB_CATALOG_H
+
+#include "nodes/pg_list.h"
+
+typedef struct PgbBackupRow
+{
+	char	   *id;
+	char	   *kind;
+	char	   *database;
+	char	   *status;
+	char	   *compression;
+	int			level;			/* -1 = default */
+	int			parallel;
+	char	   *location;
+} PgbBackupRow;
+
+typedef struct PgbCaptureResult PgbCaptureResult;
+
+extern bool pgb_catalog_extension_exists(void);
+extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
+									   const char *compression, int level, int parallel,
+									   const char *label, const char *requested_by);
+extern PgbBackupRow *pgb_catalog_get_backup(const char *id);
+extern char *pgb_catalog_newest_unfinished(void);
+extern List *pgb_catalog_running_backups(void);
+extern List *pgb_catalog_pending_backups(void);
+extern void pgb_catalog_mark_running(const char *id, int pid);
+extern void pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res);
+extern void pgb_catalog_mark_ended(const char *id, const char *status,
+								   const char *error, const char *sqlstate);
+extern char *pgb_catalog_delete_backup(const char *id);
+extern List *pgb_catalog_expire_manual(int keep);
+extern void pgb_catalog_log(const char *id, const char *message);
+
+#endif							/* PGB_CATALOG_H */

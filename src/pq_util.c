@@ -1,0 +1,343 @@
+/*-------------------------------------------------------------------------
+ *
+ * pq_util.c
+ *	  libpq connections from pgbackups workers to the local server.
+ *
+ * Every wait goes through WaitLatchOrSocket, so cancellation, SIGTERM and
+ * postmaster death are noticed within 100 ms.  Connections are counted
+ * as external file descriptors and remembered, so an error path can close
+ * all of them (pgb_pq_disconnect_all).  A PGresult never outlives the call
+ * that received it: errors are raised only after PQclear.
+ *
+ * How the worker authenticates: it connects over the server's first Unix
+ * socket directory (or localhost when there is none) and port, as
+ * pgbackups.connect_user (default: the bootstrap superuser, which Debian's
+ * peer and the initdb trust defaults accept), with application_name
+ * pgbackups, followed by anything in pgbackups.conninfo (e.g. a passfile).
+ *
+ * src/pq_util.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "pq_util.h"
+
+#define PGB_MAX_CONNS 128
+
+static PGconn *open_conns[PGB_MAX_CONNS];
+static PgbInterruptCheck interrupt_check = NULL;
+
+void
+pgb_pq_set_interrupt_check(PgbInterruptCheck fn)
+{
+	interrupt_check = fn;
+}
+
+void
+pgb_pq_check_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (interrupt_check)
+		interrupt_check();
+}
+
+static void
+append_param(StringInfo buf, const char *key, const char *value)
+{
+	const char *p;
+
+	appendStringInfo(buf, "%s%s='", buf->len > 0 ? " " : "", key);
+	for (p = value; *p; p++)
+	{
+		if (*p == '\'' || *p == '\\')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '\'');
+}
+
+static char *
+bootstrap_superuser_name(void)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	char	   *name;
+
+	if (IsTransactionState())
+		return pstrdup(GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false));
+	StartTransactionCommand();
+	name = MemoryContextStrdup(ctx, GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	return name;
+}
+
+/*
+ * pgb_pq_conninfo
+ *		Connection string for the local server and the given database.
+ *		Must run in a process with a database connection (to look up the
+ *		bootstrap superuser's name).
+ */
+char *
+pgb_pq_conninfo(const char *dbname)
+{
+	StringInfoData buf;
+	char		port[16];
+	char	   *host = NULL;
+
+	initStringInfo(&buf);
+	if (Unix_socket_directories && Unix_socket_directories[0] != '\0')
+	{
+		char	   *dirs = pstrdup(Unix_socket_directories);
+		char	   *comma = strchr(dirs, ',');
+
+		if (comma)
+			*comma = '\0';
+		host = dirs;
+		while (*host == ' ')
+			host++;
+		/* "@" prefixes are abstract sockets */
+	}
+	append_param(&buf, "host", host && host[0] ? host : "localhost");
+	snprintf(port, sizeof(port), "%d", PostPortNumber);
+	append_param(&buf, "port", port);
+	append_param(&buf, "dbname", dbname);
+	if (pgb_connect_user && pgb_connect_user[0])
+		append_param(&buf, "user", pgb_connect_user);
+	else
+		append_param(&buf, "user", bootstrap_superuser_name());
+	append_param(&buf, "application_name", "pgbackups");
+	if (pgb_conninfo && pgb_conninfo[0])
+		appendStringInfo(&buf, " %s", pgb_conninfo);
+	return buf.data;
+}
+
+static void
+remember(PGconn *conn)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == NULL)
+		{
+			open_conns[i] = conn;
+			return;
+		}
+	PQfinish(conn);
+	ReleaseExternalFD();
+	ereport(ERROR,
+			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+			 errmsg("too many pgbackups connections in one worker")));
+}
+
+void
+pgb_pq_wait_socket(PGconn *conn, bool for_write)
+{
+	int			rc;
+
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+						   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+						   PQsocket(conn), 100, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	pgb_pq_check_interrupts();
+}
+
+PGconn *
+pgb_pq_connect(const char *conninfo)
+{
+	PGconn	   *conn;
+
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to the local server"),
+				 errdetail("There are too many open files on the local server.")));
+	conn = PQconnectStart(conninfo);
+	if (conn == NULL)
+	{
+		ReleaseExternalFD();
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while connecting to the local server")));
+	}
+	remember(conn);
+	if (PQstatus(conn) != CONNECTION_BAD)
+	{
+		PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+		while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+		{
+			pgb_pq_wait_socket(conn, st == PGRES_POLLING_WRITING);
+			st = PQconnectPoll(conn);
+		}
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		pgb_pq_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to the local server"),
+				 errdetail_internal("%s", msg),
+				 errhint("Check pgbackups.connect_user, pgbackups.conninfo and pg_hba.conf: the worker connects as a superuser over the local socket.")));
+	}
+	if (PQsetnonblocking(conn, 1) != 0)
+		elog(ERROR, "could not make libpq connection non-blocking");
+	return conn;
+}
+
+void
+pgb_pq_disconnect(PGconn *conn)
+{
+	int			i;
+
+	if (conn == NULL)
+		return;
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == conn)
+			open_conns[i] = NULL;
+	PQfinish(conn);
+	ReleaseExternalFD();
+}
+
+void
+pgb_pq_disconnect_all(void)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i])
+		{
+			PQfinish(open_conns[i]);
+			open_conns[i] = NULL;
+			ReleaseExternalFD();
+		}
+}
+
+/*
+ * pgb_pq_error
+ *		Raise the error of a failed libpq call, keeping the remote SQLSTATE.
+ *		Clears res.
+ */
+void
+pgb_pq_error(PGconn *conn, PGresult *res, const char *context)
+{
+	int			sqlstate = ERRCODE_CONNECTION_FAILURE;
+	char	   *primary = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+
+	if (res)
+	{
+		const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *d = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		const char *h = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+
+		if (s && strlen(s) == 5)
+			sqlstate = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+		if (m)
+			primary = pstrdup(m);
+		if (d)
+			detail = pstrdup(d);
+		if (h)
+			hint = pstrdup(h);
+		PQclear(res);
+	}
+	if (primary == NULL)
+		primary = pchomp(PQerrorMessage(conn));
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("%s", primary),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 context ? errcontext("%s", context) : 0));
+}
+
+static void
+flush_output(PGconn *conn)
+{
+	for (;;)
+	{
+		int			rc = PQflush(conn);
+
+		if (rc == 0)
+			return;
+		if (rc < 0)
+			pgb_pq_error(conn, NULL, NULL);
+		pgb_pq_wait_socket(conn, true);
+		if (PQconsumeInput(conn) == 0)
+			pgb_pq_error(conn, NULL, NULL);
+	}
+}
+
+/*
+ * pgb_pq_exec
+ *		Run one query and return its last result, which must have status
+ *		expect; otherwise raise the server's error.
+ */
+PGresult *
+pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect)
+{
+	PGresult   *last = NULL;
+
+	if (!PQsendQuery(conn, sql))
+		pgb_pq_error(conn, NULL, NULL);
+	flush_output(conn);
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(conn))
+		{
+			pgb_pq_wait_socket(conn, false);
+			if (PQconsumeInput(conn) == 0)
+			{
+				if (last)
+					PQclear(last);
+				pgb_pq_error(conn, NULL, NULL);
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last)
+		{
+			ExecStatusType st = PQresultStatus(last);
+
+			if (st == PGRES_FATAL_ERROR)
+			{
+				PQclear(res);
+				continue;
+			}
+			PQclear(last);
+		}
+		last = res;
+		if (PQresultStatus(res) == PGRES_COPY_OUT || PQresultStatus(res) == PGRES_COPY_IN)
+			break;
+	}
+	if (last == NULL || PQresultStatus(last) != expect)
+		pgb_pq_error(conn, last, NULL);
+	return last;
+}
+
+void
+pgb_pq_command(PGconn *conn, const char *sql)
+{
+	PQclear(pgb_pq_exec(conn, sql, PGRES_COMMAND_OK));
+}

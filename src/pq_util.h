@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * pq_util.h
+ *	  Latch-aware libpq for background workers.
+ *
+ * src/pq_util.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_PQ_UTIL_H
+#define PGB_PQ_UTIL_H
+
+#include "libpq-fe.h"
+
+/* called on every wake-up while waiting; may ereport(ERROR) */
+typedef void (*PgbInterruptCheck) (void);
+
+extern void pgb_pq_set_interrupt_check(PgbInterruptCheck fn);
+extern void pgb_pq_check_interrupts(void);
+
+extern char *pgb_pq_conninfo(const char *dbname);
+extern PGconn *pgb_pq_connect(const char *conninfo);
+extern void pgb_pq_disconnect(PGconn *conn);
+extern void pgb_pq_disconnect_all(void);
+extern void pgb_pq_wait_socket(PGconn *conn, bool for_write);
+
+extern PGresult *pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect);
+extern void pgb_pq_command(PGconn *conn, const char *sql);
+extern void pgb_pq_error(PGconn *conn, PGresult *res, const char *context) pg_attribute_noreturn();
+
+#endif							/* PGB_PQ_UTIL_H */

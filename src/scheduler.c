@@ -1,0 +1,582 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *	  One scheduler per database that has the extension ("pgbackups
+ *	  scheduler"), started by the launcher.
+ *
+ * The scheduler owns every catalog change that SQL callers ask for:
+ * capture, cancel and delete requests arrive through the shared request
+ * queue and are carried out here in the scheduler's own transactions, so a
+ * record survives a rollback of the caller's transaction (an ORM migration).
+ * It then starts a "pgbackups job" worker per pending job while fewer than
+ * pgbackups.max_workers pgbackups processes run; a job that finds no slot
+ * stays pending and is retried every second, never lost.
+ *
+ * Job state machine (catalog status, shared job slot):
+ *	 pending --(worker starts)--> running --> completed | failed | canceled
+ *	 pending --(cancel)--> canceled
+ *	 running, worker gone without an outcome --> failed
+ *
+ * At start-up, jobs recorded as running that no live worker owns were
+ * interrupted by a server restart: they are marked failed and their
+ * temporary files removed; pending jobs get job slots again.
+ *
+ * Locking: PgbShared->lock is held only to read or change shared slots,
+ * never across catalog access or waits.
+ *
+ * src/scheduler.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "catalog.h"
+#include "compress.h"
+#include "guc.h"
+#include "job_worker.h"
+#include "scheduler.h"
+#include "shmem.h"
+#include "storage.h"
+
+#define FINISHED_SLOT_TTL_MS (10 * 60 * 1000)
+
+static PgbDbSlot *my_db = NULL;
+static char *my_dbname = NULL;
+static BackgroundWorkerHandle *job_handles[PGB_MAX_JOBS];
+static bool warned_no_slot[PGB_MAX_JOBS];
+
+static void
+scheduler_exit(int code, Datum arg)
+{
+	if (my_db == NULL)
+		return;
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	if (my_db->pid == MyProcPid)
+	{
+		my_db->state = PGB_DB_UNKNOWN;
+		my_db->pid = 0;
+		my_db->latch = NULL;
+		my_db->probed_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(PgbShared->lock);
+	pgb_wake_launcher();
+}
+
+/* a free job slot, reclaiming the oldest finished one if needed; lock held */
+static PgbJobSlot *
+alloc_job_slot(void)
+{
+	PgbJobSlot *oldest = NULL;
+	int			i;
+
+	for (i = 0; i < PGB_MAX_JOBS; i++)
+	{
+		PgbJobSlot *j = &PgbShared->jobs[i];
+
+		if (!j->in_use)
+			return j;
+		if (j->finished && (j->exited || !j->launched) &&
+			(oldest == NULL || j->finished_at < oldest->finished_at))
+			oldest = j;
+	}
+	return oldest;
+}
+
+static PgbJobSlot *
+new_job_slot(const char *id)
+{
+	PgbJobSlot *j;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	j = pgb_job_find(MyDatabaseId, id);
+	if (j == NULL)
+	{
+		j = alloc_job_slot();
+		if (j != NULL)
+		{
+			memset(j, 0, sizeof(PgbJobSlot));
+			j->in_use = true;
+			j->generation = PgbShared->next_generation++;
+			j->dboid = MyDatabaseId;
+			strlcpy(j->id, id, sizeof(j->id));
+			j->status = PGB_JOB_PENDING;
+			j->created_at = GetCurrentTimestamp();
+			job_handles[j - PgbShared->jobs] = NULL;
+			warned_no_slot[j - PgbShared->jobs] = false;
+		}
+	}
+	LWLockRelease(PgbShared->lock);
+	return j;
+}
+
+static bool
+job_slot_available(void)
+{
+	bool		ok;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	ok = alloc_job_slot() != NULL;
+	LWLockRelease(PgbShared->lock);
+	return ok;
+}
+
+static void
+end_slot(PgbJobSlot *j, PgbJobStatus status, int sqlerrcode, const char *msg)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	j->status = status;
+	j->finished = true;
+	j->finished_at = GetCurrentTimestamp();
+	j->sqlerrcode = sqlerrcode;
+	strlcpy(j->errmsg, msg ? msg : "", sizeof(j->errmsg));
+	LWLockRelease(PgbShared->lock);
+}
+
+/*
+ * reconcile
+ *		At start-up: running jobs without a live worker failed; pending jobs
+ *		get slots.
+ */
+static void
+reconcile(void)
+{
+	List	   *running = pgb_catalog_running_backups();
+	List	   *pending = pgb_catalog_pending_backups();
+	ListCell   *lc;
+
+	foreach(lc, running)
+	{
+		char	   *id = lfirst(lc);
+		PgbJobSlot *j;
+		bool		alive;
+
+		LWLockAcquire(PgbShared->lock, LW_SHARED);
+		j = pgb_job_find(MyDatabaseId, id);
+		alive = j != NULL && j->launched && !j->exited;
+		LWLockRelease(PgbShared->lock);
+		if (!alive)
+		{
+			PgbBackupRow *row = pgb_catalog_get_backup(id);
+
+			if (row && row->location)
+				pgb_storage_remove_partials(row->location);
+			pgb_catalog_mark_ended(id, "failed", "interrupted by server restart", "57P01");
+			pgb_catalog_log(id, "backup failed: interrupted by server restart");
+			ereport(LOG,
+					(errmsg("pgbackups: backup %s was interrupted by a server restart", id)));
+		}
+	}
+	foreach(lc, pending)
+		(void) new_job_slot(lfirst(lc));
+}
+
+static void
+reply(int idx, uint32 gen_unused, int sqlerrcode, const char *msg, const char *id)
+{
+	PgbRequest *rq = &PgbShared->requests[idx];
+	Latch	   *requester = NULL;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	if (rq->state == PGB_RQ_SUBMITTED)
+	{
+		rq->sqlerrcode = sqlerrcode;
+		strlcpy(rq->errmsg, msg ? msg : "", sizeof(rq->errmsg));
+		strlcpy(rq->result_id, id ? id : "", sizeof(rq->result_id));
+		rq->state = PGB_RQ_DONE;
+		requester = rq->requester;
+	}
+	LWLockRelease(PgbShared->lock);
+	if (requester)
+		SetLatch(requester);
+}
+
+static void
+do_capture(PgbRequest *rq, int idx)
+{
+	PgbCompressionSpec spec;
+	char	   *err;
+	char	   *id;
+	char	   *role;
+
+	if (!pgb_compression_parse(rq->compression, &spec, &err))
+	{
+		reply(idx, 0, ERRCODE_INVALID_PARAMETER_VALUE, err, NULL);
+		return;
+	}
+	if (!job_slot_available())
+	{
+		reply(idx, 0, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return;
+	}
+	{
+		MemoryContext ctx = CurrentMemoryContext;
+		char	   *name;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		name = GetUserNameFromId(rq->roleid, true);
+		role = MemoryContextStrdup(ctx, name ? name : "unknown");
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(ctx);
+	}
+	id = pgb_catalog_insert_backup("manual", rq->target_db,
+								   pgb_compression_name(spec.alg), spec.level,
+								   rq->parallel, rq->label[0] ? rq->label : NULL, role);
+	if (new_job_slot(id) == NULL)
+	{
+		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
+		reply(idx, 0, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return;
+	}
+	reply(idx, 0, 0, NULL, id);
+}
+
+static void
+do_cancel(PgbRequest *rq, int idx)
+{
+	char	   *id = rq->id[0] ? pstrdup(rq->id) : pgb_catalog_newest_unfinished();
+	PgbBackupRow *row;
+	PgbJobSlot *j;
+	Latch	   *latch = NULL;
+	bool		pending = false;
+
+	if (id == NULL)
+	{
+		reply(idx, 0, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no active backups", NULL);
+		return;
+	}
+	row = pgb_catalog_get_backup(id);
+	if (row == NULL)
+	{
+		reply(idx, 0, ERRCODE_UNDEFINED_OBJECT, psprintf("backup \"%s\" does not exist", id), NULL);
+		return;
+	}
+	if (strcmp(row->status, "pending") != 0 && strcmp(row->status, "running") != 0)
+	{
+		reply(idx, 0, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+			  psprintf("backup %s is not running (status %s)", id, row->status), NULL);
+		return;
+	}
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	j = pgb_job_find(MyDatabaseId, id);
+	if (j && j->launched && !j->finished)
+	{
+		j->cancel_requested = true;
+		latch = j->latch;
+	}
+	else
+		pending = true;
+	LWLockRelease(PgbShared->lock);
+	if (latch)
+		SetLatch(latch);
+	if (pending)
+	{
+		pgb_catalog_mark_ended(id, "canceled", "canceled by user request", "57014");
+		pgb_catalog_log(id, "backup canceled before it started");
+		if (j)
+			end_slot(j, PGB_JOB_CANCELED, ERRCODE_QUERY_CANCELED,
+					 psprintf("backup %s was canceled", id));
+	}
+	reply(idx, 0, 0, NULL, id);
+}
+
+static void
+do_delete(PgbRequest *rq, int idx)
+{
+	PgbBackupRow *row = pgb_catalog_get_backup(rq->id);
+	char	   *location;
+
+	if (row == NULL)
+	{
+		reply(idx, 0, ERRCODE_UNDEFINED_OBJECT,
+			  psprintf("backup \"%s\" does not exist", rq->id), NULL);
+		return;
+	}
+	if (strcmp(row->status, "pending") == 0 || strcmp(row->status, "running") == 0)
+	{
+		reply(idx, 0, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+			  psprintf("backup %s is still %s; cancel it first with pgbackups.cancel('%s')",
+					   rq->id, row->status, rq->id), NULL);
+		return;
+	}
+	location = pgb_catalog_delete_backup(rq->id);
+	if (location && strcmp(row->status, "completed") == 0)
+		pgb_storage_delete(location);
+	if (location)
+		pgb_storage_remove_partials(location);
+	reply(idx, 0, 0, NULL, rq->id);
+}
+
+static void
+process_requests(void)
+{
+	volatile int i;
+
+	for (i = 0; i < PGB_MAX_REQUESTS; i++)
+	{
+		PgbRequest	rq;
+		bool		mine;
+		MemoryContext oldctx = CurrentMemoryContext;
+
+		LWLockAcquire(PgbShared->lock, LW_SHARED);
+		mine = PgbShared->requests[i].state == PGB_RQ_SUBMITTED &&
+			PgbShared->requests[i].dboid == MyDatabaseId;
+		if (mine)
+			memcpy(&rq, &PgbShared->requests[i], sizeof(rq));
+		LWLockRelease(PgbShared->lock);
+		if (!mine)
+			continue;
+
+		PG_TRY();
+		{
+			switch (rq.kind)
+			{
+				case PGB_REQ_CAPTURE:
+					do_capture(&rq, i);
+					break;
+				case PGB_REQ_CANCEL:
+					do_cancel(&rq, i);
+					break;
+				case PGB_REQ_DELETE:
+					do_delete(&rq, i);
+					break;
+			}
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldctx);
+			edata = CopyErrorData();
+			FlushErrorState();
+			if (IsTransactionState())
+				AbortCurrentTransaction();
+			reply(i, 0, edata->sqlerrcode, edata->message, NULL);
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+}
+
+static void
+launch_job(PgbJobSlot *j)
+{
+	BackgroundWorker bgw;
+	PgbJobArgs	args;
+	int			idx = j - PgbShared->jobs;
+
+	memset(&bgw, 0, sizeof(bgw));
+	memset(&args, 0, sizeof(args));
+	args.dboid = MyDatabaseId;
+	args.slot = idx;
+	args.generation = j->generation;
+	strlcpy(args.id, j->id, sizeof(args.id));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pgbackups");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "pgb_job_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "pgbackups job %s", j->id);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "pgbackups job");
+	StaticAssertStmt(sizeof(PgbJobArgs) <= BGW_EXTRALEN, "job arguments do not fit in bgw_extra");
+	memcpy(bgw.bgw_extra, &args, sizeof(args));
+	bgw.bgw_notify_pid = MyProcPid;
+
+	if (RegisterDynamicBackgroundWorker(&bgw, &job_handles[idx]))
+		return;
+	/* no slot: undo the reservation, retry on the next round */
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	j->launched = false;
+	j->nprocs = 0;
+	LWLockRelease(PgbShared->lock);
+	if (!warned_no_slot[idx])
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("pgbackups: out of background worker slots; backup %s stays pending", j->id),
+				 errhint("Raise max_worker_processes.")));
+	warned_no_slot[idx] = true;
+}
+
+/*
+ * manage_jobs
+ *		Notice workers that died without recording an outcome, start
+ *		pending jobs within pgbackups.max_workers, and forget slots that
+ *		finished long ago.
+ */
+static void
+manage_jobs(void)
+{
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (i = 0; i < PGB_MAX_JOBS; i++)
+	{
+		PgbJobSlot *j = &PgbShared->jobs[i];
+		bool		dead = false;
+		bool		start = false;
+		char		id[PGB_ID_LEN];
+
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		if (!j->in_use || j->dboid != MyDatabaseId)
+		{
+			LWLockRelease(PgbShared->lock);
+			continue;
+		}
+		strlcpy(id, j->id, sizeof(id));
+		if (j->launched && !j->finished)
+		{
+			pid_t		pid;
+
+			if (j->exited)
+				dead = true;
+			else if (job_handles[i] != NULL &&
+					 GetBackgroundWorkerPid(job_handles[i], &pid) == BGWH_STOPPED)
+				dead = true;
+			else if (job_handles[i] == NULL && j->pid != 0 && kill(j->pid, 0) != 0 && errno == ESRCH)
+				dead = true;
+		}
+		else if (!j->launched && !j->finished)
+		{
+			if (pgb_procs_in_use() < pgb_max_workers)
+			{
+				j->launched = true;
+				j->nprocs = 1;
+				start = true;
+			}
+		}
+		else if (j->finished && (j->exited || !j->launched) &&
+				 TimestampDifferenceExceeds(j->finished_at, now, FINISHED_SLOT_TTL_MS))
+			j->in_use = false;
+		LWLockRelease(PgbShared->lock);
+
+		if (dead)
+		{
+			PgbBackupRow *row = pgb_catalog_get_backup(id);
+
+			if (row && (strcmp(row->status, "running") == 0 || strcmp(row->status, "pending") == 0))
+			{
+				bool		canceled = j->cancel_requested;
+
+				if (row->location)
+					pgb_storage_remove_partials(row->location);
+				pgb_catalog_mark_ended(id, canceled ? "canceled" : "failed",
+									   canceled ? "canceled by user request" : "job worker exited unexpectedly",
+									   canceled ? "57014" : "XX000");
+				pgb_catalog_log(id, canceled ? "backup canceled" : "backup failed: job worker exited unexpectedly");
+				end_slot(j, canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED,
+						 canceled ? ERRCODE_QUERY_CANCELED : ERRCODE_INTERNAL_ERROR,
+						 canceled ? psprintf("backup %s was canceled", id) : "job worker exited unexpectedly");
+			}
+			else
+				end_slot(j, j->status, j->sqlerrcode, j->errmsg);
+			LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+			j->exited = true;
+			LWLockRelease(PgbShared->lock);
+		}
+		if (start)
+			launch_job(j);
+	}
+}
+
+void
+pgb_scheduler_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	MemoryContext loopctx;
+	TimestampTz last_ext_check;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("pgbackups scheduler");
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	my_db = pgb_db_slot(dboid, true);
+	LWLockRelease(PgbShared->lock);
+	if (my_db == NULL)
+		proc_exit(0);
+
+	if (!pgb_catalog_extension_exists())
+	{
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		my_db->state = PGB_DB_ABSENT;
+		my_db->pid = 0;
+		my_db->latch = NULL;
+		my_db->probed_at = GetCurrentTimestamp();
+		my_db->wanted = false;
+		LWLockRelease(PgbShared->lock);
+		my_db = NULL;
+		proc_exit(0);
+	}
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	my_db->state = PGB_DB_RUNNING;
+	my_db->pid = MyProcPid;
+	my_db->latch = MyLatch;
+	my_db->wanted = false;
+	LWLockRelease(PgbShared->lock);
+	before_shmem_exit(scheduler_exit, (Datum) 0);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	my_dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
+	ereport(LOG,
+			(errmsg("pgbackups scheduler started for database \"%s\"", my_dbname)));
+
+	loopctx = AllocSetContextCreate(TopMemoryContext, "pgbackups scheduler loop",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(loopctx);
+	reconcile();
+	last_ext_check = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(loopctx);
+		process_requests();
+		manage_jobs();
+
+		if (TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(), 10000))
+		{
+			last_ext_check = GetCurrentTimestamp();
+			if (!pgb_catalog_extension_exists())
+			{
+				ereport(LOG,
+						(errmsg("pgbackups scheduler for database \"%s\" stopping: the extension was dropped",
+								my_dbname)));
+				proc_exit(0);
+			}
+		}
+
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   1000, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+	}
+}
