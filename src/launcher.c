@@ -111,7 +111,18 @@ start_scheduler(int idx, Oid dboid)
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "pgbackups scheduler");
 	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
 	bgw.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&bgw, &sched_handles[idx]);
+	{
+		/* the handle must outlive the per-loop memory context */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		bool		ok;
+
+		if (sched_handles[idx])
+			pfree(sched_handles[idx]);
+		sched_handles[idx] = NULL;
+		ok = RegisterDynamicBackgroundWorker(&bgw, &sched_handles[idx]);
+		MemoryContextSwitchTo(old);
+		return ok;
+	}
 }
 
 static void
@@ -143,6 +154,7 @@ launcher_round(void)
 				s->pid = 0;
 				s->latch = NULL;
 			}
+			pfree(sched_handles[i]);
 			sched_handles[i] = NULL;
 		}
 		if (s->state == PGB_DB_STARTING)
@@ -151,6 +163,8 @@ launcher_round(void)
 			s->state != PGB_DB_STARTING && s->state != PGB_DB_RUNNING)
 		{
 			memset(s, 0, sizeof(PgbDbSlot));
+			if (sched_handles[i])
+				pfree(sched_handles[i]);
 			sched_handles[i] = NULL;
 		}
 	}

@@ -201,6 +201,23 @@ pgb_pq_connect(const char *conninfo)
 	return conn;
 }
 
+/* a query still running on the server is canceled before we hang up */
+static void
+cancel_active(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) == PQTRANS_ACTIVE)
+	{
+		PGcancel   *c = PQgetCancel(conn);
+		char		errbuf[256];
+
+		if (c)
+		{
+			(void) PQcancel(c, errbuf, sizeof(errbuf));
+			PQfreeCancel(c);
+		}
+	}
+}
+
 void
 pgb_pq_disconnect(PGconn *conn)
 {
@@ -211,6 +228,7 @@ pgb_pq_disconnect(PGconn *conn)
 	for (i = 0; i < PGB_MAX_CONNS; i++)
 		if (open_conns[i] == conn)
 			open_conns[i] = NULL;
+	cancel_active(conn);
 	PQfinish(conn);
 	ReleaseExternalFD();
 }
@@ -223,6 +241,7 @@ pgb_pq_disconnect_all(void)
 	for (i = 0; i < PGB_MAX_CONNS; i++)
 		if (open_conns[i])
 		{
+			cancel_active(open_conns[i]);
 			PQfinish(open_conns[i]);
 			open_conns[i] = NULL;
 			ReleaseExternalFD();

@@ -117,6 +117,8 @@ new_job_slot(const char *id)
 			strlcpy(j->id, id, sizeof(j->id));
 			j->status = PGB_JOB_PENDING;
 			j->created_at = GetCurrentTimestamp();
+			if (job_handles[j - PgbShared->jobs])
+				pfree(job_handles[j - PgbShared->jobs]);
 			job_handles[j - PgbShared->jobs] = NULL;
 			warned_no_slot[j - PgbShared->jobs] = false;
 		}
@@ -400,8 +402,19 @@ launch_job(PgbJobSlot *j)
 	memcpy(bgw.bgw_extra, &args, sizeof(args));
 	bgw.bgw_notify_pid = MyProcPid;
 
-	if (RegisterDynamicBackgroundWorker(&bgw, &job_handles[idx]))
-		return;
+	{
+		/* the handle must outlive the per-loop memory context */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		bool		ok;
+
+		if (job_handles[idx])
+			pfree(job_handles[idx]);
+		job_handles[idx] = NULL;
+		ok = RegisterDynamicBackgroundWorker(&bgw, &job_handles[idx]);
+		MemoryContextSwitchTo(old);
+		if (ok)
+			return;
+	}
 	/* no slot: undo the reservation, retry on the next round */
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	j->launched = false;
