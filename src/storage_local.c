@@ -293,7 +293,7 @@ pgb_storage_remove_partials(const char *url)
 	{
 		size_t		n = strlen(de->d_name);
 
-		if (n > blen + 4 && strncmp(de->d_name, base, blen) == 0 &&
+		if (n >= blen + 4 && strncmp(de->d_name, base, blen) == 0 &&
 			de->d_name[blen] == '.' && strcmp(de->d_name + n - 4, ".tmp") == 0)
 		{
 			char	   *p = psprintf("%s/%s", dir, de->d_name);
