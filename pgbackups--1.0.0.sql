@@ -1,4 +1,4 @@
-/* pgbackups--1.0.sql: catalog, views and SQL API of pgbackups 1.0 */
+/* pgbackups--1.0.0.sql: catalog, views and SQL API of pgbackups 1.0.0 */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION pgbackups" to load this file. \quit
