@@ -838,19 +838,15 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 }
 
 /*
- * pgb_capture_cleanup
- *		Release whatever a capture holds: the pg_dump child, helper
- *		workers, libpq connections, the DSM segment and spool files.
- *		Safe to call on an error path and more than once.
+ * stop_children
+ *		Kill the pg_dump child, tell the helpers to stop and terminate them,
+ *		optionally waiting (up to 5 s each) until they are gone.
  */
-void
-pgb_capture_cleanup(void)
+static void
+stop_children(bool wait)
 {
 	int			i;
 
-	if (!cap.active)
-		return;
-	pgb_pq_set_interrupt_check(cap.hooks ? cap.hooks->check : NULL);
 	if (cap.pgdump)
 		pgb_pgdump_kill(cap.pgdump);
 	cap.pgdump = NULL;
@@ -859,11 +855,10 @@ pgb_capture_cleanup(void)
 	for (i = 0; i < cap.nhelpers; i++)
 	{
 		TerminateBackgroundWorker(cap.helpers[i]);
-		if (cap.hooks && cap.hooks->release_proc)
+		if (wait && cap.hooks && cap.hooks->release_proc)
 			cap.hooks->release_proc();
 	}
-	/* give helpers a moment to go away before their files are removed */
-	for (i = 0; i < cap.nhelpers; i++)
+	for (i = 0; wait && i < cap.nhelpers; i++)
 	{
 		pid_t		pid;
 		int			tries = 0;
@@ -878,12 +873,30 @@ pgb_capture_cleanup(void)
 		}
 	}
 	cap.nhelpers = 0;
+}
+
+/*
+ * pgb_capture_cleanup
+ *		Release whatever a capture holds: the pg_dump child, helper
+ *		workers, libpq connections, the DSM segment and spool files.
+ *		Safe to call on an error path and more than once.
+ */
+void
+pgb_capture_cleanup(void)
+{
+	int			i;
+
+	if (!cap.active)
+		return;
+	pgb_pq_set_interrupt_check(cap.hooks ? cap.hooks->check : NULL);
+	stop_children(true);
 	if (cap.copy_fd >= 0)
 		close(cap.copy_fd);
 	cap.copy_fd = -1;
 	pgb_pq_disconnect_all();
 	if (cap.spool_prefix)
 	{
+		const char *suffixes[] = {"extra.tmp", "pgdump.tmp", "pgdump.tmp.err.tmp"};
 		char	   *p;
 
 		for (i = 0; i < Max(cap.nstreams, 1); i++)
@@ -892,12 +905,12 @@ pgb_capture_cleanup(void)
 			unlink(p);
 			pfree(p);
 		}
-		p = psprintf("%s.extra.tmp", cap.spool_prefix);
-		unlink(p);
-		p = psprintf("%s.pgdump.tmp", cap.spool_prefix);
-		unlink(p);
-		p = psprintf("%s.pgdump.tmp.err.tmp", cap.spool_prefix);
-		unlink(p);
+		for (i = 0; i < lengthof(suffixes); i++)
+		{
+			p = psprintf("%s.%s", cap.spool_prefix, suffixes[i]);
+			unlink(p);
+			pfree(p);
+		}
 	}
 	if (cap.seg)
 		dsm_detach(cap.seg);
@@ -915,16 +928,6 @@ pgb_capture_cleanup(void)
 void
 pgb_capture_cleanup_on_exit(void)
 {
-	int			i;
-
-	if (!cap.active)
-		return;
-	if (cap.pgdump)
-		pgb_pgdump_kill(cap.pgdump);
-	cap.pgdump = NULL;
-	if (cap.sh)
-		pg_atomic_write_u32(&cap.sh->abort, 1);
-	for (i = 0; i < cap.nhelpers; i++)
-		TerminateBackgroundWorker(cap.helpers[i]);
-	cap.nhelpers = 0;
+	if (cap.active)
+		stop_children(false);
 }

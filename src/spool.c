@@ -66,14 +66,15 @@ pgb_spool_pos(PgbSpool *s)
 	return s->pos;
 }
 
-static void
-spool_flush(PgbSpool *s)
+/* write(2) all of buf, retrying short writes and EINTR */
+void
+pgb_write_all(int fd, const char *buf, size_t len, const char *path)
 {
 	size_t		off = 0;
 
-	while (off < s->buflen)
+	while (off < len)
 	{
-		ssize_t		n = write(s->fd, s->buf + off, s->buflen - off);
+		ssize_t		n = write(fd, buf + off, len - off);
 
 		if (n < 0)
 		{
@@ -81,10 +82,16 @@ spool_flush(PgbSpool *s)
 				continue;
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not write spool file \"%s\": %m", s->path)));
+					 errmsg("could not write file \"%s\": %m", path)));
 		}
 		off += n;
 	}
+}
+
+static void
+spool_flush(PgbSpool *s)
+{
+	pgb_write_all(s->fd, s->buf, s->buflen, s->path);
 	s->buflen = 0;
 }
 

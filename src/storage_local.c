@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 
 #include "guc.h"
+#include "spool.h"
 #include "storage.h"
 
 #define WRITE_BUFSIZE (1024 * 1024)
@@ -156,22 +157,7 @@ pgb_storage_create(const char *url)
 static void
 flush_buf(PgbStorageWriter *w)
 {
-	size_t		off = 0;
-
-	while (off < w->buflen)
-	{
-		ssize_t		n = write(w->fd, w->buf + off, w->buflen - off);
-
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write archive file \"%s\": %m", w->tmppath)));
-		}
-		off += n;
-	}
+	pgb_write_all(w->fd, w->buf, w->buflen, w->tmppath);
 	w->buflen = 0;
 }
 
