@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(63);
+SELECT plan(66);
 
 SELECT has_extension('pgbackups', 'extension pgbackups is installed');
 SELECT has_schema('pgbackups');
@@ -25,25 +25,25 @@ SELECT columns_are('pgbackups', 'backups', ARRAY[
 	'archive_version', 'pg_dump_version', 'server_version', 'location', 'worker_pid',
 	'error', 'error_code']);
 SELECT columns_are('pgbackups', 'logs', ARRAY['job_id', 'logged_at', 'message']);
-SELECT col_type_is('pgbackups', 'backups', 'id', 'text');
-SELECT col_type_is('pgbackups', 'backups', 'num', 'integer');
-SELECT col_type_is('pgbackups', 'backups', 'database', 'name');
-SELECT col_type_is('pgbackups', 'backups', 'created_at', 'timestamp with time zone');
-SELECT col_type_is('pgbackups', 'backups', 'archive_size', 'bigint');
-SELECT col_type_is('pgbackups', 'backups', 'rows', 'bigint');
-SELECT col_type_is('pgbackups', 'backups', 'table_rows', 'jsonb');
-SELECT col_type_is('pgbackups', 'backups', 'worker_pid', 'integer');
-SELECT col_is_pk('pgbackups', 'backups', 'id');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'id'::name, 'text');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'num'::name, 'integer');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'database'::name, 'name');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'created_at'::name, 'timestamp with time zone');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'archive_size'::name, 'bigint');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'rows'::name, 'bigint');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'table_rows'::name, 'jsonb');
+SELECT col_type_is('pgbackups'::name, 'backups'::name, 'worker_pid'::name, 'integer');
+SELECT col_is_pk('pgbackups'::name, 'backups'::name, 'id'::name, 'backups.id is the primary key');
 SELECT col_is_unique('pgbackups', 'backups', ARRAY['kind', 'num']);
 SELECT col_not_null('pgbackups', 'backups', c, 'backups.' || c || ' is NOT NULL')
   FROM unnest(ARRAY['num', 'kind', 'database', 'status', 'requested_by', 'created_at',
                     'compression', 'parallel']) AS c;
 SELECT col_is_null('pgbackups', 'backups', c, 'backups.' || c || ' allows NULL')
   FROM unnest(ARRAY['label', 'started_at', 'finished_at', 'location', 'worker_pid', 'error']) AS c;
-SELECT col_default_is('pgbackups', 'backups', 'status', 'pending');
-SELECT col_has_default('pgbackups', 'backups', 'created_at');
-SELECT col_not_null('pgbackups', 'logs', 'job_id');
-SELECT col_not_null('pgbackups', 'logs', 'message');
+SELECT col_default_is('pgbackups'::name, 'backups'::name, 'status'::name, 'pending'::text, 'backups.status defaults to pending');
+SELECT col_has_default('pgbackups'::name, 'backups'::name, 'created_at'::name, 'backups.created_at has a default');
+SELECT col_not_null('pgbackups'::name, 'logs'::name, 'job_id'::name, 'logs.job_id is NOT NULL');
+SELECT col_not_null('pgbackups'::name, 'logs'::name, 'message'::name, 'logs.message is NOT NULL');
 SELECT has_index('pgbackups', 'logs', 'logs_job_id_idx', ARRAY['job_id', 'logged_at']);
 
 -- check constraints really refuse bad values (as superuser, rolled back)

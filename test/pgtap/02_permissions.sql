@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 SELECT is_member_of('pgbackups_admin', 'pgtap_operator');
 SELECT isnt_member_of('pgbackups_admin', 'pgtap_nobody');
@@ -62,7 +62,7 @@ SELECT is((SELECT status FROM pgbackups.backups WHERE id = current_setting('pgta
           'the operator''s backup completed');
 SELECT is((SELECT kind FROM pgbackups.backups WHERE id = current_setting('pgtap.id')), 'manual',
           'the operator''s backup is manual');
-SELECT is((SELECT database::text FROM pgbackups.backups WHERE id = current_setting('pgtap.id')), current_database(),
+SELECT is((SELECT database::text FROM pgbackups.backups WHERE id = current_setting('pgtap.id')), current_database()::text,
           'the operator''s backup is of its own database');
 SELECT is((SELECT count(*) FROM pgbackups.backups), (SELECT n + 1 FROM before), 'exactly one row was added');
 
