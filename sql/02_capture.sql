@@ -87,6 +87,16 @@ SELECT id, status, compression, parallel, tables, rows,
 SELECT compression_level FROM pgbackups.backups WHERE id = :'id_gzip9';
 SELECT value AS gzip9_compression FROM pgbackups.info(:'id_gzip9') WHERE field = 'Compression';
 
+-- the session's pgbackups.compression and pgbackups.default_parallel apply
+SET pgbackups.compression = 'none';
+SET pgbackups.default_parallel = 3;
+SET client_min_messages = warning;
+SELECT pgbackups.capture(wait => true) AS id_defaults \gset
+RESET client_min_messages;
+RESET pgbackups.compression;
+RESET pgbackups.default_parallel;
+SELECT id, status, compression, parallel FROM pgbackups.backups WHERE id = :'id_defaults';
+
 -- delete removes the row and the archive
 SELECT pgbackups.delete(:'id') AS deleted;
 SELECT count(*) AS rows_left FROM pgbackups.backups WHERE id = :'id';

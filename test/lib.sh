@@ -54,14 +54,16 @@ as_postgres() {
 	fi
 }
 
-# A fresh temporary directory owned by postgres.
+# new_tmpdir VAR: a fresh temporary directory owned by postgres, into VAR;
+# the cleanup trap removes it (not called in a subshell, so that it can
+# register the directory).
 new_tmpdir() {
-	local d
-	d=$(mktemp -d /tmp/pgbackups-test.XXXXXX)
-	chmod 755 "$d"
-	if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$d"; fi
-	_LIB_TMPDIRS+=("$d")
-	printf '%s\n' "$d"
+	local __d
+	__d=$(mktemp -d /tmp/pgbackups-test.XXXXXX)
+	chmod 755 "$__d"
+	if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$__d"; fi
+	_LIB_TMPDIRS+=("$__d")
+	printf -v "$1" '%s' "$__d"
 }
 
 # A port number: the socket lives in our private directory, so the only
@@ -72,7 +74,7 @@ _pick_port() {
 }
 
 start_cluster() {
-	TESTDIR=$(new_tmpdir)
+	new_tmpdir TESTDIR
 	PGDATA=$TESTDIR/data
 	PGHOST=$TESTDIR
 	PGPORT=$(_pick_port)

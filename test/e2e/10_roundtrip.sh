@@ -8,6 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 INSPECT=$LIB_DIR/tools/pgdmp-inspect
+DIGEST=$LIB_DIR/tools/archive-digest
 
 start_cluster
 q postgres "CREATE DATABASE catalog" >/dev/null
@@ -77,6 +78,14 @@ for comp in none gzip gzip:9; do
 		pass "$comp: pgdmp-inspect walks the whole archive"
 	else
 		fail "$comp: pgdmp-inspect failed: $(tail -n 3 "$TESTDIR/inspect-$tag.txt")"
+	fi
+	if "$DIGEST" "$arch" >"$TESTDIR/digest-$tag.txt" 2>&1; then
+		pass "$comp: archive-digest decodes $(wc -l <"$TESTDIR/digest-$tag.txt") data items (gzip: exactly one zlib stream each)"
+	else
+		fail "$comp: archive-digest: $(tail -n 3 "$TESTDIR/digest-$tag.txt")"
+	fi
+	if [ "$tag" != none ] && [ -f "$TESTDIR/digest-none.txt" ]; then
+		check "$comp: data items decompress to the bytes of the 'none' archive" diff -q "$TESTDIR/digest-none.txt" "$TESTDIR/digest-$tag.txt"
 	fi
 
 	# TOC: exactly one TABLE DATA per table, the same set pg_dump writes
@@ -154,6 +163,17 @@ for comp in lz4 lz4:3 zstd zstd:19; do
 		fail "$comp: pgdmp-inspect: $(tail -n 3 "$TESTDIR/inspect.txt")"
 	fi
 	check_eq "$comp: sha256" "$(backup_field catalog "$id" sha256)" "$(sha256sum "$arch" | cut -d' ' -f1)"
+	# the decompressed data items equal those of the uncompressed archive,
+	# which pg_restore restored above
+	if "$DIGEST" "$arch" >"$TESTDIR/digest-${comp//:/_}.txt" 2>&1; then
+		if diff -u "$TESTDIR/digest-none.txt" "$TESTDIR/digest-${comp//:/_}.txt" >"$TESTDIR/digest.diff"; then
+			pass "$comp: every data item decompresses to the bytes of the 'none' archive ($(wc -l <"$TESTDIR/digest-none.txt") items)"
+		else
+			fail "$comp: data items differ from the 'none' archive: $(head -n 20 "$TESTDIR/digest.diff")"
+		fi
+	else
+		fail "$comp: archive-digest: $(tail -n 3 "$TESTDIR/digest-${comp//:/_}.txt")"
+	fi
 done
 
 # --- the catalog database's own backup holds no catalog rows ------------------

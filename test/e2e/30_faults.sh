@@ -113,7 +113,11 @@ if wait_for $DB "SELECT count(*) > 0 FROM pgbackups.backups WHERE label = 'waite
 else
 	fail "(a2) the waiting capture never ran: $(cat "$TESTDIR/waiter.log")"
 fi
+# the lock holder's backend sleeps in pg_sleep and would not notice its
+# client going away: end the backend too
+q $DB "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 't'::regclass AND mode = 'AccessExclusiveLock' AND granted" >/dev/null
 stop_bg "$locker"
+wait_for $DB "SELECT count(*) = 0 FROM pg_locks WHERE relation = 't'::regclass" 10 || die "the lock on t is still held"
 
 # === (a3) cancel while streaming a big table ========================================
 log "(a3) creating table big with $BIG_ROWS rows"
