@@ -138,6 +138,11 @@ for comp in none gzip gzip:9; do
 	fi
 done
 
+check_eq "the captured database needs no extension (no schema pgbackups in rich)" \
+	"$(q rich "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbackups'")" 0
+check_eq "the records live in the calling database's catalog" \
+	"$(q catalog "SELECT count(*) FROM pgbackups.backups WHERE database = 'rich' AND status = 'completed'")" 3
+
 # --- lz4 and zstd: archive 1.15, which pg_restore 15 cannot read ----------------------
 for comp in lz4 lz4:3 zstd zstd:19; do
 	case "$comp" in lz4*) alg=2 ;; zstd*) alg=3 ;; esac

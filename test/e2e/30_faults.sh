@@ -130,6 +130,8 @@ if wait_streaming "$id" 120; then
 else
 	fail "(a3) $id never streamed big: $(describe_backup $DB "$id")"
 fi
+nontmp=$(job_files $DB "$id" | grep -v '\.tmp$' || true)
+check_eq "(a3) while the job runs, its files all end in .tmp" "$nontmp" ""
 sleep 1
 t0=$(date +%s%N)
 check_eq "(a3) cancel('$id')" "$(q $DB "SELECT pgbackups.cancel('$id')")" "$id"

@@ -63,6 +63,9 @@ if [ -n "$failed_id" ]; then
 else
 	fail "no row for the doomed capture: $(all_ids)"
 fi
+out=$(psql -X -q -At -v VERBOSITY=verbose -d $DB -c "SELECT pgbackups.wait('$failed_id')" 2>&1) &&
+	fail "wait('$failed_id') of a failed job succeeded: $out"
+check "wait('$failed_id') raises the job's error: $(grep -m1 ERROR <<<"$out")" grep -q "ERROR: .*$failed_id" <<<"$out"
 check_eq "a failed capture expires nothing" "$(completed_ids)" "${ids[*]:2:3}"
 for id in "${ids[@]:2:3}"; do
 	check "archive of $id still exists" test -s "${PATHS[$id]}"
@@ -82,8 +85,15 @@ else
 	fail "capture 6 failed: $(cat "$TESTDIR/capture.err")"
 fi
 
+# --- wait() for a job started without waiting ----------------------------------------
+id=$(q $DB "SELECT pgbackups.capture(label => 'waited for')")
+check_eq "wait('$id') returns the final status" "$(q $DB "SELECT pgbackups.wait('$id')" 2>/dev/null)" completed
+check_eq "wait('$id') again" "$(q $DB "SELECT pgbackups.wait('$id')" 2>/dev/null)" completed
+PATHS[$id]=$(archive_path $DB "$id")
+check_eq "retention after it: the newest three" "$(completed_ids)" "${ids[4]} $(q $DB "SELECT string_agg(id, ' ' ORDER BY num) FROM pgbackups.backups WHERE label IN ('round 6', 'waited for')")"
+
 # --- delete() of a kept backup removes its archive -------------------------------------
-victim=${ids[3]}
+victim=${ids[4]}
 check_eq "delete('$victim')" "$(q $DB "SELECT pgbackups.delete('$victim')")" "$victim"
 check "archive of deleted $victim is gone" test ! -e "${PATHS[$victim]}"
 check_eq "row of deleted $victim is gone" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE id = '$victim'")" 0

@@ -87,10 +87,10 @@ fi
 id=$(q w3 "SELECT pgbackups.capture(wait => true)" 2>/dev/null) || true
 check_eq "w3 can capture at once" "$(backup_field w3 "${id:-none}" status)" completed
 q w2 "DROP EXTENSION pgbackups" >/dev/null
-if wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler' AND datname = 'w2'" 15; then
+if wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler' AND datname = 'w2'" 30; then
 	pass "DROP EXTENSION in w2 stops its scheduler"
 else
-	fail "the scheduler of w2 is still there 15 s after DROP EXTENSION: $(schedulers)"
+	fail "the scheduler of w2 is still there 30 s after DROP EXTENSION: $(schedulers)"
 fi
 if out=$(q postgres "DROP DATABASE w3" 2>&1); then
 	pass "DROP DATABASE of a database with the extension works"
