@@ -31,6 +31,9 @@ else
 	finish
 fi
 h1=$(q bench "SELECT count(*) FROM pgbench_history")
+grep NOTICE "$TESTDIR/capture.err" | sed 's/^/    /'
+check "capture(wait => true) reported progress NOTICEs naming $id" grep -q "NOTICE: .*$id" "$TESTDIR/capture.err"
+check "the last NOTICE says completed" sh -c "grep NOTICE '$TESTDIR/capture.err' | tail -n 1 | grep -q completed"
 still_running=no
 kill -0 "$bench_pid" 2>/dev/null && still_running=yes
 log "$(describe_backup bench "$id"); history rows after: $h1; pgbench still running: $still_running"
