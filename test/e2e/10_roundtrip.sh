@@ -27,6 +27,11 @@ toc_lines() {
 	pg_restore -l "$1" | grep -v '^;' | sed -E 's/^[0-9]+; //' | sort
 }
 
+# COPY lines and "-- load via partition root" markers of the data section
+copy_lines() {
+	pg_restore -f - --data-only "$1" | grep -E '^(COPY .* FROM stdin;$|-- load via partition root )' | sort
+}
+
 # --- reference: the real pg_dump -Fc -------------------------------------------
 REF=$TESTDIR/ref.dump
 pg_dump -Fc -d rich -f "$REF"
@@ -107,9 +112,16 @@ for comp in none gzip gzip:9; do
 	else
 		fail "$comp: TOC differs from pg_dump -Fc's: $(head -n 30 "$TESTDIR/$tag.toc.diff")"
 	fi
+	# the COPY statements (and load-via-partition-root markers) of the data
+	# entries are pg_dump's
+	if diff -u <(copy_lines "$REF") <(copy_lines "$arch") >"$TESTDIR/$tag.copy.diff"; then
+		pass "$comp: COPY statements of the data entries = pg_dump's ($(copy_lines "$arch" | grep -c '^COPY'))"
+	else
+		fail "$comp: COPY statements differ from pg_dump's: $(grep '^[-+][^-+]' "$TESTDIR/$tag.copy.diff" | head -n 10 | tr '\n' ' ')"
+	fi
 	check_eq "$comp: tables column = number of TABLE DATA entries" \
 		"$(backup_field catalog "$id" tables)" "$(wc -l <"$TESTDIR/$tag.tabledata")"
-	want_rows=$(awk -F'|' 'NF == 3 && $1 != "app.event_counts" { s += $2 } END { print s }' "$TESTDIR/compare/rich.data.txt")
+	want_rows=$(table_rows_total rich | awk '{ s += $1 } END { print s }')
 	check_eq "$comp: rows column = rows in the source tables" "$(backup_field catalog "$id" rows)" "$want_rows"
 
 	# restores
