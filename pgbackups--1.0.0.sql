@@ -51,6 +51,10 @@ CREATE TABLE @extschema@.backups (
 	error_code		text,
 	UNIQUE (kind, num)
 );
+/* ids are never reused, even after pgbackups.delete() */
+CREATE SEQUENCE @extschema@.manual_num_seq;
+CREATE SEQUENCE @extschema@.scheduled_num_seq;
+
 COMMENT ON TABLE @extschema@.backups IS 'pgbackups: one row per backup (b### manual, a### scheduled)';
 
 CREATE TABLE @extschema@.logs (
@@ -81,6 +85,8 @@ CREATE TRIGGER backups_notify AFTER INSERT OR UPDATE ON @extschema@.backups
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.backups', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.logs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.manual_num_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.scheduled_num_seq', '');
 
 /* ---- C entry points (src/api.c) ---- */
 
@@ -263,6 +269,7 @@ COMMENT ON FUNCTION @extschema@.list() IS 'heroku pg:backups: the backups of thi
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT USAGE ON SCHEMA @extschema@ TO pgbackups_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO pgbackups_admin;
 GRANT EXECUTE ON FUNCTION

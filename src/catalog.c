@@ -149,12 +149,10 @@ pgb_catalog_insert_backup(const char *kind, const char *database,
 	const char *prefix = strcmp(kind, "scheduled") == 0 ? "a" : "b";
 
 	tx_begin("pgbackups: record backup");
-	run("LOCK TABLE pgbackups.backups IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
-	{
-		const char *args[1] = {kind};
-
-		run("SELECT coalesce(max(num), 0) + 1 FROM pgbackups.backups WHERE kind = $1", 1, args);
-	}
+	/* a sequence per kind: ids are never reused, even after delete() */
+	run(strcmp(kind, "scheduled") == 0 ?
+		"SELECT pg_catalog.nextval('pgbackups.scheduled_num_seq')" :
+		"SELECT pg_catalog.nextval('pgbackups.manual_num_seq')", 0, NULL);
 	num = get(0, 1);
 	id = psprintf("%s%03d", prefix, atoi(num));
 	pg_strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", pg_gmtime(&now));

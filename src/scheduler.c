@@ -105,6 +105,12 @@ new_job_slot(const char *id)
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	j = pgb_job_find(MyDatabaseId, id);
+	if (j != NULL && j->finished)
+	{
+		/* a finished job of the same id (catalog recreated): start afresh */
+		j->in_use = false;
+		j = NULL;
+	}
 	if (j == NULL)
 	{
 		j = alloc_job_slot();
@@ -320,6 +326,15 @@ do_delete(PgbRequest *rq, int idx)
 		return;
 	}
 	location = pgb_catalog_delete_backup(rq->id);
+	{
+		PgbJobSlot *j;
+
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		j = pgb_job_find(MyDatabaseId, rq->id);
+		if (j && j->finished)
+			j->in_use = false;
+		LWLockRelease(PgbShared->lock);
+	}
 	if (location && strcmp(row->status, "completed") == 0)
 		pgb_storage_delete(location);
 	if (location)
