@@ -65,6 +65,7 @@ typedef struct LocalTable
 	char	   *qname;
 	char	   *cols;
 	int64		est_bytes;
+	char	   *load_via_root;	/* "" or the partition root pg_dump loads through */
 } LocalTable;
 
 typedef struct BlockSource
@@ -181,7 +182,17 @@ static const char *table_list_sql =
 "                   FROM pg_catalog.pg_attribute a "
 "                  WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 "
 "                    AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''), ''), "
-"       (c.relpages::pg_catalog.int8 OPERATOR(pg_catalog.+) coalesce(t.relpages, 0)) OPERATOR(pg_catalog.*) 8192 "
+"       (c.relpages::pg_catalog.int8 OPERATOR(pg_catalog.+) coalesce(t.relpages, 0)) OPERATOR(pg_catalog.*) 8192, "
+/* as pg_dump does: partitions under hash partitioning on an enum load via the root */
+"       coalesce((SELECT quote_ident(rn.nspname) || '.' || quote_ident(rc.relname) "
+"                   FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace "
+"                  WHERE c.relispartition AND rc.oid = pg_partition_root(c.oid) "
+"                    AND EXISTS (SELECT 1 FROM pg_partition_ancestors(c.oid) an "
+"                                  JOIN pg_partitioned_table pt ON pt.partrelid = an.relid "
+"                                  JOIN pg_opclass oc ON oc.oid = ANY (pt.partclass::oid[]) "
+"                                  JOIN pg_am am ON am.oid = oc.opcmethod "
+"                                 WHERE oc.opcname = 'enum_ops' AND am.amname = 'hash' "
+"                                   AND oc.opcnamespace = 'pg_catalog'::regnamespace)), '') "
 "  FROM pg_catalog.pg_class c "
 "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
 "  LEFT JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.reltoastrelid "
@@ -213,6 +224,7 @@ list_tables(PGconn *conn)
 		t->qname = pstrdup(PQgetvalue(res, i, 3));
 		t->cols = pstrdup(PQgetvalue(res, i, 4));
 		t->est_bytes = strtoll(PQgetvalue(res, i, 5), NULL, 10);
+		t->load_via_root = pstrdup(PQgetvalue(res, i, 6));
 		tables = lappend(tables, t);
 	}
 	PQclear(res);
@@ -552,6 +564,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	pgb_pq_command(coord,
 				   "SET statement_timeout = 0; SET lock_timeout = 0; "
 				   "SET idle_in_transaction_session_timeout = 0; "
+				   "SET search_path = pg_catalog; "
 				   "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 	tables = list_tables(coord);
 	if (hooks->progress)
@@ -673,8 +686,11 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 		te->tag = table->tag;
 		te->desc = "TABLE DATA";
 		te->section = PGB_SECTION_DATA;
-		te->copy_stmt = psprintf("COPY %s %s%s%sFROM stdin;\n", lt_->qname,
+		te->copy_stmt = psprintf("COPY %s %s%s%sFROM stdin;\n",
+								 lt_->load_via_root[0] ? lt_->load_via_root : lt_->qname,
 								 lt_->cols[0] ? "(" : "", lt_->cols, lt_->cols[0] ? ") " : " ");
+		if (lt_->load_via_root[0])
+			te->defn = psprintf("-- load via partition root %s", lt_->load_via_root);
 		te->namespace = table->namespace;
 		te->owner = table->owner;
 		te->with_oids = "false";
