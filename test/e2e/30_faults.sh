@@ -173,6 +173,31 @@ else
 	fail "(b) no live 'pgbackups job' worker for $id: $(describe_backup $DB "$id")"
 fi
 
+# === (f) a COPY stream's connection is terminated ========================================
+log "(f) pg_terminate_backend of a COPY stream's connection"
+wait_for $DB "SELECT count(*) = 0 FROM pgbackups.backups WHERE status IN ('pending', 'running')" 30 || true
+id=$(q $DB "SELECT pgbackups.capture(compression => 'zstd:19', parallel => 2)")
+if wait_streaming "$id" 120 && wait_for $DB "SELECT count(*) > 0 FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%big%TO%'" 30; then
+	killed=$(q $DB "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%big%TO%' AND pid <> pg_backend_pid()")
+	log "(f) terminated $killed COPY backend(s) of $id"
+	if wait_for $DB "SELECT status = 'failed' FROM pgbackups.backups WHERE id = '$id'" 15; then
+		pass "(f) $id failed: $(backup_field $DB "$id" error)"
+	else
+		fail "(f) $id is not failed 15 s after its COPY connection died: $(describe_backup $DB "$id")"
+	fi
+	check "(f) an error is recorded" test -n "$(backup_field $DB "$id" error)"
+	assert_no_job_files "(f)" "$id"
+	if wait_for_ms $DB "SELECT count(*) = 0 FROM pg_stat_activity WHERE query ILIKE 'COPY%TO%' AND state <> 'idle' AND pid <> pg_backend_pid()" 5000; then
+		pass "(f) no COPY of the failed job is left running"
+	else
+		fail "(f) $(copy_sessions) COPY session(s) still running after the job failed"
+	fi
+	out=$(psql -X -q -At -d $DB -c "SELECT pgbackups.wait('$id')" 2>&1) && fail "(f) wait('$id') succeeded: $out"
+	check "(f) wait('$id') raises the job's error" grep -q "ERROR: .*$id" <<<"$out"
+else
+	fail "(f) $id never streamed big"
+fi
+
 # === (c) pg_ctl restart -m fast during a capture ========================================
 log "(c) fast restart during a capture"
 wait_for $DB "SELECT count(*) = 0 FROM pgbackups.backups WHERE status IN ('pending', 'running')" 30 || true

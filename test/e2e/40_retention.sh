@@ -72,8 +72,20 @@ for id in "${ids[@]:2:3}"; do
 done
 check_eq "nothing was written in the read-only directory" "$(find "$RO" -mindepth 1 | wc -l)" 0
 
-# --- back to the default storage: the next success expires the oldest --------------------
+# --- back to the default storage; a missing pg_dump fails cleanly too -------------------
 q $DB "ALTER SYSTEM RESET pgbackups.storage_url" >/dev/null
+q $DB "ALTER SYSTEM SET pgbackups.pg_dump_path = '/nonexistent/bin/pg_dump'" >/dev/null
+q $DB "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+out=$(psql -X -q -At -d $DB -c "SELECT pgbackups.capture(wait => true, label => 'no pg_dump')" 2>&1) &&
+	fail "capture with a missing pg_dump succeeded: $out"
+nopg=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'no pg_dump'")
+check_eq "capture with a missing pg_dump ($nopg) is failed" "$(backup_field $DB "$nopg" status)" failed
+err=$(backup_field $DB "$nopg" error)
+check "its error names pg_dump: $err" grep -q 'pg_dump' <<<"$err"
+check_eq "no file of $nopg" "$(job_files $DB "$nopg")" ""
+check_eq "it expired nothing" "$(completed_ids)" "${ids[*]:2:3}"
+q $DB "ALTER SYSTEM RESET pgbackups.pg_dump_path" >/dev/null
 q $DB "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 if id=$(q $DB "SELECT pgbackups.capture(wait => true, label => 'round 6')" 2>"$TESTDIR/capture.err"); then
