@@ -290,6 +290,10 @@ SELECT format(
          AND NOT (c.relispartition AND (SELECT p.partstrat FROM pg_partitioned_table p
                                          WHERE p.partrelid = pg_partition_root(c.oid)) = 'h'))
         OR (c.relkind = 'p' AND NOT c.relispartition))
+   -- tables of extensions: only configuration tables have dumped data
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                      AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE c.oid = ANY (e.extconfig)))
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgbackups')
    AND n.nspname !~ '^pg_(toast|temp)'
  ORDER BY c.oid::regclass::text
