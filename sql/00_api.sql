@@ -56,6 +56,14 @@ SELECT c.relname,
  WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p')
  ORDER BY 1;
 
+-- sequences: nothing for PUBLIC or the operator role (only the workers draw ids)
+SELECT c.relname,
+       has_sequence_privilege('public', c.oid, 'USAGE, SELECT, UPDATE') AS public_any,
+       has_sequence_privilege('pgbackups_admin', c.oid, 'USAGE, UPDATE') AS admin_use
+  FROM pg_class c
+ WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind = 'S'
+ ORDER BY 1;
+
 SELECT has_schema_privilege('public', 'pgbackups', 'USAGE') AS public_usage,
        has_schema_privilege('pgbackups_admin', 'pgbackups', 'USAGE') AS admin_usage;
 
