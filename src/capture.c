@@ -597,7 +597,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	}
 	patterns = lappend(patterns, pstrdup("\"pgbackups\".*"));
 	pgdump_out = psprintf("%s.pgdump.tmp", cap.spool_prefix);
-	cap.pgdump = pgb_pgdump_start(conninfo, snapshot, patterns, pgdump_out);
+	cap.pgdump = pgb_pgdump_start(conninfo, snapshot, encoding, patterns, pgdump_out);
 
 	/* 3. data streams */
 	nstreams = Max(1, Min(params->parallel, Max(list_length(tables), 1)));

@@ -44,7 +44,7 @@ pgb_pgdump_path(void)
 
 PgbPgDump *
 pgb_pgdump_start(const char *conninfo, const char *snapshot,
-				 List *exclude_patterns, const char *out_path)
+				 const char *encoding, List *exclude_patterns, const char *out_path)
 {
 	PgbPgDump  *d = palloc0(sizeof(PgbPgDump));
 	char	   *path = pgb_pgdump_path();
@@ -70,6 +70,8 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 	argv[i++] = "--no-sync";
 	argv[i++] = psprintf("--file=%s", out_path);
 	argv[i++] = psprintf("--snapshot=%s", snapshot);
+	/* the archive's ENCODING must match the COPY streams' client_encoding */
+	argv[i++] = psprintf("--encoding=%s", encoding);
 	argv[i++] = psprintf("--dbname=%s", conninfo);
 	foreach(lc, exclude_patterns)
 		argv[i++] = psprintf("--exclude-table-data=%s", (char *) lfirst(lc));

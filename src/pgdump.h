@@ -23,7 +23,8 @@ typedef struct PgbPgDump
 
 extern char *pgb_pgdump_path(void);
 extern PgbPgDump *pgb_pgdump_start(const char *conninfo, const char *snapshot,
-								   List *exclude_patterns, const char *out_path);
+								   const char *encoding, List *exclude_patterns,
+								   const char *out_path);
 extern bool pgb_pgdump_poll(PgbPgDump *d);
 extern void pgb_pgdump_finish(PgbPgDump *d);
 extern void pgb_pgdump_kill(PgbPgDump *d);
