@@ -48,6 +48,8 @@ SELECT pg_temp.try($$SELECT pgbackups.wait('b999')$$);
 SELECT pg_temp.try($$SELECT pgbackups.wait('bogus')$$);
 SELECT pg_temp.try($$SELECT pgbackups.cancel('b999')$$);
 SELECT pg_temp.try($$SELECT pgbackups.cancel('bogus')$$);
+-- nothing to cancel
+SELECT pg_temp.try($$SELECT pgbackups.cancel()$$);
 SELECT count(*) AS backups FROM pgbackups.backups;
 
 -- a role that was not granted pgbackups_admin may not call anything

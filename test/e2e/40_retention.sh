@@ -110,6 +110,9 @@ check_eq "delete('$victim')" "$(q $DB "SELECT pgbackups.delete('$victim')")" "$v
 check "archive of deleted $victim is gone" test ! -e "${PATHS[$victim]}"
 check_eq "row of deleted $victim is gone" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE id = '$victim'")" 0
 expect_sqlstate "delete('$victim') again" $DB 42704 "SELECT pgbackups.delete('$victim')"
+maxnum=$(q $DB "SELECT max(num) FROM pgbackups.backups")
+next=$(q $DB "SELECT pgbackups.capture(wait => true)" 2>/dev/null)
+check_eq "ids are never reused: the next id after deletes and expiry" "$next" "$(printf 'b%03d' $((maxnum + 1)))"
 
 check_eq "no .tmp file left in storage" "$(find "$STORAGE_DIR" -name '*.tmp' | wc -l)" 0
 finish

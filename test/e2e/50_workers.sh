@@ -77,6 +77,37 @@ else
 	fail "$id did not complete without its caller: $(describe_backup w1 "$id")"
 fi
 
+# --- a queue: with max_workers = 1, a second job waits, and can be canceled ------------
+log "queue: max_workers = 1"
+q postgres "ALTER SYSTEM SET pgbackups.max_workers = 1" >/dev/null
+q postgres "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+bg_psql locker w1 "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"
+wait_for w1 "SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" 10 || die "lock not taken"
+first=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'first')")
+wait_for w1 "SELECT status = 'running' FROM pgbackups.backups WHERE id = '$first'" 30 || fail "queue: $first never ran"
+second=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'second')")
+sleep 2
+check_eq "queue: $second waits while $first holds the only worker" "$(backup_field w1 "$second" status)" pending
+expect_sqlstate "queue: delete('$first') of a running job is refused" w1 55000 "SELECT pgbackups.delete('$first')"
+check_eq "queue: $first is untouched by the refused delete" "$(backup_field w1 "$first" status)" running
+check_eq "queue: cancel('$second') of a pending job" "$(q w1 "SELECT pgbackups.cancel('$second')")" "$second"
+if wait_for_ms w1 "SELECT status = 'canceled' FROM pgbackups.backups WHERE id = '$second'" 2000; then
+	pass "queue: pending $second is canceled"
+else
+	fail "queue: pending $second not canceled: $(describe_backup w1 "$second")"
+fi
+check_eq "queue: $second never started" "$(backup_field w1 "$second" "started_at IS NULL")" t
+q w1 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" >/dev/null
+stop_bg "$locker"
+if wait_for w1 "SELECT status = 'completed' FROM pgbackups.backups WHERE id = '$first'" 60; then
+	pass "queue: $first completes once the lock is gone"
+else
+	fail "queue: $first: $(describe_backup w1 "$first")"
+fi
+q postgres "ALTER SYSTEM RESET pgbackups.max_workers" >/dev/null
+q postgres "SELECT pg_reload_conf()" >/dev/null
+
 # --- schedulers follow CREATE/DROP EXTENSION; DROP DATABASE works -----------------------
 q w3 "CREATE EXTENSION pgbackups" >/dev/null
 if wait_for postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler' AND datname = 'w3'" 15; then
