@@ -35,6 +35,7 @@ unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGHOSTADDR || true
 _LIB_CLUSTERS=()
 _LIB_BGPIDS=()
 _LIB_TMPDIRS=()
+_LIB_MOUNTS=()
 PASS_COUNT=0
 FAIL_COUNT=0
 FAILED_CHECKS=()
@@ -169,6 +170,18 @@ bg_psql() {
 	local pid=$!
 	_LIB_BGPIDS+=("$pid")
 	printf -v "$__var" '%s' "$pid"
+}
+
+# mount_tmpfs DIR SIZE: a small tmpfs (for disk-full tests), owned by
+# postgres; returns non-zero when mounting is not possible (not root, or no
+# permission).  The cleanup trap unmounts it.
+mount_tmpfs() {
+	local dir=$1 size=$2
+	[ "$(id -u)" -eq 0 ] || return 1
+	mkdir -p "$dir"
+	mount -t tmpfs -o "size=$size,mode=0755" tmpfs "$dir" 2>/dev/null || return 1
+	_LIB_MOUNTS+=("$dir")
+	chown postgres:postgres "$dir"
 }
 
 # track_bg PID: let the cleanup trap end a background job started elsewhere.
@@ -387,6 +400,9 @@ _lib_cleanup() {
 		tail -n 60 "$SERVER_LOG" >&2
 		echo "-----" >&2
 	fi
+	for d in "${_LIB_MOUNTS[@]}"; do
+		umount "$d" 2>/dev/null
+	done
 	for d in "${_LIB_CLUSTERS[@]}"; do
 		if [ -f "$d/postmaster.pid" ]; then
 			(cd / && as_postgres "$PGBIN/pg_ctl" -D "$d" -m immediate -w -t 60 stop >/dev/null 2>&1)

@@ -86,6 +86,28 @@ check "its error names pg_dump: $err" grep -q 'pg_dump' <<<"$err"
 check_eq "no file of $nopg" "$(job_files $DB "$nopg")" ""
 check_eq "it expired nothing" "$(completed_ids)" "${ids[*]:2:3}"
 q $DB "ALTER SYSTEM RESET pgbackups.pg_dump_path" >/dev/null
+
+# --- disk full: storage on a 2 MB tmpfs --------------------------------------------------
+TINY=$TESTDIR/tiny
+if mount_tmpfs "$TINY" 2m; then
+	q postgres "CREATE DATABASE bulky" >/dev/null
+	q bulky "CREATE TABLE noise AS SELECT g, md5(random()::text) || md5(random()::text) AS r FROM generate_series(1, 100000) g" >/dev/null
+	q $DB "ALTER SYSTEM SET pgbackups.storage_url = 'file://$TINY'" >/dev/null
+	q $DB "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+	out=$(psql -X -q -At -d $DB -c "SELECT pgbackups.capture(database => 'bulky', compression => 'none', wait => true, label => 'disk full')" 2>&1) &&
+		fail "capture into a full disk succeeded: $out"
+	full=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'disk full'")
+	check_eq "disk full: $full is failed" "$(backup_field $DB "$full" status)" failed
+	err=$(backup_field $DB "$full" error)
+	check "disk full: the error says so: $err" grep -qi 'no space left' <<<"$err"
+	check_eq "disk full: no file of $full left on the full disk" "$(find "$TINY" -type f | wc -l)" 0
+	check_eq "disk full: the server is fine" "$(q postgres "SELECT 1")" 1
+	check_eq "disk full: it expired nothing" "$(completed_ids)" "${ids[*]:2:3}"
+	q $DB "ALTER SYSTEM RESET pgbackups.storage_url" >/dev/null
+else
+	log "cannot mount a tmpfs here: the disk-full check is skipped"
+fi
 q $DB "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 if id=$(q $DB "SELECT pgbackups.capture(wait => true, label => 'round 6')" 2>"$TESTDIR/capture.err"); then

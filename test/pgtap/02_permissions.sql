@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(36);
+SELECT plan(44);
 
 SELECT is_member_of('pgbackups_admin', 'pgtap_operator');
 SELECT isnt_member_of('pgbackups_admin', 'pgtap_nobody');
@@ -47,6 +47,16 @@ SELECT throws_ok($$UPDATE pgbackups.backups SET status = 'completed'$$, '42501',
 SELECT throws_ok($$DELETE FROM pgbackups.backups$$, '42501', NULL, 'operator: cannot DELETE from backups');
 SELECT throws_ok($$INSERT INTO pgbackups.logs (job_id, message) VALUES ('b001', 'forged')$$, '42501', NULL, 'operator: cannot INSERT into logs');
 SELECT throws_ok($$SELECT pgbackups._launcher_wakeup()$$, '42501', NULL, 'operator: cannot call _launcher_wakeup()');
+-- settings: superuser-only ones can be neither set nor read by the operator
+SELECT throws_ok($$SET pgbackups.compression = 'none'$$, '42501', NULL, 'operator: cannot SET pgbackups.compression');
+SELECT throws_ok($$SET pgbackups.default_parallel = 4$$, '42501', NULL, 'operator: cannot SET pgbackups.default_parallel');
+SELECT throws_ok($$SET pgbackups.storage_url = 'file:///tmp/elsewhere'$$, '55P02', NULL, 'operator: cannot SET pgbackups.storage_url');
+SELECT throws_ok($$SET pgbackups.manual_retention = 1$$, '55P02', NULL, 'operator: cannot SET pgbackups.manual_retention');
+SELECT throws_ok($$SHOW pgbackups.conninfo$$, '42501', NULL, 'operator: cannot read pgbackups.conninfo');
+SELECT throws_ok($$SHOW pgbackups.connect_user$$, '42501', NULL, 'operator: cannot read pgbackups.connect_user');
+SELECT throws_ok($$SHOW pgbackups.pg_dump_path$$, '42501', NULL, 'operator: cannot read pgbackups.pg_dump_path');
+SELECT is_empty($$SELECT name FROM pg_settings WHERE name IN ('pgbackups.conninfo', 'pgbackups.connect_user', 'pgbackups.pg_dump_path')$$,
+                'operator: pg_settings hides the superuser-only settings');
 SELECT throws_ok($$SELECT pgbackups.capture(database => 'no_such_database')$$, '3D000', NULL, 'operator: unknown database is 3D000');
 SELECT throws_ok($$SELECT pgbackups.capture(parallel => 0)$$, '22023', NULL, 'operator: parallel 0 is 22023');
 SELECT throws_ok($$SELECT * FROM pgbackups.info('b999')$$, '42704', NULL, 'operator: unknown id is 42704');
