@@ -24,12 +24,32 @@ h0=$(q bench "SELECT count(*) FROM pgbench_history")
 
 log "capture(wait => true, parallel => 2) under load (history rows so far: $h0)"
 start=$SECONDS
-if id=$(q bench "SELECT pgbackups.capture(wait => true, parallel => 2)" 2>"$TESTDIR/capture.err"); then
+capt=""
+bg_psql capt bench "SELECT pgbackups.capture(wait => true, parallel => 2)" "$TESTDIR/capture.err"
+# meanwhile: every relation lock the capture's sessions hold on user tables
+: >"$TESTDIR/locks.txt"
+while kill -0 "$capt" 2>/dev/null; do
+	q bench "SELECT l.mode || ' ' || l.relation::regclass::text
+	           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+	           JOIN pg_class c ON c.oid = l.relation
+	          WHERE l.locktype = 'relation' AND a.pid <> pg_backend_pid()
+	            AND (a.application_name LIKE 'pgbackups%' OR a.application_name = 'pg_dump'
+	                 OR a.backend_type LIKE 'pgbackups%')
+	            AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pgbackups'::regnamespace)" \
+		>>"$TESTDIR/locks.txt" 2>/dev/null || true
+	sleep 0.05
+done
+if wait "$capt"; then
+	id=$(q bench "SELECT max(id) FROM pgbackups.backups")
 	pass "capture under load: $id in $((SECONDS - start)) s"
 else
 	fail "capture under load failed: $(cat "$TESTDIR/capture.err")"
 	finish
 fi
+modes=$(awk '{ print $1 }' "$TESTDIR/locks.txt" | sort -u | tr '\n' ' ')
+log "lock samples: $(wc -l <"$TESTDIR/locks.txt"), modes: $modes"
+check "the capture's sessions were seen holding locks on the pgbench tables" grep -q 'AccessShareLock pgbench_accounts' "$TESTDIR/locks.txt"
+check_eq "the capture holds only ACCESS SHARE locks on user tables" "$modes" "AccessShareLock "
 h1=$(q bench "SELECT count(*) FROM pgbench_history")
 grep NOTICE "$TESTDIR/capture.err" | sed 's/^/    /'
 check "capture(wait => true) reported progress NOTICEs naming $id" grep -q "NOTICE: .*$id" "$TESTDIR/capture.err"
