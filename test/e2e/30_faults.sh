@@ -16,6 +16,9 @@ CREATE TABLE t (id integer PRIMARY KEY, v text);
 INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g;
 CREATE TABLE small (id integer);
 INSERT INTO small SELECT generate_series(1, 10);
+CREATE TABLE parted (a integer) PARTITION BY RANGE (a);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+INSERT INTO parted VALUES (1);
 SQL
 
 locker="" waiter="" # PIDs set by bg_psql
@@ -118,6 +121,58 @@ fi
 q $DB "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 't'::regclass AND mode = 'AccessExclusiveLock' AND granted" >/dev/null
 stop_bg "$locker"
 wait_for $DB "SELECT count(*) = 0 FROM pg_locks WHERE relation = 't'::regclass" 10 || die "the lock on t is still held"
+
+# === (g) the job's pg_dump process ===========================================================
+# LOCK TABLE ONLY on a partitioned table: the capture's own connection locks
+# only the partitions and goes on, pg_dump (which locks the parent) waits.
+pg_dump_child() { ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '$2 ~ /pg_dump$/ { print $1; exit }'; }
+bg_psql locker $DB "BEGIN; LOCK TABLE ONLY parted IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;"
+wait_for $DB "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'parted'::regclass AND mode = 'AccessExclusiveLock' AND granted" 20 ||
+	die "the lock on parted was not taken"
+for what in cancel kill; do
+	id=$(q $DB "SELECT pgbackups.capture()")
+	if ! wait_for $DB "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'parted'::regclass AND NOT granted" 30; then
+		fail "(g) $what: pg_dump of $id never waited for parted: $(describe_backup $DB "$id")"
+		continue
+	fi
+	wpid=$(backup_field $DB "$id" worker_pid)
+	dpid=$(pg_dump_child "$wpid")
+	if [ -z "$dpid" ]; then
+		fail "(g) $what: no pg_dump child of job worker $wpid"
+		continue
+	fi
+	log "(g) $what: $id, worker $wpid, pg_dump $dpid (waiting for the lock on parted)"
+	started=$(q $DB "SELECT pg_postmaster_start_time()")
+	if [ "$what" = cancel ]; then
+		q $DB "SELECT pgbackups.cancel('$id')" >/dev/null
+		want=canceled
+	else
+		kill -9 "$dpid"
+		want=failed
+	fi
+	if wait_for_ms $DB "SELECT status = '$want' FROM pgbackups.backups WHERE id = '$id'" 5000; then
+		pass "(g) $what: $id is $want ($(backup_field $DB "$id" error))"
+	else
+		fail "(g) $what: $id is not $want 5 s later: $(describe_backup $DB "$id")"
+	fi
+	deadline=$((SECONDS + 3))
+	while kill -0 "$dpid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+	if kill -0 "$dpid" 2>/dev/null; then
+		fail "(g) $what: pg_dump $dpid still alive: $(ps -o pid,ppid,stat,args -p "$dpid" | tail -n 1)"
+	else
+		pass "(g) $what: pg_dump $dpid is gone"
+	fi
+	if wait_for_ms $DB "SELECT count(*) = 0 FROM pg_locks WHERE relation = 'parted'::regclass AND NOT granted" 3000; then
+		pass "(g) $what: no session of $id still waits for the lock"
+	else
+		fail "(g) $what: a session of $id still waits for the lock on parted: $(q $DB "SELECT string_agg(a.pid || ' ' || a.application_name || ' [' || a.query || ']', '; ') FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 'parted'::regclass AND NOT l.granted")"
+	fi
+	assert_no_job_files "(g) $what" "$id"
+	check_eq "(g) $what: no crash restart" "$(q $DB "SELECT pg_postmaster_start_time()")" "$started"
+done
+q $DB "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'parted'::regclass AND mode = 'AccessExclusiveLock' AND granted" >/dev/null
+stop_bg "$locker"
+wait_for $DB "SELECT count(*) = 0 FROM pg_locks WHERE relation = 'parted'::regclass" 10 || die "the lock on parted is still held"
 
 # === (a3) cancel while streaming a big table ========================================
 log "(a3) creating table big with $BIG_ROWS rows"
