@@ -332,5 +332,40 @@ if grep -q 'ERROR:  42501' <<<"$out"; then pass "(e) stranger gets 42501"; else 
 expect_sqlstate "(e) stranger: list()" ownerdb 42501 "SET ROLE stranger; SELECT pgbackups.list()"
 check_eq "(e) the catalog is unchanged after the refused capture" "$(q ownerdb "SELECT count(*) FROM pgbackups.backups")" "$n_before"
 
+# === (h) a migration that altered a table, then captures and waits ====================
+# The job needs ACCESS SHARE on the table the caller's own transaction holds
+# ACCESS EXCLUSIVE on: waiting would never end.  The caller must get an error
+# (at the latest when a lock wait of the job gives up), not hang.
+log "(h) BEGIN; ALTER TABLE mig ...; SELECT pgbackups.capture(wait => true)"
+q $DB "CREATE TABLE mig (id integer)" >/dev/null
+start=$SECONDS
+rc=0
+out=$(PGAPPNAME=pgb-test-migration timeout 60 psql -X -q -At -v ON_ERROR_STOP=1 -d $DB 2>&1 <<'SQL'
+BEGIN;
+ALTER TABLE mig ADD COLUMN added integer;
+SELECT pgbackups.capture(wait => true, label => 'self-blocking');
+ROLLBACK;
+SQL
+) || rc=$?
+took=$((SECONDS - start))
+hid=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'self-blocking'")
+if [ "$rc" = 124 ]; then
+	fail "(h) capture(wait => true) behind its own transaction's lock was still waiting after 60 s ($(describe_backup $DB "$hid"))"
+	# unblock: end the stuck caller, then the job
+	q $DB "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgb-test-migration'" >/dev/null
+	wait_for $DB "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgb-test-migration'" 10 || true
+elif [ "$rc" -ne 0 ] && grep -q 'ERROR' <<<"$out"; then
+	check "(h) the caller got an error within 45 s ($took s): $(grep -m1 ERROR <<<"$out")" [ "$took" -le 45 ]
+else
+	fail "(h) capture(wait => true) behind its own lock returned rc=$rc: $out"
+fi
+if wait_for $DB "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.backups WHERE id = '$hid'" 60; then
+	pass "(h) the job of the self-blocking capture ended: $(describe_backup $DB "$hid")"
+else
+	fail "(h) the job of the self-blocking capture never ended: $(describe_backup $DB "$hid")"
+	q $DB "SELECT pgbackups.cancel('$hid')" >/dev/null 2>&1 || true
+fi
+check_eq "(h) mig is not left locked" "$(q $DB "SELECT count(*) FROM pg_locks WHERE relation = 'mig'::regclass")" 0
+
 check_eq "no .tmp file left anywhere in storage" "$(find "$STORAGE_DIR" -name '*.tmp' | wc -l)" 0
 finish
