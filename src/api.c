@@ -227,6 +227,33 @@ human_bytes(int64 bytes)
 }
 
 /*
+ * check_self_deadlock
+ *		A migration that altered a table and then waits for a capture would
+ *		wait forever: the job queues behind this transaction's own lock.
+ *		Detect a pgbackups session blocked by us and raise an error instead.
+ */
+static void
+check_self_deadlock(const char *id)
+{
+	bool		blocked = false;
+
+	SPI_connect();
+	(void) SPI_execute("SELECT pg_catalog.pg_stat_clear_snapshot()", false, 0);
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_stat_activity a "
+					"WHERE a.application_name OPERATOR(pg_catalog.=) 'pgbackups' "
+					"AND pg_catalog.pg_backend_pid() OPERATOR(pg_catalog.=) "
+					"ANY (pg_catalog.pg_blocking_pids(a.pid)) LIMIT 1", true, 1) == SPI_OK_SELECT)
+		blocked = SPI_processed > 0;
+	SPI_finish();
+	if (blocked)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+				 errmsg("backup %s is waiting for a lock held by this transaction", id),
+				 errdetail("The backup continues once this transaction ends."),
+				 errhint("Call pgbackups.capture() before the schema changes of the migration, or without wait => true.")));
+}
+
+/*
  * wait_for_job
  *		Follow a job until it ends; NOTICE progress; raise its error if it
  *		failed or was canceled.  Returns the final status word.
@@ -236,6 +263,7 @@ wait_for_job(const char *id)
 {
 	char		last[256] = "";
 	TimestampTz last_notice = 0;
+	TimestampTz last_lock_check = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -321,6 +349,11 @@ wait_for_job(const char *id)
 				strlcpy(last, now, sizeof(last));
 				last_notice = GetCurrentTimestamp();
 			}
+		}
+		if (TimestampDifferenceExceeds(last_lock_check, GetCurrentTimestamp(), 1000))
+		{
+			check_self_deadlock(id);
+			last_lock_check = GetCurrentTimestamp();
 		}
 		sleep_ms(100);
 	}

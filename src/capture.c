@@ -89,6 +89,8 @@ static struct
 	int			nstreams;
 	EVP_MD_CTX *md;
 	int			copy_fd;
+	PGconn	   *coord;
+	bool		succeeded;
 	TimestampTz last_progress;
 } cap;
 
@@ -561,6 +563,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	/* 1. coordinator: snapshot, table list, locks */
 	conninfo = pgb_pq_conninfo(params->dbname);
 	coord = pgb_pq_connect(conninfo);
+	cap.coord = coord;
 	pgb_pq_command(coord,
 				   "SET statement_timeout = 0; SET lock_timeout = 0; "
 				   "SET idle_in_transaction_session_timeout = 0; "
@@ -849,6 +852,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 		   result->tables, result->rows, result->archive_size, result->sha256);
 
 	/* done: close everything */
+	cap.succeeded = true;
 	pgb_pq_command(coord, "COMMIT");
 	pgb_capture_cleanup();
 }
@@ -897,6 +901,35 @@ stop_children(bool wait)
  *		workers, libpq connections, the DSM segment and spool files.
  *		Safe to call on an error path and more than once.
  */
+/*
+ * end_orphan_sessions
+ *		After a failure, end the server sessions that share our snapshot
+ *		(pg_dump's, which may sit in a lock wait after pg_dump itself died).
+ */
+static void
+end_orphan_sessions(void)
+{
+	if (cap.coord == NULL || PQstatus(cap.coord) != CONNECTION_OK ||
+		PQtransactionStatus(cap.coord) != PQTRANS_INTRANS)
+		return;
+	PG_TRY();
+	{
+		PQclear(pgb_pq_exec(cap.coord,
+							"SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a "
+							"WHERE a.application_name = 'pgbackups' "
+							"AND a.datname = current_database() "
+							"AND a.pid <> pg_backend_pid() "
+							"AND a.backend_xmin = (SELECT backend_xmin FROM pg_stat_activity "
+							"                      WHERE pid = pg_backend_pid())",
+							PGRES_TUPLES_OK));
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
 void
 pgb_capture_cleanup(void)
 {
@@ -904,8 +937,11 @@ pgb_capture_cleanup(void)
 
 	if (!cap.active)
 		return;
-	pgb_pq_set_interrupt_check(cap.hooks ? cap.hooks->check : NULL);
+	pgb_pq_set_interrupt_check(NULL);
 	stop_children(true);
+	if (!cap.succeeded)
+		end_orphan_sessions();
+	pgb_pq_set_interrupt_check(cap.hooks ? cap.hooks->check : NULL);
 	if (cap.copy_fd >= 0)
 		close(cap.copy_fd);
 	cap.copy_fd = -1;
@@ -932,6 +968,7 @@ pgb_capture_cleanup(void)
 		dsm_detach(cap.seg);
 	cap.seg = NULL;
 	cap.sh = NULL;
+	cap.coord = NULL;
 	cap.active = false;
 }
 
