@@ -12,7 +12,6 @@ PG_CONFIG ?= pg_config
 # pg_regress: every sql/*.sql, against a temporary instance that preloads us
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pgbackups.conf --temp-instance=./tmp_check --load-extension=pgbackups
-NO_INSTALLCHECK = 1
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
 PG_CFLAGS = -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
