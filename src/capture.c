@@ -70,7 +70,7 @@ typedef struct LocalTable
 
 typedef struct BlockSource
 {
-	int			spool;			/* -1: extra spool, else stream number */
+	int			spool;			/* stream number, or PGB_EXTRA_SPOOL */
 	uint64		off;
 	uint64		len;
 } BlockSource;
@@ -446,7 +446,7 @@ reencode_pgdump_data(PgbArchiveReader *r, const PgbArchive *ar,
 			}
 			pgb_spool_put_int(out, 0);
 		}
-		src_by_index[idx].spool = -1;
+		src_by_index[idx].spool = PGB_EXTRA_SPOOL;
 		src_by_index[idx].off = start;
 		src_by_index[idx].len = pgb_spool_pos(out) - start;
 	}
@@ -455,11 +455,18 @@ reencode_pgdump_data(PgbArchiveReader *r, const PgbArchive *ar,
 
 /* ---- assembly ---- */
 
+/* a TABLE DATA entry made for a copied table, and that table's index in sh->tables */
+typedef struct NewData
+{
+	PgbTocEntry *te;
+	int			table;
+} NewData;
+
 static int
 cmp_tabledata(const void *a, const void *b)
 {
-	const PgbTocEntry *x = *(PgbTocEntry *const *) a;
-	const PgbTocEntry *y = *(PgbTocEntry *const *) b;
+	const PgbTocEntry *x = ((const NewData *) a)->te;
+	const PgbTocEntry *y = ((const NewData *) b)->te;
 	int			c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
 
 	return c != 0 ? c : strcmp(x->tag, y->tag);
@@ -534,7 +541,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	PgbArchive	out;
 	BlockSource *dump_src;
 	BlockSource *src;
-	PgbTocEntry **newdata;
+	NewData    *newdata;
 	int			nnew = 0;
 	int			insert_at;
 	int			maxid = 0;
@@ -551,7 +558,6 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	time_t		now = time(NULL);
 	struct tm  *lt = localtime(&now);
 	MemoryContextCallback *mdcb;
-	int			tables_written = 0;
 
 	memset(&cap, 0, sizeof(cap));
 	cap.copy_fd = -1;
@@ -647,14 +653,15 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	if (hooks->progress)
 		hooks->progress("writing archive", sh->ntables, sh->ntables, sh->bytes_done);
 	reencode_pgdump_data(reader, dump, &params->comp,
-						 psprintf("%s.extra.tmp", cap.spool_prefix), dump_src, &raw_extra);
+						 pgb_stream_spool_path(cap.spool_prefix, PGB_EXTRA_SPOOL),
+						 dump_src, &raw_extra);
 	pgb_reader_close(reader);
 	unlink(pgdump_out);
 
 	/* 5. the output TOC */
 	for (i = 0; i < dump->ntoc; i++)
 		maxid = Max(maxid, dump->toc[i].dump_id);
-	newdata = palloc(sizeof(PgbTocEntry *) * Max(sh->ntables, 1));
+	newdata = palloc(sizeof(NewData) * Max(sh->ntables, 1));
 	for (i = 0; i < sh->ntables; i++)
 	{
 		PgbStreamTable *st = &sh->tables[i];
@@ -701,10 +708,11 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 		te->deps = palloc(sizeof(int));
 		te->deps[0] = table->dump_id;
 		te->data_state = PGB_OFFSET_SET;
-		te->relkind = i;		/* index into sh->tables until written */
-		newdata[nnew++] = te;
+		newdata[nnew].te = te;
+		newdata[nnew].table = i;
+		nnew++;
 	}
-	qsort(newdata, nnew, sizeof(PgbTocEntry *), cmp_tabledata);
+	qsort(newdata, nnew, sizeof(NewData), cmp_tabledata);
 
 	insert_at = dump->ntoc;
 	for (i = 0; i < dump->ntoc; i++)
@@ -743,10 +751,9 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 
 			for (k = 0; k < nnew; k++)
 			{
-				PgbStreamTable *st = &sh->tables[newdata[k]->relkind];
+				PgbStreamTable *st = &sh->tables[newdata[k].table];
 
-				out.toc[j] = *newdata[k];
-				out.toc[j].relkind = 0;
+				out.toc[j] = *newdata[k].te;
 				src[j].spool = st->stream;
 				src[j].off = st->spool_off;
 				src[j].len = st->spool_len;
@@ -812,8 +819,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 							   te->dump_id);
 		hash_and_write(w, bh.data, bh.len);
 		pfree(bh.data);
-		path = src[i].spool < 0 ? psprintf("%s.extra.tmp", cap.spool_prefix)
-			: psprintf("%s.s%d.tmp", cap.spool_prefix, src[i].spool);
+		path = pgb_stream_spool_path(cap.spool_prefix, src[i].spool);
 		copy_range(w, path, src[i].off, src[i].len, buf, 1024 * 1024);
 		pfree(path);
 	}
@@ -835,10 +841,9 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	result->raw_size = raw_extra;
 	for (i = 0; i < nnew; i++)
 	{
-		PgbStreamTable *st = &sh->tables[newdata[i]->relkind];
+		PgbStreamTable *st = &sh->tables[newdata[i].table];
 
-		/* newdata[i]->relkind still holds the index into sh->tables */
-		if (tables_written++ > 0)
+		if (i > 0)
 			appendStringInfoString(&json, ", ");
 		escape_json(&json, PGB_STREAM_STR(sh, st->name_off));
 		appendStringInfo(&json, ": " INT64_FORMAT, st->rows);
@@ -948,12 +953,12 @@ pgb_capture_cleanup(void)
 	pgb_pq_disconnect_all();
 	if (cap.spool_prefix)
 	{
-		const char *suffixes[] = {"extra.tmp", "pgdump.tmp", "pgdump.tmp.err.tmp"};
+		const char *suffixes[] = {"pgdump.tmp", "pgdump.tmp.err.tmp"};
 		char	   *p;
 
-		for (i = 0; i < Max(cap.nstreams, 1); i++)
+		for (i = PGB_EXTRA_SPOOL; i < Max(cap.nstreams, 1); i++)
 		{
-			p = psprintf("%s.s%d.tmp", cap.spool_prefix, i);
+			p = pgb_stream_spool_path(cap.spool_prefix, i);
 			unlink(p);
 			pfree(p);
 		}

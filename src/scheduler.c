@@ -195,7 +195,7 @@ reconcile(void)
 }
 
 static void
-reply(int idx, uint32 gen_unused, int sqlerrcode, const char *msg, const char *id)
+reply(int idx, int sqlerrcode, const char *msg, const char *id)
 {
 	PgbRequest *rq = &PgbShared->requests[idx];
 	Latch	   *requester = NULL;
@@ -224,12 +224,12 @@ do_capture(PgbRequest *rq, int idx)
 
 	if (!pgb_compression_parse(rq->compression, &spec, &err))
 	{
-		reply(idx, 0, ERRCODE_INVALID_PARAMETER_VALUE, err, NULL);
+		reply(idx, ERRCODE_INVALID_PARAMETER_VALUE, err, NULL);
 		return;
 	}
 	if (!job_slot_available())
 	{
-		reply(idx, 0, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
 			  "too many unfinished pgbackups jobs on this server", NULL);
 		return;
 	}
@@ -250,11 +250,11 @@ do_capture(PgbRequest *rq, int idx)
 	if (new_job_slot(id) == NULL)
 	{
 		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
-		reply(idx, 0, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
 			  "too many unfinished pgbackups jobs on this server", NULL);
 		return;
 	}
-	reply(idx, 0, 0, NULL, id);
+	reply(idx, 0, NULL, id);
 }
 
 static void
@@ -268,18 +268,18 @@ do_cancel(PgbRequest *rq, int idx)
 
 	if (id == NULL)
 	{
-		reply(idx, 0, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no active backups", NULL);
+		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no active backups", NULL);
 		return;
 	}
 	row = pgb_catalog_get_backup(id);
 	if (row == NULL)
 	{
-		reply(idx, 0, ERRCODE_UNDEFINED_OBJECT, psprintf("backup \"%s\" does not exist", id), NULL);
+		reply(idx, ERRCODE_UNDEFINED_OBJECT, psprintf("backup \"%s\" does not exist", id), NULL);
 		return;
 	}
 	if (strcmp(row->status, "pending") != 0 && strcmp(row->status, "running") != 0)
 	{
-		reply(idx, 0, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 			  psprintf("backup %s is not running (status %s)", id, row->status), NULL);
 		return;
 	}
@@ -303,7 +303,7 @@ do_cancel(PgbRequest *rq, int idx)
 			end_slot(j, PGB_JOB_CANCELED, ERRCODE_QUERY_CANCELED,
 					 psprintf("backup %s was canceled", id));
 	}
-	reply(idx, 0, 0, NULL, id);
+	reply(idx, 0, NULL, id);
 }
 
 static void
@@ -314,13 +314,13 @@ do_delete(PgbRequest *rq, int idx)
 
 	if (row == NULL)
 	{
-		reply(idx, 0, ERRCODE_UNDEFINED_OBJECT,
+		reply(idx, ERRCODE_UNDEFINED_OBJECT,
 			  psprintf("backup \"%s\" does not exist", rq->id), NULL);
 		return;
 	}
 	if (strcmp(row->status, "pending") == 0 || strcmp(row->status, "running") == 0)
 	{
-		reply(idx, 0, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 			  psprintf("backup %s is still %s; cancel it first with pgbackups.cancel('%s')",
 					   rq->id, row->status, rq->id), NULL);
 		return;
@@ -339,7 +339,7 @@ do_delete(PgbRequest *rq, int idx)
 		pgb_storage_delete(location);
 	if (location)
 		pgb_storage_remove_partials(location);
-	reply(idx, 0, 0, NULL, rq->id);
+	reply(idx, 0, NULL, rq->id);
 }
 
 static void
@@ -386,7 +386,7 @@ process_requests(void)
 			FlushErrorState();
 			if (IsTransactionState())
 				AbortCurrentTransaction();
-			reply(i, 0, edata->sqlerrcode, edata->message, NULL);
+			reply(i, edata->sqlerrcode, edata->message, NULL);
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();

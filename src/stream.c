@@ -34,9 +34,11 @@
 static PgbCaptureShared *helper_shared = NULL;
 
 char *
-pgb_stream_spool_path(PgbCaptureShared *sh, int stream)
+pgb_stream_spool_path(const char *prefix, int stream)
 {
-	return psprintf("%s.s%d.tmp", sh->spool_prefix, stream);
+	if (stream == PGB_EXTRA_SPOOL)
+		return psprintf("%s.extra.tmp", prefix);
+	return psprintf("%s.s%d.tmp", prefix, stream);
 }
 
 void
@@ -167,7 +169,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 				   sh->encoding, sh->snapshot);
 	pgb_pq_command(conn, sql);
 
-	spool = pgb_spool_create(pgb_stream_spool_path(sh, stream));
+	spool = pgb_spool_create(pgb_stream_spool_path(sh->spool_prefix, stream));
 
 	comp = pgb_compressor_create(&sh->comp);
 

@@ -55,7 +55,9 @@ typedef struct PgbCaptureShared
 
 #define PGB_STREAM_STR(sh, off) ((char *) (sh) + (sh)->strings_off + (off))
 
-extern char *pgb_stream_spool_path(PgbCaptureShared *sh, int stream);
+/* spool file of a stream, or of pg_dump's re-encoded data items (PGB_EXTRA_SPOOL) */
+#define PGB_EXTRA_SPOOL (-1)
+extern char *pgb_stream_spool_path(const char *prefix, int stream);
 extern void pgb_stream_run(PgbCaptureShared *sh, int stream);
 extern void pgb_stream_record_error(PgbCaptureShared *sh, ErrorData *edata);
 extern void pgb_stream_check_abort(PgbCaptureShared *sh);
