@@ -421,3 +421,76 @@ _lib_cleanup() {
 }
 trap _lib_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- restore and copy jobs (test/e2e/15..65) ------------------------------------
+# job_table ID: the catalog table of a job id (r001 -> restores, c001 ->
+# copies, else backups)
+job_table() {
+	case "$1" in
+	r*) echo pgbackups.restores ;;
+	c*) echo pgbackups.copies ;;
+	*) echo pgbackups.backups ;;
+	esac
+}
+
+# job_field DB ID EXPR: a column (or expression) of job ID's catalog row
+job_field() {
+	q "$1" "SELECT $3 FROM $(job_table "$2") WHERE id = '$2'"
+}
+
+# describe_job DB ID: a one-line description of a restore or copy, for logs
+describe_job() {
+	q "$1" "SELECT concat_ws(' ', id, status, 'target=' || target, 'parallel=' || parallel, 'tables=' || tables, 'rows=' || rows, 'bytes=' || bytes, 'err=' || error, 'code=' || error_code) FROM $(job_table "$2") WHERE id = '$2'" 2>&1
+}
+
+# staging_dbs: the names of pgbackups staging databases (pgbackups_*), one a line
+staging_dbs() {
+	q postgres "SELECT datname FROM pg_database WHERE datname LIKE 'pgbackups\_%' ORDER BY 1"
+}
+
+# db_fingerprint DB: everything "the database is as it was" compares: the
+# database's own properties (owner, encoding, locale, connection limit, ACL,
+# ALTER DATABASE settings, comment), pg_dump --schema-only and data_digest
+db_fingerprint() {
+	q postgres "SELECT d.datname, pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, d.datconnlimit, d.datacl, d.datallowconn,
+	                   (SELECT string_agg(array_to_string(s.setconfig, ','), ';' ORDER BY s.setrole) FROM pg_db_role_setting s WHERE s.setdatabase = d.oid),
+	                   shobj_description(d.oid, 'pg_database')
+	              FROM pg_database d WHERE d.datname = '$1'"
+	schema_text "$1"
+	data_digest "$1"
+}
+
+# job_worker_pid_of DB ID [timeout]: like job_worker_pid, for any job id
+# (restores and copies too): the live worker_pid of the running job
+job_worker_pid_of() {
+	local db=$1 id=$2 timeout=${3:-30} pid
+	local deadline=$((SECONDS + timeout))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		pid=$(q "$db" "SELECT j.worker_pid FROM $(job_table "$id") j JOIN pg_stat_activity a ON a.pid = j.worker_pid WHERE j.id = '$id' AND j.status = 'running'" 2>/dev/null || true)
+		if [ -n "$pid" ]; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# try_sql DB SQL: run SQL, never fail; sets TRY_STATE (OK, or the SQLSTATE of
+# the error), TRY_OUT (stdout: the result), TRY_ERR (stderr: notices and the
+# error) and TRY_MSG (the first ERROR line without its SQLSTATE).  Call it
+# directly, not in $(...).
+try_sql() {
+	local errf=${TESTDIR:-/tmp}/try_sql.$$.err
+	TRY_MSG=""
+	if TRY_OUT=$(psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$1" -c "$2" 2>"$errf"); then
+		TRY_STATE=OK
+	else
+		TRY_STATE=$(grep -m1 -oE 'ERROR:  [0-9A-Z]{5}' "$errf" | cut -c9- || true)
+		TRY_MSG=$(grep -m1 'ERROR:' "$errf" | sed -E 's/^.*ERROR:  ([0-9A-Z]{5}: )?//' || true)
+		[ -n "$TRY_STATE" ] || TRY_STATE="?"
+		[ -n "$TRY_MSG" ] || TRY_MSG=$(head -n 2 "$errf" | tr '\n' ' ')
+	fi
+	TRY_ERR=$(cat "$errf")
+	rm -f "$errf"
+}
