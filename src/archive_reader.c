@@ -26,6 +26,13 @@
 #define PGB_MAX_TOC (10 * 1000 * 1000)
 #define PGB_MAX_DEPS (1000 * 1000)
 
+/*
+ * Reading from a file, a buffer for a string or chunk grows by at most this
+ * much beyond the bytes that actually arrived, so a corrupt length cannot
+ * make us allocate more than about twice the size of the archive.
+ */
+#define PGB_READ_STEP (1024 * 1024)
+
 struct PgbArchiveReader
 {
 	FILE	   *fp;
@@ -34,6 +41,7 @@ struct PgbArchiveReader
 	uint64		pos;
 	PgbArchive ar;
 	bool		have_toc;
+	int		   *byid;			/* TOC indexes in dump id order */
 };
 
 static void
@@ -97,20 +105,49 @@ read_int(PgbArchiveReader *r)
 	return (int) mag;
 }
 
+/*
+ * Read n bytes into buf (palloc'd with *cap bytes, or NULL), enlarging it to
+ * hold n + extra bytes; returns the buffer.  In memory the length is checked
+ * first; from a file the buffer grows with the bytes that actually arrive.
+ */
+static char *
+read_bytes(PgbArchiveReader *r, char *buf, size_t *cap, size_t n, size_t extra,
+		   const char *eofmsg)
+{
+	size_t		done = 0;
+
+	if (r->mem && n > r->memlen - r->pos)
+		reader_fail(r, eofmsg);
+	for (;;)
+	{
+		size_t		target = r->mem ? n : Min(n, Max(2 * done, PGB_READ_STEP));
+
+		if (buf == NULL || *cap < target + extra)
+		{
+			*cap = Max(target + extra, 2 * *cap);
+			buf = buf ? repalloc_huge(buf, *cap) :
+				MemoryContextAllocHuge(CurrentMemoryContext, *cap);
+		}
+		if (read_raw(r, buf + done, target - done) != target - done)
+			reader_fail(r, eofmsg);
+		done = target;
+		if (done == n)
+			return buf;
+	}
+}
+
 static char *
 read_str(PgbArchiveReader *r)
 {
 	int			len = read_int(r);
 	char	   *s;
+	size_t		cap = 0;
 
 	if (len == -1)
 		return NULL;
 	if (len < 0 || len > PGB_MAX_STRING)
 		reader_fail(r, psprintf("string length %d out of range", len));
-	if (r->mem && (uint64) len > r->memlen - r->pos)
-		reader_fail(r, "unexpected end of file");
-	s = palloc(len + 1);
-	read_exact(r, s, len);
+	s = read_bytes(r, NULL, &cap, len, 1, "unexpected end of file");
 	s[len] = '\0';
 	return s;
 }
@@ -238,13 +275,37 @@ read_offset(PgbArchiveReader *r, int *flag)
 	return v;
 }
 
+/* qsort_arg comparator: TOC indexes by dump id */
 static int
-cmp_int(const void *a, const void *b)
+cmp_byid(const void *a, const void *b, void *arg)
 {
-	int			x = *(const int *) a,
-				y = *(const int *) b;
+	const PgbTocEntry *toc = (const PgbTocEntry *) arg;
+	int			x = toc[*(const int *) a].dump_id,
+				y = toc[*(const int *) b].dump_id;
 
 	return x < y ? -1 : (x > y);
+}
+
+/* the entry with this dump id, by binary search of r->byid; NULL if none */
+static PgbTocEntry *
+find_entry(PgbArchiveReader *r, int dump_id)
+{
+	int			lo = 0,
+				hi = r->ar.ntoc - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		PgbTocEntry *te = &r->ar.toc[r->byid[mid]];
+
+		if (te->dump_id == dump_id)
+			return te;
+		if (te->dump_id < dump_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
 }
 
 const PgbArchive *
@@ -252,8 +313,8 @@ pgb_reader_read_toc(PgbArchiveReader *r)
 {
 	PgbArchive *ar = &r->ar;
 	int			n,
-				i;
-	int		   *ids;
+				i,
+				alloced;
 
 	if (r->have_toc)
 		return ar;
@@ -261,12 +322,27 @@ pgb_reader_read_toc(PgbArchiveReader *r)
 	n = read_int(r);
 	if (n < 0 || n > PGB_MAX_TOC)
 		reader_fail(r, psprintf("TOC entry count %d out of range", n));
-	ar->ntoc = n;
-	ar->toc = palloc0(sizeof(PgbTocEntry) * Max(n, 1));
+
+	/*
+	 * The array grows as entries arrive rather than trusting the count: a
+	 * corrupt count must not allocate more than the entries that are there.
+	 */
+	alloced = Min(n, 64);
+	ar->toc = palloc0(sizeof(PgbTocEntry) * Max(alloced, 1));
 	for (i = 0; i < n; i++)
 	{
-		PgbTocEntry *te = &ar->toc[i];
+		PgbTocEntry *te;
 		int			cap = 8;
+
+		if (i == alloced)
+		{
+			int			more = Min(n, alloced * 2);
+
+			ar->toc = repalloc(ar->toc, sizeof(PgbTocEntry) * more);
+			memset(ar->toc + alloced, 0, sizeof(PgbTocEntry) * (more - alloced));
+			alloced = more;
+		}
+		te = &ar->toc[i];
 
 		te->dump_id = read_int(r);
 		if (te->dump_id <= 0)
@@ -288,7 +364,8 @@ pgb_reader_read_toc(PgbArchiveReader *r)
 		te->copy_stmt = read_str(r);
 		te->namespace = read_str(r);
 		te->tablespace = read_str(r);
-		te->tableam = read_str(r);
+		if (ar->hdr.version >= PGB_K_VERS_1_14)
+			te->tableam = read_str(r);
 		if (ar->hdr.version >= PGB_K_VERS_1_16)
 			te->relkind = read_int(r);
 		te->owner = read_str(r);
@@ -320,17 +397,17 @@ pgb_reader_read_toc(PgbArchiveReader *r)
 		if (te->data_state == PGB_OFFSET_NO_DATA && te->had_dumper)
 			te->data_state = PGB_OFFSET_NOT_SET;
 	}
+	ar->ntoc = n;
 	ar->data_start = r->pos;
 
-	/* dump ids must be unique */
-	ids = palloc(sizeof(int) * Max(n, 1));
+	/* dump ids must be unique; the sorted index serves block lookups */
+	r->byid = palloc(sizeof(int) * Max(n, 1));
 	for (i = 0; i < n; i++)
-		ids[i] = ar->toc[i].dump_id;
-	qsort(ids, n, sizeof(int), cmp_int);
+		r->byid[i] = i;
+	qsort_arg(r->byid, n, sizeof(int), cmp_byid, ar->toc);
 	for (i = 1; i < n; i++)
-		if (ids[i] == ids[i - 1])
-			reader_fail(r, psprintf("duplicate entry ID %d", ids[i]));
-	pfree(ids);
+		if (ar->toc[r->byid[i]].dump_id == ar->toc[r->byid[i - 1]].dump_id)
+			reader_fail(r, psprintf("duplicate entry ID %d", ar->toc[r->byid[i]].dump_id));
 
 	r->have_toc = true;
 	return ar;
@@ -353,13 +430,15 @@ pgb_reader_next_block(PgbArchiveReader *r, int *blktype, PgbTocEntry **te)
 	unsigned char b;
 	int			id;
 
+	if (!r->have_toc)
+		elog(ERROR, "archive TOC has not been read");
 	if (read_raw(r, &b, 1) == 0)
 		return false;
 	if (b != PGB_BLK_DATA && b != PGB_BLK_BLOBS)
 		reader_fail(r, psprintf("unrecognized data block type %d", b));
 	*blktype = b;
 	id = read_int(r);
-	*te = pgb_toc_find(&r->ar, id);
+	*te = find_entry(r, id);
 	if (*te == NULL || !(*te)->had_dumper)
 		reader_fail(r, psprintf("data block for entry %d, which has no data in the TOC", id));
 	if ((b == PGB_BLK_BLOBS) != (strcmp((*te)->desc, "BLOBS") == 0))
@@ -376,6 +455,9 @@ pgb_reader_seek_block(PgbArchiveReader *r, PgbTocEntry *te, int *blktype)
 		elog(ERROR, "archive reader is closed");
 	if (te->data_state != PGB_OFFSET_SET)
 		elog(ERROR, "entry %d has no data offset", te->dump_id);
+	/* beyond what off_t holds, or past the end of the data in memory */
+	if (te->data_pos > (uint64) PG_INT64_MAX)
+		reader_fail(r, "data offset beyond the end of the archive");
 	if (r->fp)
 	{
 		if (fseeko(r->fp, (off_t) te->data_pos, SEEK_SET) != 0)
@@ -398,7 +480,7 @@ pgb_reader_read_chunks(PgbArchiveReader *r, PgbByteSink sink, void *arg)
 {
 	uint64		total = 0;
 	char	   *buf = NULL;
-	int			cap = 0;
+	size_t		cap = 0;
 
 	for (;;)
 	{
@@ -408,16 +490,7 @@ pgb_reader_read_chunks(PgbArchiveReader *r, PgbByteSink sink, void *arg)
 			break;
 		if (len < 0)
 			reader_fail(r, psprintf("invalid chunk length %d", len));
-		if (r->mem && (uint64) len > r->memlen - r->pos)
-			reader_fail(r, "unexpected end of file inside a data chunk");
-		if (len > cap)
-		{
-			if (buf)
-				pfree(buf);
-			cap = Max(len, 64 * 1024);
-			buf = MemoryContextAllocHuge(CurrentMemoryContext, cap);
-		}
-		read_exact(r, buf, len);
+		buf = read_bytes(r, buf, &cap, len, 0, "unexpected end of file inside a data chunk");
 		sink(arg, buf, len);
 		total += len;
 	}
