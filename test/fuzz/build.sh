@@ -37,7 +37,7 @@ case "$MODE" in
 		BIN=reader_driver
 		;;
 	valgrind)
-		SAN=(-O1)
+		SAN=(-O1 -gdwarf-4)	# valgrind 3.19 cannot read clang 14's default DWARF 5
 		MAIN="$HERE/reader_driver.c"
 		BIN=reader_driver
 		;;

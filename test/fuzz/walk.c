@@ -107,13 +107,6 @@ walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
 		walk_block(r, dec, &sink, blktype);
 	}
 
-	/* a restore of this entry would fail: "could not find block ID" */
-	for (i = 0; i < ar->ntoc; i++)
-		if (ar->toc[i].had_dumper && seen[i] == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid archive: no data block for entry %d", ar->toc[i].dump_id)));
-
 	/* 2. by offset, as pg_restore does on a file */
 	for (i = 0; i < ar->ntoc; i++)
 	{
@@ -124,6 +117,16 @@ walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
 		res->blocks_seek++;
 		walk_block(r, dec, &sink, blktype);
 	}
+
+	/*
+	 * 3. an entry with data but no block: restoring it would fail ("could
+	 * not find block ID"), so the archive is corrupt
+	 */
+	for (i = 0; i < ar->ntoc; i++)
+		if (ar->toc[i].had_dumper && seen[i] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: no data block for entry %d", ar->toc[i].dump_id)));
 	pfree(seen);
 }
 
