@@ -25,6 +25,9 @@ PACKAGES=(
 	zstd
 	lz4
 	python3
+	clang
+	libclang-rt-14-dev
+	valgrind
 )
 
 if [ "$(id -u)" -ne 0 ]; then
