@@ -585,6 +585,16 @@ def gen(c):
         c.add(f'toc_count_{v}'.replace('-', 'minus'), patch(sdata, slay['ntoc'], wint(v)), XX001, sub,
               f'TOC count {v} for {len(seek.toc)} entries')
     a = seek.copy()
+    tmpl = next(e for e in a.toc if e['desc'] == b'COMMENT')
+    a.toc += [dict(tmpl, id=100000 + i, tag=b'COMMENT %d' % i, deps=[b'%d' % (100000 + i - 1)])
+              for i in range(300)]
+    big, biglay = serialize(a)
+    c.add('legal_toc_330_entries', big, 'ok', '', '330 TOC entries, more than the reader first allocates')
+    c.add('toc_count_100000_after_330_entries', patch(big, biglay['ntoc'], wint(100000)), XX001, '',
+          'TOC count 100000 with 330 entries, then the data blocks read as entries')
+    c.add('trunc_toc_330_entries_in_entry_200', big[:biglay['entries'][200]['desc'] + 7], XX001,
+          'unexpected end of file', 'EOF in the 200th of 330 entries')
+    a = seek.copy()
     a.toc, a.blocks = [], []
     c.add('legal_toc_empty', serialize(a)[0], 'ok', '', 'no entries and no data: a valid archive')
 
