@@ -243,11 +243,21 @@ pgb_compressor_create(const PgbCompressionSpec *spec)
 	return c;
 }
 
+/*
+ * Hand output to the sink in chunks of at most PGB_CHUNK_SIZE bytes: lz4's
+ * worst case for a full input buffer (incompressible data) is a little more.
+ */
 static void
 emit(PgbCompressor *c, const char *data, size_t len)
 {
-	if (len > 0)
-		c->sink(c->arg, data, len);
+	while (len > 0)
+	{
+		size_t		n = Min(len, PGB_CHUNK_SIZE);
+
+		c->sink(c->arg, data, n);
+		data += n;
+		len -= n;
+	}
 }
 
 static void
