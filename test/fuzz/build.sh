@@ -6,6 +6,7 @@
 #   asan      reader_driver with -fsanitize=address,undefined
 #   valgrind  reader_driver without sanitizers, for valgrind
 #   fuzz      fuzz_reader, the libFuzzer target (-fsanitize=fuzzer,address,undefined)
+#   fuzz-compress  fuzz_compress, compressor round trips (same flags)
 #
 # src/archive_reader.c and src/compress.c are compiled unmodified against
 # the PostgreSQL 15 server headers; test/fuzz/shim supplies the backend
@@ -14,7 +15,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-MODE=${1:?usage: build.sh asan|valgrind|fuzz [OUTDIR]}
+MODE=${1:?usage: build.sh asan|valgrind|fuzz|fuzz-compress [OUTDIR]}
 OUT=${2:-$HERE/build/$MODE}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 CC=${CC:-clang}
@@ -32,7 +33,7 @@ SRCS=("$REPO/src/archive_reader.c" "$REPO/src/compress.c" "$HERE/shim/pgb_shim.c
 
 case "$MODE" in
 	asan)
-		SAN=(-O1 -fsanitize=address,undefined -fno-sanitize-recover=all)
+		SAN=(-O1 "-fsanitize=address,undefined" -fno-sanitize-recover=all)
 		MAIN="$HERE/reader_driver.c"
 		BIN=reader_driver
 		;;
@@ -42,12 +43,17 @@ case "$MODE" in
 		BIN=reader_driver
 		;;
 	fuzz)
-		SAN=(-O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+		SAN=(-O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=all)
 		MAIN="$HERE/fuzz_reader.c"
 		BIN=fuzz_reader
 		;;
+	fuzz-compress)
+		SAN=(-O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=all)
+		MAIN="$HERE/fuzz_compress.c"
+		BIN=fuzz_compress
+		;;
 	*)
-		echo "build.sh: unknown mode $MODE (asan, valgrind or fuzz)" >&2
+		echo "build.sh: unknown mode $MODE (asan, valgrind, fuzz or fuzz-compress)" >&2
 		exit 2
 		;;
 esac

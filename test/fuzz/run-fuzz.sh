@@ -1,11 +1,12 @@
 #!/bin/bash
-# test/fuzz/run-fuzz.sh [SECONDS]
+# test/fuzz/run-fuzz.sh [SECONDS] [reader|compress]
 #
 # Build the libFuzzer target test/fuzz/fuzz_reader (build.sh fuzz) and fuzz
 # the archive reader for SECONDS (default 60), starting from a copy of the
-# committed corpus; the committed corpus is never changed.
+# committed corpus; the committed corpus is never changed.  "compress" runs
+# test/fuzz/fuzz_compress instead: compressor round trips of arbitrary data.
 #
-#   FUZZ_WORK     work directory (default test/fuzz/build/fuzz-work, ignored
+#   FUZZ_WORK     work directory (default test/fuzz/build/fuzz-work[-compress], ignored
 #                 by git): corpus/ grows there across runs, crash, leak,
 #                 timeout and oom inputs land in artifacts/
 #   FUZZ_MAX_LEN  -max_len (default 262144: every seed fits)
@@ -18,14 +19,31 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SECS=${1:-60}
-WORK=${FUZZ_WORK:-$HERE/build/fuzz-work}
-BIN=$("$HERE/build.sh" fuzz | tail -n 1)
+TARGET=${2:-reader}
+case "$TARGET" in
+	reader)
+		WORK=${FUZZ_WORK:-$HERE/build/fuzz-work}
+		BIN=$("$HERE/build.sh" fuzz | tail -n 1)
+		seeds=("$HERE"/corpus/good/*.dump "$HERE"/corpus/bad/*.dump)
+		extra=(-dict="$HERE/archive.dict")
+		;;
+	compress)
+		WORK=${FUZZ_WORK:-$HERE/build/fuzz-work-compress}
+		BIN=$("$HERE/build.sh" fuzz-compress | tail -n 1)
+		seeds=("$HERE"/corpus/good/*.dump)
+		extra=()
+		;;
+	*)
+		echo "run-fuzz.sh: unknown target $TARGET (reader or compress)" >&2
+		exit 2
+		;;
+esac
 
 mkdir -p "$WORK/corpus" "$WORK/artifacts"
-cp -n "$HERE"/corpus/good/*.dump "$HERE"/corpus/bad/*.dump "$WORK/corpus/" 2>/dev/null || true
+cp -n "${seeds[@]}" "$WORK/corpus/" 2>/dev/null || true
 
 args=(-max_total_time="$SECS" -max_len="${FUZZ_MAX_LEN:-262144}" -timeout=10 -rss_limit_mb=2048
-	-print_final_stats=1 -dict="$HERE/archive.dict" -artifact_prefix="$WORK/artifacts/")
+	-print_final_stats=1 -artifact_prefix="$WORK/artifacts/" "${extra[@]}")
 if [ -n "${FUZZ_FORK:-}" ]; then
 	args+=(-fork="$FUZZ_FORK" -ignore_crashes=0)
 fi
