@@ -44,10 +44,6 @@ collect(void *arg, const char *data, size_t len)
 {
 	Buf		   *b = (Buf *) arg;
 
-	if (len == 0)
-		finding("the compressor emitted an empty chunk");
-	if (len > PGB_CHUNK_SIZE)
-		finding("the compressor emitted a chunk larger than PGB_CHUNK_SIZE");
 	if (b->len + len > b->cap)
 	{
 		b->cap = Max(b->cap * 2, b->len + len);
@@ -56,6 +52,17 @@ collect(void *arg, const char *data, size_t len)
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->nchunks++;
+}
+
+/* the compressor's sink: chunks as compress.h promises them */
+static void
+collect_chunk(void *arg, const char *data, size_t len)
+{
+	if (len == 0)
+		finding("the compressor emitted an empty chunk");
+	if (len > PGB_CHUNK_SIZE)
+		finding("the compressor emitted a chunk larger than PGB_CHUNK_SIZE");
+	collect(arg, data, len);
 }
 
 static void
@@ -73,7 +80,7 @@ roundtrip(PgbCompression alg, int level, const char *data, size_t len, size_t pi
 	for (item = 0; item < 2; item++)
 	{
 		z.len = out.len = 0;
-		pgb_compressor_begin(c, collect, &z);
+		pgb_compressor_begin(c, collect_chunk, &z);
 		for (off = 0; off < len; off += piece)
 			pgb_compressor_write(c, data + off, Min(piece, len - off));
 		pgb_compressor_end(c);
