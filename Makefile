@@ -2,7 +2,7 @@
 
 EXTENSION = pgbackups
 MODULE_big = pgbackups
-DATA = pgbackups--1.0.0.sql
+DATA = pgbackups--1.0.0.sql pgbackups--1.0.0--1.1.0.sql
 PGFILEDESC = "pgbackups - Heroku PGBackups inside PostgreSQL"
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
@@ -22,3 +22,6 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # `make check` runs pg_regress on a temporary instance (as a non-root user)
+
+# PGXS tracks no header dependencies: rebuild everything when a header changes
+$(OBJS): $(wildcard src/*.h)

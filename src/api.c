@@ -17,7 +17,10 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -26,6 +29,7 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -39,6 +43,9 @@ PG_FUNCTION_INFO_V1(pgbackups_cancel);
 PG_FUNCTION_INFO_V1(pgbackups_delete);
 PG_FUNCTION_INFO_V1(pgbackups_wait);
 PG_FUNCTION_INFO_V1(pgbackups_launcher_wakeup);
+PG_FUNCTION_INFO_V1(pgbackups_restore);
+PG_FUNCTION_INFO_V1(pgbackups_restore_from_url);
+PG_FUNCTION_INFO_V1(pgbackups_copy);
 
 #define SCHEDULER_WAIT_MS 15000
 
@@ -201,6 +208,31 @@ submit(PgbRequest *rq)
 	return pstrdup(done.result_id);
 }
 
+static const char *
+kind_word(const char *id)
+{
+	return id[0] == 'r' ? "restore" : id[0] == 'c' ? "copy" : "backup";
+}
+
+static void
+check_job_id(const char *id)
+{
+	const char *p = id;
+
+	if ((*p != 'b' && *p != 'a' && *p != 'r' && *p != 'c') || p[1] == '\0' ||
+		strlen(id) >= PGB_ID_LEN)
+		goto bad;
+	for (p++; *p; p++)
+		if (*p < '0' || *p > '9')
+			goto bad;
+	return;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid job id \"%s\"", id),
+			 errdetail("Ids look like b001 (manual backup), a001 (scheduled backup), r001 (restore) or c001 (copy).")));
+}
+
 static void
 check_id(const char *id)
 {
@@ -288,7 +320,9 @@ wait_for_job(const char *id)
 			Oid			argtype = TEXTOID;
 
 			SPI_connect();
-			if (SPI_execute_with_args("SELECT status, error, error_code FROM pgbackups.backups WHERE id = $1",
+			if (SPI_execute_with_args(id[0] == 'r' ? "SELECT status, error, error_code FROM pgbackups.restores WHERE id = $1" :
+									  id[0] == 'c' ? "SELECT status, error, error_code FROM pgbackups.copies WHERE id = $1" :
+									  "SELECT status, error, error_code FROM pgbackups.backups WHERE id = $1",
 									  1, &argtype, &arg, NULL, true, 1) == SPI_OK_SELECT &&
 				SPI_processed == 1)
 			{
@@ -303,7 +337,7 @@ wait_for_job(const char *id)
 			if (status == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("backup \"%s\" does not exist", id)));
+						 errmsg("%s \"%s\" does not exist", kind_word(id), id)));
 			if (strcmp(status, "completed") == 0)
 				return "completed";
 			if (strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0)
@@ -311,7 +345,7 @@ wait_for_job(const char *id)
 						(errcode(code && strlen(code) == 5 ?
 								 MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]) :
 								 ERRCODE_INTERNAL_ERROR),
-						 errmsg("backup %s %s: %s", id, status, error ? error : "no error recorded")));
+						 errmsg("%s %s %s: %s", kind_word(id), id, status, error ? error : "no error recorded")));
 			sleep_ms(500);
 			continue;
 		}
@@ -319,28 +353,29 @@ wait_for_job(const char *id)
 		{
 			if (copy.status == PGB_JOB_COMPLETED)
 			{
-				ereport(NOTICE, (errmsg("backup %s completed", id)));
+				ereport(NOTICE, (errmsg("%s %s completed", kind_word(id), id)));
 				return "completed";
 			}
 			if (copy.status == PGB_JOB_CANCELED)
 				ereport(ERROR,
 						(errcode(ERRCODE_QUERY_CANCELED),
-						 errmsg("backup %s was canceled", id)));
+						 errmsg("%s %s was canceled", kind_word(id), id)));
 			ereport(ERROR,
 					(errcode(copy.sqlerrcode ? copy.sqlerrcode : ERRCODE_INTERNAL_ERROR),
-					 errmsg("backup %s failed: %s", id, copy.errmsg),
+					 errmsg("%s %s failed: %s", kind_word(id), id, copy.errmsg),
 					 errhint("SELECT * FROM pgbackups.logs('%s') shows the job's log.", id)));
 		}
 		{
 			char		now[256];
 
 			if (copy.status == PGB_JOB_PENDING || !copy.launched)
-				snprintf(now, sizeof(now), "backup %s: pending", id);
+				snprintf(now, sizeof(now), "%s %s: pending", kind_word(id), id);
 			else if (copy.phase[0] == '\0')
-				snprintf(now, sizeof(now), "backup %s: starting", id);
+				snprintf(now, sizeof(now), "%s %s: starting", kind_word(id), id);
 			else
-				snprintf(now, sizeof(now), "backup %s: %s, %d of %d tables, %s",
-						 id, copy.phase, copy.tables_done, copy.tables_total,
+				snprintf(now, sizeof(now), "%s %s: %s, %d of %d %s, %s",
+						 kind_word(id), id, copy.phase, copy.tables_done, copy.tables_total,
+						 id[0] == 'r' || id[0] == 'c' ? "entries" : "tables",
 						 human_bytes(copy.bytes_done));
 			if (strcmp(now, last) != 0 &&
 				TimestampDifferenceExceeds(last_notice, GetCurrentTimestamp(), 1000))
@@ -431,7 +466,7 @@ pgbackups_wait(PG_FUNCTION_ARGS)
 	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	check_loaded();
-	check_id(id);
+	check_job_id(id);
 	PG_RETURN_TEXT_P(cstring_to_text(wait_for_job(id)));
 }
 
@@ -449,7 +484,7 @@ pgbackups_cancel(PG_FUNCTION_ARGS)
 	{
 		char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-		check_id(given);
+		check_job_id(given);
 		strlcpy(rq.id, given, sizeof(rq.id));
 	}
 	id = submit(&rq);
@@ -501,4 +536,223 @@ pgbackups_launcher_wakeup(PG_FUNCTION_ARGS)
 		pgb_wake_launcher();
 	}
 	PG_RETURN_VOID();
+}
+
+/* ---- restore and copy ---- */
+
+static int
+parallel_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int			parallel = PG_ARGISNULL(argno) ? pgb_default_parallel : PG_GETARG_INT32(argno);
+
+	if (parallel < 1 || parallel > PGB_MAX_PARALLEL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parallel must be between 1 and %d", PGB_MAX_PARALLEL),
+				 errdetail("The value given was %d.", parallel)));
+	return parallel;
+}
+
+/*
+ * check_target
+ *		confirm must name the target (Heroku's --confirm), the target must
+ *		exist, and the caller must own it: everything in it is replaced.
+ */
+static char *
+check_target(FunctionCallInfo fcinfo, int targetno, int confirmno, const char *what)
+{
+	char	   *target;
+	char	   *confirm;
+	Oid			dboid;
+
+	if (PG_ARGISNULL(targetno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target must not be null")));
+	target = text_to_cstring(PG_GETARG_TEXT_PP(targetno));
+	confirm = PG_ARGISNULL(confirmno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(confirmno));
+	if (confirm == NULL || strcmp(confirm, target) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("confirmation %s%s%s does not match the target database \"%s\"",
+						confirm ? "\"" : "", confirm ? confirm : "missing", confirm ? "\"" : "", target),
+				 errdetail("A %s deletes everything in database \"%s\".", what, target),
+				 errhint("Pass confirm => '%s' to proceed.", target)));
+	if (strlen(target) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("database name is too long")));
+	dboid = get_database_oid(target, false);
+	if (!superuser() && !pg_database_ownercheck(dboid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to replace database \"%s\"", target),
+				 errdetail("A %s into a database requires owning it, or superuser.", what)));
+	return target;
+}
+
+static Datum
+submit_restore(FunctionCallInfo fcinfo, const char *source, bool from_url)
+{
+	PgbRequest	rq;
+	char	   *target = check_target(fcinfo, 1, 2, "restore");
+	int			parallel = parallel_arg(fcinfo, 3);
+	bool		wait = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
+	char	   *id;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.kind = PGB_REQ_RESTORE;
+	strlcpy(rq.target_db, target, sizeof(rq.target_db));
+	if (strlen(source) >= sizeof(rq.source))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup name or URL is too long")));
+	strlcpy(rq.source, source, sizeof(rq.source));
+	rq.from_url = from_url;
+	rq.parallel = parallel;
+	rq.keep_owner = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+	rq.keep_acl = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	id = submit(&rq);
+	if (wait)
+		(void) wait_for_job(id);
+	PG_RETURN_TEXT_P(cstring_to_text(id));
+}
+
+Datum
+pgbackups_restore(PG_FUNCTION_ARGS)
+{
+	char	   *backup = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *sep;
+
+	check_loaded();
+	sep = strstr(backup, "::");
+	if (sep)
+	{
+		char	   *db = pnstrdup(backup, sep - backup);
+		Oid			dboid = get_database_oid(db, false);
+
+		check_id(sep + 2);
+		if (dboid != MyDatabaseId && !superuser() &&
+			!pg_database_ownercheck(dboid, GetUserId()) &&
+			!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to restore a backup of database \"%s\"", db),
+					 errdetail("Restoring another database's backup requires owning it, membership in pg_read_all_data, or superuser.")));
+		if (dboid == MyDatabaseId)
+			backup = pstrdup(sep + 2);
+	}
+	else if (backup[0] != '\0')
+	{
+		backup = str_tolower(backup, strlen(backup), DEFAULT_COLLATION_OID);
+		check_id(backup);
+	}
+	return submit_restore(fcinfo, backup, false);
+}
+
+Datum
+pgbackups_restore_from_url(PG_FUNCTION_ARGS)
+{
+	char	   *url;
+
+	check_loaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("url must not be null")));
+	url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strncmp(url, "file://", 7) == 0)
+	{
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers may restore from file:// URLs"),
+					 errdetail("A file:// URL reads a file of the database server.")));
+		if (url[7] != '/')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("file URL must name an absolute path: \"%s\"", url)));
+		if (access(url + 7, R_OK) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read archive \"%s\": %m", url + 7)));
+	}
+	else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0 ||
+			 strncmp(url, "s3://", 5) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("restoring from %.*s URLs is not supported yet", (int) (strchr(url, ':') - url), url),
+				 errdetail("This version restores file:// archives and backups of the catalog.")));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unsupported URL \"%s\"", url),
+				 errhint("Use a file:///absolute/path.dump URL.")));
+	return submit_restore(fcinfo, url, true);
+}
+
+Datum
+pgbackups_copy(PG_FUNCTION_ARGS)
+{
+	PgbRequest	rq;
+	char	   *source;
+	char	   *target;
+	bool		is_url;
+	bool		wait = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+	char	   *id;
+
+	check_loaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be null")));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *t = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		if (strstr(t, "://") != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("copying into a database given by URL is not supported"),
+					 errdetail("The target must be a database of this server.")));
+	}
+	target = check_target(fcinfo, 1, 2, "copy");
+	is_url = strncmp(source, "postgres://", 11) == 0 || strncmp(source, "postgresql://", 13) == 0;
+	if (is_url)
+	{
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers may copy from a connection URL"),
+					 errdetail("The server connects to the URL with its own credentials where the URL gives none.")));
+	}
+	else
+	{
+		Oid			srcoid = get_database_oid(source, false);
+
+		if (strcmp(source, target) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot copy database \"%s\" onto itself", source)));
+		if (!superuser() && !pg_database_ownercheck(srcoid, GetUserId()) &&
+			!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to copy database \"%s\"", source),
+					 errdetail("Copying a database requires owning it, membership in pg_read_all_data, or superuser.")));
+	}
+	if (strlen(source) >= sizeof(rq.source))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source is too long")));
+	memset(&rq, 0, sizeof(rq));
+	rq.kind = PGB_REQ_COPY;
+	strlcpy(rq.target_db, target, sizeof(rq.target_db));
+	strlcpy(rq.source, source, sizeof(rq.source));
+	rq.parallel = parallel_arg(fcinfo, 3);
+	id = submit(&rq);
+	if (wait)
+		(void) wait_for_job(id);
+	PG_RETURN_TEXT_P(cstring_to_text(id));
 }

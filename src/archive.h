@@ -95,6 +95,8 @@ extern void pgb_write_block_header(StringInfo buf, int blktype, int dump_id);
 typedef struct PgbArchiveReader PgbArchiveReader;
 
 extern PgbArchiveReader *pgb_reader_open_file(const char *path);
+/* the same, but the file stays open across transactions until closed */
+extern PgbArchiveReader *pgb_reader_open_file_session(const char *path);
 extern PgbArchiveReader *pgb_reader_open_memory(const char *data, size_t len);
 extern const PgbArchive *pgb_reader_read_toc(PgbArchiveReader *r);
 extern void pgb_reader_close(PgbArchiveReader *r);
@@ -112,6 +114,9 @@ extern void pgb_reader_seek_block(PgbArchiveReader *r, PgbTocEntry *te, int *blk
  * sink unchanged.  Returns the number of payload bytes.
  */
 extern uint64 pgb_reader_read_chunks(PgbArchiveReader *r, PgbByteSink sink, void *arg);
+
+/* pull one chunk into buf; false at the end of the chunk stream */
+extern bool pgb_reader_next_chunk(PgbArchiveReader *r, StringInfo buf);
 
 /* in a BLOBS block: next large object OID, false at the terminating 0 */
 extern bool pgb_reader_next_blob(PgbArchiveReader *r, Oid *oid);

@@ -36,6 +36,7 @@
 struct PgbArchiveReader
 {
 	FILE	   *fp;
+	bool		fp_is_session;	/* fopen'ed, survives transactions */
 	const char *mem;
 	size_t		memlen;
 	uint64		pos;
@@ -172,6 +173,34 @@ pgb_reader_open_file(const char *path)
 }
 
 PgbArchiveReader *
+pgb_reader_open_file_session(const char *path)
+{
+	PgbArchiveReader *r = reader_new();
+
+	/*
+	 * AllocateFile's files are closed at the end of the transaction; a
+	 * restore worker reads one archive across many transactions.
+	 */
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not open archive \"%s\": too many open files", path)));
+	r->fp = fopen(path, PG_BINARY_R);
+	if (r->fp == NULL)
+	{
+		int			save_errno = errno;
+
+		ReleaseExternalFD();
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open archive \"%s\": %m", path)));
+	}
+	r->fp_is_session = true;
+	return r;
+}
+
+PgbArchiveReader *
 pgb_reader_open_memory(const char *data, size_t len)
 {
 	PgbArchiveReader *r = reader_new();
@@ -184,7 +213,12 @@ pgb_reader_open_memory(const char *data, size_t len)
 void
 pgb_reader_close(PgbArchiveReader *r)
 {
-	if (r->fp)
+	if (r->fp && r->fp_is_session)
+	{
+		fclose(r->fp);
+		ReleaseExternalFD();
+	}
+	else if (r->fp)
 		FreeFile(r->fp);
 	r->fp = NULL;
 }
@@ -506,4 +540,30 @@ pgb_reader_next_blob(PgbArchiveReader *r, Oid *oid)
 
 	*oid = (Oid) (uint32) v;
 	return v != 0;
+}
+
+/*
+ * pgb_reader_next_chunk
+ *		Pull one chunk of the current chunk stream into buf (replacing its
+ *		contents).  Returns false at the terminating zero length.  The
+ *		pull-style counterpart of pgb_reader_read_chunks, for consumers
+ *		that cannot take a callback (COPY FROM's data source).
+ */
+bool
+pgb_reader_next_chunk(PgbArchiveReader *r, StringInfo buf)
+{
+	int			len = read_int(r);
+
+	if (len == 0)
+		return false;
+	if (len < 0)
+		reader_fail(r, psprintf("invalid chunk length %d", len));
+	if (r->mem && (uint64) len > r->memlen - r->pos)
+		reader_fail(r, "unexpected end of file inside a data chunk");
+	resetStringInfo(buf);
+	enlargeStringInfo(buf, len);
+	read_exact(r, buf->data, len);
+	buf->len = len;
+	buf->data[len] = '\0';
+	return true;
 }

@@ -567,7 +567,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 	cap.spool_prefix = pgb_storage_spool_prefix(params->location);
 
 	/* 1. coordinator: snapshot, table list, locks */
-	conninfo = pgb_pq_conninfo(params->dbname);
+	conninfo = params->conninfo ? pstrdup(params->conninfo) : pgb_pq_conninfo(params->dbname);
 	coord = pgb_pq_connect(conninfo);
 	cap.coord = coord;
 	pgb_pq_command(coord,

@@ -16,6 +16,7 @@
 typedef struct PgbCaptureParams
 {
 	const char *dbname;			/* database to capture */
+	const char *conninfo;		/* or NULL: the local server, dbname */
 	const char *location;		/* final storage URL of the archive */
 	PgbCompressionSpec comp;
 	int			parallel;

@@ -94,6 +94,27 @@ copy_out(const char *s)
 	return s ? MemoryContextStrdup(caller_ctx, s) : NULL;
 }
 
+/* the table that holds a job of this id */
+static const char *
+job_table(const char *id)
+{
+	switch (id[0])
+	{
+		case 'r':
+			return "pgbackups.restores";
+		case 'c':
+			return "pgbackups.copies";
+		default:
+			return "pgbackups.backups";
+	}
+}
+
+/* a status query over every job table */
+#define ALL_JOBS \
+	"(SELECT id, status, created_at FROM pgbackups.backups " \
+	" UNION ALL SELECT id, status, created_at FROM pgbackups.restores " \
+	" UNION ALL SELECT id, status, created_at FROM pgbackups.copies) j"
+
 bool
 pgb_catalog_extension_exists(void)
 {
@@ -185,10 +206,19 @@ pgb_catalog_get_backup(const char *id)
 {
 	PgbBackupRow *row = NULL;
 	const char *args[1] = {id};
+	const char *sql;
 
-	tx_begin("pgbackups: read backup");
-	if (run("SELECT id, kind, database, status, compression, coalesce(compression_level, -1), "
-			"parallel, location FROM pgbackups.backups WHERE id = $1", 1, args) == 1)
+	if (id[0] == 'r')
+		sql = "SELECT id, 'restore', target, status, '', -1, parallel, location, NULL "
+			"FROM pgbackups.restores WHERE id = $1";
+	else if (id[0] == 'c')
+		sql = "SELECT id, 'copy', target, status, '', -1, parallel, NULL, NULL "
+			"FROM pgbackups.copies WHERE id = $1";
+	else
+		sql = "SELECT id, kind, database, status, compression, coalesce(compression_level, -1), "
+			"parallel, location, table_rows::text FROM pgbackups.backups WHERE id = $1";
+	tx_begin("pgbackups: read job");
+	if (run(sql, 1, args) == 1)
 	{
 		row = MemoryContextAllocZero(caller_ctx, sizeof(PgbBackupRow));
 		row->id = copy_out(get(0, 1));
@@ -199,9 +229,71 @@ pgb_catalog_get_backup(const char *id)
 		row->level = atoi(get(0, 6));
 		row->parallel = atoi(get(0, 7));
 		row->location = copy_out(get(0, 8));
+		row->table_rows = copy_out(get(0, 9));
 	}
 	tx_commit();
 	return row;
+}
+
+/* the newest completed backup of this catalog, or NULL */
+char *
+pgb_catalog_latest_completed(void)
+{
+	char	   *id = NULL;
+
+	tx_begin("pgbackups: find latest backup");
+	if (run("SELECT id FROM pgbackups.backups WHERE status = 'completed' "
+			"ORDER BY finished_at DESC, num DESC LIMIT 1", 0, NULL) == 1)
+		id = copy_out(get(0, 1));
+	tx_commit();
+	return id;
+}
+
+/*
+ * pgb_catalog_insert_transfer
+ *		Record a pending restore (kind 'r') or copy (kind 'c').  For a
+ *		restore, source is the backup's name (b001, db::b001 or a URL) and
+ *		location its archive; for a copy, source is the source database.
+ */
+char *
+pgb_catalog_insert_transfer(char kind, const char *source, const char *location,
+							const char *target, int parallel, bool keep_owner,
+							bool keep_acl, const char *expected_rows,
+							const char *requested_by)
+{
+	char	   *id;
+	char	   *num;
+	char		parbuf[16];
+
+	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
+	tx_begin("pgbackups: record job");
+	run(kind == 'r' ? "SELECT pg_catalog.nextval('pgbackups.restore_num_seq')" :
+		"SELECT pg_catalog.nextval('pgbackups.copy_num_seq')", 0, NULL);
+	num = get(0, 1);
+	id = psprintf("%c%03d", kind, atoi(num));
+	if (kind == 'r')
+	{
+		const char *args[9] = {id, num, source, location, target, parbuf,
+			keep_owner ? "true" : "false", keep_acl ? "true" : "false", requested_by};
+		const char *a2[2] = {id, expected_rows};
+
+		run("INSERT INTO pgbackups.restores (id, num, backup, location, target, parallel, "
+			"keep_owner, keep_acl, requested_by) "
+			"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::boolean, $8::boolean, $9)", 9, args);
+		run("UPDATE pgbackups.restores SET expected_rows = $2::jsonb WHERE id = $1", 2, a2);
+		run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'restore requested')", 1, args);
+	}
+	else
+	{
+		const char *args[6] = {id, num, source, target, parbuf, requested_by};
+
+		run("INSERT INTO pgbackups.copies (id, num, source, target, parallel, requested_by) "
+			"VALUES ($1, $2::int, $3, $4, $5::int, $6)", 6, args);
+		run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'copy requested')", 1, args);
+	}
+	id = copy_out(id);
+	tx_commit();
+	return id;
 }
 
 char *
@@ -209,9 +301,9 @@ pgb_catalog_newest_unfinished(void)
 {
 	char	   *id = NULL;
 
-	tx_begin("pgbackups: find unfinished backup");
-	if (run("SELECT id FROM pgbackups.backups WHERE status IN ('pending', 'running') "
-			"ORDER BY created_at DESC, num DESC LIMIT 1", 0, NULL) == 1)
+	tx_begin("pgbackups: find unfinished job");
+	if (run("SELECT id FROM " ALL_JOBS " WHERE status IN ('pending', 'running') "
+			"ORDER BY created_at DESC, id DESC LIMIT 1", 0, NULL) == 1)
 		id = copy_out(get(0, 1));
 	tx_commit();
 	return id;
@@ -226,7 +318,7 @@ ids_with_status(const char *status)
 	const char *args[1] = {status};
 
 	tx_begin("pgbackups: list backups");
-	n = run("SELECT id FROM pgbackups.backups WHERE status = $1 ORDER BY created_at, num", 1, args);
+	n = run("SELECT id FROM " ALL_JOBS " WHERE status = $1 ORDER BY created_at, id", 1, args);
 	for (i = 0; i < n; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(caller_ctx);
@@ -257,9 +349,9 @@ pgb_catalog_mark_running(const char *id, int pid)
 	const char *args[2] = {id, pidbuf};
 
 	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
-	tx_begin("pgbackups: start backup");
-	run("UPDATE pgbackups.backups SET status = 'running', started_at = now(), "
-		"worker_pid = $2::int WHERE id = $1", 2, args);
+	tx_begin("pgbackups: start job");
+	run(psprintf("UPDATE %s SET status = 'running', started_at = now(), "
+				 "worker_pid = $2::int WHERE id = $1", job_table(id)), 2, args);
 	tx_commit();
 }
 
@@ -304,9 +396,9 @@ pgb_catalog_mark_ended(const char *id, const char *status, const char *error,
 {
 	const char *args[4] = {id, status, error, sqlstate};
 
-	tx_begin("pgbackups: end backup");
-	run("UPDATE pgbackups.backups SET status = $2, finished_at = now(), error = $3, "
-		"error_code = $4, worker_pid = NULL WHERE id = $1", 4, args);
+	tx_begin("pgbackups: end job");
+	run(psprintf("UPDATE %s SET status = $2, finished_at = now(), error = $3, "
+				 "error_code = $4, worker_pid = NULL WHERE id = $1", job_table(id)), 4, args);
 	tx_commit();
 }
 

@@ -24,6 +24,7 @@ typedef struct PgbBackupRow
 	int			level;			/* -1 = default */
 	int			parallel;
 	char	   *location;
+	char	   *table_rows;		/* jsonb text: rows per table at capture */
 } PgbBackupRow;
 
 typedef struct PgbCaptureResult PgbCaptureResult;
@@ -33,6 +34,11 @@ extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
 									   const char *compression, int level, int parallel,
 									   const char *label, const char *requested_by);
 extern PgbBackupRow *pgb_catalog_get_backup(const char *id);
+extern char *pgb_catalog_latest_completed(void);
+extern char *pgb_catalog_insert_transfer(char kind, const char *source, const char *location,
+										 const char *target, int parallel, bool keep_owner,
+										 bool keep_acl, const char *expected_rows,
+										 const char *requested_by);
 extern char *pgb_catalog_newest_unfinished(void);
 extern List *pgb_catalog_running_backups(void);
 extern List *pgb_catalog_pending_backups(void);

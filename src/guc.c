@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -24,6 +26,7 @@ int			pgb_max_workers = 4;
 int			pgb_default_parallel = 2;
 char	   *pgb_compression = NULL;
 int			pgb_manual_retention = 25;
+int			pgb_max_decompressed_size = 1024 * 1024;
 char	   *pgb_pg_dump_path = NULL;
 char	   *pgb_connect_user = NULL;
 char	   *pgb_conninfo = NULL;
@@ -128,6 +131,15 @@ pgb_guc_define(void)
 							25, 1, 100000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.max_decompressed_size",
+							"Largest decompressed size of one archive data entry a restore accepts.",
+							"A cap against decompression bombs in archives from URLs.",
+							&pgb_max_decompressed_size,
+							1024 * 1024, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("pgbackups.pg_dump_path",

@@ -36,85 +36,23 @@
 #include "catalog.h"
 #include "compress.h"
 #include "guc.h"
+#include "job_slot.h"
 #include "job_worker.h"
 #include "shmem.h"
 #include "storage.h"
 
-static PgbJobSlot *my_slot = NULL;
 static char my_id[PGB_ID_LEN];
-
-static void
-job_exit(int code, Datum arg)
-{
-	if (my_slot == NULL)
-		return;
-	pgb_capture_cleanup_on_exit();
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	my_slot->exited = true;
-	my_slot->latch = NULL;
-	LWLockRelease(PgbShared->lock);
-}
-
-static void
-job_check(void)
-{
-	if (my_slot && my_slot->cancel_requested)
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("backup %s was canceled", my_id)));
-}
 
 static void
 job_log(const char *msg)
 {
-	pgb_catalog_log(my_id, msg);
+	pgb_catalog_log(pgb_job_id(), msg);
 }
 
 static void
-job_progress(const char *phase, int done, int total, int64 bytes)
+job_exit(int code, Datum arg)
 {
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	strlcpy(my_slot->phase, phase, sizeof(my_slot->phase));
-	my_slot->tables_done = done;
-	my_slot->tables_total = total;
-	my_slot->bytes_done = bytes;
-	LWLockRelease(PgbShared->lock);
-}
-
-static bool
-job_reserve_proc(void)
-{
-	bool		ok = false;
-
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	if (pgb_procs_in_use() < pgb_max_workers)
-	{
-		my_slot->nprocs++;
-		ok = true;
-	}
-	LWLockRelease(PgbShared->lock);
-	return ok;
-}
-
-static void
-job_release_proc(void)
-{
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	if (my_slot->nprocs > 1)
-		my_slot->nprocs--;
-	LWLockRelease(PgbShared->lock);
-}
-
-static void
-finish_slot(PgbJobStatus status, int sqlerrcode, const char *msg)
-{
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	my_slot->status = status;
-	my_slot->sqlerrcode = sqlerrcode;
-	strlcpy(my_slot->errmsg, msg ? msg : "", sizeof(my_slot->errmsg));
-	my_slot->finished = true;
-	my_slot->finished_at = GetCurrentTimestamp();
-	LWLockRelease(PgbShared->lock);
+	pgb_capture_cleanup_on_exit();
 }
 
 static void
@@ -142,7 +80,7 @@ apply_manual_retention(void)
 			}
 			PG_END_TRY();
 		}
-		pgb_catalog_log(my_id, psprintf("expired backup %s (pgbackups.manual_retention = %d)",
+		pgb_catalog_log(pgb_job_id(), psprintf("expired backup %s (pgbackups.manual_retention = %d)",
 										entry, pgb_manual_retention));
 	}
 }
@@ -162,21 +100,7 @@ pgb_job_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
-
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	if (args.slot < 0 || args.slot >= PGB_MAX_JOBS ||
-		!PgbShared->jobs[args.slot].in_use ||
-		PgbShared->jobs[args.slot].generation != args.generation)
-	{
-		LWLockRelease(PgbShared->lock);
-		elog(LOG, "pgbackups job %s: job slot is gone", args.id);
-		proc_exit(0);
-	}
-	my_slot = &PgbShared->jobs[args.slot];
-	my_slot->pid = MyProcPid;
-	my_slot->latch = MyLatch;
-	my_slot->status = PGB_JOB_RUNNING;
-	LWLockRelease(PgbShared->lock);
+	pgb_job_attach(&args);
 	strlcpy(my_id, args.id, sizeof(my_id));
 	before_shmem_exit(job_exit, (Datum) 0);
 
@@ -187,7 +111,7 @@ pgb_job_worker_main(Datum arg)
 	row = pgb_catalog_get_backup(my_id);
 	if (row == NULL || strcmp(row->status, "pending") != 0)
 	{
-		finish_slot(PGB_JOB_FAILED, ERRCODE_UNDEFINED_OBJECT, "backup is no longer pending");
+		pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_OBJECT, "backup is no longer pending");
 		proc_exit(0);
 	}
 	pgb_catalog_mark_running(my_id, MyProcPid);
@@ -207,11 +131,11 @@ pgb_job_worker_main(Datum arg)
 		if (!pgb_compression_parse(spec, &params.comp, &errmsg))
 			elog(ERROR, "invalid compression in catalog: %s", errmsg);
 	}
-	hooks.check = job_check;
+	hooks.check = pgb_job_check;
 	hooks.log = job_log;
-	hooks.progress = job_progress;
-	hooks.reserve_proc = job_reserve_proc;
-	hooks.release_proc = job_release_proc;
+	hooks.progress = pgb_job_progress;
+	hooks.reserve_proc = pgb_job_reserve_proc;
+	hooks.release_proc = pgb_job_release_proc;
 
 	PG_TRY();
 	{
@@ -228,7 +152,7 @@ pgb_job_worker_main(Datum arg)
 		FlushErrorState();
 		if (IsTransactionState())
 			AbortCurrentTransaction();
-		canceled = my_slot->cancel_requested && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+		canceled = pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 		pgb_capture_cleanup();
 		pgb_storage_remove_partials(row->location);
 		err = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
@@ -237,7 +161,7 @@ pgb_job_worker_main(Datum arg)
 							   canceled ? "canceled by user request" : err,
 							   unpack_sql_state(edata->sqlerrcode));
 		pgb_catalog_log(my_id, canceled ? "backup canceled" : psprintf("backup failed: %s", err));
-		finish_slot(canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED, edata->sqlerrcode,
+		pgb_job_finish(canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED, edata->sqlerrcode,
 					canceled ? psprintf("backup %s was canceled", my_id) : err);
 		RESUME_INTERRUPTS();
 		proc_exit(0);
@@ -248,6 +172,6 @@ pgb_job_worker_main(Datum arg)
 	pgb_catalog_log(my_id, "backup completed");
 	if (strcmp(row->kind, "manual") == 0)
 		apply_manual_retention();
-	finish_slot(PGB_JOB_COMPLETED, 0, NULL);
+	pgb_job_finish(PGB_JOB_COMPLETED, 0, NULL);
 	proc_exit(0);
 }

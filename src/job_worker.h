@@ -23,4 +23,7 @@ typedef struct PgbJobArgs
 
 extern PGDLLEXPORT void pgb_job_worker_main(Datum arg);
 
+/* transfer_job.c: restores (r###) and copies (c###) */
+extern PGDLLEXPORT void pgb_transfer_job_main(Datum arg);
+
 #endif							/* PGB_JOB_WORKER_H */

@@ -305,18 +305,12 @@ flush_output(PGconn *conn)
 	}
 }
 
-/*
- * pgb_pq_exec
- *		Run one query and return its last result, which must have status
- *		expect; otherwise raise the server's error.
- */
-PGresult *
-pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect)
+/* collect the results of the query just sent; the last one must be expect */
+static PGresult *
+collect_results(PGconn *conn, ExecStatusType expect)
 {
 	PGresult   *last = NULL;
 
-	if (!PQsendQuery(conn, sql))
-		pgb_pq_error(conn, NULL, NULL);
 	flush_output(conn);
 	for (;;)
 	{
@@ -353,6 +347,29 @@ pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect)
 	if (last == NULL || PQresultStatus(last) != expect)
 		pgb_pq_error(conn, last, NULL);
 	return last;
+}
+
+/*
+ * pgb_pq_exec
+ *		Run one query and return its last result, which must have status
+ *		expect; otherwise raise the server's error.
+ */
+PGresult *
+pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect)
+{
+	if (!PQsendQuery(conn, sql))
+		pgb_pq_error(conn, NULL, NULL);
+	return collect_results(conn, expect);
+}
+
+/* the same with text parameters $1..$n (NULL pointers are SQL NULLs) */
+PGresult *
+pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
+				   const char *const *values, ExecStatusType expect)
+{
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		pgb_pq_error(conn, NULL, NULL);
+	return collect_results(conn, expect);
 }
 
 void

@@ -25,6 +25,8 @@ extern void pgb_pq_disconnect_all(void);
 extern void pgb_pq_wait_socket(PGconn *conn, bool for_write);
 
 extern PGresult *pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect);
+extern PGresult *pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
+									 const char *const *values, ExecStatusType expect);
 extern void pgb_pq_command(PGconn *conn, const char *sql);
 extern void pgb_pq_error(PGconn *conn, PGresult *res, const char *context) pg_attribute_noreturn();
 

@@ -47,6 +47,8 @@
 #include "utils/memutils.h"
 
 #include "catalog.h"
+#include "dbswap.h"
+#include "pq_util.h"
 #include "compress.h"
 #include "guc.h"
 #include "job_worker.h"
@@ -157,6 +159,62 @@ end_slot(PgbJobSlot *j, PgbJobStatus status, int sqlerrcode, const char *msg)
 }
 
 /*
+ * drop_leftovers
+ *		Databases a dead restore or copy of this catalog left behind (its
+ *		staging database, or the replaced one if the swap committed), and
+ *		with job_id NULL every replaced database of any catalog: those exist
+ *		only after a swap committed, so they are garbage.
+ */
+static void
+drop_leftovers(const char *job_id)
+{
+	PGconn	   *volatile m = NULL;
+
+	PG_TRY();
+	{
+		PGresult   *res;
+		char		pattern[128];
+		const char *params[1] = {pattern};
+		int			i;
+
+		if (job_id)
+			snprintf(pattern, sizeof(pattern), "pgbackups\\_%u\\_%s\\_%%", MyDatabaseId, job_id);
+		else
+			snprintf(pattern, sizeof(pattern), "pgbackups\\_%%\\_old");
+		m = pgb_db_maintenance_connect(my_dbname, NULL);
+		res = pgb_pq_exec_params(m, "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE $1",
+								 1, params, PGRES_TUPLES_OK);
+		for (i = 0; i < PQntuples(res); i++)
+		{
+			ereport(LOG,
+					(errmsg("pgbackups: dropping database \"%s\" left by an interrupted job",
+							PQgetvalue(res, i, 0))));
+			pgb_db_drop(m, PQgetvalue(res, i, 0));
+		}
+		PQclear(res);
+		pgb_pq_disconnect(m);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		if (m)
+			pgb_pq_disconnect(m);
+	}
+	PG_END_TRY();
+}
+
+/* after a job died: remove what it left */
+static void
+remove_job_leftovers(const char *id, PgbBackupRow *row)
+{
+	if (id[0] == 'r' || id[0] == 'c')
+		drop_leftovers(id);
+	else if (row && row->location)
+		pgb_storage_remove_partials(row->location);
+}
+
+/*
  * reconcile
  *		At start-up: running jobs without a live worker failed; pending jobs
  *		get slots.
@@ -182,16 +240,16 @@ reconcile(void)
 		{
 			PgbBackupRow *row = pgb_catalog_get_backup(id);
 
-			if (row && row->location)
-				pgb_storage_remove_partials(row->location);
+			remove_job_leftovers(id, row);
 			pgb_catalog_mark_ended(id, "failed", "interrupted by server restart", "57P01");
-			pgb_catalog_log(id, "backup failed: interrupted by server restart");
+			pgb_catalog_log(id, "failed: interrupted by server restart");
 			ereport(LOG,
-					(errmsg("pgbackups: backup %s was interrupted by a server restart", id)));
+					(errmsg("pgbackups: job %s was interrupted by a server restart", id)));
 		}
 	}
 	foreach(lc, pending)
 		(void) new_job_slot(lfirst(lc));
+	drop_leftovers(NULL);
 }
 
 static void
@@ -268,19 +326,19 @@ do_cancel(PgbRequest *rq, int idx)
 
 	if (id == NULL)
 	{
-		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no active backups", NULL);
+		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "no active jobs", NULL);
 		return;
 	}
 	row = pgb_catalog_get_backup(id);
 	if (row == NULL)
 	{
-		reply(idx, ERRCODE_UNDEFINED_OBJECT, psprintf("backup \"%s\" does not exist", id), NULL);
+		reply(idx, ERRCODE_UNDEFINED_OBJECT, psprintf("job \"%s\" does not exist", id), NULL);
 		return;
 	}
 	if (strcmp(row->status, "pending") != 0 && strcmp(row->status, "running") != 0)
 	{
 		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-			  psprintf("backup %s is not running (status %s)", id, row->status), NULL);
+			  psprintf("%s is not running (status %s)", id, row->status), NULL);
 		return;
 	}
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
@@ -298,10 +356,10 @@ do_cancel(PgbRequest *rq, int idx)
 	if (pending)
 	{
 		pgb_catalog_mark_ended(id, "canceled", "canceled by user request", "57014");
-		pgb_catalog_log(id, "backup canceled before it started");
+		pgb_catalog_log(id, "canceled before it started");
 		if (j)
 			end_slot(j, PGB_JOB_CANCELED, ERRCODE_QUERY_CANCELED,
-					 psprintf("backup %s was canceled", id));
+					 psprintf("%s was canceled", id));
 	}
 	reply(idx, 0, NULL, id);
 }
@@ -342,6 +400,145 @@ do_delete(PgbRequest *rq, int idx)
 	reply(idx, 0, NULL, rq->id);
 }
 
+static char *
+role_name(Oid roleid)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	char	   *name;
+	char	   *role;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	name = GetUserNameFromId(roleid, true);
+	role = MemoryContextStrdup(ctx, name ? name : "unknown");
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	return role;
+}
+
+/*
+ * do_restore
+ *		Resolve the backup (NULL: the newest completed one), check it is
+ *		complete, record a pending restore with the row counts to verify.
+ */
+static void
+do_restore(PgbRequest *rq, int idx)
+{
+	const char *backup = rq->source;
+	char	   *location = NULL;
+	char	   *expected = NULL;
+	char	   *id;
+
+	if (!job_slot_available())
+	{
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return;
+	}
+	if (rq->from_url)
+		location = rq->source;
+	else if (strstr(backup, "::") == NULL)
+	{
+		PgbBackupRow *row;
+
+		if (backup[0] == '\0')
+		{
+			backup = pgb_catalog_latest_completed();
+			if (backup == NULL)
+			{
+				reply(idx, ERRCODE_UNDEFINED_OBJECT, "no completed backups to restore", NULL);
+				return;
+			}
+		}
+		row = pgb_catalog_get_backup(backup);
+		if (row == NULL || (row->id[0] != 'a' && row->id[0] != 'b'))
+		{
+			reply(idx, ERRCODE_UNDEFINED_OBJECT,
+				  psprintf("backup \"%s\" does not exist", backup), NULL);
+			return;
+		}
+		if (strcmp(row->status, "completed") != 0)
+		{
+			reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				  psprintf("backup %s is %s; only completed backups can be restored",
+						   backup, row->status), NULL);
+			return;
+		}
+		location = row->location;
+		expected = row->table_rows;
+	}
+	id = pgb_catalog_insert_transfer('r', backup, location, rq->target_db, rq->parallel,
+									 rq->keep_owner, rq->keep_acl, expected,
+									 role_name(rq->roleid));
+	if (new_job_slot(id) == NULL)
+	{
+		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return;
+	}
+	reply(idx, 0, NULL, id);
+}
+
+/* a connection string without its password, for the catalog */
+static char *
+redact_source(const char *source)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	StringInfoData buf;
+
+	if (strncmp(source, "postgres://", 11) != 0 && strncmp(source, "postgresql://", 13) != 0)
+		return pstrdup(source);
+	opts = PQconninfoParse(source, NULL);
+	if (opts == NULL)
+		return pstrdup("(invalid connection URL)");
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "postgres://");
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "user") == 0 && o->val)
+			appendStringInfo(&buf, "%s@", o->val);
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "host") == 0 && o->val && o->val[0] != '/')
+			appendStringInfoString(&buf, o->val);
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "port") == 0 && o->val)
+			appendStringInfo(&buf, ":%s", o->val);
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "dbname") == 0 && o->val)
+			appendStringInfo(&buf, "/%s", o->val);
+	PQconninfoFree(opts);
+	return buf.data;
+}
+
+static void
+do_copy(PgbRequest *rq, int idx)
+{
+	char	   *id;
+	PgbJobSlot *j;
+
+	if (!job_slot_available())
+	{
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return;
+	}
+	id = pgb_catalog_insert_transfer('c', redact_source(rq->source), NULL, rq->target_db,
+									 rq->parallel, false, false, NULL, role_name(rq->roleid));
+	j = new_job_slot(id);
+	if (j == NULL)
+	{
+		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return;
+	}
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	strlcpy(j->source, rq->source, sizeof(j->source));
+	LWLockRelease(PgbShared->lock);
+	reply(idx, 0, NULL, id);
+}
+
 static void
 process_requests(void)
 {
@@ -374,6 +571,12 @@ process_requests(void)
 					break;
 				case PGB_REQ_DELETE:
 					do_delete(&rq, i);
+					break;
+				case PGB_REQ_RESTORE:
+					do_restore(&rq, i);
+					break;
+				case PGB_REQ_COPY:
+					do_copy(&rq, i);
 					break;
 			}
 		}
@@ -410,7 +613,8 @@ launch_job(PgbJobSlot *j)
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pgbackups");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "pgb_job_worker_main");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN,
+			 (j->id[0] == 'r' || j->id[0] == 'c') ? "pgb_transfer_job_main" : "pgb_job_worker_main");
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "pgbackups job %s", j->id);
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "pgbackups job");
 	StaticAssertStmt(sizeof(PgbJobArgs) <= BGW_EXTRALEN, "job arguments do not fit in bgw_extra");
@@ -503,12 +707,11 @@ manage_jobs(void)
 			{
 				bool		canceled = j->cancel_requested;
 
-				if (row->location)
-					pgb_storage_remove_partials(row->location);
+				remove_job_leftovers(id, row);
 				pgb_catalog_mark_ended(id, canceled ? "canceled" : "failed",
 									   canceled ? "canceled by user request" : "job worker exited unexpectedly",
 									   canceled ? "57014" : "XX000");
-				pgb_catalog_log(id, canceled ? "backup canceled" : "backup failed: job worker exited unexpectedly");
+				pgb_catalog_log(id, canceled ? "canceled" : "failed: job worker exited unexpectedly");
 				end_slot(j, canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED,
 						 canceled ? ERRCODE_QUERY_CANCELED : ERRCODE_INTERNAL_ERROR,
 						 canceled ? psprintf("backup %s was canceled", id) : "job worker exited unexpectedly");

@@ -49,7 +49,9 @@ typedef enum PgbRequestKind
 {
 	PGB_REQ_CAPTURE = 1,
 	PGB_REQ_CANCEL,
-	PGB_REQ_DELETE
+	PGB_REQ_DELETE,
+	PGB_REQ_RESTORE,
+	PGB_REQ_COPY
 } PgbRequestKind;
 
 typedef enum PgbRequestState
@@ -71,6 +73,11 @@ typedef struct PgbRequest
 	int			parallel;
 	char		label[128];
 	char		id[PGB_ID_LEN];
+	/* restore: backup id, db::id or URL; copy: source database or URL */
+	char		source[1024];
+	bool		keep_owner;
+	bool		keep_acl;
+	bool		from_url;		/* restore: source is an archive URL */
 	/* reply */
 	int			sqlerrcode;		/* 0 = success */
 	char		errmsg[PGB_ERRMSG_LEN];
@@ -104,6 +111,8 @@ typedef struct PgbJobSlot
 	TimestampTz finished_at;
 	int			sqlerrcode;
 	char		errmsg[PGB_ERRMSG_LEN];
+	/* a copy's source connection string, kept out of the catalog */
+	char		source[1024];
 	/* progress */
 	int			tables_total;
 	int			tables_done;

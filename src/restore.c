@@ -1,0 +1,1011 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.c
+ *	  The restore engine's leader.  It runs in the job's background worker,
+ *	  which is connected to no database, and never executes archive SQL
+ *	  itself.
+ *
+ * Steps:
+ *	 1. Read the archive's TOC and walk its data blocks once, recording
+ *		where each lies (archives written to a pipe have no offsets) and
+ *		checking every block header against the TOC: a damaged archive is
+ *		rejected before anything is created.
+ *	 2. Plan (restore_plan.c); check that every extension the archive
+ *		names is available and that the target's owner can log in.
+ *	 3. Create the staging database like the target and start N
+ *		"pgbackups restore" workers in it, authenticated as the owner.
+ *	 4. Pre-data entries in TOC order, one at a time; CREATE EXTENSION
+ *		entries are run by the leader as superuser, rebuilt from the
+ *		parsed name and schema (never the archive's text).  Then data and
+ *		post-data in parallel by dependencies, then ACLs, then
+ *		materialized views and event triggers.
+ *	 5. Compare the rows loaded per table with those recorded at capture.
+ *	 6. Pause the target's scheduler, end its sessions, carry the live
+ *		catalog into the staging database if the target holds it, and swap
+ *		(dbswap.c).
+ * Any error or cancel before the swap's commit drops the staging database
+ * and leaves the target as it was.
+ *
+ * src/restore.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <signal.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "archive.h"
+#include "dbswap.h"
+#include "guc.h"
+#include "pq_util.h"
+#include "restore.h"
+#include "restore_plan.h"
+#include "restore_worker.h"
+#include "shmem.h"
+
+static struct
+{
+	const PgbRestoreParams *params;
+	const PgbCaptureHooks *hooks;
+	PGconn	   *maint;
+	PGconn	   *staging_conn;
+	PGconn	   *target_conn;
+	PgbDbInfo  *target;
+	char	   *staging;
+	char	   *old;
+	bool		created;
+	bool		swapped;
+	bool		paused;
+	dsm_segment *seg;
+	PgbRestoreShared *rs;
+	BackgroundWorkerHandle *handles[PGB_RESTORE_MAX_WORKERS];
+	int			nworkers;
+	PgbRestorePlan *plan;
+	int			done;
+	int			total;
+	int64		bytes;
+	int64		rows;
+	int			tables;
+	int64	   *loaded_rows;	/* per TOC entry */
+	TimestampTz last_progress;
+} rst;
+
+static void
+rlog(const char *fmt,...) pg_attribute_printf(1, 2);
+
+static void
+rlog(const char *fmt,...)
+{
+	va_list		ap;
+	char		buf[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (rst.hooks && rst.hooks->log)
+		rst.hooks->log(buf);
+}
+
+static void
+progress(const char *phase)
+{
+	if (rst.hooks && rst.hooks->progress)
+		rst.hooks->progress(phase, rst.done, rst.total, rst.bytes);
+}
+
+static void
+check(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (rst.hooks && rst.hooks->check)
+		rst.hooks->check();
+}
+
+static char *
+entry_name(const PgbTocEntry *te)
+{
+	if (te->namespace && te->namespace[0])
+		return psprintf("%s %s.%s", te->desc, te->namespace, te->tag ? te->tag : "");
+	return psprintf("%s %s", te->desc, te->tag ? te->tag : "");
+}
+
+/* ---- 1. reading the archive ---- */
+
+static void
+null_sink(void *arg, const char *data, size_t len)
+{
+}
+
+/*
+ * Walk every data block once: positions for entries without offsets,
+ * sizes for scheduling, and a structural check of the whole archive.
+ */
+static uint64 *
+scan_blocks(PgbArchiveReader *r, const PgbArchive *ar, PgbRestorePlan *plan)
+{
+	uint64	   *pos = palloc0(sizeof(uint64) * Max(ar->ntoc, 1));
+	bool	   *seen = palloc0(sizeof(bool) * Max(ar->ntoc, 1));
+	int			i;
+
+	for (;;)
+	{
+		uint64		at = pgb_reader_position(r);
+		int			blktype;
+		PgbTocEntry *te;
+		int			idx;
+		uint64		size = 0;
+
+		check();
+		if (!pgb_reader_next_block(r, &blktype, &te))
+			break;
+		idx = te - ar->toc;
+		if (seen[idx])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: two data blocks for entry %d", te->dump_id)));
+		seen[idx] = true;
+		if (te->data_state == PGB_OFFSET_SET && te->data_pos != at)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: the TOC places entry %d at byte " UINT64_FORMAT ", its block is at " UINT64_FORMAT,
+							te->dump_id, te->data_pos, at)));
+		pos[idx] = at;
+		if (blktype == PGB_BLK_BLOBS)
+		{
+			Oid			oid;
+
+			while (pgb_reader_next_blob(r, &oid))
+				size += pgb_reader_read_chunks(r, null_sink, NULL);
+		}
+		else
+			size = pgb_reader_read_chunks(r, null_sink, NULL);
+		plan->items[idx].data_size = size;
+	}
+	for (i = 0; i < ar->ntoc; i++)
+		if (plan->items[i].has_data && !seen[i] && plan->items[i].action != PGB_ACT_SKIP)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: no data block for entry %d (%s)",
+							ar->toc[i].dump_id, entry_name(&ar->toc[i]))));
+	pfree(seen);
+	return pos;
+}
+
+/* ---- extensions ---- */
+
+/* an identifier at *p (plain or double-quoted); advances *p */
+static char *
+parse_identifier(const char **p)
+{
+	StringInfoData s;
+	const char *c = *p;
+
+	initStringInfo(&s);
+	if (*c == '"')
+	{
+		for (c++;; c++)
+		{
+			if (*c == '\0')
+				return NULL;
+			if (*c == '"')
+			{
+				if (c[1] == '"')
+				{
+					appendStringInfoChar(&s, '"');
+					c++;
+					continue;
+				}
+				c++;
+				break;
+			}
+			appendStringInfoChar(&s, *c);
+		}
+	}
+	else
+	{
+		while (*c && (isalnum((unsigned char) *c) || *c == '_' || *c == '$' || IS_HIGHBIT_SET(*c)))
+			appendStringInfoChar(&s, *c++);
+	}
+	if (s.len == 0)
+		return NULL;
+	*p = c;
+	return s.data;
+}
+
+/*
+ * The only form accepted: CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA
+ * schema; (what pg_dump writes).  Returns the statement rebuilt from the
+ * parsed names, so no other archive text reaches the superuser session.
+ */
+static char *
+extension_sql(const PgbTocEntry *te, char **name_out)
+{
+	const char *p = te->defn ? te->defn : "";
+	const char *prefix = "CREATE EXTENSION IF NOT EXISTS ";
+	char	   *name;
+	char	   *schema;
+
+	if (strncmp(p, prefix, strlen(prefix)) != 0)
+		goto bad;
+	p += strlen(prefix);
+	name = parse_identifier(&p);
+	if (name == NULL || strncmp(p, " WITH SCHEMA ", 13) != 0)
+		goto bad;
+	p += 13;
+	schema = parse_identifier(&p);
+	if (schema == NULL || *p != ';')
+		goto bad;
+	for (p++; *p; p++)
+		if (!isspace((unsigned char) *p))
+			goto bad;
+	if (te->tag == NULL || strcmp(te->tag, name) != 0)
+		goto bad;
+	*name_out = name;
+	return psprintf("CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s;",
+					quote_identifier(name), quote_identifier(schema));
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("unsupported extension definition in archive entry %d", te->dump_id),
+			 errdetail("Only \"CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema;\" is accepted; the archive has: %s",
+					   te->defn ? te->defn : "(null)")));
+	return NULL;
+}
+
+static void
+check_extensions(PgbRestorePlan *plan)
+{
+	int			i;
+
+	for (i = 0; i < plan->nitems; i++)
+	{
+		PgbRestoreItem *it = &plan->items[i];
+		char	   *name;
+		const char *params[1];
+		PGresult   *res;
+		bool		ok;
+
+		if (it->action != PGB_ACT_EXTENSION)
+			continue;
+		(void) extension_sql(it->te, &name);
+		params[0] = name;
+		res = pgb_pq_exec_params(rst.maint,
+								 "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1",
+								 1, params, PGRES_TUPLES_OK);
+		ok = PQntuples(res) == 1;
+		PQclear(res);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"%s\" is not available on this server", name),
+					 errdetail("The archive creates it; nothing was changed."),
+					 errhint("Install the extension's package on the server, then restore again.")));
+	}
+}
+
+/* ---- 3. workers ---- */
+
+static void
+start_workers(int n)
+{
+	Size		size = offsetof(PgbRestoreShared, positions) + sizeof(uint64) * Max(rst.plan->nitems, 1);
+	int			i;
+
+	rst.seg = dsm_create(size, 0);
+	rst.rs = dsm_segment_address(rst.seg);
+	memset(rst.rs, 0, size);
+	SpinLockInit(&rst.rs->mutex);
+	rst.rs->leader_pid = MyProcPid;
+	rst.rs->leader_latch = MyLatch;
+	strlcpy(rst.rs->dbname, rst.staging, NAMEDATALEN);
+	strlcpy(rst.rs->role, rst.target->owner, NAMEDATALEN);
+	strlcpy(rst.rs->archive_path, rst.params->archive_path, MAXPGPATH);
+	rst.rs->keep_owner = rst.params->keep_owner;
+	rst.rs->max_decompressed = (int64) pgb_max_decompressed_size * 1024 * 1024;
+	rst.rs->ntoc = rst.plan->nitems;
+	rst.rs->nworkers = n;
+
+	for (i = 0; i < n; i++)
+	{
+		BackgroundWorker bgw;
+
+		if (i > 0 && rst.hooks->reserve_proc && !rst.hooks->reserve_proc())
+			break;
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		bgw.bgw_restart_time = BGW_NEVER_RESTART;
+		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pgbackups");
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "pgb_restore_worker_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "pgbackups restore %s worker %d", rst.params->job_id, i);
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "pgbackups restore");
+		bgw.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(rst.seg));
+		memcpy(bgw.bgw_extra, &i, sizeof(int));
+		bgw.bgw_notify_pid = MyProcPid;
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			bool		ok = RegisterDynamicBackgroundWorker(&bgw, &rst.handles[i]);
+
+			MemoryContextSwitchTo(old);
+			if (!ok)
+			{
+				if (i > 0 && rst.hooks->release_proc)
+					rst.hooks->release_proc();
+				break;
+			}
+		}
+		rst.nworkers++;
+	}
+	if (rst.nworkers == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot for a restore worker"),
+				 errhint("Raise max_worker_processes.")));
+	rst.rs->nworkers = rst.nworkers;
+	rlog("started %d restore workers as role \"%s\"", rst.nworkers, rst.target->owner);
+}
+
+static void
+wait_a_moment(void)
+{
+	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   1000, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	check();
+}
+
+/* collect finished items; returns the number of idle workers */
+static int
+collect(int *running, int *nrunning)
+{
+	int			w;
+	int			idle = 0;
+
+	for (w = 0; w < rst.nworkers; w++)
+	{
+		PgbRestoreWorkerSlot *s = &rst.rs->workers[w];
+		PgbRestoreWorkerSlot copy;
+		pid_t		pid;
+
+		SpinLockAcquire(&rst.rs->mutex);
+		memcpy(&copy, s, sizeof(copy));
+		if (copy.state == PGB_RW_DONE && copy.sqlerrcode == 0)
+			s->state = PGB_RW_IDLE;
+		SpinLockRelease(&rst.rs->mutex);
+
+		if (copy.state == PGB_RW_DONE)
+		{
+			if (copy.sqlerrcode != 0)
+			{
+				if (copy.item < 0)
+					ereport(ERROR,
+							(errcode(copy.sqlerrcode),
+							 errmsg("restore worker could not start: %s", copy.errmsg)));
+				ereport(ERROR,
+						(errcode(copy.sqlerrcode),
+						 errmsg("could not restore %s: %s",
+								entry_name(rst.plan->items[copy.item].te), copy.errmsg),
+						 errdetail("TOC entry %d.", rst.plan->items[copy.item].te->dump_id)));
+			}
+			if (rst.plan->items[copy.item].state == PGB_ITEM_RUNNING)
+			{
+				PgbRestoreItem *it = &rst.plan->items[copy.item];
+				int			k;
+
+				pgb_restore_plan_done(rst.plan, copy.item);
+				rst.done++;
+				rst.bytes += copy.bytes;
+				rst.loaded_rows[copy.item] = copy.rows;
+				if (strcmp(it->te->desc, "TABLE DATA") == 0)
+				{
+					rst.tables++;
+					rst.rows += copy.rows;
+				}
+				for (k = 0; k < *nrunning; k++)
+					if (running[k] == copy.item)
+					{
+						running[k] = running[--(*nrunning)];
+						break;
+					}
+			}
+			idle++;
+		}
+		else if (copy.state == PGB_RW_IDLE)
+			idle++;
+		else if (copy.state == PGB_RW_GONE ||
+				 (rst.handles[w] && GetBackgroundWorkerPid(rst.handles[w], &pid) == BGWH_STOPPED))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("restore worker %d exited unexpectedly", w)));
+	}
+	if (TimestampDifferenceExceeds(rst.last_progress, GetCurrentTimestamp(), 500))
+	{
+		progress("restoring");
+		rst.last_progress = GetCurrentTimestamp();
+	}
+	return idle;
+}
+
+static bool
+dispatch(int item)
+{
+	int			w;
+
+	for (w = 0; w < rst.nworkers; w++)
+	{
+		PgbRestoreWorkerSlot *s = &rst.rs->workers[w];
+		bool		taken = false;
+		Latch	   *latch = NULL;
+
+		SpinLockAcquire(&rst.rs->mutex);
+		if (s->state == PGB_RW_IDLE)
+		{
+			s->item = item;
+			s->state = PGB_RW_ASSIGNED;
+			latch = s->latch;
+			taken = true;
+		}
+		SpinLockRelease(&rst.rs->mutex);
+		if (taken)
+		{
+			rst.plan->items[item].state = PGB_ITEM_RUNNING;
+			if (latch)
+				SetLatch(latch);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+wait_workers_ready(void)
+{
+	for (;;)
+	{
+		int			w;
+		int			ready = 0;
+
+		for (w = 0; w < rst.nworkers; w++)
+		{
+			PgbRestoreWorkerSlot copy;
+			pid_t		pid;
+
+			SpinLockAcquire(&rst.rs->mutex);
+			memcpy(&copy, &rst.rs->workers[w], sizeof(copy));
+			SpinLockRelease(&rst.rs->mutex);
+			if (copy.state == PGB_RW_IDLE)
+				ready++;
+			else if (copy.state == PGB_RW_DONE && copy.sqlerrcode != 0)
+				ereport(ERROR,
+						(errcode(copy.sqlerrcode),
+						 errmsg("restore worker could not start: %s", copy.errmsg)));
+			else if (copy.state == PGB_RW_GONE ||
+					 GetBackgroundWorkerPid(rst.handles[w], &pid) == BGWH_STOPPED)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("restore worker %d exited before it was ready", w),
+						 errhint("Check the server log; the role \"%s\" must be able to log in.",
+								 rst.target->owner)));
+		}
+		if (ready == rst.nworkers)
+			return;
+		wait_a_moment();
+	}
+}
+
+static void
+stop_workers(void)
+{
+	int			w;
+
+	if (rst.rs == NULL)
+		return;
+	SpinLockAcquire(&rst.rs->mutex);
+	for (w = 0; w < rst.nworkers; w++)
+		if (rst.rs->workers[w].state != PGB_RW_GONE)
+			rst.rs->workers[w].state = PGB_RW_EXIT;
+	SpinLockRelease(&rst.rs->mutex);
+	for (w = 0; w < rst.nworkers; w++)
+	{
+		if (rst.rs->workers[w].latch)
+			SetLatch(rst.rs->workers[w].latch);
+	}
+	for (w = 0; w < rst.nworkers; w++)
+		if (rst.handles[w])
+		{
+			pid_t		pid;
+
+			/* an item still running is stopped: the database is dropped */
+			if (GetBackgroundWorkerPid(rst.handles[w], &pid) != BGWH_STOPPED)
+				TerminateBackgroundWorker(rst.handles[w]);
+		}
+	for (w = 0; w < rst.nworkers; w++)
+		if (rst.handles[w])
+		{
+			(void) WaitForBackgroundWorkerShutdown(rst.handles[w]);
+			pfree(rst.handles[w]);
+			rst.handles[w] = NULL;
+		}
+	rst.nworkers = 0;
+}
+
+static void
+run_extension(PgbRestoreItem *it)
+{
+	char	   *name;
+	char	   *sql = extension_sql(it->te, &name);
+
+	if (rst.staging_conn == NULL)
+		rst.staging_conn = pgb_pq_connect(pgb_pq_conninfo(rst.staging));
+	pgb_pq_command(rst.staging_conn, sql);
+	rlog("created extension %s", name);
+}
+
+/* ---- 4. the restore proper ---- */
+
+static void
+run_pre_data(void)
+{
+	int			i;
+	int			running[1];
+	int			nrunning = 0;
+
+	for (i = 0; i < rst.plan->nitems; i++)
+	{
+		PgbRestoreItem *it = &rst.plan->items[i];
+
+		if (!it->pre_data || it->action == PGB_ACT_SKIP)
+			continue;
+		if (it->action == PGB_ACT_EXTENSION)
+		{
+			run_extension(it);
+			it->state = PGB_ITEM_DONE;
+			rst.done++;
+			continue;
+		}
+		while (!dispatch(i))
+		{
+			(void) collect(running, &nrunning);
+			wait_a_moment();
+		}
+		running[0] = i;
+		nrunning = 1;
+		while (nrunning > 0)
+		{
+			(void) collect(running, &nrunning);
+			if (nrunning > 0)
+				wait_a_moment();
+		}
+	}
+}
+
+static void
+run_parallel(void)
+{
+	PgbRestorePass pass = PGB_PASS_MAIN;
+	int		   *running = palloc(sizeof(int) * rst.nworkers);
+	int			nrunning = 0;
+
+	for (;;)
+	{
+		int			idle = collect(running, &nrunning);
+		bool		progressed = false;
+
+		while (idle > 0)
+		{
+			int			item = pgb_restore_plan_next(rst.plan, pass, running, nrunning);
+
+			if (item < 0)
+				break;
+			if (rst.plan->items[item].action == PGB_ACT_EXTENSION)
+			{
+				run_extension(&rst.plan->items[item]);
+				rst.plan->items[item].state = PGB_ITEM_RUNNING;
+				pgb_restore_plan_done(rst.plan, item);
+				rst.done++;
+				progressed = true;
+				continue;
+			}
+			if (!dispatch(item))
+				break;
+			running[nrunning++] = item;
+			idle--;
+			progressed = true;
+		}
+		if (nrunning == 0 && !progressed)
+		{
+			if (pgb_restore_plan_pass_left(rst.plan, PGB_PASS_POST_ACL))
+			{
+				if (pass < PGB_PASS_POST_ACL)
+				{
+					pass++;
+					rlog("pass %s", pass == PGB_PASS_ACL ? "privileges" : "materialized views and event triggers");
+				}
+				continue;
+			}
+			break;
+		}
+		if (!progressed || idle == 0)
+			wait_a_moment();
+	}
+	pfree(running);
+}
+
+/* ---- 5. verification ---- */
+
+static void
+verify_rows(void)
+{
+	const PgbRestoreParams *p = rst.params;
+	int			e;
+	int			checked = 0;
+
+	if (p->nexpected == 0)
+		return;
+	for (e = 0; e < p->nexpected; e++)
+	{
+		int			i;
+		bool		found = false;
+
+		for (i = 0; i < rst.plan->nitems; i++)
+		{
+			PgbTocEntry *te = rst.plan->items[i].te;
+			char	   *qname;
+
+			if (strcmp(te->desc, "TABLE DATA") != 0 || rst.plan->items[i].action == PGB_ACT_SKIP)
+				continue;
+			qname = quote_qualified_identifier(te->namespace, te->tag);
+			if (strcmp(qname, p->expected_tables[e]) != 0)
+				continue;
+			found = true;
+			if (rst.loaded_rows[i] != p->expected_rows[e])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("row count of table %s is " INT64_FORMAT " after the restore, the backup recorded " INT64_FORMAT,
+								qname, rst.loaded_rows[i], p->expected_rows[e]),
+						 errdetail("The target database was left as it was.")));
+			checked++;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("table %s recorded at capture has no data in the archive",
+							p->expected_tables[e])));
+	}
+	rlog("row counts verified for %d tables", checked);
+}
+
+/* ---- 6. catalog carry and swap ---- */
+
+static void
+pipe_copy(PGconn *from, PGconn *to, const char *table)
+{
+	PQclear(pgb_pq_exec(to, psprintf("TRUNCATE %s", table), PGRES_COMMAND_OK));
+	PQclear(pgb_pq_exec(from, psprintf("COPY %s TO STDOUT", table), PGRES_COPY_OUT));
+	PQclear(pgb_pq_exec(to, psprintf("COPY %s FROM STDIN", table), PGRES_COPY_IN));
+	for (;;)
+	{
+		char	   *buf;
+		int			n = PQgetCopyData(from, &buf, 1);
+
+		if (n == 0)
+		{
+			pgb_pq_wait_socket(from, false);
+			if (PQconsumeInput(from) == 0)
+				pgb_pq_error(from, NULL, NULL);
+			continue;
+		}
+		if (n == -1)
+			break;
+		if (n == -2)
+			pgb_pq_error(from, NULL, NULL);
+		while (PQputCopyData(to, buf, n) == 0)
+			pgb_pq_wait_socket(to, true);
+		PQfreemem(buf);
+	}
+	{
+		PGresult   *res = PQgetResult(from);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			pgb_pq_error(from, res, NULL);
+		PQclear(res);
+		while ((res = PQgetResult(from)) != NULL)
+			PQclear(res);
+	}
+	while (PQputCopyEnd(to, NULL) == 0)
+		pgb_pq_wait_socket(to, true);
+	PQclear(pgb_pq_exec(to, "SELECT 1", PGRES_TUPLES_OK));
+}
+
+/*
+ * The target holds this job's catalog: copy the live catalog (every
+ * backup, restore, copy and log line, and the id sequences) into the
+ * staging database, with this restore already recorded as completed.
+ */
+static void
+carry_catalog(void)
+{
+	static const char *const tables[] = {
+		"pgbackups.backups", "pgbackups.restores", "pgbackups.copies", "pgbackups.logs", NULL
+	};
+	static const char *const seqs[] = {
+		"pgbackups.manual_num_seq", "pgbackups.scheduled_num_seq",
+		"pgbackups.restore_num_seq", "pgbackups.copy_num_seq", NULL
+	};
+	PGconn	   *t = rst.target_conn;
+	PGconn	   *s = rst.staging_conn;
+	int			i;
+	char		tables_s[16];
+	char		rows_s[32];
+	char		bytes_s[32];
+	const char *params[5];
+
+	pgb_pq_command(s, "CREATE EXTENSION IF NOT EXISTS pgbackups");
+	pgb_pq_command(t, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	pgb_pq_command(t, "LOCK TABLE pgbackups.backups, pgbackups.restores, pgbackups.copies, "
+				   "pgbackups.logs IN EXCLUSIVE MODE");
+	pgb_pq_command(s, "BEGIN");
+	for (i = 0; tables[i]; i++)
+		pipe_copy(t, s, tables[i]);
+	for (i = 0; seqs[i]; i++)
+	{
+		PGresult   *res = pgb_pq_exec(t, psprintf("SELECT last_value, is_called FROM %s", seqs[i]),
+									  PGRES_TUPLES_OK);
+		const char *sp[3];
+
+		sp[0] = seqs[i];
+		sp[1] = PQgetvalue(res, 0, 0);
+		sp[2] = PQgetvalue(res, 0, 1);
+		PQclear(pgb_pq_exec_params(s, "SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)",
+								   3, sp, PGRES_TUPLES_OK));
+		PQclear(res);
+	}
+	snprintf(tables_s, sizeof(tables_s), "%d", rst.tables);
+	snprintf(rows_s, sizeof(rows_s), INT64_FORMAT, rst.rows);
+	snprintf(bytes_s, sizeof(bytes_s), INT64_FORMAT, rst.bytes);
+	params[0] = rst.params->job_id;
+	params[1] = tables_s;
+	params[2] = rows_s;
+	params[3] = bytes_s;
+	PQclear(pgb_pq_exec_params(s, psprintf("UPDATE %s SET status = 'completed', "
+										   "finished_at = pg_catalog.now(), tables = $2::integer, rows = $3::bigint, "
+										   "bytes = $4::bigint, error = NULL, error_code = NULL WHERE id = $1",
+										   rst.params->job_id[0] == 'c' ? "pgbackups.copies" : "pgbackups.restores"),
+							   4, params, PGRES_COMMAND_OK));
+	params[1] = "completed; the new database took over and carries this catalog";
+	PQclear(pgb_pq_exec_params(s, "INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)",
+							   2, params, PGRES_COMMAND_OK));
+	pgb_pq_command(s, "COMMIT");
+	pgb_pq_command(t, "COMMIT");
+}
+
+static void
+pause_target_scheduler(bool pause)
+{
+	PgbDbSlot  *slot;
+	pid_t		pid = 0;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	slot = pgb_db_slot(rst.target->oid, false);
+	if (slot)
+	{
+		slot->paused_until = pause ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 120000) : 0;
+		if (pause)
+			pid = slot->pid;
+	}
+	LWLockRelease(PgbShared->lock);
+	rst.paused = pause;
+	if (pid > 0)
+		kill(pid, SIGTERM);
+	if (!pause)
+		pgb_wake_launcher();
+}
+
+static void
+take_over(bool carry)
+{
+	pause_target_scheduler(true);
+	if (carry)
+	{
+		/* the catalog's own connection must not be counted as a session */
+		pgb_rcat_close(rst.params->rcat);
+		rst.target_conn = pgb_pq_connect(pgb_pq_conninfo(rst.target->name));
+		pgb_db_end_sessions(rst.maint, rst.target->name, PQbackendPID(rst.target_conn));
+		if (rst.staging_conn == NULL)
+			rst.staging_conn = pgb_pq_connect(pgb_pq_conninfo(rst.staging));
+		carry_catalog();
+		pgb_pq_disconnect(rst.target_conn);
+		rst.target_conn = NULL;
+	}
+	if (rst.staging_conn)
+	{
+		pgb_pq_disconnect(rst.staging_conn);
+		rst.staging_conn = NULL;
+	}
+	pgb_db_end_sessions(rst.maint, rst.target->name, 0);
+	pgb_db_swap(rst.maint, rst.target, rst.staging, rst.old);
+	rst.swapped = true;
+	pause_target_scheduler(false);
+	rlog("database \"%s\" replaced; its earlier sessions were disconnected", rst.target->name);
+	PG_TRY();
+	{
+		pgb_db_drop(rst.maint, rst.old);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		rlog("could not drop the replaced database \"%s\"; the scheduler drops it later", rst.old);
+	}
+	PG_END_TRY();
+}
+
+void
+pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
+				PgbRestoreResult *result)
+{
+	PgbArchiveReader *reader;
+	const PgbArchive *ar;
+	uint64	   *positions;
+	PgbArchiveSession sess;
+	int			nworker_items = 0;
+	int			i;
+	bool		carry;
+
+	memset(&rst, 0, sizeof(rst));
+	rst.params = params;
+	rst.hooks = hooks;
+	memset(result, 0, sizeof(*result));
+
+	/* 1. archive */
+	progress("reading archive");
+	reader = pgb_reader_open_file(params->archive_path);
+	ar = pgb_reader_read_toc(reader);
+	pgb_archive_session(ar, &sess);
+	rst.plan = pgb_restore_plan_build(ar, params->keep_acl);
+	positions = scan_blocks(reader, ar, rst.plan);
+	pgb_reader_close(reader);
+	rst.loaded_rows = palloc0(sizeof(int64) * Max(ar->ntoc, 1));
+	for (i = 0; i < rst.plan->nitems; i++)
+	{
+		if (rst.plan->items[i].action == PGB_ACT_WORKER)
+			nworker_items++;
+		if (rst.plan->items[i].action != PGB_ACT_SKIP)
+			rst.total++;
+	}
+	rlog("archive version %d.%d, %s compression, %d TOC entries (%d skipped), written by pg_dump %s",
+		 (ar->hdr.version >> 16) & 0xff, (ar->hdr.version >> 8) & 0xff,
+		 pgb_compression_name(ar->hdr.compression), ar->ntoc, rst.plan->nskipped,
+		 ar->hdr.pgdump_version ? ar->hdr.pgdump_version : "?");
+
+	/* 2. target and prerequisites */
+	rst.maint = pgb_db_maintenance_connect(params->target, NULL);
+	rst.target = pgb_db_info(rst.maint, params->target);
+	if (!rst.target->owner_can_login)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the owner of database \"%s\", role \"%s\", cannot log in",
+						rst.target->name, rst.target->owner),
+				 errdetail("A restore runs the archive's SQL as the database owner; nothing was changed."),
+				 errhint("ALTER ROLE %s LOGIN, or make a role that can log in own the database.",
+						 quote_identifier(rst.target->owner))));
+	check_extensions(rst.plan);
+	carry = rst.target->oid == params->catalog_db;
+	rst.staging = pgb_db_staging_name(params->catalog_db, params->job_id, params->target);
+	rst.old = pgb_db_old_name(params->catalog_db, params->job_id);
+
+	/* 3. staging database and workers */
+	progress("creating staging database");
+	pgb_db_create_staging(rst.maint, rst.target, rst.staging);
+	rst.created = true;
+	rlog("building the restore in database \"%s\"", rst.staging);
+	start_workers(Max(1, Min(params->parallel, Max(nworker_items, 1))));
+	memcpy(rst.rs->positions, positions, sizeof(uint64) * ar->ntoc);
+	wait_workers_ready();
+
+	/* 4. */
+	progress("restoring schema");
+	run_pre_data();
+	rlog("pre-data done: %d of %d entries", rst.done, rst.total);
+	progress("restoring data");
+	run_parallel();
+	for (i = 0; i < rst.plan->nitems; i++)
+		if (rst.plan->items[i].action != PGB_ACT_SKIP && rst.plan->items[i].state != PGB_ITEM_DONE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("restore ended with entry %d not restored", rst.plan->items[i].te->dump_id)));
+	stop_workers();
+	rlog("data and post-data done: %d tables, " INT64_FORMAT " rows", rst.tables, rst.rows);
+
+	/* 5. */
+	verify_rows();
+
+	/* 6. */
+	progress("swapping in");
+	take_over(carry);
+
+	result->stats.tables = rst.tables;
+	result->stats.rows = rst.rows;
+	result->stats.bytes = rst.bytes;
+	result->catalog_carried = carry;
+	if (rst.maint)
+		pgb_pq_disconnect(rst.maint);
+	rst.maint = NULL;
+	if (rst.seg)
+		dsm_detach(rst.seg);
+	rst.seg = NULL;
+	rst.rs = NULL;
+}
+
+/*
+ * pgb_restore_cleanup
+ *		After an error or cancel: stop the workers and drop the staging
+ *		database unless the swap committed.  Never raises.
+ */
+void
+pgb_restore_cleanup(void)
+{
+	PG_TRY();
+	{
+		stop_workers();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (rst.staging_conn)
+		pgb_pq_disconnect(rst.staging_conn);
+	rst.staging_conn = NULL;
+	if (rst.target_conn)
+		pgb_pq_disconnect(rst.target_conn);
+	rst.target_conn = NULL;
+	if (rst.created || rst.swapped)
+	{
+		PG_TRY();
+		{
+			if (rst.maint == NULL || PQstatus(rst.maint) != CONNECTION_OK ||
+				PQtransactionStatus(rst.maint) != PQTRANS_IDLE)
+			{
+				if (rst.maint)
+					pgb_pq_disconnect(rst.maint);
+				rst.maint = NULL;
+				rst.maint = pgb_db_maintenance_connect(rst.params->target, NULL);
+			}
+			if (rst.swapped)
+				pgb_db_drop(rst.maint, rst.old);
+			else
+				pgb_db_drop(rst.maint, rst.staging);
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	if (rst.paused && rst.target)
+		pause_target_scheduler(false);
+	if (rst.maint)
+		pgb_pq_disconnect(rst.maint);
+	rst.maint = NULL;
+	if (rst.seg)
+		dsm_detach(rst.seg);
+	rst.seg = NULL;
+	rst.rs = NULL;
+	rst.created = false;
+}
