@@ -29,6 +29,8 @@ job_table(const char *id)
 static PGconn *
 rcat_conn(PgbRemoteCatalog *rc)
 {
+	if (rc->conn && !pgb_pq_is_open(rc->conn))
+		rc->conn = NULL;		/* closed by an engine's clean-up */
 	if (rc->conn == NULL)
 		rc->conn = pgb_pq_connect(pgb_pq_conninfo(rc->dbname));
 	return rc->conn;
@@ -37,7 +39,7 @@ rcat_conn(PgbRemoteCatalog *rc)
 void
 pgb_rcat_close(PgbRemoteCatalog *rc)
 {
-	if (rc->conn)
+	if (rc->conn && pgb_pq_is_open(rc->conn))
 		pgb_pq_disconnect(rc->conn);
 	rc->conn = NULL;
 }

@@ -233,6 +233,18 @@ pgb_pq_disconnect(PGconn *conn)
 	ReleaseExternalFD();
 }
 
+/* whether conn is still open (pgb_pq_disconnect_all closes every one) */
+bool
+pgb_pq_is_open(PGconn *conn)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == conn)
+			return conn != NULL;
+	return false;
+}
+
 void
 pgb_pq_disconnect_all(void)
 {

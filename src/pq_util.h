@@ -22,6 +22,7 @@ extern char *pgb_pq_conninfo(const char *dbname);
 extern PGconn *pgb_pq_connect(const char *conninfo);
 extern void pgb_pq_disconnect(PGconn *conn);
 extern void pgb_pq_disconnect_all(void);
+extern bool pgb_pq_is_open(PGconn *conn);
 extern void pgb_pq_wait_socket(PGconn *conn, bool for_write);
 
 extern PGresult *pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect);

@@ -727,7 +727,18 @@ pipe_copy(PGconn *from, PGconn *to, const char *table)
 	}
 	while (PQputCopyEnd(to, NULL) == 0)
 		pgb_pq_wait_socket(to, true);
-	PQclear(pgb_pq_exec(to, "SELECT 1", PGRES_TUPLES_OK));
+	while (PQflush(to) > 0)
+		pgb_pq_wait_socket(to, true);
+	{
+		PGresult   *res;
+
+		while ((res = PQgetResult(to)) != NULL)
+		{
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				pgb_pq_error(to, res, NULL);
+			PQclear(res);
+		}
+	}
 }
 
 /*

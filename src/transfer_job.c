@@ -124,7 +124,9 @@ load_expected_rows(PgbRestoreParams *p)
 	PGresult   *res;
 	int			i;
 
-	res = pgb_pq_exec_params(rcat.conn ? rcat.conn : (rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname))),
+	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
+		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
+	res = pgb_pq_exec_params(rcat.conn,
 							 "SELECT t.key, t.value FROM pgbackups.restores r, "
 							 "pg_catalog.jsonb_each_text(r.expected_rows) t WHERE r.id = $1",
 							 1, params, PGRES_TUPLES_OK);
