@@ -476,21 +476,31 @@ job_worker_pid_of() {
 	return 1
 }
 
-# try_sql DB SQL: run SQL, never fail; sets TRY_STATE (OK, or the SQLSTATE of
-# the error), TRY_OUT (stdout: the result), TRY_ERR (stderr: notices and the
-# error) and TRY_MSG (the first ERROR line without its SQLSTATE).  Call it
-# directly, not in $(...).
+# try_sql DB SQL: run SQL, never fail; sets TRY_STATE (OK, the SQLSTATE of
+# the error, or TIMEOUT after TRY_TIMEOUT seconds, default 300), TRY_OUT
+# (stdout: the result), TRY_ERR (stderr: notices and the error) and TRY_MSG
+# (the first ERROR line without its SQLSTATE).  Call it directly, not in $(...).
 try_sql() {
-	local errf=${TESTDIR:-/tmp}/try_sql.$$.err
+	local errf=${TESTDIR:-/tmp}/try_sql.$$.err rc=0
 	TRY_MSG=""
-	if TRY_OUT=$(psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$1" -c "$2" 2>"$errf"); then
+	TRY_OUT=$(timeout -k 5 "${TRY_TIMEOUT:-300}" psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$1" -c "$2" 2>"$errf") || rc=$?
+	if [ "$rc" -eq 0 ]; then
 		TRY_STATE=OK
+	elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		TRY_STATE=TIMEOUT
+		TRY_MSG="no answer within ${TRY_TIMEOUT:-300} s: $2"
 	else
 		TRY_STATE=$(grep -m1 -oE 'ERROR:  [0-9A-Z]{5}' "$errf" | cut -c9- || true)
 		TRY_MSG=$(grep -m1 'ERROR:' "$errf" | sed -E 's/^.*ERROR:  ([0-9A-Z]{5}: )?//' || true)
 		[ -n "$TRY_STATE" ] || TRY_STATE="?"
-		[ -n "$TRY_MSG" ] || TRY_MSG=$(head -n 2 "$errf" | tr '\n' ' ')
+		[ -n "$TRY_MSG" ] || TRY_MSG=$(grep -v -E '^(NOTICE|LOCATION|CONTEXT):' "$errf" | tail -n 2 | tr '\n' ' ')
 	fi
 	TRY_ERR=$(cat "$errf")
 	rm -f "$errf"
 }
+
+# server_up [SECS]: wait until the server accepts connections (after a crash
+# restart); crash_count: how many times a server process crashed so far
+# (the server log's "terminated by signal" lines; kill -9 by a test counts)
+server_up() { wait_for postgres "SELECT true" "${1:-60}"; }
+crash_count() { grep -c 'was terminated by signal' "$SERVER_LOG" || true; }

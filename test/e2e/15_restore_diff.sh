@@ -13,6 +13,7 @@
 # argument errors (22023, 42704, 55000, 3D000) change nothing.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 A=$LIB_DIR/data/archives
 ROWS_BIG=${ROWS_BIG:-20000}

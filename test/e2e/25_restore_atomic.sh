@@ -12,6 +12,7 @@
 # catalog's history.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 BIG_ROWS=${BIG_ROWS:-700000}
 CRAFT=$LIB_DIR/tools/craft-archive

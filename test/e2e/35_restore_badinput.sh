@@ -11,6 +11,7 @@
 # exactly as it was and no staging database is left.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 A=$LIB_DIR/data/archives
 CRAFT=$LIB_DIR/tools/craft-archive
