@@ -62,8 +62,9 @@ SELECT ok((SELECT count(*) FROM pg_constraint
 -- configuration tables are dumped with the extension
 SELECT set_eq(
 	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pgbackups'$$,
-	ARRAY['pgbackups.backups', 'pgbackups.logs', 'pgbackups.manual_num_seq', 'pgbackups.scheduled_num_seq'],
-	'backups, logs and the id sequences are extension configuration');
+	ARRAY['pgbackups.backups', 'pgbackups.logs', 'pgbackups.manual_num_seq', 'pgbackups.scheduled_num_seq',
+	      'pgbackups.restores', 'pgbackups.copies', 'pgbackups.restore_num_seq', 'pgbackups.copy_num_seq'],
+	'backups, restores, copies, logs and the id sequences are extension configuration');
 
 -- functions
 SELECT has_function('pgbackups', 'capture', ARRAY['text', 'boolean', 'text', 'integer', 'text']);
