@@ -1,7 +1,8 @@
 #!/bin/bash
 # scripts/demo.sh: a throwaway cluster under /tmp with pgbackups preloaded:
 # sample data, CREATE EXTENSION, a capture, the report, pg_restore -l of the
-# archive, a restore into a new database; then the cluster is stopped.
+# archive, a restore into a new database with pg_restore, then pgbackups'
+# own restore and copy; then the cluster is stopped.
 # Run as root (setup.sh installs packages; the server runs as postgres).
 set -euo pipefail
 
@@ -62,6 +63,17 @@ sql "SELECT * FROM pgbackups.list()"
 sql "SELECT * FROM pgbackups.info('b001')"
 ARCHIVE=$(psql -X -At -d demo -c "SELECT substr(location, 8) FROM pgbackups.backups WHERE id = 'b001'")
 run "$PGBIN/pg_restore" -l "$ARCHIVE"
+# the archive is a real pg_dump archive: pg_restore reads it ...
 run psql -X -q -d postgres -c "CREATE DATABASE demo_restored"
 run "$PGBIN/pg_restore" --no-owner -d demo_restored "$ARCHIVE"
 run psql -X -d demo_restored -c "SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM orders) AS orders, (SELECT sum(amount) FROM orders) AS total"
+# ... and pgbackups restores it itself (heroku pg:backups:restore): damage the
+# demo database, then put b001 back, atomically, in a background worker
+sql "DELETE FROM orders WHERE id % 2 = 0"
+sql "SELECT count(*) AS orders_after_delete FROM orders"
+run psql -X -q -d postgres -c "CREATE DATABASE demo_staging"
+sql "SELECT pgbackups.restore('b001', target => 'demo_staging', confirm => 'demo_staging', wait => true)"
+run psql -X -d demo_staging -c "SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM orders) AS orders, (SELECT sum(amount) FROM orders) AS total"
+sql "SELECT pgbackups.copy('demo_staging', 'demo', confirm => 'demo', wait => true)" || true
+run psql -X -d demo -c "SELECT (SELECT count(*) FROM orders) AS orders_after_copy"
+run psql -X -d demo -c "SELECT * FROM pgbackups.list()"
