@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/stringinfo.h"
 #include "nodes/memnodes.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
@@ -558,4 +559,176 @@ pgb_shim_close_files(void)
 			n++;
 		}
 	return n;
+}
+
+/* external FDs (fopen'ed by the caller itself) are only counted */
+static int	external_fds;
+
+bool
+AcquireExternalFD(void)
+{
+	if (external_fds >= SHIM_MAX_FILES)
+		return false;
+	external_fds++;
+	return true;
+}
+
+void
+ReserveExternalFD(void)
+{
+	external_fds++;
+}
+
+void
+ReleaseExternalFD(void)
+{
+	if (external_fds <= 0)
+		shim_abort("ReleaseExternalFD without AcquireExternalFD");
+	external_fds--;
+}
+
+int
+pgb_shim_external_fds(void)
+{
+	return external_fds;
+}
+
+/* ---------------------------------------------------------------------
+ * StringInfo, with the backend's behaviour: libpgcommon's frontend
+ * enlargeStringInfo() prints and exit()s where the backend raises an
+ * ERROR, so the (small) implementation is here instead
+ * ---------------------------------------------------------------------
+ */
+
+StringInfo
+makeStringInfo(void)
+{
+	StringInfo	res = (StringInfo) palloc(sizeof(StringInfoData));
+
+	initStringInfo(res);
+	return res;
+}
+
+void
+initStringInfo(StringInfo str)
+{
+	int			size = 1024;
+
+	str->data = (char *) palloc(size);
+	str->maxlen = size;
+	resetStringInfo(str);
+}
+
+void
+resetStringInfo(StringInfo str)
+{
+	str->data[0] = '\0';
+	str->len = 0;
+	str->cursor = 0;
+}
+
+void
+enlargeStringInfo(StringInfo str, int needed)
+{
+	int			newlen;
+
+	if (needed < 0)
+		elog(ERROR, "invalid string enlargement request size: %d", needed);
+	if (((Size) needed) >= (MaxAllocSize - (Size) str->len))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("out of memory"),
+				 errdetail("Cannot enlarge string buffer containing %d bytes by %d more bytes.",
+						   str->len, needed)));
+	needed += str->len + 1;
+	if (needed <= str->maxlen)
+		return;
+	newlen = 2 * str->maxlen;
+	while (needed > newlen)
+		newlen = 2 * newlen;
+	if (newlen > (int) MaxAllocSize)
+		newlen = (int) MaxAllocSize;
+	str->data = (char *) repalloc(str->data, newlen);
+	str->maxlen = newlen;
+}
+
+void
+appendBinaryStringInfoNT(StringInfo str, const char *data, int datalen)
+{
+	enlargeStringInfo(str, datalen);
+	memcpy(str->data + str->len, data, datalen);
+	str->len += datalen;
+}
+
+void
+appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+{
+	appendBinaryStringInfoNT(str, data, datalen);
+	str->data[str->len] = '\0';
+}
+
+void
+appendStringInfoString(StringInfo str, const char *s)
+{
+	appendBinaryStringInfo(str, s, strlen(s));
+}
+
+void
+appendStringInfoChar(StringInfo str, char ch)
+{
+	if (str->len + 1 >= str->maxlen)
+		enlargeStringInfo(str, 1);
+	str->data[str->len] = ch;
+	str->len++;
+	str->data[str->len] = '\0';
+}
+
+void
+appendStringInfoSpaces(StringInfo str, int count)
+{
+	if (count > 0)
+	{
+		enlargeStringInfo(str, count);
+		memset(str->data + str->len, ' ', count);
+		str->len += count;
+		str->data[str->len] = '\0';
+	}
+}
+
+int
+appendStringInfoVA(StringInfo str, const char *fmt, va_list args)
+{
+	int			avail = str->maxlen - str->len;
+	size_t		nprinted;
+
+	if (avail < 16)
+		return 32;
+	nprinted = pvsnprintf(str->data + str->len, (size_t) avail, fmt, args);
+	if (nprinted < (size_t) avail)
+	{
+		str->len += (int) nprinted;
+		return 0;
+	}
+	str->data[str->len] = '\0';
+	return (int) nprinted;
+}
+
+void
+appendStringInfo(StringInfo str, const char *fmt,...)
+{
+	int			save_errno = errno;
+
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		errno = save_errno;
+		va_start(args, fmt);
+		needed = appendStringInfoVA(str, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(str, needed);
+	}
 }

@@ -11,9 +11,12 @@
  * time comes from three places:
  *
  *	- libpgcommon.a (frontend): psprintf, pvsnprintf
- *	- libpgport.a: pg_vsnprintf (with %m), pg_qsort, strlcpy, pg_strcasecmp
+ *	- libpgport.a: pg_vsnprintf (with %m), pg_qsort, qsort_arg, strlcpy,
+ *	  pg_strcasecmp
  *	- pgb_shim.c: memory contexts, palloc and friends, reset callbacks,
- *	  ereport/elog, PG_TRY's exception stack, AllocateFile/FreeFile
+ *	  ereport/elog, PG_TRY's exception stack, AllocateFile/FreeFile,
+ *	  Acquire/ReleaseExternalFD (counted), and StringInfo (libpgcommon's
+ *	  frontend enlargeStringInfo exit()s where the backend raises an ERROR)
  *
  * Memory contexts are arenas of individually malloc'd chunks (so ASan and
  * valgrind see every allocation with exact bounds).  Resetting or deleting
@@ -71,5 +74,8 @@ extern const PgbShimError *pgb_shim_last_error(void);
  * does at transaction end); returns how many there were.
  */
 extern int	pgb_shim_close_files(void);
+
+/* AcquireExternalFD() calls not yet released */
+extern int	pgb_shim_external_fds(void);
 
 #endif							/* PGB_SHIM_H */
