@@ -561,9 +561,17 @@ pgb_reader_next_chunk(PgbArchiveReader *r, StringInfo buf)
 	if (r->mem && (uint64) len > r->memlen - r->pos)
 		reader_fail(r, "unexpected end of file inside a data chunk");
 	resetStringInfo(buf);
-	enlargeStringInfo(buf, len);
-	read_exact(r, buf->data, len);
-	buf->len = len;
+
+	/* from a file, the buffer grows with the bytes that arrive (read_bytes) */
+	while (buf->len < len)
+	{
+		int			step = r->mem ? len : Min(len - buf->len, Max(buf->len, PGB_READ_STEP));
+
+		enlargeStringInfo(buf, step);
+		if (read_raw(r, buf->data + buf->len, step) != step)
+			reader_fail(r, "unexpected end of file inside a data chunk");
+		buf->len += step;
+	}
 	buf->data[len] = '\0';
 	return true;
 }
