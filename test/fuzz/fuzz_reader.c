@@ -5,7 +5,9 @@
  *
  * Each input is an archive in memory (pgb_reader_open_memory).  The walk
  * (walk.c) reads the TOC, walks every block sequentially and by seek,
- * decompresses every data item and large object with an 8 MB cap per item,
+ * decompresses every data item and large object with an 8 MB cap per item
+ * (chunks pushed by pgb_reader_read_chunks or pulled by
+ * pgb_reader_next_chunk),
  * and catches ereport(ERROR).  An error with SQLSTATE XX001, 0A000 or 54000
  * is the expected outcome for bad input; crashes, sanitizer reports, leaks,
  * timeouts, an allocation beyond the harness limit and any other SQLSTATE
@@ -30,7 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	PgbWalkResult res;
 
 	pgb_shim_set_alloc_limit(PGB_WALK_ALLOC_LIMIT(size));
-	pgb_walk_memory((const char *) data, size, &res);
+	/* pull or push chunks in the sequential pass, by the input's length */
+	pgb_walk_memory((const char *) data, size, (size & 1) ? PGB_WALK_PULL : 0, &res);
 	if (!pgb_walk_error_expected(&res))
 	{
 		fprintf(stderr, "unexpected error %s: %s (%s:%d)\n",

@@ -6,8 +6,11 @@
  *
  *	  reader_driver [--expect FILE] ARCHIVE...
  *
- * Every archive is walked twice, from memory (pgb_reader_open_memory) and
- * from the file (pgb_reader_open_file); both must agree.  One line per
+ * Every archive is walked four times: from memory (pgb_reader_open_memory)
+ * pushing chunks (pgb_reader_read_chunks) in the sequential pass and pulling
+ * them (pgb_reader_next_chunk) in the seek pass, from memory the other way
+ * round, from the file (pgb_reader_open_file) pulling, and from the file
+ * opened with pgb_reader_open_file_session pushing; all four must agree.  One line per
  * archive: "NAME: ok (...)" or "NAME: error SQLSTATE message", followed by
  * "  <- UNEXPECTED ..." when it does not match the expectation.
  *
@@ -182,7 +185,8 @@ main(int argc, char **argv)
 		char	   *data;
 		size_t		len = 0;
 		PgbWalkResult mres,
-					fres;
+					res[3];
+		static const char *const modes[3] = {"memory, pulling", "the file, pulling", "the session file"};
 		char		line[2048];
 		char		why[1024] = "";
 		int			j;
@@ -213,8 +217,10 @@ main(int argc, char **argv)
 		}
 		nfiles++;
 		pgb_shim_set_alloc_limit(PGB_WALK_ALLOC_LIMIT(len));
-		pgb_walk_memory(data, len, &mres);
-		pgb_walk_file(path, &fres);
+		pgb_walk_memory(data, len, 0, &mres);
+		pgb_walk_memory(data, len, PGB_WALK_PULL, &res[0]);
+		pgb_walk_file(path, PGB_WALK_PULL, &res[1]);
+		pgb_walk_file(path, PGB_WALK_SESSION, &res[2]);
 		free(data);
 
 		describe(&mres, line, sizeof(line));
@@ -229,18 +235,27 @@ main(int argc, char **argv)
 			snprintf(why, sizeof(why), "want %s", want);
 		else if (!mres.ok && substr && strstr(mres.error.message, substr) == NULL)
 			snprintf(why, sizeof(why), "want a message containing \"%s\"", substr);
-		else if (mres.ok != fres.ok ||
-				 (!mres.ok && strcmp(mres.error.sqlstate, fres.error.sqlstate) != 0) ||
-				 (mres.ok && (mres.digest != fres.digest || mres.raw_bytes != fres.raw_bytes ||
-							  mres.blocks_seq != fres.blocks_seq || mres.blocks_seek != fres.blocks_seek)))
+		else
 		{
-			char		fline[1024];
+			for (j = 0; j < 3 && why[0] == '\0'; j++)
+			{
+				PgbWalkResult *o = &res[j];
 
-			describe(&fres, fline, sizeof(fline));
-			snprintf(why, sizeof(why), "reading the file gave: %s", fline);
+				if (mres.ok != o->ok ||
+					(!mres.ok && strcmp(mres.error.sqlstate, o->error.sqlstate) != 0) ||
+					(mres.ok && (mres.digest != o->digest || mres.raw_bytes != o->raw_bytes ||
+								 mres.blocks_seq != o->blocks_seq || mres.blocks_seek != o->blocks_seek)))
+				{
+					char		oline[1024];
+
+					describe(o, oline, sizeof(oline));
+					snprintf(why, sizeof(why), "reading from %s gave: %s", modes[j], oline);
+				}
+				else if (o->open_files != 0)
+					snprintf(why, sizeof(why), "reading from %s left %d file(s) open",
+							 modes[j], o->open_files);
+			}
 		}
-		else if (fres.open_files != 0)
-			snprintf(why, sizeof(why), "the reader left %d file(s) open", fres.open_files);
 
 		if (why[0])
 		{

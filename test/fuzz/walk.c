@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+
 #include "archive.h"
 #include "compress.h"
 
@@ -18,6 +20,7 @@
 typedef struct WalkSink
 {
 	PgbWalkResult *res;
+	StringInfoData chunk;		/* for pgb_reader_next_chunk */
 } WalkSink;
 
 /* touch every decompressed byte, so the sanitizers check all of it */
@@ -45,27 +48,40 @@ feed_decompressor(void *arg, const char *data, size_t len)
 	pgb_decompressor_feed((PgbDecompressor *) arg, data, len);
 }
 
+/* one chunk stream, pushed (pgb_reader_read_chunks) or pulled */
 static void
-walk_stream(PgbArchiveReader *r, PgbDecompressor *dec, WalkSink *sink)
+walk_stream(PgbArchiveReader *r, PgbDecompressor *dec, WalkSink *sink, bool pull)
 {
 	pgb_decompressor_begin(dec, digest_sink, sink);
-	sink->res->payload_bytes += pgb_reader_read_chunks(r, feed_decompressor, dec);
+	if (pull)
+	{
+		while (pgb_reader_next_chunk(r, &sink->chunk))
+		{
+			if (sink->chunk.len <= 0 || sink->chunk.data[sink->chunk.len] != '\0')
+				elog(ERROR, "harness: pgb_reader_next_chunk returned a bad buffer");
+			sink->res->payload_bytes += sink->chunk.len;
+			pgb_decompressor_feed(dec, sink->chunk.data, sink->chunk.len);
+		}
+	}
+	else
+		sink->res->payload_bytes += pgb_reader_read_chunks(r, feed_decompressor, dec);
 	pgb_decompressor_end(dec);
 }
 
 static void
-walk_block(PgbArchiveReader *r, PgbDecompressor *dec, WalkSink *sink, int blktype)
+walk_block(PgbArchiveReader *r, PgbDecompressor *dec, WalkSink *sink, int blktype,
+		   bool pull)
 {
 	Oid			oid;
 
 	if (blktype == PGB_BLK_DATA)
-		walk_stream(r, dec, sink);
+		walk_stream(r, dec, sink, pull);
 	else if (blktype == PGB_BLK_BLOBS)
 	{
 		while (pgb_reader_next_blob(r, &oid))
 		{
 			sink->res->blobs++;
-			walk_stream(r, dec, sink);
+			walk_stream(r, dec, sink, pull);
 		}
 	}
 	else
@@ -73,7 +89,7 @@ walk_block(PgbArchiveReader *r, PgbDecompressor *dec, WalkSink *sink, int blktyp
 }
 
 static void
-walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
+walk_archive(PgbArchiveReader *r, int flags, PgbWalkResult *res)
 {
 	const PgbArchive *ar = pgb_reader_read_toc(r);
 	PgbDecompressor *dec;
@@ -94,6 +110,7 @@ walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
 			elog(ERROR, "harness: pgb_toc_find(%d) did not find its entry", ar->toc[i].dump_id);
 
 	sink.res = res;
+	initStringInfo(&sink.chunk);
 	dec = pgb_decompressor_create(ar->hdr.compression, PGB_WALK_MAX_ITEM);
 	seen = palloc0(sizeof(int) * Max(ar->ntoc, 1));
 
@@ -104,7 +121,7 @@ walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
 			elog(ERROR, "harness: the reader returned an entry outside the TOC");
 		seen[te - ar->toc]++;
 		res->blocks_seq++;
-		walk_block(r, dec, &sink, blktype);
+		walk_block(r, dec, &sink, blktype, (flags & PGB_WALK_PULL) != 0);
 	}
 
 	/* 2. by offset, as pg_restore does on a file */
@@ -115,7 +132,7 @@ walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
 			continue;
 		pgb_reader_seek_block(r, te, &blktype);
 		res->blocks_seek++;
-		walk_block(r, dec, &sink, blktype);
+		walk_block(r, dec, &sink, blktype, (flags & PGB_WALK_PULL) == 0);
 	}
 
 	/*
@@ -131,20 +148,24 @@ walk_archive(PgbArchiveReader *r, PgbWalkResult *res)
 }
 
 static void
-walk(const char *data, size_t len, const char *path, PgbWalkResult *res)
+walk(const char *data, size_t len, const char *path, int flags, PgbWalkResult *res)
 {
 	MemoryContext cxt = pgb_shim_context_create("pgb walk");
 	MemoryContext old = CurrentMemoryContext;
+	PgbArchiveReader *volatile r = NULL;
 
 	memset(res, 0, sizeof(*res));
 	res->digest = 2166136261u;
 	CurrentMemoryContext = cxt;
 	PG_TRY();
 	{
-		PgbArchiveReader *r;
-
-		r = path ? pgb_reader_open_file(path) : pgb_reader_open_memory(data, len);
-		walk_archive(r, res);
+		if (path == NULL)
+			r = pgb_reader_open_memory(data, len);
+		else if (flags & PGB_WALK_SESSION)
+			r = pgb_reader_open_file_session(path);
+		else
+			r = pgb_reader_open_file(path);
+		walk_archive(r, flags, res);
 		pgb_reader_close(r);
 		res->ok = true;
 	}
@@ -152,6 +173,9 @@ walk(const char *data, size_t len, const char *path, PgbWalkResult *res)
 	{
 		res->ok = false;
 		res->error = *pgb_shim_last_error();
+		/* a session file outlives the transaction: its owner closes it */
+		if (r != NULL && (flags & PGB_WALK_SESSION))
+			pgb_reader_close(r);
 	}
 	PG_END_TRY();
 	CurrentMemoryContext = old;
@@ -161,18 +185,19 @@ walk(const char *data, size_t len, const char *path, PgbWalkResult *res)
 	res->open_files = pgb_shim_close_files();
 	if (!res->ok)
 		res->open_files = 0;	/* closed by the abort, as in the backend */
+	res->open_files += pgb_shim_external_fds();
 }
 
 void
-pgb_walk_memory(const char *data, size_t len, PgbWalkResult *res)
+pgb_walk_memory(const char *data, size_t len, int flags, PgbWalkResult *res)
 {
-	walk(data, len, NULL, res);
+	walk(data, len, NULL, flags, res);
 }
 
 void
-pgb_walk_file(const char *path, PgbWalkResult *res)
+pgb_walk_file(const char *path, int flags, PgbWalkResult *res)
 {
-	walk(NULL, 0, path, res);
+	walk(NULL, 0, path, flags, res);
 }
 
 bool

@@ -48,11 +48,20 @@ typedef struct PgbWalkResult
 	uint64		raw_bytes;		/* decompressed bytes, both walks */
 	uint32		digest;			/* FNV-1a of the decompressed bytes */
 	size_t		peak_bytes;		/* most palloc'd memory at once */
-	int			open_files;		/* left open by the reader after success */
+	int			open_files;		/* files the reader left open (after success),
+								 * or session files left open after a close */
 } PgbWalkResult;
 
-extern void pgb_walk_memory(const char *data, size_t len, PgbWalkResult *res);
-extern void pgb_walk_file(const char *path, PgbWalkResult *res);
+/*
+ * How a walk reads the archive and its chunk streams.  PGB_WALK_PULL: the
+ * sequential pass pulls chunks with pgb_reader_next_chunk and the seek pass
+ * uses pgb_reader_read_chunks; without it, the other way round.
+ */
+#define PGB_WALK_PULL		0x01
+#define PGB_WALK_SESSION	0x02	/* pgb_reader_open_file_session */
+
+extern void pgb_walk_memory(const char *data, size_t len, int flags, PgbWalkResult *res);
+extern void pgb_walk_file(const char *path, int flags, PgbWalkResult *res);
 
 /*
  * The SQLSTATEs a bad archive may legitimately produce: data corrupted
