@@ -323,8 +323,10 @@ if rid=$(q $CAT "SELECT pgbackups.restore('$B_SELF', confirm => '$CAT')" 2>"$WOR
 	check_eq "$label: the extension is there once" "$(q $CAT "SELECT count(*) FROM pg_extension WHERE extname = 'pgbackups'" 2>&1)" 1
 	check_eq "$label: no staging database left" "$(staging_dbs)" ""
 	# the catalog goes on: a new capture gets the next id
+	maxnum=$(q $CAT "SELECT max(num) FROM pgbackups.backups WHERE kind = 'manual'")
 	if nb=$(q $CAT "SELECT pgbackups.capture(wait => true)" 2>"$WORK/next.err"); then
-		check_eq "$label: the next capture gets the next id (ids never reused)" "$nb" "$(printf 'b%03d' $((n_backups + 1)))"
+		# (sequences may jump after the crash restarts above, never back)
+		check "$label: the next capture gets a new id ($nb after b$maxnum: ids never reused)" test "$((10#${nb#b}))" -gt "$((10#$maxnum))"
 	else
 		fail "$label: capture after the restore failed: $(cat "$WORK/next.err")"
 	fi

@@ -175,8 +175,14 @@ check_eq "ALTER SYSTEM SET pgbackups.max_decompressed_size = '1MB'" "$TRY_STATE"
 q $CAT "SELECT pg_reload_conf()" >/dev/null
 wait_for $CAT "SELECT current_setting('pgbackups.max_decompressed_size') = '1MB'" 10 || fail "the cap did not take effect"
 expect_bad "decompression bomb over the 1MB cap" "file://$W/bomb.dump" 54000 'max_decompressed_size|1 ?MB|1048576|limit'
-expect_sqlstate "an ordinary role cannot set the cap" $CAT 42501 "CREATE ROLE cap_setter LOGIN; SET ROLE cap_setter; SET pgbackups.max_decompressed_size = '1GB'"
-q $CAT "ALTER SYSTEM RESET pgbackups.max_decompressed_size; SELECT pg_reload_conf()" >/dev/null
+q postgres "CREATE ROLE cap_setter LOGIN" >/dev/null
+try_sql $CAT "SET ROLE cap_setter; SET pgbackups.max_decompressed_size = '1GB'"
+case "$TRY_STATE" in
+42501 | 55P02) pass "an ordinary role cannot change the cap ($TRY_STATE: $TRY_MSG)" ;;
+*) fail "an ordinary role changing the cap: want 42501 or 55P02, got $TRY_STATE $TRY_MSG" ;;
+esac
+q $CAT "ALTER SYSTEM RESET pgbackups.max_decompressed_size" >/dev/null
+q $CAT "SELECT pg_reload_conf()" >/dev/null
 wait_for $CAT "SELECT current_setting('pgbackups.max_decompressed_size') <> '1MB'" 10 || fail "the cap was not reset"
 q postgres "CREATE DATABASE ctl_bomb" >/dev/null
 try_sql $CAT "SELECT pgbackups.restore_from_url('file://$W/bomb.dump', target => 'ctl_bomb', confirm => 'ctl_bomb', wait => true)"
