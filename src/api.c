@@ -353,7 +353,9 @@ wait_for_job(const char *id)
 		{
 			if (copy.status == PGB_JOB_COMPLETED)
 			{
-				ereport(NOTICE, (errmsg("%s %s completed", kind_word(id), id)));
+				/* tell only a caller who waited */
+				if (last_notice != 0)
+					ereport(NOTICE, (errmsg("%s %s completed", kind_word(id), id)));
 				return "completed";
 			}
 			if (copy.status == PGB_JOB_CANCELED)

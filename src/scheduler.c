@@ -416,6 +416,37 @@ role_name(Oid roleid)
 	return role;
 }
 
+/* status, location and row counts of a backup in another database's catalog */
+static void
+lookup_remote_backup(const char *db, const char *id, char **status, char **location,
+					 char **expected)
+{
+	const char *params[1] = {id};
+	PGconn	   *volatile conn = pgb_pq_connect(pgb_pq_conninfo(db));
+
+	PG_TRY();
+	{
+		PGresult   *res;
+
+		res = pgb_pq_exec_params(conn,
+								 "SELECT b.status, b.location, b.table_rows::text FROM pgbackups.backups b "
+								 "WHERE b.id = $1",
+								 1, params, PGRES_TUPLES_OK);
+		if (PQntuples(res) == 1)
+		{
+			*status = pstrdup(PQgetvalue(res, 0, 0));
+			*location = PQgetisnull(res, 0, 1) ? NULL : pstrdup(PQgetvalue(res, 0, 1));
+			*expected = PQgetisnull(res, 0, 2) ? NULL : pstrdup(PQgetvalue(res, 0, 2));
+		}
+		PQclear(res);
+	}
+	PG_FINALLY();
+	{
+		pgb_pq_disconnect(conn);
+	}
+	PG_END_TRY();
+}
+
 /*
  * do_restore
  *		Resolve the backup (NULL: the newest completed one), check it is
@@ -437,7 +468,29 @@ do_restore(PgbRequest *rq, int idx)
 	}
 	if (rq->from_url)
 		location = rq->source;
-	else if (strstr(backup, "::") == NULL)
+	else if (strstr(backup, "::") != NULL)
+	{
+		/* db::id: look it up in that database's catalog now */
+		const char *sep = strstr(backup, "::");
+		char	   *db = pnstrdup(backup, sep - backup);
+		char	   *status = NULL;
+
+		lookup_remote_backup(db, sep + 2, &status, &location, &expected);
+		if (status == NULL)
+		{
+			reply(idx, ERRCODE_UNDEFINED_OBJECT,
+				  psprintf("backup \"%s\" does not exist in database \"%s\"", sep + 2, db), NULL);
+			return;
+		}
+		if (strcmp(status, "completed") != 0)
+		{
+			reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				  psprintf("backup %s is %s; only completed backups can be restored",
+						   backup, status), NULL);
+			return;
+		}
+	}
+	else
 	{
 		PgbBackupRow *row;
 
