@@ -14,7 +14,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
-BIG_ROWS=${BIG_ROWS:-700000}
+BIG_ROWS=${BIG_ROWS:-1500000}
 CRAFT=$LIB_DIR/tools/craft-archive
 CAT=cat
 TGT=victim
@@ -133,8 +133,8 @@ for phase in data postdata; do
 	}
 	log "$label: $rid started"
 	if [ $phase = data ]; then
-		wait_loading "$rid" 20 120 || {
-			fail "$label: $rid never loaded 20 MB into a staging database ($(describe_job $CAT "$rid")); raise BIG_ROWS"
+		wait_loading "$rid" 12 120 || {
+			fail "$label: $rid never loaded 12 MB into a staging database ($(describe_job $CAT "$rid")); raise BIG_ROWS"
 			after_failure "$label" "$rid" completed
 			continue
 		}
@@ -163,14 +163,14 @@ done
 # === (b) cancel() =======================================================================
 label="(b) cancel while data loads"
 if rid=$(start_big_restore); then
-	if wait_loading "$rid" 20 120; then
+	if wait_loading "$rid" 12 120; then
 		t0=$(date +%s%N)
 		check_eq "$label: cancel('$rid') returns the id" "$(q $CAT "SELECT pgbackups.cancel('$rid')" 2>&1)" "$rid"
 		log "$label: cancel returned after $((($(date +%s%N) - t0) / 1000000)) ms"
 		after_failure "$label" "$rid" canceled
 		check_eq "$label: error code 57014 (query_canceled)" "$(job_field $CAT "$rid" error_code)" 57014
 	else
-		fail "$label: $rid never loaded 20 MB ($(describe_job $CAT "$rid"))"
+		fail "$label: $rid never loaded 12 MB ($(describe_job $CAT "$rid"))"
 	fi
 else
 	fail "$label: restore() failed"
