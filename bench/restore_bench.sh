@@ -349,7 +349,7 @@ record() {
 	local label=$1 db=$2 wall=$3 crss=$4 mem=$5 id=$6 job=$7
 	local c
 	c=$(counts "$db")
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$db" "$wall" "$job" "$crss" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$db" "$wall" "$job" "$crss" \
 		"$(pval "$mem" peak_pgbackups_VmRSS)" "$(pval "$mem" peak_pgbackups_RssAnon)" \
 		"$(pval "$mem" peak_backends_VmRSS)" "$(pval "$mem" peak_backends_RssAnon)" \
 		"$(pval "$mem" peak_client_VmRSS)" "$(pval "$mem" peak_client_RssAnon)" "$c" "$id" "$(pval "$mem" peak_total_RssAnon)" >>"$TMP/runs.tsv"
