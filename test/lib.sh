@@ -504,3 +504,8 @@ try_sql() {
 # (the server log's "terminated by signal" lines; kill -9 by a test counts)
 server_up() { wait_for postgres "SELECT true" "${1:-60}"; }
 crash_count() { grep -c 'was terminated by signal' "$SERVER_LOG" || true; }
+
+# staging_match ID: an SQL condition on datname matching the staging database
+# of job ID (pgbackups_r001_<target>, or with the catalog's oid in front,
+# pgbackups_16384_r001_<target>)
+staging_match() { printf "(datname LIKE 'pgbackups\\\\_%%' AND datname LIKE '%%\\\\_%s\\\\_%%')" "$1"; }

@@ -27,12 +27,8 @@ mkdir -p "$WORK"
 [ "$(id -u)" -ne 0 ] || chown postgres:postgres "$WORK"
 
 # --- the target: known content, database-level properties ---------------------
-psql_db postgres >/dev/null <<SQL
-CREATE DATABASE $TGT;
-ALTER DATABASE $TGT SET work_mem = '3MB';
-COMMENT ON DATABASE $TGT IS 'the victim';
-SQL
-psql_db $TGT >/dev/null <<'SQL'
+q postgres "CREATE DATABASE victim_tpl" >/dev/null
+psql_db victim_tpl >/dev/null <<'SQL'
 CREATE SCHEMA keep;
 CREATE TABLE keep.t (id serial PRIMARY KEY, v text NOT NULL, at timestamptz DEFAULT '2024-01-01');
 INSERT INTO keep.t (v) SELECT 'before ' || g FROM generate_series(1, 3000) g;
@@ -43,6 +39,18 @@ CREATE TABLE public.big (id bigint, note text);
 INSERT INTO public.big SELECT g, 'victim row ' || g FROM generate_series(1, 500) g;
 SELECT lo_from_bytea(90001, 'victim large object');
 SQL
+# make_victim: (re)create the target from its template, with database-level
+# properties; after a case that went wrong, the next starts from the same state
+make_victim() {
+	q postgres "DROP DATABASE IF EXISTS $TGT WITH (FORCE)" >/dev/null
+	q postgres "CREATE DATABASE $TGT TEMPLATE victim_tpl" >/dev/null
+	q postgres "ALTER DATABASE $TGT SET work_mem = '3MB'" >/dev/null
+	q postgres "COMMENT ON DATABASE $TGT IS 'the victim'" >/dev/null
+}
+make_victim
+# a crash restart (the kill -9 below) replays sequence WAL logged ahead:
+# checkpoint first, so that sequences keep their values
+q postgres "CHECKPOINT" >/dev/null
 db_fingerprint $TGT >"$WORK/before.txt"
 log "target $TGT: $(wc -l <"$WORK/before.txt") fingerprint lines"
 
@@ -89,6 +97,7 @@ after_failure() {
 		pass "$label: $TGT is exactly as it was"
 	else
 		fail "$label: $TGT changed: $(head -n 20 "$WORK/after.diff")"
+		make_victim
 	fi
 	check_eq "$label: no session of the restore is left in any database" \
 		"$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE (datname LIKE 'pgbackups\_%' OR backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler'))")" 0
@@ -96,7 +105,7 @@ after_failure() {
 
 # staging_size ID: bytes of the staging database of restore ID (0 if none)
 staging_size() {
-	q postgres "SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database WHERE datname LIKE 'pgbackups\_$1\_%'" 2>/dev/null || echo 0
+	q postgres "SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database WHERE $(staging_match "$1")" 2>/dev/null || echo 0
 }
 
 # wait_loading ID MB TIMEOUT: until the staging database of ID is bigger
@@ -114,10 +123,10 @@ wait_loading() {
 }
 
 # wait_postdata ID TIMEOUT: until a session in the staging database builds an
-# index or adds a constraint
+# index (pg_stat_progress_create_index)
 wait_postdata() {
 	local id=$1 timeout=$2
-	wait_for_ms postgres "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname LIKE 'pgbackups\_$id\_%' AND state = 'active' AND (query ILIKE '%CREATE%INDEX%' OR query ILIKE '%ADD CONSTRAINT%')" $((timeout * 1000))
+	wait_for_ms postgres "SELECT count(*) > 0 FROM pg_stat_progress_create_index WHERE $(staging_match "$id")" $((timeout * 1000))
 }
 
 start_big_restore() {
@@ -139,7 +148,7 @@ for phase in data postdata; do
 			continue
 		}
 	else
-		wait_postdata "$rid" 120 || {
+		wait_postdata "$rid" 60 || {
 			fail "$label: never saw $rid build an index or add a constraint ($(describe_job $CAT "$rid"))"
 			q $CAT "SELECT pgbackups.cancel('$rid')" >/dev/null 2>&1 || true
 			after_failure "$label" "$rid" canceled
@@ -271,6 +280,7 @@ if [ "$TRY_STATE" = OK ]; then
 	pass "$label: $rid completed in $((SECONDS - t0)) s although two sessions were connected to $TGT"
 	check_eq "$label: status" "$(job_field $CAT "$rid" status)" completed
 	compare_dbs "$label" bigsrc $TGT
+	check_eq "$label: tables and rows recorded = the backup's" "$(job_field $CAT "$rid" "tables || ' ' || rows")" "$(backup_field $CAT "$B_BIG" "tables || ' ' || rows")"
 	check_eq "$label: the sessions connected to $TGT are gone" \
 		"$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('holder_active', 'holder_idle')")" 0
 	if wait_for_ms postgres "SELECT true" 100 && ! kill -0 "$bg_active" 2>/dev/null; then
