@@ -82,6 +82,8 @@ for n in pg15_seek pg15_pipe pg15_nocomp pg15_bigoid_lo writer_1.14_gzip; do
 		compare_dbs "$n: engine vs pg_restore" "b_$t" "a_$t"
 	fi
 done
+check_eq "restores without parallel use pgbackups.default_parallel" \
+	"$(q $CAT "SELECT string_agg(DISTINCT parallel::text, ',') FROM pgbackups.restores")" "$(q $CAT "SHOW pgbackups.default_parallel")"
 check_eq "pg15_bigoid_lo: large objects 1, 2^31 and 3e9 (OIDs as unsigned)" \
 	"$(q a_pg15_bigoid_lo "SELECT string_agg(oid::text, ' ' ORDER BY oid) FROM pg_largeobject_metadata" 2>&1)" "1 2147483648 3000000000"
 check_eq "pg15_seek: the large object's bytes" \

@@ -155,6 +155,10 @@ for phase in data postdata; do
 			continue
 		}
 	fi
+	if [ $phase = data ]; then
+		nload=$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE $(staging_match "$rid")")
+		check "$label: data loads over parallel sessions ($nload sessions in the staging database, parallel => 2)" test "$nload" -ge 2
+	fi
 	pids=$(q $CAT "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler') UNION SELECT worker_pid FROM pgbackups.restores WHERE id = '$rid' AND worker_pid IS NOT NULL" | tr '\n' ' ')
 	log "$label: staging $(staging_size "$rid") bytes; killing $pids($(q postgres "SELECT string_agg(pid || '=' || backend_type, ', ') FROM pg_stat_activity WHERE pid IN ($(tr ' ' ',' <<<"${pids% }"))"))"
 	if [ -z "${pids// /}" ]; then

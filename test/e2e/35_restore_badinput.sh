@@ -5,7 +5,8 @@
 # unknown block types, dumpIds out of range or not matching, corrupt
 # gzip/lz4/zstd payloads, zero chunks, concatenated zlib streams, a
 # decompression bomb under pgbackups.max_decompressed_size, a missing, an
-# unreadable and a directory file, and http(s) URLs.  Each must fail with a
+# unreadable and a directory file, http(s) URLs, and an archive that needs
+# an extension the server does not have.  Each must fail with a
 # clear error (XX001 data_corrupted, 0A000 for unsupported versions and
 # schemes, 54000 over the cap), recorded with its error_code; the target stays
 # exactly as it was and no staging database is left.
@@ -79,6 +80,7 @@ add gzip_body pg15_seek "--corrupt-data tag:TABLE\\ DATA:t 20" XX001
 add gzip_adler pg15_seek "--corrupt-data tag:TABLE\\ DATA:t -1" XX001
 add gzip_zero_chunks pg15_seek "--no-chunks tag:TABLE\\ DATA:t" XX001
 add gzip_two_streams pg15_seek "--data-bytes tag:TABLE\\ DATA:t $W/two_streams.bin" XX001
+add missing_extension pg15_seek "--insert-before pos:5 EXTENSION pre CREATE\\ EXTENSION\\ IF\\ NOT\\ EXISTS\\ pgbackups_no_such_ext\\ WITH\\ SCHEMA\\ public\\; --field pos:5 tag pgbackups_no_such_ext" any
 add lz4_magic pg18_lz4 "--corrupt-data tag:TABLE\\ DATA:t 0" XX001
 add lz4_header_checksum pg18_lz4 "--corrupt-data tag:TABLE\\ DATA:t 6" XX001
 add zstd_magic pg18_zstd "--corrupt-data tag:TABLE\\ DATA:t 0" XX001
@@ -109,9 +111,10 @@ for base in pg15_seek pg18_gzip pg18_lz4 pg18_zstd; do
 done
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name base _ _ <<<"$c"
-	# pg_restore 15 cannot read 1.16, loops forever on two zlib streams, and
-	# takes a negative TOC count for an empty TOC
-	case "$base:$name" in pg18* | *:version* | *:gzip_two_streams | *:toc_count_negative) continue ;; esac
+	# pg_restore 15 cannot read 1.16, loops forever on two zlib streams, takes
+	# a negative TOC count for an empty TOC, and goes on after a failed
+	# CREATE EXTENSION
+	case "$base:$name" in pg18* | *:version* | *:gzip_two_streams | *:toc_count_negative | *:missing_extension) continue ;; esac
 	if timeout 20 pg_restore -f /dev/null "$W/$name.dump" >"$W/$name.ctl" 2>&1; then
 		fail "control: pg_restore 15 accepts $name.dump"
 	else
@@ -157,7 +160,9 @@ expect_bad() {
 
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name _ _ want <<<"$c"
-	expect_bad "$name" "file://$W/$name.dump" "$want"
+	re=""
+	[ "$name" = missing_extension ] && re=pgbackups_no_such_ext
+	expect_bad "$name" "file://$W/$name.dump" "$want" "$re"
 done
 
 # --- a decompression bomb: 4 MB of COPY rows in a few kB of zlib ---------------------
