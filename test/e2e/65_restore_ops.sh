@@ -1,0 +1,179 @@
+#!/bin/bash
+# 65_restore_ops: restores in operation.  The target keeps its encoding and
+# locale (a LATIN1/C database restored from a UTF8 archive equals pg_restore's
+# result; an archive with characters LATIN1 lacks fails and changes nothing);
+# a backup whose archive file is gone fails cleanly; a restore survives its
+# wait => true caller being terminated; two restores into one target at once
+# leave it equal to exactly one of the two backups; with max_workers = 1 a
+# restore queued behind a capture stays pending and can be canceled before it
+# starts.
+# shellcheck source=test/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
+
+A=$LIB_DIR/data/archives
+CAT=cat
+
+start_cluster
+W=$TESTDIR/ops
+mkdir -p "$W"
+cp "$A/pg15_seek.dump" "$W/"
+chmod 755 "$W"
+chmod 644 "$W"/*.dump
+[ "$(id -u)" -ne 0 ] || chown -R postgres:postgres "$W"
+psql_db postgres >/dev/null <<'SQL'
+CREATE DATABASE cat;
+CREATE DATABASE one;
+CREATE DATABASE two;
+CREATE DATABASE jp;
+SQL
+q $CAT "CREATE EXTENSION pgbackups" >/dev/null
+q one "CREATE TABLE t AS SELECT g AS id, 'one' AS src FROM generate_series(1, 50000) g; CREATE INDEX ON t (id); CREATE TABLE only_in_one (x int)" >/dev/null
+q two "CREATE TABLE t AS SELECT g AS id, 'two' AS src FROM generate_series(1, 60000) g; CREATE INDEX ON t (src); CREATE TABLE only_in_two (y int)" >/dev/null
+q jp "CREATE TABLE names (n text); INSERT INTO names VALUES ('plain'), ('日本')" >/dev/null
+B_ONE=$(q $CAT "SELECT pgbackups.capture(database => 'one', wait => true)" 2>/dev/null)
+B_TWO=$(q $CAT "SELECT pgbackups.capture(database => 'two', wait => true)" 2>/dev/null)
+B_JP=$(q $CAT "SELECT pgbackups.capture(database => 'jp', wait => true)" 2>/dev/null)
+q postgres "CREATE DATABASE slow" >/dev/null
+q slow "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 600000) g; CREATE INDEX ON t (h)" >/dev/null
+B_SLOW=$(q $CAT "SELECT pgbackups.capture(database => 'slow', wait => true)" 2>/dev/null)
+log "backups: one $B_ONE, two $B_TWO, jp $B_JP"
+
+same_as() { # same_as LABEL FILE DB: DB's fingerprint equals FILE
+	if db_fingerprint "$3" | diff -u "$2" - >"$W/same.diff"; then
+		pass "$1"
+	else
+		fail "$1: $(grep '^[-+][^-+]' "$W/same.diff" | head -n 6)"
+	fi
+}
+
+# === encoding and locale of the target ===============================================
+psql_db postgres >/dev/null <<'SQL'
+CREATE DATABASE t_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+CREATE DATABASE b_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+SQL
+if pg_restore --no-owner --no-acl -d b_latin1 "$W/pg15_seek.dump" 2>"$W/b_latin1.err"; then
+	pass "oracle: pg_restore into a LATIN1 database"
+else
+	fail "oracle: pg_restore into LATIN1: $(head -c 300 "$W/b_latin1.err")"
+fi
+try_sql $CAT "SELECT pgbackups.restore_from_url('file://$W/pg15_seek.dump', target => 't_latin1', confirm => 't_latin1', wait => true)"
+check_eq "a UTF8 archive restores into a LATIN1 database" "$TRY_STATE" OK
+if [ "$TRY_STATE" = OK ]; then
+	check_eq "the target keeps its encoding and locale" \
+		"$(q postgres "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' || datctype FROM pg_database WHERE datname = 't_latin1'")" "LATIN1 C C"
+	compare_dbs "LATIN1 target: engine vs pg_restore" b_latin1 t_latin1
+fi
+db_fingerprint t_latin1 >"$W/latin1.before"
+try_sql $CAT "SELECT pgbackups.restore('$B_JP', target => 't_latin1', confirm => 't_latin1', wait => true)"
+if [ "$TRY_STATE" = OK ]; then
+	fail "an archive with characters LATIN1 lacks restored into LATIN1: $(q t_latin1 "SELECT string_agg(n, ',') FROM names" 2>&1)"
+else
+	pass "an archive with characters LATIN1 lacks fails: $TRY_STATE $TRY_MSG"
+fi
+same_as "... and the LATIN1 target is as it was" "$W/latin1.before" t_latin1
+check_eq "no staging database left" "$(staging_dbs)" ""
+
+# === the archive file of a backup is gone ==============================================
+B_GONE=$(q $CAT "SELECT pgbackups.capture(database => 'one', wait => true)" 2>/dev/null)
+rm -f "$(archive_path $CAT "$B_GONE")"
+q postgres "CREATE DATABASE t_gone" >/dev/null
+q t_gone "CREATE TABLE mine AS SELECT 1 AS x" >/dev/null
+db_fingerprint t_gone >"$W/gone.before"
+try_sql $CAT "SELECT pgbackups.restore('$B_GONE', target => 't_gone', confirm => 't_gone', wait => true)"
+if [ "$TRY_STATE" = OK ]; then
+	fail "restore of $B_GONE whose archive file was removed succeeded"
+else
+	pass "restore of $B_GONE whose archive file was removed fails: $TRY_STATE $TRY_MSG"
+	check "... the error names the archive or the backup" grep -qE "$B_GONE|\\.dump" <<<"$TRY_MSG"
+fi
+same_as "... and the target is as it was" "$W/gone.before" t_gone
+check_eq "... no staging database left" "$(staging_dbs)" ""
+
+# === the waiting caller is terminated: the restore goes on ==================================
+q postgres "CREATE DATABASE t_orphan" >/dev/null
+caller=""
+bg_psql caller $CAT "SET application_name = 'restore_caller'; SELECT pgbackups.restore('$B_SLOW', target => 't_orphan', confirm => 't_orphan', wait => true)" "$W/caller.log"
+if wait_for $CAT "SELECT status = 'running' FROM pgbackups.restores WHERE target = 't_orphan'" 30; then
+	rid=$(q $CAT "SELECT id FROM pgbackups.restores WHERE target = 't_orphan'")
+	q postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'restore_caller'" >/dev/null
+	check_eq "the caller was terminated while $rid ran" "$(job_field $CAT "$rid" status)" running
+	if wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rid'" 90; then
+		check_eq "a restore whose waiting caller was terminated completes ($rid)" "$(job_field $CAT "$rid" status)" completed
+		compare_dbs "orphaned restore" slow t_orphan
+	else
+		fail "$rid did not finish: $(describe_job $CAT "$rid")"
+	fi
+else
+	fail "the restore of the terminated caller was never recorded: $(cat "$W/caller.log")"
+fi
+stop_bg "$caller"
+
+# === two restores into one target at once ===============================================
+q postgres "CREATE DATABASE t_conc" >/dev/null
+q t_conc "CREATE TABLE before_both AS SELECT 1 AS x" >/dev/null
+{
+	schema_text one
+	data_digest one
+} >"$W/one.txt"
+{
+	schema_text two
+	data_digest two
+} >"$W/two.txt"
+r1=$(q $CAT "SELECT pgbackups.restore('$B_ONE', target => 't_conc', confirm => 't_conc')" 2>&1) || r1=""
+r2=$(q $CAT "SELECT pgbackups.restore('$B_TWO', target => 't_conc', confirm => 't_conc')" 2>&1) || r2=""
+log "concurrent restores into t_conc: [$r1] [$r2]"
+for r in $r1 $r2; do
+	[[ $r =~ ^r[0-9]+$ ]] || continue
+	wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$r'" 120 ||
+		fail "concurrent: $r did not finish: $(describe_job $CAT "$r")"
+	log "concurrent: $(describe_job $CAT "$r")"
+done
+{
+	schema_text t_conc
+	data_digest t_conc
+} >"$W/conc.txt"
+if diff -q "$W/one.txt" "$W/conc.txt" >/dev/null; then
+	got=one
+elif diff -q "$W/two.txt" "$W/conc.txt" >/dev/null; then
+	got=two
+else
+	got="a mix"
+fi
+check "two restores at once leave the target equal to exactly one of the backups (it equals $got)" test "$got" != "a mix"
+last=$(q $CAT "SELECT b.database FROM pgbackups.restores r JOIN pgbackups.backups b ON b.id = r.backup WHERE r.target = 't_conc' AND r.status = 'completed' ORDER BY r.finished_at DESC LIMIT 1" 2>/dev/null || true)
+[ -z "$last" ] || check_eq "... the one of the restore that completed last" "$got" "$last"
+check_eq "... no staging database left" "$(staging_dbs)" ""
+
+# === max_workers = 1: a restore queued behind a capture ====================================
+q postgres "ALTER SYSTEM SET pgbackups.max_workers = 1" >/dev/null
+q postgres "SELECT pg_reload_conf()" >/dev/null
+wait_for $CAT "SELECT current_setting('pgbackups.max_workers') = '1'" 10 || fail "max_workers = 1 did not take effect"
+q one "CREATE TABLE locked (i int)" >/dev/null
+locker=""
+bg_psql locker one "BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"
+wait_for one "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'locked'::regclass AND granted" 20 || die "no lock"
+cap=$(q $CAT "SELECT pgbackups.capture(database => 'one')")
+wait_for $CAT "SELECT status = 'running' FROM pgbackups.backups WHERE id = '$cap'" 30 || fail "capture $cap never ran"
+q postgres "CREATE DATABASE t_queued" >/dev/null
+q t_queued "CREATE TABLE mine AS SELECT 2 AS x" >/dev/null
+db_fingerprint t_queued >"$W/queued.before"
+if rq=$(q $CAT "SELECT pgbackups.restore('$B_ONE', target => 't_queued', confirm => 't_queued')" 2>"$W/queued.err"); then
+	sleep 2
+	check_eq "with max_workers = 1 and a capture running, $rq stays pending" "$(job_field $CAT "$rq" status)" pending
+	check_eq "cancel('$rq') of the pending restore" "$(q $CAT "SELECT pgbackups.cancel('$rq')" 2>&1)" "$rq"
+	wait_for $CAT "SELECT status = 'canceled' FROM pgbackups.restores WHERE id = '$rq'" 10 || true
+	check_eq "$rq is canceled" "$(job_field $CAT "$rq" status)" canceled
+	check_eq "$rq never started" "$(job_field $CAT "$rq" "started_at IS NULL")" t
+	same_as "the target of the canceled queued restore is as it was" "$W/queued.before" t_queued
+else
+	fail "restore() with max_workers = 1: $(cat "$W/queued.err")"
+fi
+q $CAT "SELECT pgbackups.cancel('$cap')" >/dev/null 2>&1 || true
+q one "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'locked'::regclass AND granted" >/dev/null
+stop_bg "$locker"
+q postgres "ALTER SYSTEM RESET pgbackups.max_workers" >/dev/null
+q postgres "SELECT pg_reload_conf()" >/dev/null
+check_eq "no staging database left" "$(staging_dbs)" ""
+
+finish
