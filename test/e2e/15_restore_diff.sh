@@ -9,8 +9,14 @@
 # archive with two TABLE DATA entries for one table never loses rows under
 # parallel 4; restore(NULL) takes the latest completed backup; 'db::b001' reads
 # another database's catalog; a restore replaces what the target held;
-# keep_owner/keep_acl against pg_restore with and without --no-owner/--no-acl;
-# argument errors (22023, 42704, 55000, 3D000) change nothing.
+# keep_owner/keep_acl against pg_restore with and without --no-owner/--no-acl,
+# and a read-only table (ACLs after data); argument errors (22023, 42704,
+# 55000, 3D000) change nothing; archives of many object kinds (ICU collation,
+# text search, domain, aggregate, operator, extended statistics, deferrable
+# FK, disabled trigger, rule, publication, event trigger, partitions) written
+# with pg_dump --inserts, --column-inserts, --load-via-partition-root, -Z 0,
+# -n, --quote-all-identifiers, --no-comments, -s, --exclude-table-data equal
+# pg_restore's result.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
@@ -327,5 +333,72 @@ if run_restore "target owned by tgtowner" a_tgtowner "pgbackups.restore('$b_owne
 	check_eq "target owned by tgtowner: the database keeps its owner" "$(q postgres "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'a_tgtowner'")" tgtowner
 fi
 no_staging "keep_owner/keep_acl"
+
+# ACLs come after the data: a table whose owner revoked its own INSERT still
+# loads with keep_acl (a target owned by an ordinary role, so privileges count)
+q postgres "CREATE DATABASE ro_src OWNER tgtowner" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -U tgtowner -d ro_src >/dev/null <<'SQL'
+CREATE TABLE public.readonly (id integer, v text);
+INSERT INTO public.readonly SELECT g, 'ro ' || g FROM generate_series(1, 100) g;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON public.readonly FROM tgtowner;
+SQL
+b_ro=$(q $CAT "SELECT pgbackups.capture(database => 'ro_src', wait => true)" 2>/dev/null)
+q postgres "CREATE DATABASE a_ro OWNER tgtowner" >/dev/null
+if run_restore "read-only table, keep_acl" a_ro "pgbackups.restore('$b_ro', target => 'a_ro', confirm => 'a_ro', keep_acl => true, wait => true)"; then
+	compare_dbs "read-only table, keep_acl: engine vs the source" ro_src a_ro
+fi
+
+# === 7. pg_dump options and object kinds: the engine vs pg_restore =============================
+q postgres "CREATE DATABASE kinds" >/dev/null
+psql_db kinds >/dev/null <<'SQL'
+CREATE SCHEMA k;
+CREATE COLLATION k.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TEXT SEARCH CONFIGURATION k.simple2 (COPY = pg_catalog.simple);
+CREATE DOMAIN k.pos AS integer CONSTRAINT pos_ok CHECK (VALUE > 0);
+CREATE FUNCTION k.add3(a integer, b integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT a + b + 3';
+CREATE AGGREGATE k.sum3(integer) (SFUNC = k.add3, STYPE = integer, INITCOND = '0');
+CREATE OPERATOR k.### (LEFTARG = integer, RIGHTARG = integer, FUNCTION = k.add3);
+CREATE TABLE k.t (id integer PRIMARY KEY, v k.pos, name text COLLATE k.ci, doc tsvector);
+INSERT INTO k.t SELECT g, g, 'Name ' || g, to_tsvector('simple', 'word' || g) FROM generate_series(1, 500) g;
+ALTER TABLE k.t REPLICA IDENTITY FULL;
+CREATE STATISTICS k.t_stats (dependencies) ON id, v FROM k.t;
+CREATE INDEX t_doc ON k.t USING gin (doc);
+CREATE INDEX t_partial ON k.t (v) WHERE v > 100;
+CREATE TABLE k.child (id integer REFERENCES k.t (id) DEFERRABLE INITIALLY DEFERRED, n integer);
+INSERT INTO k.child SELECT g, g FROM generate_series(1, 300) g;
+CREATE FUNCTION k.trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.n := NEW.n * 2; RETURN NEW; END $$;
+CREATE TRIGGER child_double BEFORE INSERT ON k.child FOR EACH ROW EXECUTE FUNCTION k.trg();
+ALTER TABLE k.child DISABLE TRIGGER child_double;
+CREATE RULE child_log AS ON DELETE TO k.child DO ALSO NOTHING;
+CREATE PUBLICATION pub_k FOR TABLE k.t;
+CREATE FUNCTION k.evt() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
+CREATE EVENT TRIGGER k_evt ON ddl_command_end EXECUTE FUNCTION k.evt();
+CREATE MATERIALIZED VIEW k.mv AS SELECT count(*) AS n, k.sum3(v) AS s FROM k.t;
+CREATE VIEW k.v AS SELECT id, id OPERATOR(k.###) 1 AS plus FROM k.t;
+COMMENT ON TABLE k.t IS 'kinds';
+COMMENT ON COLUMN k.t.v IS 'positive';
+CREATE TABLE k.parted (id integer, at date) PARTITION BY RANGE (at);
+CREATE TABLE k.parted_a PARTITION OF k.parted FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE k.parted_b PARTITION OF k.parted FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
+INSERT INTO k.parted SELECT g, DATE '2020-01-01' + g FROM generate_series(0, 700) g;
+CREATE SEQUENCE k.s START 77 CYCLE MAXVALUE 1000;
+SELECT setval('k.s', 500);
+SQL
+for v in "default|" "inserts|--inserts" "column_inserts|--column-inserts --rows-per-insert=37" \
+	"root|--load-via-partition-root" "z0|-Z 0" "only_k|-n k" "quote_all|--quote-all-identifiers" \
+	"no_comments|--no-comments --no-publications" "schema_only|-s" "no_data_child|--exclude-table-data=k.child"; do
+	IFS='|' read -r tag opts <<<"$v"
+	# shellcheck disable=SC2086
+	pg_dump -Fc $opts -d kinds -f "$ARCH/kinds_$tag.dump"
+	chmod 644 "$ARCH/kinds_$tag.dump"
+	[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$ARCH/kinds_$tag.dump"
+	restore_into "kinds $tag oracle" "$ARCH/kinds_$tag.dump" "b_kinds_$tag" --no-acl || continue
+	if url_restore "kinds $tag (pg_dump -Fc $opts)" "$ARCH/kinds_$tag.dump" "a_kinds_$tag"; then
+		compare_dbs "kinds $tag (pg_dump -Fc $opts): engine vs pg_restore" "b_kinds_$tag" "a_kinds_$tag"
+	fi
+done
+check_eq "kinds: the event trigger is restored" "$(q a_kinds_default "SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'k_evt'" 2>&1)" O
+check_eq "kinds: the disabled trigger stays disabled" "$(q a_kinds_default "SELECT tgenabled FROM pg_trigger WHERE tgname = 'child_double'" 2>&1)" D
+no_staging "pg_dump options"
 
 finish
