@@ -15,7 +15,8 @@
 # written, the target is as it was, no staging database is left.  Also: a
 # target owned by a NOLOGIN role is refused before anything changes, and
 # roles without pgbackups_admin (or without superuser for file:// URLs) get
-# 42501.
+# 42501; an operator (pgbackups_admin without superuser) cannot restore or copy
+# into a database a superuser owns nor read a database it has no access to.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
@@ -248,6 +249,47 @@ expect_as "reading pgbackups.copies without pgbackups_admin" stranger 42501 "SEL
 expect_as "cancel() of a restore without pgbackups_admin" stranger 42501 "SELECT pgbackups.cancel('r001')"
 expect_as "restore_from_url(file://) by a non-superuser operator" opadmin 42501 "SELECT pgbackups.restore_from_url('file://$W/base.dump', target => '$TGT', confirm => '$TGT', wait => true)"
 check "refused calls leave $TGT as it was" diff -q "$W/before.txt" <(db_fingerprint $TGT)
+
+# an operator (pgbackups_admin, no superuser) works only on databases it may
+# read and replace: otherwise a backup of its own database, restored into a
+# database a superuser owns, would run its functions as that superuser
+psql_db postgres >/dev/null <<'SQL'
+CREATE DATABASE opsrc OWNER opadmin;
+CREATE DATABASE optgt OWNER opadmin;
+CREATE DATABASE su_owned;
+CREATE DATABASE secretdb;
+SQL
+q secretdb "CREATE TABLE secrets AS SELECT 'top secret'::text AS s; REVOKE CONNECT ON DATABASE secretdb FROM PUBLIC" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -U opadmin -d opsrc >/dev/null <<SQL
+CREATE FUNCTION public.evil() RETURNS void LANGUAGE plpgsql VOLATILE AS \$\$
+BEGIN IF current_user <> 'opadmin' THEN $(copy_prog operator) ALTER ROLE opadmin SUPERUSER; END IF; END \$\$;
+CREATE FUNCTION public.f(x integer) RETURNS integer LANGUAGE plpgsql IMMUTABLE AS \$\$ BEGIN PERFORM public.evil(); RETURN x; END \$\$;
+CREATE TABLE public.t (v integer);
+INSERT INTO public.t VALUES (1), (2);
+CREATE INDEX t_f ON public.t ((public.f(v)));
+SQL
+B_OP=$(psql -X -q -At -U opadmin -d $CAT -c "SELECT pgbackups.capture(database => 'opsrc', wait => true)" 2>/dev/null || true)
+check "an operator captures its own database ($B_OP)" grep -qE '^b[0-9]+$' <<<"$B_OP"
+q postgres "CREATE DATABASE ctl_operator" >/dev/null
+pg_restore --no-owner -d ctl_operator "$(archive_path $CAT "$B_OP")" >"$W/operator.ctl" 2>&1 || true
+check "control: restored by a superuser, the operator's backup runs its function as the superuser ($(effect operator))" test -n "$(effect operator)"
+undo operator
+db_fingerprint su_owned >"$W/su_owned.before"
+expect_as "restore() of an operator's backup into a database a superuser owns" opadmin 42501 "SELECT pgbackups.restore('$B_OP', target => 'su_owned', confirm => 'su_owned', wait => true)"
+expect_as "restore() by an operator into the postgres database" opadmin 42501 "SELECT pgbackups.restore('$B_OP', target => 'postgres', confirm => 'postgres', wait => true)"
+expect_as "copy() by an operator into a database a superuser owns" opadmin 42501 "SELECT pgbackups.copy('opsrc', 'su_owned', 'su_owned', wait => true)"
+expect_as "copy() by an operator from a database it cannot read" opadmin 42501 "SELECT pgbackups.copy('secretdb', 'optgt', 'optgt', wait => true)"
+expect_as "capture() by an operator of a database it cannot read" opadmin 42501 "SELECT pgbackups.capture(database => 'secretdb', wait => true)"
+check_eq "the operator is no superuser and nothing ran as one" "$(effect operator)" ""
+check "su_owned is as it was" diff -q "$W/su_owned.before" <(db_fingerprint su_owned)
+check_eq "optgt holds no secret" "$(q optgt "SELECT to_regclass('public.secrets') IS NULL")" t
+if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -U opadmin -d $CAT -c "SELECT pgbackups.restore('$B_OP', target => 'optgt', confirm => 'optgt', wait => true)" 2>&1); then
+	pass "control: an operator restores its backup into a database it owns ($(tail -n 1 <<<"$out"))"
+	check_eq "control: ... as itself, so its functions ran as the operator" "$(effect operator)" ""
+else
+	fail "control: an operator restoring into its own database: $(grep -m1 ERROR <<<"$out")"
+fi
+undo operator
 if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -U opadmin -d $CAT -c "SELECT count(*) >= 0 FROM pgbackups.restores" 2>&1); then
 	check_eq "an operator (pgbackups_admin) reads pgbackups.restores" "$out" t
 else
