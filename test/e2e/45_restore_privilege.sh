@@ -144,12 +144,13 @@ chmod 644 "$W"/*.dump
 effect() {
 	local out=""
 	[ "$(q postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'")" = t ] && out+="app is superuser; "
+	[ "$(q postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'opadmin'")" = t ] && out+="opadmin is superuser; "
 	[ "$(autoconf_sum)" != "$AUTOCONF_SUM" ] && out+="postgresql.auto.conf changed; "
 	[ -e "${PW}_$1" ] && out+="${PW}_$1 written; "
 	printf '%s' "$out"
 }
 undo() {
-	q postgres "ALTER ROLE app NOSUPERUSER" >/dev/null
+	q postgres "ALTER ROLE app NOSUPERUSER; ALTER ROLE opadmin NOSUPERUSER" >/dev/null
 	q postgres "ALTER SYSTEM RESET work_mem" >/dev/null
 	rm -f "${PW}_$1"
 	AUTOCONF_SUM=$(autoconf_sum)
@@ -262,7 +263,7 @@ SQL
 q secretdb "CREATE TABLE secrets AS SELECT 'top secret'::text AS s; REVOKE CONNECT ON DATABASE secretdb FROM PUBLIC" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -U opadmin -d opsrc >/dev/null <<SQL
 CREATE FUNCTION public.evil() RETURNS void LANGUAGE plpgsql VOLATILE AS \$\$
-BEGIN IF current_user <> 'opadmin' THEN $(copy_prog operator) ALTER ROLE opadmin SUPERUSER; END IF; END \$\$;
+BEGIN IF current_user <> 'opadmin' THEN $(copy_prog operator) END IF; END \$\$;
 CREATE FUNCTION public.f(x integer) RETURNS integer LANGUAGE plpgsql IMMUTABLE AS \$\$ BEGIN PERFORM public.evil(); RETURN x; END \$\$;
 CREATE TABLE public.t (v integer);
 INSERT INTO public.t VALUES (1), (2);
