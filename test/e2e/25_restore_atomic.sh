@@ -265,6 +265,30 @@ try_sql $CAT "SELECT pgbackups.restore('$B_COUNTED', target => 'counted_ok', con
 check_eq "$label: control: with the true count the same backup restores" "$TRY_STATE" OK
 [ "$TRY_STATE" = OK ] && compare_dbs "$label: control" counted counted_ok
 
+# === (e) the swap itself fails ================================================================
+# The swap renames the target to pgbackups_<catalog oid>_<id>_old (src/dbswap.c)
+# in the same transaction that renames the staging database into its place: a
+# database already holding that name makes the transaction fail.
+label="(e) the swap fails"
+catoid=$(q postgres "SELECT oid FROM pg_database WHERE datname = '$CAT'")
+next=$(q $CAT "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM pgbackups.restore_num_seq" 2>/dev/null || echo 0)
+oldname=$(printf 'pgbackups_%s_r%03d_old' "$catoid" "$next")
+q postgres "CREATE DATABASE \"$oldname\"" >/dev/null
+try_sql $CAT "SELECT pgbackups.restore('$B_COUNTED', target => '$TGT', confirm => '$TGT', wait => true)"
+rid=$(q $CAT "SELECT id FROM pgbackups.restores ORDER BY num DESC LIMIT 1" 2>/dev/null || true)
+log "$label: $oldname existed; $rid: $TRY_STATE $TRY_MSG"
+if [ "$TRY_STATE" = OK ]; then
+	fail "$label: $rid completed although $oldname existed (did the name of the replaced database change?)"
+	make_victim
+else
+	check_eq "$label: the job that failed is $rid" "$rid" "$(printf 'r%03d' "$next")"
+	# the database we created is not the engine's to drop: the failure check
+	# counts it, so drop it first
+	q postgres "DROP DATABASE \"$oldname\"" >/dev/null
+	after_failure "$label" "$rid" failed
+fi
+q postgres "DROP DATABASE IF EXISTS \"$oldname\"" >/dev/null
+
 # === a good restore into the same target; sessions on the target are terminated =====
 label="good restore"
 bg_active=""
