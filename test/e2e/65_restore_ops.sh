@@ -4,7 +4,9 @@
 # result; an archive with characters LATIN1 lacks fails and changes nothing);
 # a backup whose archive file is gone fails cleanly; a restore survives its
 # wait => true caller being terminated; two restores into one target at once
-# leave it equal to exactly one of the two backups; with max_workers = 1 a
+# leave it equal to exactly one of the two backups; no other role can connect
+# to the staging database; clients connecting to the target all the time
+# leave it either as it was or as the backup; with max_workers = 1 a
 # restore queued behind a capture stays pending and can be canceled before it
 # starts.
 # shellcheck source=test/lib.sh
@@ -144,6 +146,54 @@ check "two restores at once leave the target equal to exactly one of the backups
 last=$(q $CAT "SELECT b.database FROM pgbackups.restores r JOIN pgbackups.backups b ON b.id = r.backup WHERE r.target = 't_conc' AND r.status = 'completed' ORDER BY r.finished_at DESC LIMIT 1" 2>/dev/null || true)
 [ -z "$last" ] || check_eq "... the one of the restore that completed last" "$got" "$last"
 check_eq "... no staging database left" "$(staging_dbs)" ""
+
+# === the staging database is the target owner's alone ======================================
+q postgres "CREATE ROLE stranger LOGIN" >/dev/null
+q postgres "CREATE DATABASE t_staging" >/dev/null
+rs=$(q $CAT "SELECT pgbackups.restore('$B_SLOW', target => 't_staging', confirm => 't_staging')")
+if wait_for postgres "SELECT count(*) > 0 FROM pg_database WHERE $(staging_match "$rs")" 30; then
+	sdb=$(q postgres "SELECT datname FROM pg_database WHERE $(staging_match "$rs")")
+	if out=$(psql -X -q -At -U stranger -d "$sdb" -c "CREATE TABLE planted (x int)" 2>&1); then
+		fail "another role connected to the staging database $sdb and created a table"
+	else
+		pass "another role cannot connect to the staging database $sdb: $(head -n 1 <<<"$out")"
+	fi
+else
+	fail "no staging database of $rs seen: $(describe_job $CAT "$rs")"
+fi
+wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rs'" 90 || true
+check_eq "... and $rs completes" "$(job_field $CAT "$rs" status)" completed
+check_eq "... without a planted table" "$(q t_staging "SELECT to_regclass('public.planted') IS NULL" 2>&1)" t
+
+# === clients keep connecting to the target during the restore ================================
+# The swap terminates the target's sessions and renames it; a session that
+# slips in makes the rename fail and the swap is retried.  Whatever happens,
+# the target ends either as it was or as the backup, never in between.
+q postgres "CREATE DATABASE t_busy" >/dev/null
+q t_busy "CREATE TABLE mine AS SELECT g AS x FROM generate_series(1, 1000) g" >/dev/null
+db_fingerprint t_busy >"$W/busy.before"
+{
+	schema_text slow
+	data_digest slow
+} >"$W/slow.txt"
+pgbench -n -C -c 4 -j 2 -T 30 -f <(echo 'SELECT count(*) FROM pg_class;') t_busy >"$W/busy.pgbench" 2>&1 &
+busy_pid=$!
+track_bg "$busy_pid"
+wait_for postgres "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = 't_busy' AND application_name = 'pgbench'" 20 || log "pgbench connections not seen"
+try_sql $CAT "SELECT pgbackups.restore('$B_SLOW', target => 't_busy', confirm => 't_busy', wait => true)"
+rb=$(q $CAT "SELECT id FROM pgbackups.restores WHERE target = 't_busy' ORDER BY num DESC LIMIT 1" 2>/dev/null || true)
+log "restore under a connection storm: $TRY_STATE $TRY_MSG; $(describe_job $CAT "$rb")"
+stop_bg "$busy_pid"
+{
+	schema_text t_busy
+	data_digest t_busy
+} >"$W/busy.after.txt"
+if [ "$TRY_STATE" = OK ]; then
+	check "under a connection storm the restore completed and the target equals the backup" diff -q "$W/slow.txt" "$W/busy.after.txt"
+else
+	same_as "under a connection storm the restore failed ($TRY_STATE) and the target is as it was" "$W/busy.before" t_busy
+fi
+check_eq "... no staging or replaced database left" "$(staging_dbs)" ""
 
 # === max_workers = 1: a restore queued behind a capture ====================================
 q postgres "ALTER SYSTEM SET pgbackups.max_workers = 1" >/dev/null
