@@ -46,7 +46,10 @@ make_victim() {
 	q postgres "CREATE DATABASE $TGT TEMPLATE victim_tpl" >/dev/null
 	q postgres "ALTER DATABASE $TGT SET work_mem = '3MB'" >/dev/null
 	q postgres "COMMENT ON DATABASE $TGT IS 'the victim'" >/dev/null
+	q postgres "ALTER DATABASE $TGT CONNECTION LIMIT 40" >/dev/null
+	q postgres "REVOKE CONNECT, TEMP ON DATABASE $TGT FROM PUBLIC; GRANT CONNECT ON DATABASE $TGT TO conn_role" >/dev/null
 }
+q postgres "CREATE ROLE conn_role NOLOGIN" >/dev/null
 make_victim
 # a crash restart (the kill -9 below) replays sequence WAL logged ahead:
 # checkpoint first, so that sequences keep their values
@@ -321,7 +324,8 @@ if [ "$TRY_STATE" = OK ]; then
 		fail "$label: the active session's psql is still running"
 	fi
 	check_eq "$label: no staging database left" "$(staging_dbs)" ""
-	log "$label: $TGT settings after: [$(q postgres "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = '$TGT')")], comment [$(q postgres "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$TGT'")]"
+	check_eq "$label: $TGT keeps its owner, encoding, locale, connection limit, privileges, settings and comment" \
+		"$(db_fingerprint $TGT | head -n 1)" "$(head -n 1 "$WORK/before.txt")"
 else
 	fail "$label: $TRY_STATE $TRY_MSG"
 fi
