@@ -292,6 +292,62 @@ else
 fi
 q postgres "DROP DATABASE IF EXISTS \"$oldname\"" >/dev/null
 
+# === (f) kill -9 and cancel while the swap waits ==========================================
+# A session holding SHARE on pg_database lets everyone read it but blocks
+# the renames of the swap: the job is caught inside its swap transaction.
+for what in kill cancel; do
+	label="(f) $what while the swap waits"
+	rid=$(start_big_restore) || {
+		fail "$label: restore() failed"
+		continue
+	}
+	if ! wait_postdata "$rid" 60; then
+		fail "$label: $rid never reached post-data: $(describe_job $CAT "$rid")"
+		after_failure "$label" "$rid" completed
+		continue
+	fi
+	holder=""
+	bg_psql holder postgres "SET application_name = 'pg_database_holder'; BEGIN; LOCK TABLE pg_catalog.pg_database IN SHARE MODE; SELECT pg_sleep(300); COMMIT;" "$WORK/holder.log"
+	wait_for postgres "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'pg_database'::regclass AND mode = 'ShareLock' AND granted" 20 ||
+		fail "$label: the lock on pg_database was not taken"
+	if wait_for postgres "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'pg_database'::regclass AND NOT granted" 90; then
+		log "$label: blocked on pg_database: $(q postgres "SELECT string_agg(a.backend_type || ' [' || left(a.query, 90) || ']', '; ') FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 'pg_database'::regclass AND NOT l.granted")"
+		pass "$label: $rid waits on pg_database ($(job_field $CAT "$rid" status))"
+		if [ $what = kill ]; then
+			pids=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler')" | tr '\n' ' ')
+			log "$label: killing $pids"
+			# shellcheck disable=SC2086
+			[ -n "${pids// /}" ] && kill -9 $pids
+			sleep 2
+			server_up 60 || die "the server did not come back"
+			stop_bg "$holder"
+			after_failure "$label" "$rid" failed
+		else
+			q $CAT "SELECT pgbackups.cancel('$rid')" >"$WORK/swapcancel.out" 2>&1 &
+			cpid=$!
+			sleep 2
+			q postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pg_database_holder'" >/dev/null
+			stop_bg "$holder"
+			wait "$cpid" || true
+			wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rid'" 60 || true
+			st=$(job_field $CAT "$rid" status)
+			log "$label: $(describe_job $CAT "$rid"); cancel said: $(cat "$WORK/swapcancel.out")"
+			if [ "$st" = completed ]; then
+				# the swap had begun: completing is allowed, but then entirely
+				compare_dbs "$label: completed, so the target is the backup" bigsrc $TGT
+				check_eq "$label: no staging database left" "$(staging_dbs)" ""
+				make_victim
+			else
+				after_failure "$label" "$rid" canceled
+			fi
+		fi
+	else
+		fail "$label: $rid never waited on pg_database: $(describe_job $CAT "$rid")"
+		stop_bg "$holder"
+		after_failure "$label" "$rid" completed
+	fi
+done
+
 # === a good restore into the same target; sessions on the target are terminated =====
 label="good restore"
 bg_active=""
