@@ -23,7 +23,7 @@ TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 A=$LIB_DIR/data/archives
 ROWS_BIG=${ROWS_BIG:-20000}
-CAT=cat
+CAT="cat"
 
 start_cluster
 q postgres "CREATE DATABASE $CAT" >/dev/null

@@ -16,7 +16,7 @@ TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 BIG_ROWS=${BIG_ROWS:-1500000}
 CRAFT=$LIB_DIR/tools/craft-archive
-CAT=cat
+CAT="cat"
 TGT=victim
 
 start_cluster

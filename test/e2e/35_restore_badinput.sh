@@ -16,7 +16,7 @@ TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 A=$LIB_DIR/data/archives
 CRAFT=$LIB_DIR/tools/craft-archive
-CAT=cat
+CAT="cat"
 TGT=victim
 
 start_cluster
@@ -94,6 +94,7 @@ sys.stdout.buffer.write(zlib.compress(rows) + zlib.compress(b'4\trow4\t\\\\N\n\\
 
 for c in "${CASES[@]}"; do
 	IFS='|' read -r name base edits want <<<"$c"
+	args=()
 	eval "args=($edits)"
 	if ! "$CRAFT" "$W/$base.dump" "${args[@]}" -o "$W/$name.dump" 2>"$W/$name.craft.err"; then
 		fail "$name: craft-archive $edits: $(cat "$W/$name.craft.err")"

@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 CRAFT=$LIB_DIR/tools/craft-archive
-CAT=cat
+CAT="cat"
 TGT=apptgt
 
 start_cluster

@@ -16,7 +16,7 @@ ROWS_BIG=${ROWS_BIG:-20000}
 BIG_ROWS=${BIG_ROWS:-700000}
 SCALE=${PGBENCH_SCALE:-5}
 DURATION=${PGBENCH_SECONDS:-20}
-CAT=cat
+CAT="cat"
 
 start_cluster
 q postgres "CREATE DATABASE $CAT" >/dev/null
@@ -74,7 +74,7 @@ for v in "name 1 rich" "name 4 rich" "postgresql-url 2 $URL_PQ" "postgres-url 2 
 	read -r kind par src <<<"$v"
 	tgt="c_${kind//-/_}_p$par"
 	q postgres "CREATE DATABASE $tgt" >/dev/null
-	q $tgt "CREATE TABLE old_stuff AS SELECT 1 AS x" >/dev/null
+	q "$tgt" "CREATE TABLE old_stuff AS SELECT 1 AS x" >/dev/null
 	if run_copy "copy ($kind, parallel $par)" "$tgt" "pgbackups.copy('$src', '$tgt', '$tgt', parallel => $par, wait => true)"; then
 		compare_dbs "copy ($kind, parallel $par) vs pg_dump | pg_restore --no-owner --no-acl" o_rich "$tgt"
 		check "copy ($kind, parallel $par): data = the source's (large object ACLs aside)" diff -q <(data_noacl rich) <(data_noacl "$tgt")

@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
 
 A=$LIB_DIR/data/archives
-CAT=cat
+CAT="cat"
 
 start_cluster
 W=$TESTDIR/ops
