@@ -828,6 +828,13 @@ pause_target_scheduler(bool pause)
 static void
 take_over(bool carry)
 {
+	/*
+	 * From here the restore finishes: a cancel arriving while the swap
+	 * waits (a lock on pg_database, a session slipping in) could not stop a
+	 * rename the server may still commit, so it is not honoured.
+	 */
+	pgb_pq_set_interrupt_check(NULL);
+	rlog("taking over database \"%s\"; cancel requests are ignored from now on", rst.target->name);
 	pause_target_scheduler(true);
 	if (carry)
 	{

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -168,6 +169,27 @@ run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *resu
 	pgb_restore_run(&p, hooks, result);
 }
 
+/* a source URL must not lead back to the target database of this server */
+static void
+check_not_self(const char *url, const char *target)
+{
+	PGconn	   *conn = pgb_pq_connect(url);
+	PGresult   *res;
+	bool		same;
+
+	res = pgb_pq_exec(conn, "SELECT s.system_identifier::text, pg_catalog.current_database() "
+					  "FROM pg_catalog.pg_control_system() s", PGRES_TUPLES_OK);
+	same = strtou64(PQgetvalue(res, 0, 0), NULL, 10) == GetSystemIdentifier() &&
+		strcmp(PQgetvalue(res, 0, 1), target) == 0;
+	PQclear(res);
+	pgb_pq_disconnect(conn);
+	if (same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot copy database \"%s\" onto itself", target),
+				 errdetail("The source URL leads to the target database of this server.")));
+}
+
 static void
 run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
@@ -197,6 +219,9 @@ run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	memset(&cr, 0, sizeof(cr));
 	if (strncmp(source, "postgres://", 11) == 0 || strncmp(source, "postgresql://", 13) == 0)
 	{
+		char	   *target = pgb_rcat_get(&rcat, "target");
+
+		check_not_self(source, target);
 		cp.dbname = "source";
 		cp.conninfo = source;
 	}
