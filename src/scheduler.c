@@ -780,6 +780,33 @@ manage_jobs(void)
 	}
 }
 
+/*
+ * extension_present
+ *		Whether the database has the extension.  A probe someone asked for
+ *		(CREATE EXTENSION wakes the launcher from inside its own, still
+ *		uncommitted, transaction) looks again for up to three seconds.
+ */
+static bool
+extension_present(PgbDbSlot *slot)
+{
+	bool		wanted;
+	int			i;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	wanted = slot->wanted;
+	LWLockRelease(PgbShared->lock);
+	for (i = 0;; i++)
+	{
+		if (pgb_catalog_extension_exists())
+			return true;
+		if (!wanted || i >= 15)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 void
 pgb_scheduler_main(Datum arg)
 {
@@ -799,7 +826,7 @@ pgb_scheduler_main(Datum arg)
 	if (my_db == NULL)
 		proc_exit(0);
 
-	if (!pgb_catalog_extension_exists())
+	if (!extension_present(my_db))
 	{
 		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 		my_db->state = PGB_DB_ABSENT;
