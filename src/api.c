@@ -36,6 +36,7 @@
 #include "api.h"
 #include "compress.h"
 #include "guc.h"
+#include "pq_util.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_capture);
@@ -62,12 +63,7 @@ check_loaded(void)
 static void
 sleep_ms(int ms)
 {
-	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   ms, PG_WAIT_EXTENSION);
-
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
+	pgb_pq_sleep(ms);
 }
 
 /*
@@ -214,12 +210,14 @@ kind_word(const char *id)
 	return id[0] == 'r' ? "restore" : id[0] == 'c' ? "copy" : "backup";
 }
 
+/* a job id: b/a (backups) only, or with any_kind also r/c (restores, copies) */
 static void
-check_job_id(const char *id)
+check_id_kinds(const char *id, bool any_kind)
 {
 	const char *p = id;
+	bool		backup = *p == 'b' || *p == 'a';
 
-	if ((*p != 'b' && *p != 'a' && *p != 'r' && *p != 'c') || p[1] == '\0' ||
+	if (!(backup || (any_kind && (*p == 'r' || *p == 'c'))) || p[1] == '\0' ||
 		strlen(id) >= PGB_ID_LEN)
 		goto bad;
 	for (p++; *p; p++)
@@ -227,28 +225,27 @@ check_job_id(const char *id)
 			goto bad;
 	return;
 bad:
+	if (any_kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid job id \"%s\"", id),
+				 errdetail("Ids look like b001 (manual backup), a001 (scheduled backup), r001 (restore) or c001 (copy).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid job id \"%s\"", id),
-			 errdetail("Ids look like b001 (manual backup), a001 (scheduled backup), r001 (restore) or c001 (copy).")));
+			 errmsg("invalid backup id \"%s\"", id),
+			 errdetail("Backup ids look like b001 (manual) or a001 (scheduled).")));
 }
 
 static void
 check_id(const char *id)
 {
-	const char *p = id;
+	check_id_kinds(id, false);
+}
 
-	if ((*p != 'b' && *p != 'a') || p[1] == '\0' || strlen(id) >= PGB_ID_LEN)
-		goto bad;
-	for (p++; *p; p++)
-		if (*p < '0' || *p > '9')
-			goto bad;
-	return;
-bad:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid backup id \"%s\"", id),
-			 errdetail("Backup ids look like b001 (manual) or a001 (scheduled).")));
+static void
+check_job_id(const char *id)
+{
+	check_id_kinds(id, true);
 }
 
 static char *

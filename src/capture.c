@@ -127,12 +127,7 @@ capture_check(void)
 static void
 wait_a_moment(void)
 {
-	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   PGB_HELPER_WAIT_MS, PG_WAIT_EXTENSION);
-
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
-	pgb_pq_check_interrupts();
+	pgb_pq_sleep(PGB_HELPER_WAIT_MS);
 }
 
 static void

@@ -250,14 +250,6 @@ count_sessions(PGconn *m, const char *name, int keep_pid)
 	return n;
 }
 
-static void
-pause_ms(int ms)
-{
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	pgb_pq_check_interrupts();
-}
-
 /*
  * pgb_db_end_sessions
  *		End every session on the database but keep_pid's (0: none), waiting
@@ -274,7 +266,7 @@ pgb_db_end_sessions(PGconn *m, const char *name, int keep_pid)
 		PQclear(pgb_pq_exec(m, "SELECT pg_catalog.pg_stat_clear_snapshot()", PGRES_TUPLES_OK));
 		if (count_sessions(m, name, keep_pid) == 0)
 			return;
-		pause_ms(100);
+		pgb_pq_sleep(100);
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
@@ -343,12 +335,6 @@ pgb_db_swap(PGconn *m, const PgbDbInfo *target, const char *staging, const char 
 		}
 		PQclear(r);
 		PQclear(PQexec(m, "ROLLBACK"));
-		pause_ms(200);
+		pgb_pq_sleep(200);
 	}
-}
-
-bool
-pgb_db_is_leftover(const char *name)
-{
-	return strncmp(name, "pgbackups_", 10) == 0;
 }

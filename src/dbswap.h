@@ -31,7 +31,6 @@ extern PGconn *pgb_db_maintenance_connect(const char *avoid1, const char *avoid2
 extern PgbDbInfo *pgb_db_info(PGconn *m, const char *name);
 extern char *pgb_db_staging_name(Oid catalog_db, const char *job_id, const char *target);
 extern char *pgb_db_old_name(Oid catalog_db, const char *job_id);
-extern bool pgb_db_is_leftover(const char *name);
 
 extern void pgb_db_create_staging(PGconn *m, const PgbDbInfo *target, const char *staging);
 extern void pgb_db_drop(PGconn *m, const char *name);

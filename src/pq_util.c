@@ -362,6 +362,23 @@ collect_results(PGconn *conn, ExecStatusType expect)
 }
 
 /*
+ * pgb_pq_sleep
+ *		Sleep on the latch for up to ms, then check interrupts (and the
+ *		caller's interrupt check): every wait of pgbackups goes through here
+ *		or pgb_pq_wait_socket.
+ */
+void
+pgb_pq_sleep(int ms)
+{
+	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   ms, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	pgb_pq_check_interrupts();
+}
+
+/*
  * pgb_pq_exec
  *		Run one query and return its last result, which must have status
  *		expect; otherwise raise the server's error.

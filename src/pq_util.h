@@ -24,6 +24,7 @@ extern void pgb_pq_disconnect(PGconn *conn);
 extern void pgb_pq_disconnect_all(void);
 extern bool pgb_pq_is_open(PGconn *conn);
 extern void pgb_pq_wait_socket(PGconn *conn, bool for_write);
+extern void pgb_pq_sleep(int ms);
 
 extern PGresult *pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect);
 extern PGresult *pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,

@@ -359,11 +359,7 @@ start_workers(int n)
 static void
 wait_a_moment(void)
 {
-	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   1000, PG_WAIT_EXTENSION);
-
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
+	pgb_pq_sleep(1000);
 	check();
 }
 
@@ -871,6 +867,19 @@ take_over(bool carry)
 	PG_END_TRY();
 }
 
+/* the maintenance connection and the workers' shared memory */
+static void
+release_leader(void)
+{
+	if (rst.maint)
+		pgb_pq_disconnect(rst.maint);
+	rst.maint = NULL;
+	if (rst.seg)
+		dsm_detach(rst.seg);
+	rst.seg = NULL;
+	rst.rs = NULL;
+}
+
 void
 pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
 				PgbRestoreResult *result)
@@ -959,13 +968,7 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
 	result->stats.rows = rst.rows;
 	result->stats.bytes = rst.bytes;
 	result->catalog_carried = carry;
-	if (rst.maint)
-		pgb_pq_disconnect(rst.maint);
-	rst.maint = NULL;
-	if (rst.seg)
-		dsm_detach(rst.seg);
-	rst.seg = NULL;
-	rst.rs = NULL;
+	release_leader();
 }
 
 /*
@@ -1018,12 +1021,6 @@ pgb_restore_cleanup(void)
 	}
 	if (rst.paused && rst.target)
 		pause_target_scheduler(false);
-	if (rst.maint)
-		pgb_pq_disconnect(rst.maint);
-	rst.maint = NULL;
-	if (rst.seg)
-		dsm_detach(rst.seg);
-	rst.seg = NULL;
-	rst.rs = NULL;
+	release_leader();
 	rst.created = false;
 }

@@ -19,7 +19,6 @@ typedef struct PgbRestoreParams
 {
 	const char *job_id;
 	Oid			catalog_db;
-	const char *catalog_dbname;
 	const char *archive_path;	/* local file */
 	const char *target;
 	int			parallel;

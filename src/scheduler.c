@@ -272,47 +272,73 @@ reply(int idx, int sqlerrcode, const char *msg, const char *id)
 		SetLatch(requester);
 }
 
+static char *
+role_name(Oid roleid)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	char	   *name;
+	char	   *role;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	name = GetUserNameFromId(roleid, true);
+	role = MemoryContextStrdup(ctx, name ? name : "unknown");
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	return role;
+}
+
+/* reply with an error and return false when no job slot is free */
+static bool
+have_job_slot(int idx)
+{
+	if (job_slot_available())
+		return true;
+	reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+		  "too many unfinished pgbackups jobs on this server", NULL);
+	return false;
+}
+
+/*
+ * queue_job
+ *		Give a just recorded job its slot and answer the caller with its id;
+ *		if the slots ran out meanwhile, the job is recorded failed.
+ */
+static PgbJobSlot *
+queue_job(int idx, const char *id)
+{
+	PgbJobSlot *j = new_job_slot(id);
+
+	if (j == NULL)
+	{
+		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
+		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+			  "too many unfinished pgbackups jobs on this server", NULL);
+		return NULL;
+	}
+	return j;
+}
+
 static void
 do_capture(PgbRequest *rq, int idx)
 {
 	PgbCompressionSpec spec;
 	char	   *err;
 	char	   *id;
-	char	   *role;
 
 	if (!pgb_compression_parse(rq->compression, &spec, &err))
 	{
 		reply(idx, ERRCODE_INVALID_PARAMETER_VALUE, err, NULL);
 		return;
 	}
-	if (!job_slot_available())
-	{
-		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-			  "too many unfinished pgbackups jobs on this server", NULL);
+	if (!have_job_slot(idx))
 		return;
-	}
-	{
-		MemoryContext ctx = CurrentMemoryContext;
-		char	   *name;
-
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		name = GetUserNameFromId(rq->roleid, true);
-		role = MemoryContextStrdup(ctx, name ? name : "unknown");
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(ctx);
-	}
 	id = pgb_catalog_insert_backup("manual", rq->target_db,
 								   pgb_compression_name(spec.alg), spec.level,
-								   rq->parallel, rq->label[0] ? rq->label : NULL, role);
-	if (new_job_slot(id) == NULL)
-	{
-		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
-		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-			  "too many unfinished pgbackups jobs on this server", NULL);
-		return;
-	}
-	reply(idx, 0, NULL, id);
+								   rq->parallel, rq->label[0] ? rq->label : NULL,
+								   role_name(rq->roleid));
+	if (queue_job(idx, id) != NULL)
+		reply(idx, 0, NULL, id);
 }
 
 static void
@@ -400,22 +426,6 @@ do_delete(PgbRequest *rq, int idx)
 	reply(idx, 0, NULL, rq->id);
 }
 
-static char *
-role_name(Oid roleid)
-{
-	MemoryContext ctx = CurrentMemoryContext;
-	char	   *name;
-	char	   *role;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	name = GetUserNameFromId(roleid, true);
-	role = MemoryContextStrdup(ctx, name ? name : "unknown");
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(ctx);
-	return role;
-}
-
 /* status, location and row counts of a backup in another database's catalog */
 static void
 lookup_remote_backup(const char *db, const char *id, char **status, char **location,
@@ -460,12 +470,8 @@ do_restore(PgbRequest *rq, int idx)
 	char	   *expected = NULL;
 	char	   *id;
 
-	if (!job_slot_available())
-	{
-		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-			  "too many unfinished pgbackups jobs on this server", NULL);
+	if (!have_job_slot(idx))
 		return;
-	}
 	if (rq->from_url)
 		location = rq->source;
 	else if (strstr(backup, "::") != NULL)
@@ -523,14 +529,8 @@ do_restore(PgbRequest *rq, int idx)
 	id = pgb_catalog_insert_transfer('r', backup, location, rq->target_db, rq->parallel,
 									 rq->keep_owner, rq->keep_acl, expected,
 									 role_name(rq->roleid));
-	if (new_job_slot(id) == NULL)
-	{
-		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
-		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-			  "too many unfinished pgbackups jobs on this server", NULL);
-		return;
-	}
-	reply(idx, 0, NULL, id);
+	if (queue_job(idx, id) != NULL)
+		reply(idx, 0, NULL, id);
 }
 
 /* a connection string without its password, for the catalog */
@@ -570,22 +570,13 @@ do_copy(PgbRequest *rq, int idx)
 	char	   *id;
 	PgbJobSlot *j;
 
-	if (!job_slot_available())
-	{
-		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-			  "too many unfinished pgbackups jobs on this server", NULL);
+	if (!have_job_slot(idx))
 		return;
-	}
 	id = pgb_catalog_insert_transfer('c', redact_source(rq->source), NULL, rq->target_db,
 									 rq->parallel, false, false, NULL, role_name(rq->roleid));
-	j = new_job_slot(id);
+	j = queue_job(idx, id);
 	if (j == NULL)
-	{
-		pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
-		reply(idx, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-			  "too many unfinished pgbackups jobs on this server", NULL);
 		return;
-	}
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	strlcpy(j->source, rq->source, sizeof(j->source));
 	LWLockRelease(PgbShared->lock);
@@ -801,9 +792,7 @@ extension_present(PgbDbSlot *slot)
 			return true;
 		if (!wanted || i >= 15)
 			return false;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		pgb_pq_sleep(200);
 	}
 }
 

@@ -74,50 +74,6 @@ local_path(const char *location)
 	return NULL;
 }
 
-/*
- * A backup in another database's catalog (db::b001): its archive and the
- * row counts recorded at capture.
- */
-static void
-resolve_remote_backup(const char *spec, char **location, PgbRestoreParams *p)
-{
-	const char *sep = strstr(spec, "::");
-	char	   *db = pnstrdup(spec, sep - spec);
-	const char *id = sep + 2;
-	const char *params[1] = {id};
-	PGconn	   *conn = pgb_pq_connect(pgb_pq_conninfo(db));
-	PGresult   *res;
-	int			i;
-
-	res = pgb_pq_exec_params(conn, "SELECT status, location FROM pgbackups.backups WHERE id = $1",
-							 1, params, PGRES_TUPLES_OK);
-	if (PQntuples(res) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("backup \"%s\" does not exist in database \"%s\"", id, db)));
-	if (strcmp(PQgetvalue(res, 0, 0), "completed") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("backup %s of database \"%s\" is %s, not completed",
-						id, db, PQgetvalue(res, 0, 0))));
-	*location = pstrdup(PQgetvalue(res, 0, 1));
-	PQclear(res);
-	res = pgb_pq_exec_params(conn,
-							 "SELECT t.key, t.value FROM pgbackups.backups b, "
-							 "pg_catalog.jsonb_each_text(b.table_rows) t WHERE b.id = $1",
-							 1, params, PGRES_TUPLES_OK);
-	p->nexpected = PQntuples(res);
-	p->expected_tables = palloc(sizeof(char *) * Max(p->nexpected, 1));
-	p->expected_rows = palloc(sizeof(int64) * Max(p->nexpected, 1));
-	for (i = 0; i < p->nexpected; i++)
-	{
-		p->expected_tables[i] = pstrdup(PQgetvalue(res, i, 0));
-		p->expected_rows[i] = strtoi64(PQgetvalue(res, i, 1), NULL, 10);
-	}
-	PQclear(res);
-	pgb_pq_disconnect(conn);
-}
-
 static void
 load_expected_rows(PgbRestoreParams *p)
 {
@@ -153,16 +109,13 @@ run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *resu
 	memset(&p, 0, sizeof(p));
 	p.job_id = rcat.job_id;
 	p.catalog_db = catalog_db;
-	p.catalog_dbname = rcat.dbname;
 	p.target = pgb_rcat_get(&rcat, "target");
 	p.parallel = par ? atoi(par) : 1;
 	p.keep_owner = strcmp(pgb_rcat_get(&rcat, "keep_owner"), "true") == 0;
 	p.keep_acl = strcmp(pgb_rcat_get(&rcat, "keep_acl"), "true") == 0;
 	p.rcat = &rcat;
-	if (location == NULL && backup && strstr(backup, "::"))
-		resolve_remote_backup(backup, &location, &p);
-	else
-		load_expected_rows(&p);
+	/* the scheduler recorded location and row counts, also for db::id */
+	load_expected_rows(&p);
 	p.archive_path = local_path(location);
 	tlog(psprintf("restore of %s into database \"%s\" started by worker %d, %d workers",
 				  backup, p.target, MyProcPid, p.parallel));
@@ -240,7 +193,6 @@ run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	memset(&rp, 0, sizeof(rp));
 	rp.job_id = rcat.job_id;
 	rp.catalog_db = catalog_db;
-	rp.catalog_dbname = rcat.dbname;
 	rp.archive_path = temp_archive;
 	rp.target = pgb_rcat_get(&rcat, "target");
 	rp.parallel = cp.parallel;
