@@ -28,7 +28,22 @@ PACKAGES=(
 	clang
 	libclang-rt-14-dev
 	valgrind
+	# S3 and URL tests (test/servers, e2e 72-78): our own nginx, the
+	# independent S3 clients (boto3, awscli), certificates, network namespaces
+	nginx-light
+	python3-boto3
+	python3-botocore
+	awscli
+	curl
+	openssl
+	iproute2
+	util-linux
 )
+# node runs s3rver (test/servers); any node >= 20 with npm will do (this
+# machine may have one from elsewhere), else Debian's
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	PACKAGES+=(nodejs npm)
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup.sh: must run as root (it installs packages and the extension)" >&2
@@ -64,6 +79,12 @@ for tool in pg_prove pgbench pg_restore pg_dump; do
 		exit 1
 	fi
 done
+
+# s3rver (@20minutes/s3rver) for the S3 tests, from package-lock.json
+if [ ! -d "$REPO/test/servers/node_modules/@20minutes/s3rver" ]; then
+	echo "setup.sh: npm ci in test/servers"
+	(cd "$REPO/test/servers" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 echo "setup.sh: building and installing pgbackups from $REPO"
 make -C "$REPO" PG_CONFIG="$PG_CONFIG" -j"$(nproc)"

@@ -509,3 +509,256 @@ crash_count() { grep -c 'was terminated by signal' "$SERVER_LOG" || true; }
 # of job ID (pgbackups_r001_<target>, or with the catalog's oid in front,
 # pgbackups_16384_r001_<target>)
 staging_match() { printf "(datname LIKE 'pgbackups\\\\_%%' AND datname LIKE '%%\\\\_%s\\\\_%%')" "$1"; }
+
+# ---- S3 and HTTP(S) servers for the storage/URL tests (test/servers, e2e 72..78) -------
+# Every server binds 127.0.0.1 on a port the kernel picks (or free_port), writes
+# a ready file, and is stopped by the cleanup trap (its PID is in _LIB_BGPIDS).
+#   start_s3rver [BUCKET...]        s3rver (node library API); S3_PORT, S3_ENDPOINT, S3_DIR, S3_LOG
+#   start_fault_proxy UPSTREAM_PORT fault_proxy.py; FP_PORT, FP_ENDPOINT, FP_CONTROL, FP_LOG
+#   fault_set JSON / fault_clear    the proxy's rules (see fault_proxy.py)
+#   make_test_ca                    CA_DIR, CA_FILE (+ server.crt/key for 127.0.0.1, localhost)
+#   start_nginx_https ROOT          nginx: NGINX_PORT (https), NGINX_HTTP_PORT, NGINX_DIR, NGINX_ACCESS_LOG
+#   start_https_server ROOT         https_server.py: HTTPS_PORT, HTTPS_LOG
+#   s3cli ARGS...                   test/servers/s3cli.py against s3rver (boto3), the independent client
+#   s3_conf ENDPOINT [PREFIX]       postgresql.conf lines for s3 storage on that endpoint
+SERVERS_DIR=$LIB_DIR/servers
+SYS_PYTHON=/usr/bin/python3 # Debian's python3 (boto3, botocore), not a pyenv one on PATH
+S3_BUCKET=${S3_BUCKET:-pgb}
+S3_ACCESS_KEY=${S3_ACCESS_KEY:-AKIAPGBTESTKEYID0001}
+S3_SECRET=${S3_SECRET:-SECRETxyzPgbS3key/9Qw+2Zr7Lk0Vb}
+S3_TOKEN=${S3_TOKEN:-TOKENxyzPgbSessionQ7v3Mm1Yt5Rr8Nn}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now
+free_port() {
+	"$SYS_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# servers_missing: what the server helpers need and this machine lacks (empty: all there)
+servers_missing() {
+	local m=()
+	[ -x /usr/bin/node ] || command -v node >/dev/null 2>&1 || m+=(node)
+	[ -d "$SERVERS_DIR/node_modules/@20minutes/s3rver" ] || m+=("test/servers/node_modules (npm ci in test/servers)")
+	[ -x "$SYS_PYTHON" ] || m+=("$SYS_PYTHON")
+	"$SYS_PYTHON" -c 'import boto3' 2>/dev/null || m+=(python3-boto3)
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || m+=(nginx-light)
+	command -v openssl >/dev/null 2>&1 || m+=(openssl)
+	command -v curl >/dev/null 2>&1 || m+=(curl)
+	printf '%s\n' "${m[@]}"
+}
+
+# require_servers: die (failing the script) when a server dependency is missing
+require_servers() {
+	local m
+	m=$(servers_missing)
+	[ -z "$m" ] || die "missing for the S3/HTTPS test servers (run scripts/setup.sh): $(tr '\n' ' ' <<<"$m")"
+}
+
+# _wait_ready FILE PID NAME LOG [secs]: wait for a server's ready file while its PID lives
+_wait_ready() {
+	local f=$1 pid=$2 name=$3 logf=$4 secs=${5:-30}
+	local deadline=$((SECONDS + secs))
+	while [ ! -s "$f" ]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			cat "$logf" >&2 || true
+			die "$name exited before it was ready"
+		fi
+		[ "$SECONDS" -lt "$deadline" ] || die "$name not ready after $secs s"
+		sleep 0.1
+	done
+}
+
+# start_s3rver [BUCKET...]: s3rver on 127.0.0.1 with the buckets (default $S3_BUCKET),
+# credentials $S3_ACCESS_KEY / $S3_SECRET (the built-in S3RVER key is revoked).
+# S3_TLS=1 serves HTTPS with make_test_ca's server certificate (then
+# S3_ENDPOINT is https://127.0.0.1:PORT and pgbackups.ca_file must be $CA_FILE).
+start_s3rver() {
+	local buckets=("$@") args=() b dir
+	[ "${#buckets[@]}" -gt 0 ] || buckets=("$S3_BUCKET")
+	new_tmpdir dir
+	S3_DIR=$dir
+	S3_LOG=$dir/s3rver.log
+	for b in "${buckets[@]}"; do args+=(--bucket "$b"); done
+	local scheme=http
+	if [ "${S3_TLS:-0}" = 1 ]; then
+		[ -n "${CA_DIR:-}" ] || make_test_ca
+		args+=(--cert "$CA_DIR/server.crt" --key "$CA_DIR/server.key")
+		scheme=https
+	fi
+	node "$SERVERS_DIR/s3rver.js" --dir "$dir/data" --address 127.0.0.1 --port 0 \
+		--access-key "$S3_ACCESS_KEY" --secret "$S3_SECRET" --ready-file "$dir/ready" \
+		"${args[@]}" >"$S3_LOG" 2>&1 &
+	S3_PID=$!
+	track_bg "$S3_PID"
+	_wait_ready "$dir/ready" "$S3_PID" s3rver "$S3_LOG"
+	S3_PORT=$(cat "$dir/ready")
+	S3_ENDPOINT=$scheme://127.0.0.1:$S3_PORT
+	export S3_DIR S3_LOG S3_PID S3_PORT S3_ENDPOINT
+	log "s3rver on $S3_ENDPOINT (pid $S3_PID, buckets ${buckets[*]}, data $dir/data)"
+}
+
+# start_fault_proxy UPSTREAM_PORT: fault_proxy.py in front of 127.0.0.1:UPSTREAM_PORT
+start_fault_proxy() {
+	local up=$1 dir
+	new_tmpdir dir
+	FP_DIR=$dir
+	FP_CONTROL=$dir/control.json
+	FP_LOG=$dir/requests.jsonl
+	: >"$FP_LOG"
+	echo '{"rules": []}' >"$FP_CONTROL"
+	"$SYS_PYTHON" "$SERVERS_DIR/fault_proxy.py" --listen 127.0.0.1 --port 0 --upstream "127.0.0.1:$up" \
+		--control "$FP_CONTROL" --log "$FP_LOG" --ready-file "$dir/ready" >"$dir/proxy.out" 2>&1 &
+	FP_PID=$!
+	track_bg "$FP_PID"
+	_wait_ready "$dir/ready" "$FP_PID" fault_proxy "$dir/proxy.out"
+	FP_PORT=$(cat "$dir/ready")
+	FP_ENDPOINT=http://127.0.0.1:$FP_PORT
+	export FP_DIR FP_CONTROL FP_LOG FP_PID FP_PORT FP_ENDPOINT
+	log "fault proxy on $FP_ENDPOINT -> 127.0.0.1:$up (pid $FP_PID)"
+}
+
+# fault_set JSON: replace the proxy's rules (atomically; counters restart)
+fault_set() {
+	printf '%s\n' "$1" >"$FP_CONTROL.tmp"
+	mv -f "$FP_CONTROL.tmp" "$FP_CONTROL"
+}
+fault_clear() { fault_set '{"rules": []}'; }
+
+# make_test_ca: a CA and a server certificate (IP:127.0.0.1, DNS:localhost) in
+# a fresh directory; sets CA_DIR and CA_FILE (readable by the postgres OS user)
+make_test_ca() {
+	local dir
+	new_tmpdir dir
+	"$SERVERS_DIR/make_ca.sh" "$dir" >/dev/null || die "make_ca.sh failed"
+	CA_DIR=$dir
+	CA_FILE=$dir/ca.crt
+	export CA_DIR CA_FILE
+}
+
+# start_nginx_https ROOT [EXTRA_CONF]: our own nginx serving ROOT under /files/
+# on https://127.0.0.1:NGINX_PORT and http://127.0.0.1:NGINX_HTTP_PORT, plus the
+# redirects of test/servers/nginx.conf.in; EXTRA_CONF (nginx text) is included
+# in http {}.  Files under ROOT must be world-readable (workers run as nobody).
+start_nginx_https() {
+	local root=$1 extra=${2:-} dir try
+	[ -n "${CA_DIR:-}" ] || make_test_ca
+	new_tmpdir dir
+	NGINX_DIR=$dir
+	mkdir -p "$dir/tmp"
+	printf '%s\n' "$extra" >"$dir/extra.conf"
+	for try in 1 2 3 4 5; do
+		NGINX_PORT=$(free_port)
+		NGINX_HTTP_PORT=$(free_port)
+		[ "$NGINX_PORT" != "$NGINX_HTTP_PORT" ] || continue
+		sed -e "s|@PREFIX@|$dir|g" -e "s|@ROOT@|$root|g" -e "s|@LISTEN@|127.0.0.1|g" \
+			-e "s|@PORT@|$NGINX_PORT|g" -e "s|@HTTP_PORT@|$NGINX_HTTP_PORT|g" \
+			-e "s|@CERT@|$CA_DIR/server.crt|g" -e "s|@KEY@|$CA_DIR/server.key|g" \
+			"$SERVERS_DIR/nginx.conf.in" >"$dir/nginx.conf"
+		nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/nginx.out" 2>&1 &
+		NGINX_PID=$!
+		local deadline=$((SECONDS + 15)) up=0
+		while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$NGINX_PID" 2>/dev/null; do
+			if curl -s -o /dev/null --cacert "$CA_FILE" "https://127.0.0.1:$NGINX_PORT/" &&
+				curl -s -o /dev/null "http://127.0.0.1:$NGINX_HTTP_PORT/"; then
+				up=1
+				break
+			fi
+			sleep 0.1
+		done
+		if [ "$up" = 1 ]; then
+			track_bg "$NGINX_PID"
+			NGINX_ACCESS_LOG=$dir/access.log
+			export NGINX_DIR NGINX_PORT NGINX_HTTP_PORT NGINX_PID NGINX_ACCESS_LOG
+			log "nginx on https://127.0.0.1:$NGINX_PORT and http://127.0.0.1:$NGINX_HTTP_PORT (pid $NGINX_PID, root $root)"
+			return 0
+		fi
+		stop_bg "$NGINX_PID"
+		# a port taken between free_port and bind: try others
+		grep -q 'Address already in use' "$dir/error.log" "$dir/nginx.out" 2>/dev/null || break
+	done
+	cat "$dir/error.log" "$dir/nginx.out" >&2 2>/dev/null || true
+	die "nginx did not start"
+}
+
+# start_https_server ROOT: test/servers/https_server.py (truncated bodies) on
+# https://127.0.0.1:HTTPS_PORT with make_test_ca's certificate
+start_https_server() {
+	local root=$1 dir
+	[ -n "${CA_DIR:-}" ] || make_test_ca
+	new_tmpdir dir
+	HTTPS_LOG=$dir/requests.jsonl
+	"$SYS_PYTHON" "$SERVERS_DIR/https_server.py" --root "$root" --cert "$CA_DIR/server.crt" --key "$CA_DIR/server.key" \
+		--log "$HTTPS_LOG" --listen 127.0.0.1 --port 0 --ready-file "$dir/ready" >"$dir/out" 2>&1 &
+	HTTPS_PID=$!
+	track_bg "$HTTPS_PID"
+	_wait_ready "$dir/ready" "$HTTPS_PID" https_server "$dir/out"
+	HTTPS_PORT=$(cat "$dir/ready")
+	export HTTPS_LOG HTTPS_PID HTTPS_PORT
+	log "https_server.py on https://127.0.0.1:$HTTPS_PORT (pid $HTTPS_PID, root $root)"
+}
+
+# s3cli ARGS...: the independent S3 client (boto3) against s3rver itself,
+# with the test credentials; see test/servers/s3cli.py
+s3cli() {
+	local ca=()
+	[ "${S3_ENDPOINT#https:}" = "$S3_ENDPOINT" ] || ca=(--ca "$CA_FILE")
+	S3CLI_ACCESS_KEY=$S3_ACCESS_KEY S3CLI_SECRET=$S3_SECRET \
+		"$SYS_PYTHON" "$SERVERS_DIR/s3cli.py" --endpoint "$S3_ENDPOINT" "${ca[@]}" "$@"
+}
+
+# s3_conf ENDPOINT [PREFIX]: postgresql.conf lines for s3://$S3_BUCKET/PREFIX
+# storage at ENDPOINT (path style, the test credentials and session token)
+s3_conf() {
+	local ep=$1 prefix=${2:-backups}
+	cat <<CONF
+pgbackups.storage_url = 's3://$S3_BUCKET/$prefix'
+pgbackups.s3_endpoint = '$ep'
+pgbackups.s3_region = 'us-east-1'
+pgbackups.s3_uri_style = 'path'
+pgbackups.s3_access_key_id = '$S3_ACCESS_KEY'
+pgbackups.s3_secret_access_key = '$S3_SECRET'
+pgbackups.s3_session_token = '$S3_TOKEN'
+CONF
+}
+
+# set_conf NAME VALUE...: ALTER SYSTEM SET each NAME = 'VALUE' pair, reload, and
+# wait until a new session sees the last one (PGC_SIGHUP settings)
+set_conf() {
+	local sql="" last_name="" last_val=""
+	while [ "$#" -ge 2 ]; do
+		sql+="ALTER SYSTEM SET $1 = '${2//\'/\'\'}';"
+		last_name=$1
+		last_val=$2
+		shift 2
+	done
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "$sql" >/dev/null
+	q postgres "SELECT pg_reload_conf()" >/dev/null
+	wait_for postgres "SELECT current_setting('$last_name') = '${last_val//\'/\'\'}'" 10 ||
+		log "set_conf: $last_name not visible after reload"
+	sleep 0.3 # the background workers handle SIGHUP a moment later
+}
+
+# in_netns_with_metadata_address "$@": re-run the calling script (once, as root)
+# in a new network namespace whose loopback also carries 169.254.169.254, so
+# that a test of "redirect to the cloud metadata address" can put a trap
+# server there and never sends a packet off this machine.  Sets
+# NETNS_METADATA=1 inside; without root or unshare the script runs as is
+# (NETNS_METADATA=0).  Call it right after sourcing lib.sh.
+in_netns_with_metadata_address() {
+	if [ "${PGB_IN_NETNS:-0}" = 1 ]; then
+		ip link set lo up 2>/dev/null || true
+		if ip addr add 169.254.169.254/32 dev lo 2>/dev/null || ip addr show dev lo | grep -q 169.254.169.254; then
+			NETNS_METADATA=1
+		else
+			NETNS_METADATA=0
+		fi
+		export NETNS_METADATA
+		return 0
+	fi
+	NETNS_METADATA=0
+	export NETNS_METADATA
+	if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null 2>&1 && unshare --net true 2>/dev/null; then
+		trap - EXIT
+		PGB_IN_NETNS=1 exec unshare --net -- bash "$0" "$@"
+	fi
+	log "no private network namespace (not root or no unshare): the 169.254.169.254 trap is off"
+}
