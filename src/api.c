@@ -21,6 +21,7 @@
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -38,6 +39,9 @@
 #include "guc.h"
 #include "pq_util.h"
 #include "shmem.h"
+#include "storage.h"
+#include "url_fetch.h"
+#include "http.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_capture);
 PG_FUNCTION_INFO_V1(pgbackups_cancel);
@@ -47,6 +51,7 @@ PG_FUNCTION_INFO_V1(pgbackups_launcher_wakeup);
 PG_FUNCTION_INFO_V1(pgbackups_restore);
 PG_FUNCTION_INFO_V1(pgbackups_restore_from_url);
 PG_FUNCTION_INFO_V1(pgbackups_copy);
+PG_FUNCTION_INFO_V1(pgbackups_url);
 
 #define SCHEDULER_WAIT_MS 15000
 
@@ -605,7 +610,8 @@ submit_restore(FunctionCallInfo fcinfo, const char *source, bool from_url)
 	if (strlen(source) >= sizeof(rq.source))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("backup name or URL is too long")));
+				 errmsg("backup name or URL is too long"),
+				 errdetail("At most %d bytes are accepted.", (int) sizeof(rq.source) - 1)));
 	strlcpy(rq.source, source, sizeof(rq.source));
 	rq.from_url = from_url;
 	rq.parallel = parallel;
@@ -676,17 +682,18 @@ pgbackups_restore_from_url(PG_FUNCTION_ARGS)
 					(errcode_for_file_access(),
 					 errmsg("could not read archive \"%s\": %m", url + 7)));
 	}
-	else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0 ||
-			 strncmp(url, "s3://", 5) == 0)
+	else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
+		pgb_url_check(url, true);
+	else if (strncmp(url, "s3://", 5) == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("restoring from %.*s URLs is not supported yet", (int) (strchr(url, ':') - url), url),
-				 errdetail("This version restores file:// archives and backups of the catalog.")));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("restore_from_url does not read s3:// URLs"),
+				 errhint("Restore a backup by its id with pgbackups.restore(), or pass a URL from pgbackups.url().")));
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unsupported URL \"%s\"", url),
-				 errhint("Use a file:///absolute/path.dump URL.")));
+				 errmsg("unsupported URL scheme in \"%s\"", pgb_http_redact_url(url)),
+				 errhint("Use an https:// URL.")));
 	return submit_restore(fcinfo, url, true);
 }
 
@@ -754,4 +761,80 @@ pgbackups_copy(PG_FUNCTION_ARGS)
 	if (wait)
 		(void) wait_for_job(id);
 	PG_RETURN_TEXT_P(cstring_to_text(id));
+}
+
+/*
+ * pgbackups.url(id, valid_for)
+ *		heroku pg:backups:url: a link to download a completed backup.  For
+ *		S3 storage a SigV4 presigned GET URL valid for valid_for (1 second
+ *		to 7 days); for file:// storage the file URL.  NULL id means the
+ *		latest completed backup of this database.
+ */
+Datum
+pgbackups_url(PG_FUNCTION_ARGS)
+{
+	Interval   *valid_for;
+	int64		secs;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	char	   *id = NULL;
+	char	   *status = NULL;
+	char	   *location = NULL;
+	char	   *result;
+	int			rc;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("valid_for must not be null")));
+	valid_for = PG_GETARG_INTERVAL_P(1);
+	secs = valid_for->time / USECS_PER_SEC +
+		(int64) valid_for->day * SECS_PER_DAY +
+		(int64) valid_for->month * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (secs < 1 || secs > 7 * SECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("valid_for must be between 1 second and 7 days"),
+				 errdetail("Signature Version 4 URLs expire after at most 7 days.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (PG_ARGISNULL(0))
+		rc = SPI_execute("SELECT id, status, location FROM pgbackups.backups "
+						 "WHERE status = 'completed' AND database = pg_catalog.current_database() "
+						 "ORDER BY finished_at DESC, num DESC LIMIT 1", true, 1);
+	else
+	{
+		values[0] = PG_GETARG_DATUM(0);
+		rc = SPI_execute_with_args("SELECT id, status, location FROM pgbackups.backups "
+								   "WHERE id = pg_catalog.lower($1)",
+								   1, argtypes, values, nulls, true, 1);
+	}
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgbackups.backups");
+	if (SPI_processed == 1)
+	{
+		id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		location = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		id = id ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, id) : NULL;
+		status = status ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, status) : NULL;
+		location = location ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, location) : NULL;
+	}
+	SPI_finish();
+	if (id == NULL && PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("database \"%s\" has no completed backups", get_database_name(MyDatabaseId))));
+	if (id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup \"%s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	if (strcmp(status, "completed") != 0 || location == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backup %s is %s; only completed backups have a URL", id, status)));
+	result = pgb_storage_download_url(location, (int) secs);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
 }

@@ -98,9 +98,23 @@ extern PgbArchiveReader *pgb_reader_open_file(const char *path);
 /* the same, but the file stays open across transactions until closed */
 extern PgbArchiveReader *pgb_reader_open_file_session(const char *path);
 extern PgbArchiveReader *pgb_reader_open_memory(const char *data, size_t len);
+
+/* an archive read through callbacks (S3 ranged GETs) */
+typedef struct PgbReadSource
+{
+	/* up to n bytes at pos; short only at the end; errors are raised */
+	size_t		(*read) (void *arg, uint64 pos, char *buf, size_t n);
+	void		(*close) (void *arg);
+	void	   *arg;
+	int64		size;			/* -1 if unknown */
+} PgbReadSource;
+
+extern PgbArchiveReader *pgb_reader_open_source(PgbReadSource *src);
 extern const PgbArchive *pgb_reader_read_toc(PgbArchiveReader *r);
 extern void pgb_reader_close(PgbArchiveReader *r);
 extern uint64 pgb_reader_position(PgbArchiveReader *r);
+/* the archive's size if the source knows it, else -1 */
+extern int64 pgb_reader_size(PgbArchiveReader *r);
 
 /*
  * Sequential walk of the data area: returns false at the end of the archive,

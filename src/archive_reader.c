@@ -39,6 +39,7 @@ struct PgbArchiveReader
 	bool		fp_is_session;	/* fopen'ed, survives transactions */
 	const char *mem;
 	size_t		memlen;
+	PgbReadSource *src;
 	uint64		pos;
 	PgbArchive ar;
 	bool		have_toc;
@@ -68,6 +69,8 @@ read_raw(PgbArchiveReader *r, void *buf, size_t n)
 					(errcode_for_file_access(),
 					 errmsg("could not read archive: %m")));
 	}
+	else if (r->src)
+		got = r->src->read(r->src->arg, r->pos, buf, n);
 	else
 	{
 		got = Min(n, r->memlen - r->pos);
@@ -210,9 +213,21 @@ pgb_reader_open_memory(const char *data, size_t len)
 	return r;
 }
 
+PgbArchiveReader *
+pgb_reader_open_source(PgbReadSource *src)
+{
+	PgbArchiveReader *r = reader_new();
+
+	r->src = src;
+	return r;
+}
+
 void
 pgb_reader_close(PgbArchiveReader *r)
 {
+	if (r->src && r->src->close)
+		r->src->close(r->src->arg);
+	r->src = NULL;
 	if (r->fp && r->fp_is_session)
 	{
 		fclose(r->fp);
@@ -227,6 +242,16 @@ uint64
 pgb_reader_position(PgbArchiveReader *r)
 {
 	return r->pos;
+}
+
+int64
+pgb_reader_size(PgbArchiveReader *r)
+{
+	if (r->src)
+		return r->src->size;
+	if (r->mem)
+		return (int64) r->memlen;
+	return -1;
 }
 
 static void
@@ -485,7 +510,7 @@ pgb_reader_seek_block(PgbArchiveReader *r, PgbTocEntry *te, int *blktype)
 {
 	PgbTocEntry *found;
 
-	if (r->fp == NULL && r->mem == NULL)
+	if (r->fp == NULL && r->mem == NULL && r->src == NULL)
 		elog(ERROR, "archive reader is closed");
 	if (te->data_state != PGB_OFFSET_SET)
 		elog(ERROR, "entry %d has no data offset", te->dump_id);
@@ -498,6 +523,11 @@ pgb_reader_seek_block(PgbArchiveReader *r, PgbTocEntry *te, int *blktype)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not seek in archive: %m")));
+	}
+	else if (r->src)
+	{
+		if (r->src->size >= 0 && te->data_pos > (uint64) r->src->size)
+			reader_fail(r, "data offset beyond the end of the archive");
 	}
 	else if (te->data_pos > r->memlen)
 		reader_fail(r, "data offset beyond the end of the archive");

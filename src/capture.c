@@ -88,6 +88,7 @@ static struct
 	char	   *spool_prefix;
 	int			nstreams;
 	EVP_MD_CTX *md;
+	PgbStorageWriter *writer;	/* aborted on an error path */
 	int			copy_fd;
 	PGconn	   *coord;
 	bool		succeeded;
@@ -798,7 +799,8 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not initialize SHA-256")));
-	w = pgb_storage_create(params->location);
+	w = pgb_storage_create(params->location, pos);
+	cap.writer = w;
 	hash_and_write(w, head.data, head.len);
 	buf = palloc(1024 * 1024);
 	for (i = 0; i < out.ntoc; i++)
@@ -819,6 +821,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
 		pfree(path);
 	}
 	pgb_storage_commit(w);
+	cap.writer = NULL;
 	if (EVP_DigestFinal_ex(cap.md, digest, &dlen) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -941,6 +944,8 @@ pgb_capture_cleanup(void)
 	stop_children(true);
 	if (!cap.succeeded)
 		end_orphan_sessions();
+	pgb_storage_abort(cap.writer);
+	cap.writer = NULL;
 	pgb_pq_set_interrupt_check(cap.hooks ? cap.hooks->check : NULL);
 	if (cap.copy_fd >= 0)
 		close(cap.copy_fd);
@@ -982,5 +987,10 @@ void
 pgb_capture_cleanup_on_exit(void)
 {
 	if (cap.active)
+	{
 		stop_children(false);
+		pgb_pq_set_interrupt_check(NULL);
+		pgb_storage_abort(cap.writer);
+		cap.writer = NULL;
+	}
 }

@@ -30,6 +30,19 @@ int			pgb_max_decompressed_size = 1024 * 1024;
 char	   *pgb_pg_dump_path = NULL;
 char	   *pgb_connect_user = NULL;
 char	   *pgb_conninfo = NULL;
+char	   *pgb_s3_endpoint = NULL;
+char	   *pgb_s3_region = NULL;
+char	   *pgb_s3_uri_style = NULL;
+char	   *pgb_s3_access_key_id = NULL;
+char	   *pgb_s3_secret_access_key = NULL;
+char	   *pgb_s3_session_token = NULL;
+int			pgb_s3_part_size = 16;
+int			pgb_s3_upload_concurrency = 4;
+char	   *pgb_ca_file = NULL;
+int			pgb_http_timeout = 30;
+int			pgb_http_retry_time = 60;
+char	   *pgb_url_allowed_hosts = NULL;
+int			pgb_url_max_size = 1024 * 1024;
 
 static bool
 check_compression(char **newval, void **extra, GucSource source)
@@ -64,6 +77,35 @@ check_storage_url(char **newval, void **extra, GucSource source)
 	if (strncmp(v, "s3://", 5) == 0)
 		return true;			/* validated when used */
 	GUC_check_errdetail("Supported storage URLs are file:///directory and s3://bucket/prefix.");
+	return false;
+}
+
+static bool
+check_s3_endpoint(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+	{
+		GUC_check_errdetail("An S3 endpoint is an http:// or https:// URL, as in https://s3.eu-west-1.amazonaws.com.");
+		return false;
+	}
+	if (strchr(v + 8, '?') || strchr(v + 8, '#') || strchr(v, '@'))
+	{
+		GUC_check_errdetail("An S3 endpoint has no user, query or fragment.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_uri_style(char **newval, void **extra, GucSource source)
+{
+	if (strcmp(*newval, "host") == 0 || strcmp(*newval, "path") == 0)
+		return true;
+	GUC_check_errdetail("Valid values are \"host\" (virtual-hosted, bucket.endpoint) and \"path\" (endpoint/bucket).");
 	return false;
 }
 
@@ -168,6 +210,123 @@ pgb_guc_define(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_endpoint",
+							   "S3 endpoint URL, for S3-compatible services.",
+							   "Empty means https://s3.<region>.amazonaws.com.",
+							   &pgb_s3_endpoint,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_s3_endpoint, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_region",
+							   "S3 region used in request signatures.",
+							   NULL,
+							   &pgb_s3_region,
+							   "us-east-1",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_uri_style",
+							   "S3 addressing: host (bucket.endpoint/key) or path (endpoint/bucket/key).",
+							   NULL,
+							   &pgb_s3_uri_style,
+							   "host",
+							   PGC_SIGHUP,
+							   0,
+							   check_uri_style, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_access_key_id",
+							   "S3 access key id.",
+							   NULL,
+							   &pgb_s3_access_key_id,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_secret_access_key",
+							   "S3 secret access key.",
+							   NULL,
+							   &pgb_s3_secret_access_key,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_session_token",
+							   "S3 session token of temporary credentials.",
+							   NULL,
+							   &pgb_s3_session_token,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.s3_part_size",
+							"Smallest part size of S3 multipart uploads.",
+							"Parts grow so that any archive fits in 10,000 parts.",
+							&pgb_s3_part_size,
+							16, 5, 5 * 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.s3_upload_concurrency",
+							"Number of parts of one S3 upload in flight at once.",
+							NULL,
+							&pgb_s3_upload_concurrency,
+							4, 1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.ca_file",
+							   "CA certificates (PEM) trusted for HTTPS, instead of the system's.",
+							   "Used for S3 and restore_from_url.",
+							   &pgb_ca_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.http_timeout",
+							"Connect timeout, and how long a transfer may stay below 1 kB/s.",
+							NULL,
+							&pgb_http_timeout,
+							30, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.http_retry_time",
+							"How long one HTTP request is retried after transient failures.",
+							"5xx, 429, timeouts and resets are retried with exponential backoff; other 4xx fail at once.",
+							&pgb_http_retry_time,
+							60, 0, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.url_allowed_hosts",
+							   "Hosts restore_from_url may reach over http:// and at private or loopback addresses.",
+							   "Comma-separated host names or IP literals, as written in URLs.",
+							   &pgb_url_allowed_hosts,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.url_max_size",
+							"Largest archive restore_from_url downloads.",
+							NULL,
+							&pgb_url_max_size,
+							1024 * 1024, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pgbackups");
 }

@@ -19,6 +19,19 @@ extern int	pgb_max_decompressed_size;	/* MB */
 extern char *pgb_pg_dump_path;
 extern char *pgb_connect_user;
 extern char *pgb_conninfo;
+extern char *pgb_s3_endpoint;
+extern char *pgb_s3_region;
+extern char *pgb_s3_uri_style;
+extern char *pgb_s3_access_key_id;
+extern char *pgb_s3_secret_access_key;
+extern char *pgb_s3_session_token;
+extern int	pgb_s3_part_size;		/* MB */
+extern int	pgb_s3_upload_concurrency;
+extern char *pgb_ca_file;
+extern int	pgb_http_timeout;		/* s */
+extern int	pgb_http_retry_time;	/* s */
+extern char *pgb_url_allowed_hosts;
+extern int	pgb_url_max_size;		/* MB */
 
 #define PGB_MAX_PARALLEL 64
 

@@ -39,6 +39,7 @@
 
 #include "launcher.h"
 #include "shmem.h"
+#include "storage.h"
 
 #define LAUNCHER_NAPTIME_MS 10000
 #define REPROBE_MS 60000
@@ -208,6 +209,39 @@ launcher_round(void)
 	list_free(dbs);
 }
 
+/*
+ * sweep_uploads
+ *		At start-up, abort unfinished S3 uploads a crash left behind; only
+ *		when no job is running (a launcher restarted on its own leaves its
+ *		jobs alone).  Errors are logged, never fatal.
+ */
+static void
+sweep_uploads(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		busy = false;
+	int			i;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	for (i = 0; i < PGB_MAX_JOBS; i++)
+		if (PgbShared->jobs[i].in_use && !PgbShared->jobs[i].exited)
+			busy = true;
+	LWLockRelease(PgbShared->lock);
+	if (busy)
+		return;
+	PG_TRY();
+	{
+		pgb_storage_sweep();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
 void
 pgb_launcher_main(Datum arg)
 {
@@ -227,6 +261,8 @@ pgb_launcher_main(Datum arg)
 	loopctx = AllocSetContextCreate(TopMemoryContext, "pgbackups launcher loop",
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loopctx);
+	sweep_uploads();
+	MemoryContextReset(loopctx);
 	for (;;)
 	{
 		int			rc;

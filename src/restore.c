@@ -53,6 +53,7 @@
 #include "restore_plan.h"
 #include "restore_worker.h"
 #include "shmem.h"
+#include "storage.h"
 
 static struct
 {
@@ -179,6 +180,58 @@ scan_blocks(PgbArchiveReader *r, const PgbArchive *ar, PgbRestorePlan *plan)
 					 errmsg("invalid archive: no data block for entry %d (%s)",
 							ar->toc[i].dump_id, entry_name(&ar->toc[i]))));
 	pfree(seen);
+	return pos;
+}
+
+static const PgbArchive *sort_ar;
+
+static int
+cmp_data_pos(const void *a, const void *b)
+{
+	uint64		x = sort_ar->toc[*(const int *) a].data_pos;
+	uint64		y = sort_ar->toc[*(const int *) b].data_pos;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * For an archive in object storage, where walking every block means
+ * downloading it all: positions and sizes from the TOC's data offsets
+ * (pgbackups' archives always have them).  NULL if an entry with data
+ * has none, or the offsets are not in order within the object.
+ */
+static uint64 *
+positions_from_toc(const PgbArchive *ar, PgbRestorePlan *plan, int64 size)
+{
+	uint64	   *pos = palloc0(sizeof(uint64) * Max(ar->ntoc, 1));
+	int		   *idx = palloc(sizeof(int) * Max(ar->ntoc, 1));
+	int			n = 0;
+	int			i;
+
+	if (size < 0)
+		return NULL;
+	for (i = 0; i < ar->ntoc; i++)
+	{
+		if (ar->toc[i].data_state == PGB_OFFSET_SET)
+			idx[n++] = i;
+		else if (plan->items[i].has_data)
+			return NULL;
+	}
+	sort_ar = ar;
+	qsort(idx, n, sizeof(int), cmp_data_pos);
+	for (i = 0; i < n; i++)
+	{
+		uint64		at = ar->toc[idx[i]].data_pos;
+		uint64		next = i + 1 < n ? ar->toc[idx[i + 1]].data_pos : (uint64) size;
+
+		if (at < ar->data_start || next <= at || next > (uint64) size)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: the data offset of entry %d is out of order",
+							ar->toc[idx[i]].dump_id)));
+		pos[idx[i]] = at;
+		plan->items[idx[i]].data_size = next - at;
+	}
 	return pos;
 }
 
@@ -899,11 +952,15 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
 
 	/* 1. archive */
 	progress("reading archive");
-	reader = pgb_reader_open_file(params->archive_path);
+	reader = pgb_storage_open_reader(params->archive_path, false);
 	ar = pgb_reader_read_toc(reader);
 	pgb_archive_session(ar, &sess);
 	rst.plan = pgb_restore_plan_build(ar, params->keep_acl);
-	positions = scan_blocks(reader, ar, rst.plan);
+	positions = NULL;
+	if (strncmp(params->archive_path, "s3://", 5) == 0)
+		positions = positions_from_toc(ar, rst.plan, pgb_reader_size(reader));
+	if (positions == NULL)
+		positions = scan_blocks(reader, ar, rst.plan);
 	pgb_reader_close(reader);
 	rst.loaded_rows = palloc0(sizeof(int64) * Max(ar->ntoc, 1));
 	for (i = 0; i < rst.plan->nitems; i++)

@@ -49,6 +49,7 @@
 
 #include "compress.h"
 #include "restore_exec.h"
+#include "storage.h"
 
 #define LO_WRITE_SIZE (1024 * 1024)
 
@@ -119,7 +120,7 @@ pgb_exec_init(PgbRestoreExec *x, const char *path, const uint64 *positions,
 	StringInfoData sql;
 
 	memset(x, 0, sizeof(*x));
-	x->reader = pgb_reader_open_file_session(path);
+	x->reader = pgb_storage_open_reader(path, true);
 	ar = (PgbArchive *) pgb_reader_read_toc(x->reader);
 	x->ar = ar;
 	for (i = 0; i < ar->ntoc; i++)

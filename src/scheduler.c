@@ -51,6 +51,7 @@
 #include "pq_util.h"
 #include "compress.h"
 #include "guc.h"
+#include "http.h"
 #include "job_worker.h"
 #include "scheduler.h"
 #include "shmem.h"
@@ -469,11 +470,12 @@ do_restore(PgbRequest *rq, int idx)
 	char	   *location = NULL;
 	char	   *expected = NULL;
 	char	   *id;
+	PgbJobSlot *j;
 
 	if (!have_job_slot(idx))
 		return;
 	if (rq->from_url)
-		location = rq->source;
+		location = pgb_http_redact_url(rq->source);	/* the full URL stays in the job slot */
 	else if (strstr(backup, "::") != NULL)
 	{
 		/* db::id: look it up in that database's catalog now */
@@ -526,11 +528,20 @@ do_restore(PgbRequest *rq, int idx)
 		location = row->location;
 		expected = row->table_rows;
 	}
-	id = pgb_catalog_insert_transfer('r', backup, location, rq->target_db, rq->parallel,
+	id = pgb_catalog_insert_transfer('r', rq->from_url ? location : backup, location,
+									 rq->target_db, rq->parallel,
 									 rq->keep_owner, rq->keep_acl, expected,
 									 role_name(rq->roleid));
-	if (queue_job(idx, id) != NULL)
-		reply(idx, 0, NULL, id);
+	j = queue_job(idx, id);
+	if (j == NULL)
+		return;
+	if (rq->from_url)
+	{
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		strlcpy(j->source, rq->source, sizeof(j->source));
+		LWLockRelease(PgbShared->lock);
+	}
+	reply(idx, 0, NULL, id);
 }
 
 /* a connection string without its password, for the catalog */

@@ -22,6 +22,8 @@
 
 #define PGB_MAX_DATABASES 256
 #define PGB_MAX_REQUESTS 64
+/* presigned URLs with session tokens run to a few kB */
+#define PGB_SOURCE_LEN 8192
 #define PGB_MAX_JOBS 128
 #define PGB_ID_LEN 16
 #define PGB_ERRMSG_LEN 1024
@@ -74,7 +76,7 @@ typedef struct PgbRequest
 	char		label[128];
 	char		id[PGB_ID_LEN];
 	/* restore: backup id, db::id or URL; copy: source database or URL */
-	char		source[1024];
+	char		source[PGB_SOURCE_LEN];
 	bool		keep_owner;
 	bool		keep_acl;
 	bool		from_url;		/* restore: source is an archive URL */
@@ -111,8 +113,8 @@ typedef struct PgbJobSlot
 	TimestampTz finished_at;
 	int			sqlerrcode;
 	char		errmsg[PGB_ERRMSG_LEN];
-	/* a copy's source connection string, kept out of the catalog */
-	char		source[1024];
+	/* a copy's source connection string or a restore's URL, kept out of the catalog */
+	char		source[PGB_SOURCE_LEN];
 	/* progress */
 	int			tables_total;
 	int			tables_done;

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * storage_local.c
- *	  The file:// storage backend (the embedded default).
+ *	  The file:// storage backend (the embedded default); storage.c maps
+ *	  URLs to the paths used here.
  *
  * Archives are written to "<final>.tmp", fsynced, and linked to the final
  * name with renameat2(RENAME_NOREPLACE), so an existing archive is never
@@ -31,7 +32,7 @@
 
 #define WRITE_BUFSIZE (1024 * 1024)
 
-struct PgbStorageWriter
+struct PgbLocalWriter
 {
 	char	   *path;			/* final path */
 	char	   *tmppath;
@@ -42,64 +43,10 @@ struct PgbStorageWriter
 	MemoryContextCallback cb;
 };
 
-char *
-pgb_storage_root(void)
-{
-	if (pgb_storage_url && pgb_storage_url[0])
-		return pstrdup(pgb_storage_url);
-	return pgb_default_storage_url();
-}
-
-static void
-check_scheme(const char *url)
-{
-	if (strncmp(url, "s3://", 5) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("S3 storage is not supported yet"),
-				 errdetail("pgbackups.storage_url is \"%s\".", url),
-				 errhint("Use a file:// storage URL.")));
-	if (strncmp(url, "file:///", 8) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unsupported storage URL \"%s\"", url)));
-}
-
-static const char *
-url_path(const char *url)
-{
-	check_scheme(url);
-	return url + 7;
-}
-
-char *
-pgb_storage_url_for(const char *key)
-{
-	char	   *root = pgb_storage_root();
-	size_t		len = strlen(root);
-
-	check_scheme(root);
-	while (len > 8 && root[len - 1] == '/')
-		root[--len] = '\0';
-	return psprintf("%s/%s", root, key);
-}
-
-static void make_parent_dirs(const char *path);
-
-/* also creates the directory, so spool files can be made there */
-char *
-pgb_storage_spool_prefix(const char *url)
-{
-	char	   *p = pstrdup(url_path(url));
-
-	make_parent_dirs(p);
-	return p;
-}
-
 static void
 writer_release(void *arg)
 {
-	PgbStorageWriter *w = (PgbStorageWriter *) arg;
+	PgbLocalWriter *w = (PgbLocalWriter *) arg;
 
 	if (w->fd >= 0)
 		close(w->fd);
@@ -108,8 +55,8 @@ writer_release(void *arg)
 		unlink(w->tmppath);
 }
 
-static void
-make_parent_dirs(const char *path)
+void
+pgb_local_make_parent_dirs(const char *path)
 {
 	char	   *dir = pstrdup(path);
 
@@ -122,13 +69,13 @@ make_parent_dirs(const char *path)
 	pfree(dir);
 }
 
-PgbStorageWriter *
-pgb_storage_create(const char *url)
+PgbLocalWriter *
+pgb_local_create(const char *path)
 {
-	PgbStorageWriter *w = palloc0(sizeof(PgbStorageWriter));
+	PgbLocalWriter *w = palloc0(sizeof(PgbLocalWriter));
 	struct stat st;
 
-	w->path = pstrdup(url_path(url));
+	w->path = pstrdup(path);
 	w->tmppath = psprintf("%s.tmp", w->path);
 	w->fd = -1;
 	w->buf = palloc(WRITE_BUFSIZE);
@@ -136,11 +83,11 @@ pgb_storage_create(const char *url)
 	w->cb.arg = w;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
 
-	make_parent_dirs(w->path);
+	pgb_local_make_parent_dirs(w->path);
 	if (stat(w->path, &st) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("archive \"%s\" already exists", url),
+				 errmsg("archive \"file://%s\" already exists", path),
 				 errdetail("pgbackups never overwrites a stored archive.")));
 	w->fd = open(w->tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
 	if (w->fd < 0)
@@ -155,14 +102,14 @@ pgb_storage_create(const char *url)
 }
 
 static void
-flush_buf(PgbStorageWriter *w)
+flush_buf(PgbLocalWriter *w)
 {
 	pgb_write_all(w->fd, w->buf, w->buflen, w->tmppath);
 	w->buflen = 0;
 }
 
 void
-pgb_storage_write(PgbStorageWriter *w, const char *data, size_t len)
+pgb_local_write(PgbLocalWriter *w, const char *data, size_t len)
 {
 	while (len > 0)
 	{
@@ -203,7 +150,7 @@ fsync_dir(const char *path)
 }
 
 void
-pgb_storage_commit(PgbStorageWriter *w)
+pgb_local_commit(PgbLocalWriter *w)
 {
 	flush_buf(w);
 	if (pg_fsync(w->fd) != 0)
@@ -229,16 +176,14 @@ pgb_storage_commit(PgbStorageWriter *w)
 }
 
 void
-pgb_storage_abort(PgbStorageWriter *w)
+pgb_local_abort(PgbLocalWriter *w)
 {
 	writer_release(w);
 }
 
 bool
-pgb_storage_delete(const char *url)
+pgb_local_delete(const char *path)
 {
-	const char *path = url_path(url);
-
 	if (unlink(path) != 0)
 	{
 		if (errno == ENOENT)
@@ -251,12 +196,12 @@ pgb_storage_delete(const char *url)
 }
 
 /*
- * pgb_storage_remove_partials
+ * pgb_local_remove_partials
  *		Remove the temporary files of a job whose final archive is url:
  *		every "<final name>.*.tmp" and "<final name>.tmp" in its directory.
  */
 void
-pgb_storage_remove_partials(const char *url)
+pgb_local_remove_partials(const char *path_in)
 {
 	char	   *path;
 	char	   *dir;
@@ -265,9 +210,7 @@ pgb_storage_remove_partials(const char *url)
 	struct dirent *de;
 	size_t		blen;
 
-	if (strncmp(url, "file:///", 8) != 0)
-		return;
-	path = pstrdup(url + 7);
+	path = pstrdup(path_in);
 	dir = pstrdup(path);
 	get_parent_directory(dir);
 	base = strrchr(path, '/') + 1;

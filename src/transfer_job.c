@@ -41,9 +41,10 @@
 #include "pq_util.h"
 #include "restore.h"
 #include "storage.h"
+#include "url_fetch.h"
 
 static PgbRemoteCatalog rcat;
-static char *temp_archive = NULL;	/* a copy's intermediate archive */
+static char *temp_archive = NULL;	/* a copy's or URL's local archive */
 
 static void
 tlog(const char *msg)
@@ -61,16 +62,54 @@ transfer_exit(int code, Datum arg)
 	}
 }
 
-/* the local path of a file:// location */
+/* <data directory>/pgbackups_tmp/<name>, the directory created */
 static char *
-local_path(const char *location)
+temp_path(const char *name)
+{
+	char	   *dir = psprintf("%s/pgbackups_tmp", DataDir);
+
+	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+	return psprintf("%s/%s", dir, name);
+}
+
+/*
+ * archive_for
+ *		What the restore engine reads for a restore's location: a file://
+ *		path, an s3:// URL (read with ranged GETs), or, for an http(s) URL,
+ *		a local copy downloaded first (the full URL, which may carry a
+ *		signature, is only in the job slot).
+ */
+static char *
+archive_for(const char *location)
 {
 	if (location && strncmp(location, "file://", 7) == 0 && location[7] == '/')
 		return pstrdup(location + 7);
+	if (location && strncmp(location, "s3://", 5) == 0)
+		return pstrdup(location);
+	if (location && (strncmp(location, "https://", 8) == 0 || strncmp(location, "http://", 7) == 0))
+	{
+		char	   *url = pgb_job_source();
+		int64		size;
+
+		if (url == NULL || url[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the URL of restore %s is no longer known", rcat.job_id),
+					 errhint("Start the restore again.")));
+		temp_archive = MemoryContextStrdup(TopMemoryContext,
+										   temp_path(psprintf("url-%s.dump", rcat.job_id)));
+		(void) unlink(temp_archive);
+		tlog(psprintf("downloading %s", location));
+		size = pgb_url_download(url, temp_archive);
+		tlog(psprintf("downloaded " INT64_FORMAT " bytes", size));
+		return temp_archive;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("restoring from \"%s\" is not supported yet", location ? location : "(null)"),
-			 errdetail("Only file:// archives can be restored in this version.")));
+			 errmsg("restoring from \"%s\" is not supported", location ? location : "(null)")));
 	return NULL;
 }
 
@@ -116,10 +155,15 @@ run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *resu
 	p.rcat = &rcat;
 	/* the scheduler recorded location and row counts, also for db::id */
 	load_expected_rows(&p);
-	p.archive_path = local_path(location);
+	p.archive_path = archive_for(location);
 	tlog(psprintf("restore of %s into database \"%s\" started by worker %d, %d workers",
 				  backup, p.target, MyProcPid, p.parallel));
 	pgb_restore_run(&p, hooks, result);
+	if (temp_archive)
+	{
+		(void) unlink(temp_archive);
+		temp_archive = NULL;
+	}
 }
 
 /* a source URL must not lead back to the target database of this server */

@@ -208,8 +208,10 @@ expect_bad "a relative file URL" "file://bad/pg15_seek.dump" any
 : >"$W/empty.dump"
 chmod 644 "$W/empty.dump"
 expect_bad "an empty file" "file://$W/empty.dump" XX001
-expect_bad "http URL" "http://127.0.0.1:1/x.dump" 0A000
-expect_bad "https URL" "https://example.com/x.dump" 0A000
-expect_bad "an unknown scheme" "ftp://example.com/x.dump" any
+expect_bad "http URL (host not allow-listed)" "http://127.0.0.1:1/x.dump" 22023 'http'
+expect_bad "https URL to a loopback address" "https://127.0.0.1:1/x.dump" 42501 'loopback'
+expect_bad "https URL to an unreachable host" "https://host.invalid/x.dump" any 'host.invalid'
+expect_bad "an unknown scheme" "ftp://example.com/x.dump" 22023 'scheme'
+expect_bad "an s3 URL" "s3://bucket/x.dump" 22023
 
 finish
