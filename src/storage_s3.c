@@ -671,45 +671,69 @@ typedef struct S3Source
 	S3Config   *cfg;
 	char	   *location;
 	int64		size;
-	char	   *win;
+	char	   *win;			/* the current window */
 	uint64		win_start;
 	size_t		win_len;
-	size_t		fill;			/* bytes of the current GET so far */
+	size_t		fill;			/* bytes of the synchronous GET so far */
 	size_t		want;
+	/* read-ahead: the next window, fetched while the current one is read */
+	CURLM	   *multi;
+	MemoryContext ahead_cxt;	/* the read-ahead request, reset per window */
+	PgbHttpXfer *ahead;
+	char	   *ahead_buf;
+	uint64		ahead_start;
+	size_t		ahead_len;
+	size_t		ahead_fill;
 } S3Source;
+
+typedef struct WindowSink
+{
+	char	   *buf;
+	size_t	   *fill;
+	size_t		want;
+} WindowSink;
 
 static bool
 window_sink(void *arg, const char *data, size_t len)
 {
-	S3Source   *s = (S3Source *) arg;
+	WindowSink *ws = (WindowSink *) arg;
 
-	if (s->fill + len > s->want)
+	if (*ws->fill + len > ws->want)
 		return false;
-	memcpy(s->win + s->fill, data, len);
-	s->fill += len;
+	memcpy(ws->buf + *ws->fill, data, len);
+	*ws->fill += len;
 	return true;
+}
+
+static PgbHttpXfer *
+range_request(S3Source *s, uint64 pos, size_t want, WindowSink *ws)
+{
+	S3Request	rq = {0};
+
+	rq.method = "GET";
+	rq.key = s->cfg->key;
+	rq.query = "";
+	add_extra(&rq, "range", psprintf("bytes=" UINT64_FORMAT "-" UINT64_FORMAT, pos, pos + want - 1));
+	rq.sink = window_sink;
+	rq.sink_arg = ws;
+	return s3_prepare(s->cfg, &rq);
 }
 
 static void
 fetch_window(S3Source *s, uint64 pos, size_t want)
 {
-	S3Request	rq = {0};
 	PgbHttpXfer *x;
-	char	   *range = psprintf("bytes=" UINT64_FORMAT "-" UINT64_FORMAT, pos, pos + want - 1);
 	TimestampTz deadline = pgb_http_deadline();
 	int			attempt = 0;
+	WindowSink *ws = palloc(sizeof(WindowSink));
 
-	rq.method = "GET";
-	rq.key = s->cfg->key;
-	rq.query = "";
-	add_extra(&rq, "range", range);
-	rq.sink = window_sink;
-	rq.sink_arg = s;
+	ws->buf = s->win;
+	ws->fill = &s->fill;
+	ws->want = want;
 	for (;;)
 	{
 		s->fill = 0;
-		s->want = want;
-		x = s3_prepare(s->cfg, &rq);
+		x = range_request(s, pos, want, ws);
 		pgb_http_perform(x);
 		if (pgb_http_ok(x) && x->status == 206 && s->fill == want)
 			break;
@@ -724,8 +748,77 @@ fetch_window(S3Source *s, uint64 pos, size_t want)
 		pgb_http_free(x);
 	}
 	pgb_http_free(x);
+	pfree(ws);
 	s->win_start = pos;
 	s->win_len = want;
+}
+
+static void
+drop_ahead(S3Source *s)
+{
+	if (s->ahead)
+		pgb_http_free(s->ahead);
+	s->ahead = NULL;
+	if (s->ahead_cxt)
+		MemoryContextReset(s->ahead_cxt);
+}
+
+/* start fetching the window after the current one */
+static void
+start_ahead(S3Source *s)
+{
+	uint64		next = s->win_start + s->win_len;
+	WindowSink *ws;
+	MemoryContext old;
+
+	if (s->ahead || next >= (uint64) s->size)
+		return;
+	if (s->multi == NULL)
+		s->multi = pgb_http_multi_new();
+	if (s->ahead_cxt == NULL)
+		s->ahead_cxt = AllocSetContextCreate(GetMemoryChunkContext(s), "pgbackups S3 read-ahead",
+											 ALLOCSET_SMALL_SIZES);
+	if (s->ahead_buf == NULL)
+		s->ahead_buf = MemoryContextAllocHuge(GetMemoryChunkContext(s), S3_READ_WINDOW);
+	s->ahead_start = next;
+	s->ahead_len = (size_t) Min((uint64) S3_READ_WINDOW, (uint64) s->size - next);
+	s->ahead_fill = 0;
+	/* it outlives the caller's (transaction) context */
+	old = MemoryContextSwitchTo(s->ahead_cxt);
+	ws = palloc(sizeof(WindowSink));
+	ws->buf = s->ahead_buf;
+	ws->fill = &s->ahead_fill;
+	ws->want = s->ahead_len;
+	s->ahead = range_request(s, next, s->ahead_len, ws);
+	pgb_http_multi_add(s->multi, s->ahead);
+	MemoryContextSwitchTo(old);
+}
+
+/* the read-ahead window holds pos: wait for it and make it current */
+static bool
+use_ahead(S3Source *s, uint64 pos)
+{
+	char	   *tmp;
+
+	if (s->ahead == NULL || pos != s->ahead_start)
+	{
+		drop_ahead(s);
+		return false;
+	}
+	while (!s->ahead->done)
+		(void) pgb_http_multi_poll(s->multi, 100);
+	if (!(pgb_http_ok(s->ahead) && s->ahead->status == 206 && s->ahead_fill == s->ahead_len))
+	{
+		drop_ahead(s);			/* the synchronous path retries */
+		return false;
+	}
+	drop_ahead(s);
+	tmp = s->win;
+	s->win = s->ahead_buf;
+	s->ahead_buf = tmp;
+	s->win_start = s->ahead_start;
+	s->win_len = s->ahead_len;
+	return true;
 }
 
 static size_t
@@ -739,12 +832,19 @@ s3_source_read(void *arg, uint64 pos, char *buf, size_t n)
 		size_t		k;
 
 		if (pos < s->win_start || pos >= s->win_start + s->win_len)
-			fetch_window(s, pos, (size_t) Min((uint64) S3_READ_WINDOW, (uint64) s->size - pos));
+		{
+			if (!use_ahead(s, pos))
+				fetch_window(s, pos, (size_t) Min((uint64) S3_READ_WINDOW, (uint64) s->size - pos));
+			start_ahead(s);
+		}
 		k = Min(n - done, s->win_start + s->win_len - pos);
 		memcpy(buf + done, s->win + (pos - s->win_start), k);
 		done += k;
 		pos += k;
 	}
+	/* let the read-ahead move on while the caller works */
+	if (s->multi && s->ahead && !s->ahead->done)
+		(void) curl_multi_perform(s->multi, &(int) {0});
 	return done;
 }
 
@@ -753,9 +853,16 @@ s3_source_close(void *arg)
 {
 	S3Source   *s = (S3Source *) arg;
 
+	drop_ahead(s);
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
+	s->multi = NULL;
 	if (s->win)
 		pfree(s->win);
+	if (s->ahead_buf)
+		pfree(s->ahead_buf);
 	s->win = NULL;
+	s->ahead_buf = NULL;
 }
 
 PgbReadSource *
