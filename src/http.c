@@ -218,23 +218,15 @@ pgb_http_new(const char *method, const char *url, bool allow_http)
 
 	if (strcmp(method, "HEAD") == 0)
 		SETOPT(x, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "PUT") == 0)
+	else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0)
 	{
-		SETOPT(x, CURLOPT_UPLOAD, 1L);
+		/* the body comes from memory (pgb_http_set_body), rewindable */
+		SETOPT(x, method[1] == 'U' ? CURLOPT_UPLOAD : CURLOPT_POST, 1L);
 		SETOPT(x, CURLOPT_READFUNCTION, read_cb);
 		SETOPT(x, CURLOPT_READDATA, x);
 		SETOPT(x, CURLOPT_SEEKFUNCTION, seek_cb);
 		SETOPT(x, CURLOPT_SEEKDATA, x);
-		SETOPT(x, CURLOPT_INFILESIZE_LARGE, (curl_off_t) 0);
-	}
-	else if (strcmp(method, "POST") == 0)
-	{
-		SETOPT(x, CURLOPT_POST, 1L);
-		SETOPT(x, CURLOPT_READFUNCTION, read_cb);
-		SETOPT(x, CURLOPT_READDATA, x);
-		SETOPT(x, CURLOPT_SEEKFUNCTION, seek_cb);
-		SETOPT(x, CURLOPT_SEEKDATA, x);
-		SETOPT(x, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) 0);
+		pgb_http_set_body(x, NULL, 0);
 	}
 	else if (strcmp(method, "GET") != 0)
 		SETOPT(x, CURLOPT_CUSTOMREQUEST, method);
@@ -264,31 +256,6 @@ pgb_http_set_body(PgbHttpXfer *x, const char *body, size_t len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not set the request body size")));
-}
-
-void
-pgb_http_reset(PgbHttpXfer *x)
-{
-	if (x->multi)
-		curl_multi_remove_handle(x->multi, x->easy);
-	x->multi = NULL;
-	if (x->headers)
-		curl_slist_free_all(x->headers);
-	x->headers = NULL;
-	resetStringInfo(&x->resp);
-	x->errbuf[0] = '\0';
-	x->body_off = 0;
-	x->done = false;
-	x->result = CURLE_OK;
-	x->status = 0;
-	x->received = 0;
-	x->too_big = false;
-	x->etag[0] = '\0';
-	x->location[0] = '\0';
-	x->content_length = -1;
-	x->refused = false;
-	/* a retry goes over a new connection (AWS's advice) */
-	(void) curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
 }
 
 void
@@ -433,21 +400,19 @@ pgb_http_transient(const PgbHttpXfer *x)
 	return false;
 }
 
-/* the text of <tag>...</tag> in an XML body, or NULL */
-static char *
-xml_value(const char *body, const char *tag)
+char *
+pgb_http_xml_value(const char *body, const char *tag)
 {
 	char	   *open = psprintf("<%s>", tag);
+	char	   *close = psprintf("</%s>", tag);
 	const char *s = body ? strstr(body, open) : NULL;
 	const char *e;
 
 	if (s == NULL)
 		return NULL;
 	s += strlen(open);
-	e = strchr(s, '<');
-	if (e == NULL || e - s > 300)
-		return NULL;
-	return pnstrdup(s, e - s);
+	e = strstr(s, close);
+	return e ? pnstrdup(s, e - s) : NULL;
 }
 
 char *
@@ -462,8 +427,12 @@ pgb_http_describe(const PgbHttpXfer *x)
 						x->errbuf[0] ? ": " : "", x->errbuf);
 	else
 	{
-		char	   *code = xml_value(x->resp.data, "Code");
-		char	   *msg = xml_value(x->resp.data, "Message");
+		char	   *code = pgb_http_xml_value(x->resp.data, "Code");
+		char	   *msg = pgb_http_xml_value(x->resp.data, "Message");
+
+		/* a server's own text, kept short */
+		if (msg && strlen(msg) > 300)
+			msg[300] = '\0';
 
 		if (code)
 			return psprintf("HTTP %ld, %s%s%s", x->status, code, msg ? ": " : "", msg ? msg : "");

@@ -62,16 +62,12 @@ typedef struct PgbHttpXfer
 	bool		allow_private;
 	bool		refused;
 	char		refused_addr[64];
-
-	void	   *owner;			/* free for the caller */
 } PgbHttpXfer;
 
 /* a new transfer for method and url; allow_http permits http:// */
 extern PgbHttpXfer *pgb_http_new(const char *method, const char *url, bool allow_http);
 extern void pgb_http_add_header(PgbHttpXfer *x, const char *header);
 extern void pgb_http_set_body(PgbHttpXfer *x, const char *body, size_t len);
-/* forget the previous attempt's response and headers */
-extern void pgb_http_reset(PgbHttpXfer *x);
 extern void pgb_http_free(PgbHttpXfer *x);
 
 /* run one transfer to its end (synchronously) */
@@ -96,6 +92,9 @@ extern bool pgb_http_backoff(int attempt, TimestampTz deadline);
 extern TimestampTz pgb_http_deadline(void);
 /* the jittered delay before retry number attempt, in ms */
 extern int	pgb_http_backoff_ms(int attempt);
+
+/* the text of <tag>...</tag> in an XML body (S3 responses), or NULL */
+extern char *pgb_http_xml_value(const char *body, const char *tag);
 
 /* the URL without userinfo, query and fragment: safe to log */
 extern char *pgb_http_redact_url(const char *url);

@@ -254,21 +254,6 @@ s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
 	}
 }
 
-static char *
-xml_text(const char *body, const char *tag)
-{
-	char	   *open = psprintf("<%s>", tag);
-	char	   *close = psprintf("</%s>", tag);
-	const char *s = body ? strstr(body, open) : NULL;
-	const char *e;
-
-	if (s == NULL)
-		return NULL;
-	s += strlen(open);
-	e = strstr(s, close);
-	return e ? pnstrdup(s, e - s) : NULL;
-}
-
 /* HEAD: the object's size, or -1 if it does not exist */
 static int64
 s3_head(const S3Config *c, const char *key)
@@ -383,7 +368,7 @@ initiate(PgbS3Writer *w)
 	rq.key = w->cfg->key;
 	rq.query = "uploads=";
 	x = s3_call(w->cfg, &rq, "start the upload of", 0);
-	w->upload_id = xml_text(x->resp.data, "UploadId");
+	w->upload_id = pgb_http_xml_value(x->resp.data, "UploadId");
 	if (w->upload_id == NULL || w->upload_id[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -566,7 +551,7 @@ pgb_s3_commit(PgbS3Writer *w)
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("could not complete the upload of \"%s\": %s", w->location,
-						xml_text(x->resp.data, "Code") ? xml_text(x->resp.data, "Code") :
+						pgb_http_xml_value(x->resp.data, "Code") ? pgb_http_xml_value(x->resp.data, "Code") :
 						"unexpected response")));
 	pgb_http_free(x);
 	w->done = true;
@@ -918,8 +903,8 @@ pgb_s3_sweep(const char *root, const char *prefix)
 	}
 	for (p = strstr(x->resp.data, "<Upload>"); p; p = strstr(p + 8, "<Upload>"))
 	{
-		char	   *key = xml_text(p, "Key");
-		char	   *id = xml_text(p, "UploadId");
+		char	   *key = pgb_http_xml_value(p, "Key");
+		char	   *id = pgb_http_xml_value(p, "UploadId");
 		S3Request	del = {0};
 		PgbHttpXfer *d;
 
