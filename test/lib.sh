@@ -732,7 +732,9 @@ set_conf() {
 	done
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "$sql" >/dev/null
 	q postgres "SELECT pg_reload_conf()" >/dev/null
-	wait_for postgres "SELECT current_setting('$last_name') = '${last_val//\'/\'\'}'" 10 ||
+	# pg_settings.setting is in the base unit ('6' for '6s'); hidden settings are
+	# not in pg_settings: current_setting() then
+	wait_for postgres "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = '$last_name'), current_setting('$last_name')) = '${last_val//\'/\'\'}'" 10 ||
 		log "set_conf: $last_name not visible after reload"
 	sleep 0.3 # the background workers handle SIGHUP a moment later
 }
@@ -761,4 +763,30 @@ in_netns_with_metadata_address() {
 		PGB_IN_NETNS=1 exec unshare --net -- bash "$0" "$@"
 	fi
 	log "no private network namespace (not root or no unshare): the 169.254.169.254 trap is off"
+}
+
+# reqlog ARGS...: test/servers/reqlog.py on the fault proxy's request log
+# (uploads, parts, count, lines; see that file)
+reqlog() { "$SYS_PYTHON" "$SERVERS_DIR/reqlog.py" "$FP_LOG" "$@"; }
+
+# no_secret_in NAME FILE...: none of the test's S3 secrets (secret key, session
+# token) and no SigV4 signature value (X-Amz-Signature=<64 hex>, Signature=<64 hex>)
+# appears in the files; extra strings to look for in NO_SECRET_EXTRA (one a line)
+no_secret_in() {
+	local name=$1 f hits="" s
+	shift
+	local pats=("$S3_SECRET" "$S3_TOKEN")
+	while IFS= read -r s; do [ -z "$s" ] || pats+=("$s"); done <<<"${NO_SECRET_EXTRA:-}"
+	for f in "$@"; do
+		[ -e "$f" ] || continue
+		for s in "${pats[@]}"; do
+			if grep -a -q -F -- "$s" "$f"; then hits+=" $(basename "$f"):'${s:0:12}...'"; fi
+		done
+		if grep -a -q -E '[Ss]ignature=[0-9a-f]{64}' "$f"; then hits+=" $(basename "$f"):Signature=<hex>"; fi
+	done
+	if [ -z "$hits" ]; then
+		pass "$name: no secret, token or signature"
+	else
+		fail "$name: found$hits"
+	fi
 }

@@ -26,7 +26,7 @@ through untouched).  "count": how many matching requests the rule affects
 (absent or null: all of them).  Counters start again whenever the control
 file's content changes.
 
-Actions (an injected fault never reaches the upstream, except "truncate"):
+Actions (an injected fault never reaches the upstream, except "truncate" and "delay"):
   status N    read the request body, answer N with an S3-style XML error body
               (InternalError, ServiceUnavailable/SlowDown, AccessDenied, ...) and
               close the connection.  "code" overrides the XML Code.
@@ -34,6 +34,8 @@ Actions (an injected fault never reaches the upstream, except "truncate"):
               (SO_LINGER 0) and no response.
   stall       read the request body, sleep "seconds" (default 3600, cut short when
               the client goes away), then close without a response.
+  delay       sleep "seconds" (default 1), then forward as usual (slow storage:
+              makes concurrent requests overlap).
   truncate    forward; send the status line, the headers (with the full
               Content-Length) and half of the body, then reset the connection.
 
@@ -42,7 +44,7 @@ parameter names, uploadId and partNumber values, newUploadId (the UploadId a
 forwarded POST ?uploads returned), Range, the authentication form
 ("sigv4-header", "sigv4-query", "none"; never a signature or credential), the
 action, the rule index, the status sent (null for reset/stall), bytes received
-and sent, and the duration.
+and sent, the duration (ms) and the time the response was done (end).
 """
 
 import argparse
@@ -231,7 +233,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif "X-Amz-Signature" in query or "X-Amz-Algorithm" in query:
             auth = "sigv4-query"
         entry = {
-            "time": round(time.time(), 3),
+            "time": round(time.time(), 4),
             "method": self.command,
             "path": split.path,
             "query": sorted(query.keys()),
@@ -283,11 +285,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             break
                 self.close_connection = True
             else:
+                if action == "delay":
+                    time.sleep(float(rule.get("seconds", 1)))
                 status = self._forward(truncate=(action == "truncate"))
         except (ConnectionError, BrokenPipeError, socket.timeout, OSError) as e:
             entry["error"] = f"{type(e).__name__}: {e}"
             self.close_connection = True
         entry["status"] = status
+        entry["end"] = round(time.time(), 4)
         if self.new_upload_id:
             entry["newUploadId"] = self.new_upload_id
         entry["bytes_in"] = self.bytes_in
