@@ -639,13 +639,13 @@ make_test_ca() {
 # redirects of test/servers/nginx.conf.in; EXTRA_CONF (nginx text) is included
 # in http {}.  Files under ROOT must be world-readable (workers run as nobody).
 start_nginx_https() {
-	local root=$1 extra=${2:-} dir try
+	local root=$1 extra=${2:-} dir
 	[ -n "${CA_DIR:-}" ] || make_test_ca
 	new_tmpdir dir
 	NGINX_DIR=$dir
 	mkdir -p "$dir/tmp"
 	printf '%s\n' "$extra" >"$dir/extra.conf"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		NGINX_PORT=$(free_port)
 		NGINX_HTTP_PORT=$(free_port)
 		[ "$NGINX_PORT" != "$NGINX_HTTP_PORT" ] || continue
