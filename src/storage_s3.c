@@ -464,6 +464,18 @@ submit_current(PgbS3Writer *w)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("archive \"%s\" needs more than 10,000 parts", w->location)));
+	/* at most s3_upload_concurrency parts in flight (or waiting to be resent) */
+	for (;;)
+	{
+		int			busy = 0;
+
+		for (i = 0; i < w->nslots; i++)
+			if (w->slots[i].x != NULL || w->slots[i].retry_at != 0)
+				busy++;
+		if (busy < Min(pgb_s3_upload_concurrency, w->nslots - 1))
+			break;
+		(void) pump(w);
+	}
 	p->num = ++w->nparts;
 	p->attempt = 0;
 	p->deadline = pgb_http_deadline();
