@@ -18,7 +18,7 @@
 # 1 s..7 days and unknown ids are refused.  delete() removes the object,
 # retention expires objects, and with file:// storage url() is the file URL.
 # shellcheck source=test/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../../lib.sh" # pending/: move to test/e2e and use ../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-240}
 NOISE_ROWS=${NOISE_ROWS:-340000} # ~24 MB of md5 text: 5 parts of 5 MiB
 PART=$((5 * 1024 * 1024))
