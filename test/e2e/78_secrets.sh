@@ -56,12 +56,15 @@ note_error() { printf '== %s\n%s\n' "$1" "$TRY_ERR" >>"$W/errors.txt"; }
 # remember the signature of a URL we were handed
 note_sig() { sed -n -E 's/.*X-Amz-Signature=([0-9a-f]{64}).*/\1/p' <<<"$1" >>"$W/sigs.txt"; }
 
-# --- samplers: pg_stat_activity, process command lines and environments, NOTIFYs ---------------
+# --- samplers: pg_stat_activity, this server's process command lines and environments, NOTIFYs --
 sampler() {
 	set +e
 	while :; do
 		psql -X -q -At -d postgres -c "SELECT a::text FROM pg_stat_activity a" >>"$W/activity.txt" 2>/dev/null
-		for p in $(pgrep -u postgres 2>/dev/null); do
+		# this cluster's processes: the postmaster, its children and theirs (pg_dump)
+		pm=$(head -n 1 "$PGDATA/postmaster.pid" 2>/dev/null)
+		kids=$(pgrep -P "$pm" 2>/dev/null | tr '\n' ' ')
+		for p in $pm $kids $(for k in $kids; do pgrep -P "$k"; done 2>/dev/null); do
 			{ tr '\0' ' ' <"/proc/$p/cmdline" && echo; } 2>/dev/null
 			{ tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null
 		done >>"$W/procs.txt"
@@ -164,6 +167,7 @@ stop_bg "$LISTENER"
 pg_dump --data-only --schema=pgbackups -d cat -f "$W/catalog.sql"
 check "the catalog dump holds the backups" grep -q "$B" "$W/catalog.sql"
 check "pg_stat_activity was sampled" test -s "$W/activity.txt"
+check "pgbackups workers' command lines were sampled" grep -q 'postgres: pgbackups' "$W/procs.txt"
 check "the NOTIFY listener got events" grep -q 'pgbackups_events' "$W/notify.txt"
 export NO_SECRET_EXTRA
 NO_SECRET_EXTRA=$(cat "$W/sigs.txt")
