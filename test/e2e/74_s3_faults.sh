@@ -189,6 +189,9 @@ fault_clear
 set_conf pgbackups.http_timeout 3
 
 # === 3. restores from S3 ===========================================================================
+# seven faults may hit the retries of one ranged GET in a row: with exponential
+# backoff (up to 10 s) and a 3 s stall that can take longer than 20 s
+set_conf pgbackups.http_retry_time 60
 if [ -n "$B" ]; then
 	q postgres "CREATE DATABASE dst" >/dev/null
 	q dst "CREATE TABLE before AS SELECT 1 AS x" >/dev/null

@@ -24,7 +24,7 @@ partNumber, ...), "no_query" (a name that must be absent), "path_re" (a regular
 expression searched in the path), "skip" (let the first N matching requests
 through untouched).  "count": how many matching requests the rule affects
 (absent or null: all of them).  Counters start again whenever the control
-file's content changes.
+file is rewritten.
 
 Actions (an injected fault never reaches the upstream, except "truncate" and "delay"):
   status N    read the request body, answer N with an S3-style XML error body
@@ -98,12 +98,17 @@ class Control:
         self.applied = []  # faults applied per rule
 
     def _load(self):
+        # a new version: new content, or the same content written again (a new
+        # file renamed into place: new inode or mtime), restarts the counters
         try:
             with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
                 raw = f.read()
+            version = (st.st_ino, st.st_mtime_ns)
         except FileNotFoundError:
             raw = b""
-        digest = hashlib.sha256(raw).hexdigest()
+            version = None
+        digest = (version, hashlib.sha256(raw).hexdigest())
         if digest == self.digest:
             return
         self.digest = digest
