@@ -462,9 +462,13 @@ bool
 pgb_http_backoff(int attempt, TimestampTz deadline)
 {
 	int64		ms = pgb_http_backoff_ms(attempt);
+	TimestampTz now = GetCurrentTimestamp();
 
-	if (TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms) > deadline)
+	/* the last delay is cut to end at the deadline: one more try there */
+	if (now >= deadline)
 		return false;
+	if (TimestampTzPlusMilliseconds(now, ms) > deadline)
+		ms = (deadline - now) / 1000 + 1;
 	pgb_pq_sleep((int) ms);
 	return true;
 }

@@ -432,12 +432,15 @@ pump(PgbS3Writer *w)
 			p->x = NULL;
 			p->len = 0;
 		}
-		else if (pgb_http_transient(p->x) && p->attempt < 30)
+		else if (pgb_http_transient(p->x))
 		{
-			p->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													  pgb_http_backoff_ms(p->attempt));
-			if (p->retry_at > p->deadline)
+			TimestampTz now = GetCurrentTimestamp();
+
+			/* as pgb_http_backoff: a last try at the deadline */
+			if (now >= p->deadline)
 				s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+			p->retry_at = Min(TimestampTzPlusMilliseconds(now, pgb_http_backoff_ms(p->attempt)),
+							  p->deadline);
 			ereport(DEBUG1,
 					(errmsg_internal("retrying part %d of \"%s\" after %s",
 									 p->num, w->location, pgb_http_describe(p->x))));
