@@ -10,7 +10,7 @@
 # deadline and making one last attempt fixes it.  Move to test/e2e/ and use
 # ../lib.sh then.)
 # shellcheck source=test/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../../lib.sh" # pending/: move to test/e2e and use ../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120}
 MIN=5
 MAX=20
