@@ -73,14 +73,13 @@ pgb_storage_url_for(const char *key)
 	return psprintf("%s/%s", pgb_storage_root(), key);
 }
 
-/* <data directory>/pgbackups_tmp, created if needed */
-static char *
-temp_dir(void)
+char *
+pgb_storage_temp_path(const char *name)
 {
-	char	   *dir = psprintf("%s/pgbackups_tmp", DataDir);
+	char	   *path = psprintf("%s/pgbackups_tmp/%s", DataDir, name);
 
-	pgb_local_make_parent_dirs(psprintf("%s/x", dir));
-	return dir;
+	pgb_local_make_parent_dirs(path);
+	return path;
 }
 
 char *
@@ -92,7 +91,7 @@ pgb_storage_spool_prefix(const char *url)
 	{
 		const char *base = strrchr(url, '/');
 
-		return psprintf("%s/%s", temp_dir(), base ? base + 1 : "archive");
+		return pgb_storage_temp_path(base ? base + 1 : "archive");
 	}
 	p = pstrdup(local_path(url));
 	pgb_local_make_parent_dirs(p);
@@ -166,10 +165,9 @@ pgb_storage_open_reader(const char *url, bool session)
 {
 	if (is_s3(url))
 		return pgb_reader_open_source(pgb_s3_open_source(url));
-	if (url[0] == '/')
-		return session ? pgb_reader_open_file_session(url) : pgb_reader_open_file(url);
-	return session ? pgb_reader_open_file_session(local_path(url)) :
-		pgb_reader_open_file(local_path(url));
+	if (url[0] != '/')
+		url = local_path(url);
+	return session ? pgb_reader_open_file_session(url) : pgb_reader_open_file(url);
 }
 
 char *

@@ -29,6 +29,9 @@ extern char *pgb_storage_url_for(const char *key);
 /* local path prefix for a job's temporary spool files (directory created) */
 extern char *pgb_storage_spool_prefix(const char *url);
 
+/* <data directory>/pgbackups_tmp/<name> (directory created): local work files */
+extern char *pgb_storage_temp_path(const char *name);
+
 /* expected_size sizes S3 parts; 0 if unknown */
 extern PgbStorageWriter *pgb_storage_create(const char *url, uint64 expected_size);
 extern void pgb_storage_write(PgbStorageWriter *w, const char *data, size_t len);

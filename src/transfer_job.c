@@ -62,19 +62,6 @@ transfer_exit(int code, Datum arg)
 	}
 }
 
-/* <data directory>/pgbackups_tmp/<name>, the directory created */
-static char *
-temp_path(const char *name)
-{
-	char	   *dir = psprintf("%s/pgbackups_tmp", DataDir);
-
-	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
-	return psprintf("%s/%s", dir, name);
-}
-
 /*
  * archive_for
  *		What the restore engine reads for a restore's location: a file://
@@ -100,7 +87,7 @@ archive_for(const char *location)
 					 errmsg("the URL of restore %s is no longer known", rcat.job_id),
 					 errhint("Start the restore again.")));
 		temp_archive = MemoryContextStrdup(TopMemoryContext,
-										   temp_path(psprintf("url-%s.dump", rcat.job_id)));
+										   pgb_storage_temp_path(psprintf("url-%s.dump", rcat.job_id)));
 		(void) unlink(temp_archive);
 		tlog(psprintf("downloading %s", location));
 		size = pgb_url_download(url, temp_archive);
@@ -195,15 +182,11 @@ run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	PgbCaptureParams cp;
 	PgbCaptureResult cr;
 	PgbRestoreParams rp;
-	char	   *dir = psprintf("%s/pgbackups_tmp", DataDir);
 	char	   *url;
 
-	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
 	temp_archive = MemoryContextStrdup(TopMemoryContext,
-									   psprintf("%s/copy-%u-%s.dump", dir, catalog_db, rcat.job_id));
+									   pgb_storage_temp_path(psprintf("copy-%u-%s.dump",
+																	  catalog_db, rcat.job_id)));
 	(void) unlink(temp_archive);
 	url = psprintf("file://%s", temp_archive);
 
