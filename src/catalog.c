@@ -29,70 +29,8 @@
 
 #include "capture.h"
 #include "catalog.h"
+#include "catalog_spi.h"
 #include "storage.h"
-
-#define MAX_ARGS 24
-
-/* the caller's memory context: results are copied there, and restored */
-static MemoryContext caller_ctx = NULL;
-
-static void
-tx_begin(const char *what)
-{
-	caller_ctx = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, what);
-}
-
-static void
-tx_commit(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(caller_ctx);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/* run sql with text arguments ($1.. may be NULL); returns SPI_processed */
-static uint64
-run(const char *sql, int nargs, const char *const *args)
-{
-	Oid			types[MAX_ARGS];
-	Datum		values[MAX_ARGS];
-	char		nulls[MAX_ARGS + 1] = {0};
-	int			i,
-				rc;
-
-	for (i = 0; i < nargs; i++)
-	{
-		types[i] = TEXTOID;
-		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
-		nulls[i] = args[i] ? ' ' : 'n';
-	}
-	rc = SPI_execute_with_args(sql, nargs, nargs > 0 ? types : NULL, nargs > 0 ? values : NULL,
-							   nargs > 0 ? nulls : NULL, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-static char *
-get(uint64 row, int col)
-{
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-}
-
-static char *
-copy_out(const char *s)
-{
-	/* SPI results die with the transaction; copy into the caller's context */
-	return s ? MemoryContextStrdup(caller_ctx, s) : NULL;
-}
 
 /* the table that holds a job of this id */
 static const char *
@@ -155,9 +93,10 @@ sanitize(const char *name)
  *		or clusters sharing a bucket collide.
  */
 char *
-pgb_catalog_insert_backup(const char *kind, const char *database,
-						  const char *compression, int level, int parallel,
-						  const char *label, const char *requested_by)
+pgb_catalog_insert_backup_in_tx(const char *kind, const char *database,
+								const char *compression, int level, int parallel,
+								const char *label, const char *requested_by,
+								const char *schedule, const char *scheduled_for)
 {
 	char	   *id;
 	char	   *num;
@@ -169,12 +108,11 @@ pgb_catalog_insert_backup(const char *kind, const char *database,
 	pg_time_t	now = (pg_time_t) time(NULL);
 	const char *prefix = strcmp(kind, "scheduled") == 0 ? "a" : "b";
 
-	tx_begin("pgbackups: record backup");
 	/* a sequence per kind: ids are never reused, even after delete() */
-	run(strcmp(kind, "scheduled") == 0 ?
-		"SELECT pg_catalog.nextval('pgbackups.scheduled_num_seq')" :
-		"SELECT pg_catalog.nextval('pgbackups.manual_num_seq')", 0, NULL);
-	num = get(0, 1);
+	pgb_cat_run(strcmp(kind, "scheduled") == 0 ?
+				"SELECT pg_catalog.nextval('pgbackups.scheduled_num_seq')" :
+				"SELECT pg_catalog.nextval('pgbackups.manual_num_seq')", 0, NULL);
+	num = pgb_cat_get(0, 1);
 	id = psprintf("%s%03d", prefix, atoi(num));
 	pg_strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", pg_gmtime(&now));
 	key = psprintf(UINT64_FORMAT "/%s/%s-%s.dump", GetSystemIdentifier(),
@@ -183,21 +121,34 @@ pgb_catalog_insert_backup(const char *kind, const char *database,
 	snprintf(levelbuf, sizeof(levelbuf), "%d", level);
 	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
 	{
-		const char *args[9] = {id, num, kind, database, compression,
-			level >= 0 ? levelbuf : NULL, parbuf, label, requested_by};
+		const char *args[12] = {id, num, kind, database, compression,
+			level >= 0 ? levelbuf : NULL, parbuf, label, requested_by, schedule,
+		scheduled_for, url};
 
-		run("INSERT INTO pgbackups.backups (id, num, kind, database, compression, "
-			"compression_level, parallel, label, requested_by) "
-			"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::int, $8, $9)", 9, args);
+		pgb_cat_run("INSERT INTO pgbackups.backups (id, num, kind, database, compression, "
+					"compression_level, parallel, label, requested_by, schedule, scheduled_for, "
+					"location) "
+					"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::int, $8, $9, $10, "
+					"$11::timestamptz, $12)", 12, args);
+		pgb_cat_run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, "
+					"CASE WHEN $10 IS NULL THEN 'backup requested' "
+					"ELSE 'scheduled backup for ' || $11 || ' (schedule ' || $10 || ')' END)",
+					11, args);
 	}
-	{
-		const char *args[2] = {id, url};
+	return pgb_cat_copy(id);
+}
 
-		run("UPDATE pgbackups.backups SET location = $2 WHERE id = $1", 2, args);
-		run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'backup requested')", 1, args);
-	}
-	id = copy_out(id);
-	tx_commit();
+char *
+pgb_catalog_insert_backup(const char *kind, const char *database,
+						  const char *compression, int level, int parallel,
+						  const char *label, const char *requested_by)
+{
+	char	   *id;
+
+	pgb_cat_begin("pgbackups: record backup");
+	id = pgb_catalog_insert_backup_in_tx(kind, database, compression, level, parallel,
+										 label, requested_by, NULL, NULL);
+	pgb_cat_commit();
 	return id;
 }
 
@@ -209,29 +160,31 @@ pgb_catalog_get_backup(const char *id)
 	const char *sql;
 
 	if (id[0] == 'r')
-		sql = "SELECT id, 'restore', target, status, '', -1, parallel, location, NULL "
+		sql = "SELECT id, 'restore', target, status, '', -1, parallel, location, NULL, false, NULL "
 			"FROM pgbackups.restores WHERE id = $1";
 	else if (id[0] == 'c')
-		sql = "SELECT id, 'copy', target, status, '', -1, parallel, NULL, NULL "
+		sql = "SELECT id, 'copy', target, status, '', -1, parallel, NULL, NULL, false, NULL "
 			"FROM pgbackups.copies WHERE id = $1";
 	else
 		sql = "SELECT id, kind, database, status, compression, coalesce(compression_level, -1), "
-			"parallel, location, table_rows::text FROM pgbackups.backups WHERE id = $1";
-	tx_begin("pgbackups: read job");
-	if (run(sql, 1, args) == 1)
+			"parallel, location, table_rows::text, pinned, schedule FROM pgbackups.backups WHERE id = $1";
+	pgb_cat_begin("pgbackups: read job");
+	if (pgb_cat_run(sql, 1, args) == 1)
 	{
-		row = MemoryContextAllocZero(caller_ctx, sizeof(PgbBackupRow));
-		row->id = copy_out(get(0, 1));
-		row->kind = copy_out(get(0, 2));
-		row->database = copy_out(get(0, 3));
-		row->status = copy_out(get(0, 4));
-		row->compression = copy_out(get(0, 5));
-		row->level = atoi(get(0, 6));
-		row->parallel = atoi(get(0, 7));
-		row->location = copy_out(get(0, 8));
-		row->table_rows = copy_out(get(0, 9));
+		row = MemoryContextAllocZero(pgb_cat_caller_ctx, sizeof(PgbBackupRow));
+		row->id = pgb_cat_copy(pgb_cat_get(0, 1));
+		row->kind = pgb_cat_copy(pgb_cat_get(0, 2));
+		row->database = pgb_cat_copy(pgb_cat_get(0, 3));
+		row->status = pgb_cat_copy(pgb_cat_get(0, 4));
+		row->compression = pgb_cat_copy(pgb_cat_get(0, 5));
+		row->level = atoi(pgb_cat_get(0, 6));
+		row->parallel = atoi(pgb_cat_get(0, 7));
+		row->location = pgb_cat_copy(pgb_cat_get(0, 8));
+		row->table_rows = pgb_cat_copy(pgb_cat_get(0, 9));
+		row->pinned = strcmp(pgb_cat_get(0, 10), "t") == 0;
+		row->schedule = pgb_cat_copy(pgb_cat_get(0, 11));
 	}
-	tx_commit();
+	pgb_cat_commit();
 	return row;
 }
 
@@ -241,11 +194,11 @@ pgb_catalog_latest_completed(void)
 {
 	char	   *id = NULL;
 
-	tx_begin("pgbackups: find latest backup");
-	if (run("SELECT id FROM pgbackups.backups WHERE status = 'completed' "
+	pgb_cat_begin("pgbackups: find latest backup");
+	if (pgb_cat_run("SELECT id FROM pgbackups.backups WHERE status = 'completed' "
 			"ORDER BY finished_at DESC, num DESC LIMIT 1", 0, NULL) == 1)
-		id = copy_out(get(0, 1));
-	tx_commit();
+		id = pgb_cat_copy(pgb_cat_get(0, 1));
+	pgb_cat_commit();
 	return id;
 }
 
@@ -266,10 +219,10 @@ pgb_catalog_insert_transfer(char kind, const char *source, const char *location,
 	char		parbuf[16];
 
 	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
-	tx_begin("pgbackups: record job");
-	run(kind == 'r' ? "SELECT pg_catalog.nextval('pgbackups.restore_num_seq')" :
+	pgb_cat_begin("pgbackups: record job");
+	pgb_cat_run(kind == 'r' ? "SELECT pg_catalog.nextval('pgbackups.restore_num_seq')" :
 		"SELECT pg_catalog.nextval('pgbackups.copy_num_seq')", 0, NULL);
-	num = get(0, 1);
+	num = pgb_cat_get(0, 1);
 	id = psprintf("%c%03d", kind, atoi(num));
 	if (kind == 'r')
 	{
@@ -277,22 +230,22 @@ pgb_catalog_insert_transfer(char kind, const char *source, const char *location,
 			keep_owner ? "true" : "false", keep_acl ? "true" : "false", requested_by};
 		const char *a2[2] = {id, expected_rows};
 
-		run("INSERT INTO pgbackups.restores (id, num, backup, location, target, parallel, "
+		pgb_cat_run("INSERT INTO pgbackups.restores (id, num, backup, location, target, parallel, "
 			"keep_owner, keep_acl, requested_by) "
 			"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::boolean, $8::boolean, $9)", 9, args);
-		run("UPDATE pgbackups.restores SET expected_rows = $2::jsonb WHERE id = $1", 2, a2);
-		run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'restore requested')", 1, args);
+		pgb_cat_run("UPDATE pgbackups.restores SET expected_rows = $2::jsonb WHERE id = $1", 2, a2);
+		pgb_cat_run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'restore requested')", 1, args);
 	}
 	else
 	{
 		const char *args[6] = {id, num, source, target, parbuf, requested_by};
 
-		run("INSERT INTO pgbackups.copies (id, num, source, target, parallel, requested_by) "
+		pgb_cat_run("INSERT INTO pgbackups.copies (id, num, source, target, parallel, requested_by) "
 			"VALUES ($1, $2::int, $3, $4, $5::int, $6)", 6, args);
-		run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'copy requested')", 1, args);
+		pgb_cat_run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'copy requested')", 1, args);
 	}
-	id = copy_out(id);
-	tx_commit();
+	id = pgb_cat_copy(id);
+	pgb_cat_commit();
 	return id;
 }
 
@@ -301,11 +254,11 @@ pgb_catalog_newest_unfinished(void)
 {
 	char	   *id = NULL;
 
-	tx_begin("pgbackups: find unfinished job");
-	if (run("SELECT id FROM " ALL_JOBS " WHERE status IN ('pending', 'running') "
+	pgb_cat_begin("pgbackups: find unfinished job");
+	if (pgb_cat_run("SELECT id FROM " ALL_JOBS " WHERE status IN ('pending', 'running') "
 			"ORDER BY created_at DESC, id DESC LIMIT 1", 0, NULL) == 1)
-		id = copy_out(get(0, 1));
-	tx_commit();
+		id = pgb_cat_copy(pgb_cat_get(0, 1));
+	pgb_cat_commit();
 	return id;
 }
 
@@ -317,16 +270,16 @@ ids_with_status(const char *status)
 				i;
 	const char *args[1] = {status};
 
-	tx_begin("pgbackups: list backups");
-	n = run("SELECT id FROM " ALL_JOBS " WHERE status = $1 ORDER BY created_at, id", 1, args);
+	pgb_cat_begin("pgbackups: list backups");
+	n = pgb_cat_run("SELECT id FROM " ALL_JOBS " WHERE status = $1 ORDER BY created_at, id", 1, args);
 	for (i = 0; i < n; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(caller_ctx);
+		MemoryContext old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
 
-		ids = lappend(ids, copy_out(get(i, 1)));
+		ids = lappend(ids, pgb_cat_copy(pgb_cat_get(i, 1)));
 		MemoryContextSwitchTo(old);
 	}
-	tx_commit();
+	pgb_cat_commit();
 	return ids;
 }
 
@@ -349,10 +302,10 @@ pgb_catalog_mark_running(const char *id, int pid)
 	const char *args[2] = {id, pidbuf};
 
 	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
-	tx_begin("pgbackups: start job");
-	run(psprintf("UPDATE %s SET status = 'running', started_at = now(), "
+	pgb_cat_begin("pgbackups: start job");
+	pgb_cat_run(psprintf("UPDATE %s SET status = 'running', started_at = now(), "
 				 "worker_pid = $2::int WHERE id = $1", job_table(id)), 2, args);
-	tx_commit();
+	pgb_cat_commit();
 }
 
 void
@@ -381,13 +334,13 @@ pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res)
 	args[8] = res->archive_version;
 	args[9] = res->pgdump_version;
 	args[10] = res->server_version;
-	tx_begin("pgbackups: finish backup");
-	run("UPDATE pgbackups.backups SET status = 'completed', finished_at = now(), "
+	pgb_cat_begin("pgbackups: finish backup");
+	pgb_cat_run("UPDATE pgbackups.backups SET status = 'completed', finished_at = now(), "
 		"tables = $2::int, rows = $3::bigint, raw_size = $4::bigint, archive_size = $5::bigint, "
 		"source_size = $6::bigint, sha256 = $7, table_rows = $8::jsonb, archive_version = $9, "
 		"pg_dump_version = $10, server_version = $11, worker_pid = NULL WHERE id = $1",
 		11, args);
-	tx_commit();
+	pgb_cat_commit();
 }
 
 void
@@ -396,10 +349,10 @@ pgb_catalog_mark_ended(const char *id, const char *status, const char *error,
 {
 	const char *args[4] = {id, status, error, sqlstate};
 
-	tx_begin("pgbackups: end job");
-	run(psprintf("UPDATE %s SET status = $2, finished_at = now(), error = $3, "
+	pgb_cat_begin("pgbackups: end job");
+	pgb_cat_run(psprintf("UPDATE %s SET status = $2, finished_at = now(), error = $3, "
 				 "error_code = $4, worker_pid = NULL WHERE id = $1", job_table(id)), 4, args);
-	tx_commit();
+	pgb_cat_commit();
 }
 
 /* deletes the row and its logs; returns the archive location (or NULL) */
@@ -409,11 +362,11 @@ pgb_catalog_delete_backup(const char *id)
 	char	   *location = NULL;
 	const char *args[1] = {id};
 
-	tx_begin("pgbackups: delete backup");
-	if (run("DELETE FROM pgbackups.backups WHERE id = $1 RETURNING location", 1, args) == 1)
-		location = copy_out(get(0, 1));
-	run("DELETE FROM pgbackups.logs WHERE job_id = $1", 1, args);
-	tx_commit();
+	pgb_cat_begin("pgbackups: delete backup");
+	if (pgb_cat_run("DELETE FROM pgbackups.backups WHERE id = $1 RETURNING location", 1, args) == 1)
+		location = pgb_cat_copy(pgb_cat_get(0, 1));
+	pgb_cat_run("DELETE FROM pgbackups.logs WHERE job_id = $1", 1, args);
+	pgb_cat_commit();
 	return location;
 }
 
@@ -432,22 +385,23 @@ pgb_catalog_expire_manual(int keep)
 				i;
 
 	snprintf(keepbuf, sizeof(keepbuf), "%d", keep);
-	tx_begin("pgbackups: manual retention");
-	n = run("WITH doomed AS ("
+	pgb_cat_begin("pgbackups: manual retention");
+	n = pgb_cat_run("WITH doomed AS ("
 			"  SELECT id FROM pgbackups.backups WHERE kind = 'manual' AND status = 'completed' "
+			"  AND NOT pinned "
 			"  ORDER BY created_at DESC, num DESC OFFSET $1::int) "
 			"DELETE FROM pgbackups.backups b USING doomed d WHERE b.id = d.id "
 			"RETURNING b.id, coalesce(b.location, '')", 1, args);
 	for (i = 0; i < n; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(caller_ctx);
+		MemoryContext old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
 
-		expired = lappend(expired, psprintf("%s %s", get(i, 1), get(i, 2)));
+		expired = lappend(expired, psprintf("%s %s", pgb_cat_get(i, 1), pgb_cat_get(i, 2)));
 		MemoryContextSwitchTo(old);
 	}
-	run("DELETE FROM pgbackups.logs l WHERE NOT EXISTS "
+	pgb_cat_run("DELETE FROM pgbackups.logs l WHERE NOT EXISTS "
 		"(SELECT 1 FROM pgbackups.backups b WHERE b.id = l.job_id) AND l.job_id ~ '^[ab]'", 0, NULL);
-	tx_commit();
+	pgb_cat_commit();
 	return expired;
 }
 
@@ -456,7 +410,7 @@ pgb_catalog_log(const char *id, const char *message)
 {
 	const char *args[2] = {id, message};
 
-	tx_begin("pgbackups: log");
-	run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)", 2, args);
-	tx_commit();
+	pgb_cat_begin("pgbackups: log");
+	pgb_cat_run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)", 2, args);
+	pgb_cat_commit();
 }

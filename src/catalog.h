@@ -25,6 +25,8 @@ typedef struct PgbBackupRow
 	int			parallel;
 	char	   *location;
 	char	   *table_rows;		/* jsonb text: rows per table at capture */
+	bool		pinned;			/* pgbackups.pin(): kept until unpinned */
+	char	   *schedule;		/* a scheduled backup's schedule */
 } PgbBackupRow;
 
 typedef struct PgbCaptureResult PgbCaptureResult;
@@ -33,6 +35,11 @@ extern bool pgb_catalog_extension_exists(void);
 extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
 									   const char *compression, int level, int parallel,
 									   const char *label, const char *requested_by);
+/* the same inside an open catalog transaction (catalog_spi.h), for a schedule's slot */
+extern char *pgb_catalog_insert_backup_in_tx(const char *kind, const char *database,
+											 const char *compression, int level, int parallel,
+											 const char *label, const char *requested_by,
+											 const char *schedule, const char *scheduled_for);
 extern PgbBackupRow *pgb_catalog_get_backup(const char *id);
 extern char *pgb_catalog_latest_completed(void);
 extern char *pgb_catalog_insert_transfer(char kind, const char *source, const char *location,

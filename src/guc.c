@@ -43,6 +43,10 @@ int			pgb_http_timeout = 30;
 int			pgb_http_retry_time = 60;
 char	   *pgb_url_allowed_hosts = NULL;
 int			pgb_url_max_size = 1024 * 1024;
+bool		pgb_debug_clock = false;
+int			pgb_schedule_grace = 3600;
+char	   *pgb_webhook_url = NULL;
+bool		pgb_webhook_on_success = false;
 
 static bool
 check_compression(char **newval, void **extra, GucSource source)
@@ -327,6 +331,43 @@ pgb_guc_define(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MB,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.schedule_grace",
+							"How late a scheduled backup may still start.",
+							"A slot missed by more (server down, scheduler stopped) is recorded as missed; "
+							"the health view calls a schedule late this long after a slot without a backup.",
+							&pgb_schedule_grace,
+							3600, 0, 7 * 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.webhook_url",
+							   "URL that receives a JSON POST when a job fails or a scheduled run is missed.",
+							   "Empty: no webhook.  http:// and internal addresses are allowed (a superuser sets it).",
+							   &pgb_webhook_url,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.webhook_on_success",
+							 "Also POST to pgbackups.webhook_url when a job completes.",
+							 NULL,
+							 &pgb_webhook_on_success,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.debug_clock",
+							 "Lets a superuser set the scheduler's clock with pgbackups.set_clock() (tests only).",
+							 NULL,
+							 &pgb_debug_clock,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pgbackups");
 }

@@ -32,6 +32,10 @@ extern int	pgb_http_timeout;		/* s */
 extern int	pgb_http_retry_time;	/* s */
 extern char *pgb_url_allowed_hosts;
 extern int	pgb_url_max_size;		/* MB */
+extern bool pgb_debug_clock;
+extern int	pgb_schedule_grace;		/* s */
+extern char *pgb_webhook_url;
+extern bool pgb_webhook_on_success;
 
 #define PGB_MAX_PARALLEL 64
 

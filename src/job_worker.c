@@ -38,6 +38,7 @@
 #include "guc.h"
 #include "job_slot.h"
 #include "job_worker.h"
+#include "retention.h"
 #include "shmem.h"
 #include "storage.h"
 
@@ -53,36 +54,6 @@ static void
 job_exit(int code, Datum arg)
 {
 	pgb_capture_cleanup_on_exit();
-}
-
-static void
-apply_manual_retention(void)
-{
-	List	   *expired = pgb_catalog_expire_manual(pgb_manual_retention);
-	ListCell   *lc;
-
-	foreach(lc, expired)
-	{
-		char	   *entry = lfirst(lc);
-		char	   *space = strchr(entry, ' ');
-
-		*space = '\0';
-		if (space[1] != '\0')
-		{
-			PG_TRY();
-			{
-				pgb_storage_delete(space + 1);
-			}
-			PG_CATCH();
-			{
-				EmitErrorReport();
-				FlushErrorState();
-			}
-			PG_END_TRY();
-		}
-		pgb_catalog_log(pgb_job_id(), psprintf("expired backup %s (pgbackups.manual_retention = %d)",
-										entry, pgb_manual_retention));
-	}
 }
 
 void
@@ -171,7 +142,9 @@ pgb_job_worker_main(Datum arg)
 	pgb_catalog_mark_completed(my_id, &result);
 	pgb_catalog_log(my_id, "backup completed");
 	if (strcmp(row->kind, "manual") == 0)
-		apply_manual_retention();
+		pgb_retention_manual(my_id);
+	else if (row->schedule)
+		pgb_retention_schedule(my_id, row->schedule);
 	pgb_job_finish(PGB_JOB_COMPLETED, 0, NULL);
 	proc_exit(0);
 }

@@ -46,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "alerts.h"
 #include "catalog.h"
 #include "dbswap.h"
 #include "pq_util.h"
@@ -53,6 +54,7 @@
 #include "guc.h"
 #include "http.h"
 #include "job_worker.h"
+#include "schedule_run.h"
 #include "scheduler.h"
 #include "shmem.h"
 #include "storage.h"
@@ -342,6 +344,49 @@ do_capture(PgbRequest *rq, int idx)
 		reply(idx, 0, NULL, id);
 }
 
+/* a scheduled backup just recorded: give it a job slot, or record it failed */
+static bool
+queue_scheduled(const char *id)
+{
+	if (new_job_slot(id) != NULL)
+		return true;
+	pgb_catalog_mark_ended(id, "failed", "no job slot available", "53400");
+	pgb_catalog_log(id, "failed: too many unfinished pgbackups jobs on this server");
+	return false;
+}
+
+static void
+run_schedules(void)
+{
+	pgb_schedules_run(queue_scheduled);
+}
+
+/*
+ * guarded
+ *		Run a periodic task; an error is logged and the task tried again on
+ *		the next turn instead of stopping the scheduler.
+ */
+static void
+guarded(void (*task) (void))
+{
+	MemoryContext ctx = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		task();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		if (IsTransactionState())
+			AbortCurrentTransaction();
+		MemoryContextSwitchTo(ctx);
+	}
+	PG_END_TRY();
+}
+
 static void
 do_cancel(PgbRequest *rq, int idx)
 {
@@ -408,6 +453,13 @@ do_delete(PgbRequest *rq, int idx)
 		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 			  psprintf("backup %s is still %s; cancel it first with pgbackups.cancel('%s')",
 					   rq->id, row->status, rq->id), NULL);
+		return;
+	}
+	if (row->pinned)
+	{
+		reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+			  psprintf("backup %s is pinned; unpin it first with pgbackups.unpin('%s')",
+					   rq->id, rq->id), NULL);
 		return;
 	}
 	location = pgb_catalog_delete_backup(rq->id);
@@ -871,7 +923,9 @@ pgb_scheduler_main(Datum arg)
 		}
 		MemoryContextReset(loopctx);
 		process_requests();
+		guarded(run_schedules);
 		manage_jobs();
+		guarded(pgb_alerts_deliver);
 
 		if (TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(), 10000))
 		{

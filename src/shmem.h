@@ -128,6 +128,7 @@ typedef struct PgbSharedState
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	uint32		next_generation;
+	TimestampTz debug_clock;	/* pgbackups.set_clock(); 0 = real time */
 	PgbDbSlot	dbs[PGB_MAX_DATABASES];
 	PgbRequest	requests[PGB_MAX_REQUESTS];
 	PgbJobSlot	jobs[PGB_MAX_JOBS];

@@ -1,0 +1,212 @@
+/*-------------------------------------------------------------------------
+ *
+ * schedule_api.c
+ *	  pgbackups.schedule(): validate a rule and store the database's
+ *	  backup schedule.
+ *
+ * A schedule is configuration, so it is written in the caller's
+ * transaction (a migration that rolls back leaves no schedule), unlike
+ * jobs, which the scheduler records.  The row is written as the
+ * bootstrap superuser after the caller's own privileges were checked:
+ * operators read the catalog but cannot write it directly.  The
+ * database's scheduler picks the row up within a second.
+ *
+ * src/schedule_api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "clock.h"
+#include "cron.h"
+#include "shmem.h"
+
+PG_FUNCTION_INFO_V1(pgbackups_schedule);
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static int
+keep_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	int			v;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	v = PG_GETARG_INT32(n);
+	if (v < 0 || v > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 0 and 10000", name),
+				 errdetail("The value given was %d.", v)));
+	return v;
+}
+
+static pg_noinline const char *
+resolve_zone(const char *name)
+{
+	const char *zone = pgb_zone_resolve(name);
+
+	if (zone == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" is not recognized", name),
+				 errhint("Use a full time zone name such as America/Los_Angeles, or UTC.")));
+	return zone;
+}
+
+/* insert or replace the row (as the bootstrap superuser) */
+static void
+store_schedule(const char *dbname, const char *hhmm, const char *cron, const char *zone,
+			   int keep_daily, int keep_weekly, int keep_monthly, TimestampTz now,
+			   const char *creator, TimestampTz next)
+{
+	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
+	TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
+	char	   *old_rule = NULL;
+
+	values[0] = CStringGetTextDatum(dbname);
+	values[1] = hhmm ? CStringGetTextDatum(hhmm) : (Datum) 0;
+	nulls[1] = hhmm ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(cron);
+	values[3] = CStringGetTextDatum(zone);
+	values[4] = Int32GetDatum(keep_daily);
+	values[5] = Int32GetDatum(keep_weekly);
+	values[6] = Int32GetDatum(keep_monthly);
+	values[7] = TimestampTzGetDatum(now);
+	values[8] = CStringGetTextDatum(creator);
+	values[9] = TimestampTzGetDatum(next);
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT rule FROM pgbackups.schedules WHERE name = $1",
+							  1, types, values, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgbackups.schedules");
+	if (SPI_processed == 1)
+		old_rule = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (SPI_execute_with_args("INSERT INTO pgbackups.schedule_defs AS s "
+							  "(name, database, at, cron, timezone, keep_daily, keep_weekly, keep_monthly, "
+							  " created_at, created_by, next_run) "
+							  "VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+							  "ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at, cron = EXCLUDED.cron, "
+							  " timezone = EXCLUDED.timezone, keep_daily = EXCLUDED.keep_daily, "
+							  " keep_weekly = EXCLUDED.keep_weekly, keep_monthly = EXCLUDED.keep_monthly, "
+							  " next_run = EXCLUDED.next_run",
+							  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the schedule");
+	if (old_rule)
+		ereport(NOTICE,
+				(errmsg("backup schedule \"%s\" replaced", dbname),
+				 errdetail("It was: %s.", old_rule)));
+	SPI_finish();
+}
+
+Datum
+pgbackups_schedule(PG_FUNCTION_ARGS)
+{
+	char	   *dbname = text_arg(fcinfo, 0);
+	char	   *at = text_arg(fcinfo, 1);
+	char	   *cron = text_arg(fcinfo, 2);
+	char	   *tzarg = text_arg(fcinfo, 3);
+	int			keep_daily = keep_arg(fcinfo, 4, "keep_daily");
+	int			keep_weekly = keep_arg(fcinfo, 5, "keep_weekly");
+	int			keep_monthly = keep_arg(fcinfo, 6, "keep_monthly");
+	char	   *hhmm = NULL;
+	const char *zone;
+	char	   *err;
+	PgbCronRule rule;
+	TimestampTz now = pgb_clock_now();
+	TimestampTz next;
+	Oid			dboid;
+	char	   *creator;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (PgbShared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgbackups must be loaded via shared_preload_libraries"),
+				 errhint("Add pgbackups to shared_preload_libraries in postgresql.conf and restart the server.")));
+	if (dbname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("database must not be null")));
+	dboid = get_database_oid(dbname, false);
+	if ((at == NULL) == (cron == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("specify either at or cron"),
+				 errhint("For example pgbackups.schedule(at => '02:00 America/Los_Angeles') or pgbackups.schedule(cron => '0 */6 * * *', timezone => 'Europe/Berlin').")));
+
+	if (at != NULL)
+	{
+		char	   *atzone;
+
+		if (!pgb_at_parse(at, &cron, &hhmm, &atzone, &err))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid time \"%s\"", at),
+					 errdetail("%s", err)));
+		zone = resolve_zone(atzone ? atzone : (tzarg ? tzarg : "UTC"));
+		if (atzone && tzarg && strcmp(zone, resolve_zone(tzarg)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the time zone in at (\"%s\") differs from timezone (\"%s\")", atzone, tzarg),
+					 errhint("Give the time zone once.")));
+	}
+	else
+		zone = resolve_zone(tzarg ? tzarg : "UTC");
+
+	if (!pgb_cron_parse(cron, &rule, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cron expression \"%s\"", cron),
+				 errdetail("%s", err)));
+	next = pgb_cron_next(&rule, zone, now);
+	if (TIMESTAMP_NOT_FINITE(next))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cron expression \"%s\" never runs", cron),
+				 errdetail("No day in the next 50 years matches it.")));
+
+	/* as capture(): another database's data is read with superuser rights */
+	if (dboid != MyDatabaseId &&
+		!superuser() &&
+		!pg_database_ownercheck(dboid, GetUserId()) &&
+		!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to schedule backups of database \"%s\"", dbname),
+				 errdetail("Capturing another database requires owning it, membership in pg_read_all_data, or superuser.")));
+	creator = GetUserNameFromId(GetUserId(), false);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		store_schedule(dbname, hhmm, cron, zone, keep_daily, keep_weekly, keep_monthly,
+					   now, creator, next);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	PG_RETURN_TEXT_P(cstring_to_text(dbname));
+}
