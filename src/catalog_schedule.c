@@ -35,7 +35,8 @@ ts_in(const char *text)
 static const char *
 ts_out(TimestampTz t)
 {
-	return t == 0 ? NULL : timestamptz_to_str(t);
+	/* timestamptz_to_str() reuses one static buffer */
+	return t == 0 ? NULL : pstrdup(timestamptz_to_str(t));
 }
 
 /* schedules whose next run is at or before now */
