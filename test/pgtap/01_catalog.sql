@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(66);
+SELECT plan(80);
 
 SELECT has_extension('pgbackups', 'extension pgbackups is installed');
 SELECT has_schema('pgbackups');
@@ -23,7 +23,7 @@ SELECT columns_are('pgbackups', 'backups', ARRAY[
 	'started_at', 'finished_at', 'compression', 'compression_level', 'parallel',
 	'source_size', 'raw_size', 'archive_size', 'sha256', 'tables', 'rows', 'table_rows',
 	'archive_version', 'pg_dump_version', 'server_version', 'location', 'worker_pid',
-	'error', 'error_code']);
+	'error', 'error_code', 'schedule', 'scheduled_for', 'pinned']);
 SELECT columns_are('pgbackups', 'logs', ARRAY['job_id', 'logged_at', 'message']);
 SELECT col_type_is('pgbackups'::name, 'backups'::name, 'id'::name, 'text');
 SELECT col_type_is('pgbackups'::name, 'backups'::name, 'num'::name, 'integer');
@@ -63,8 +63,9 @@ SELECT ok((SELECT count(*) FROM pg_constraint
 SELECT set_eq(
 	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pgbackups'$$,
 	ARRAY['pgbackups.backups', 'pgbackups.logs', 'pgbackups.manual_num_seq', 'pgbackups.scheduled_num_seq',
-	      'pgbackups.restores', 'pgbackups.copies', 'pgbackups.restore_num_seq', 'pgbackups.copy_num_seq'],
-	'backups, restores, copies, logs and the id sequences are extension configuration');
+	      'pgbackups.restores', 'pgbackups.copies', 'pgbackups.restore_num_seq', 'pgbackups.copy_num_seq',
+	      'pgbackups.schedule_defs', 'pgbackups.schedule_runs'],
+	'backups, restores, copies, logs, schedules, schedule runs and the id sequences are extension configuration');
 
 -- functions
 SELECT has_function('pgbackups', 'capture', ARRAY['text', 'boolean', 'text', 'integer', 'text']);
@@ -115,6 +116,34 @@ SELECT is_empty(
 	     AND (l.lanname <> 'c' OR p.prosecdef)
 	     AND NOT coalesce(p.proconfig::text LIKE '%search_path=%', false)$$,
 	'every SQL/plpgsql or SECURITY DEFINER function pins search_path');
+
+-- schedules (1.3.0)
+SELECT has_table('pgbackups', 'schedule_defs', 'table pgbackups.schedule_defs');
+SELECT has_table('pgbackups', 'schedule_runs', 'table pgbackups.schedule_runs');
+SELECT has_table('pgbackups', 'alerts', 'table pgbackups.alerts');
+SELECT has_view('pgbackups', 'schedules', 'view pgbackups.schedules');
+SELECT has_view('pgbackups', 'health', 'view pgbackups.health');
+SELECT col_is_pk('pgbackups', 'schedule_defs', 'name', 'schedules are named');
+SELECT col_is_unique('pgbackups', 'schedule_defs', 'database', 'one schedule per database');
+SELECT col_default_is('pgbackups', 'backups', 'pinned', 'false', 'backups are not pinned by default');
+SELECT throws_ok(
+	$$INSERT INTO pgbackups.schedule_runs (schedule, slot, outcome) VALUES ('x', now(), 'ran')$$,
+	'23514', NULL, 'a schedule run outcome outside started/skipped/missed is refused');
+SELECT throws_ok(
+	$$INSERT INTO pgbackups.schedule_defs (name, database, cron, timezone, keep_daily, keep_weekly,
+	    keep_monthly, created_at, created_by, next_run) VALUES ('x', 'x', '* * * * *', 'UTC', -1, 0, 0, now(), 'x', now())$$,
+	'23514', NULL, 'a negative keep count is refused by the table too');
+SELECT table_privs_are('pgbackups', 'schedule_defs', 'pgbackups_admin', ARRAY['SELECT']);
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_proc p
+	   WHERE p.pronamespace = 'pgbackups'::regnamespace
+	     AND p.proname IN ('schedule', 'unschedule', 'pin', 'unpin', 'next_runs', 'now')
+	     AND NOT has_function_privilege('pgbackups_admin', p.oid, 'EXECUTE')$$,
+	'pgbackups_admin may execute the schedule functions');
+SELECT ok(NOT has_function_privilege('pgbackups_admin', 'pgbackups.set_clock(timestamptz)', 'EXECUTE'),
+          'pgbackups_admin may not set the clock');
+SELECT ok(NOT has_function_privilege('pgbackups_admin', 'pgbackups._enqueue_alert(text, jsonb)', 'EXECUTE'),
+          'pgbackups_admin may not queue alerts');
 
 -- the scheduler of this database is running
 SELECT ok(EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
