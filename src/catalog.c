@@ -67,6 +67,20 @@ pgb_catalog_extension_exists(void)
 	return found;
 }
 
+/* the installed version of the extension in this database, or NULL */
+char *
+pgb_catalog_extension_version(void)
+{
+	char	   *version = NULL;
+
+	pgb_cat_begin("pgbackups: extension version");
+	if (pgb_cat_run("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgbackups'",
+					0, NULL) == 1)
+		version = pgb_cat_copy(pgb_cat_get(0, 1));
+	pgb_cat_commit();
+	return version;
+}
+
 static char *
 sanitize(const char *name)
 {

@@ -31,7 +31,11 @@ typedef struct PgbBackupRow
 
 typedef struct PgbCaptureResult PgbCaptureResult;
 
+/* the catalog version this library writes (the control file's default_version) */
+#define PGB_CATALOG_VERSION "1.3.0"
+
 extern bool pgb_catalog_extension_exists(void);
+extern char *pgb_catalog_extension_version(void);
 extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
 									   const char *compression, int level, int parallel,
 									   const char *label, const char *requested_by);

@@ -62,6 +62,9 @@
 #define FINISHED_SLOT_TTL_MS (10 * 60 * 1000)
 
 static PgbDbSlot *my_db = NULL;
+/* the installed extension version when it is not PGB_CATALOG_VERSION */
+static char outdated[64];
+static bool reconciled = false;
 static char *my_dbname = NULL;
 static BackgroundWorkerHandle *job_handles[PGB_MAX_JOBS];
 static bool warned_no_slot[PGB_MAX_JOBS];
@@ -859,6 +862,63 @@ extension_present(PgbDbSlot *slot)
 	}
 }
 
+/*
+ * check_version
+ *		Stop if the extension was dropped.  A catalog older than this
+ *		library (ALTER EXTENSION ... UPDATE not run yet) is left alone: the
+ *		scheduler then only answers requests with an error, until updated.
+ */
+static void
+check_version(void)
+{
+	char	   *version = pgb_catalog_extension_version();
+
+	if (version == NULL)
+	{
+		ereport(LOG,
+				(errmsg("pgbackups scheduler for database \"%s\" stopping: the extension was dropped",
+						my_dbname)));
+		proc_exit(0);
+	}
+	if (strcmp(version, PGB_CATALOG_VERSION) == 0)
+	{
+		if (outdated[0])
+			ereport(LOG,
+					(errmsg("pgbackups scheduler for database \"%s\": the extension is now version %s",
+							my_dbname, version)));
+		outdated[0] = '\0';
+		return;
+	}
+	if (strcmp(outdated, version) != 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgbackups: the extension in database \"%s\" is version %s, but the loaded library needs %s",
+						my_dbname, version, PGB_CATALOG_VERSION),
+				 errhint("Run ALTER EXTENSION pgbackups UPDATE in that database; until then its jobs and schedules wait.")));
+	strlcpy(outdated, version, sizeof(outdated));
+}
+
+/* answer every request with the reason nothing runs */
+static void
+refuse_requests(void)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_REQUESTS; i++)
+	{
+		bool		mine;
+
+		LWLockAcquire(PgbShared->lock, LW_SHARED);
+		mine = PgbShared->requests[i].state == PGB_RQ_SUBMITTED &&
+			PgbShared->requests[i].dboid == MyDatabaseId;
+		LWLockRelease(PgbShared->lock);
+		if (mine)
+			reply(i, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				  psprintf("the pgbackups extension in database \"%s\" is version %s, older than the loaded library (%s); run ALTER EXTENSION pgbackups UPDATE",
+						   my_dbname, outdated, PGB_CATALOG_VERSION), NULL);
+	}
+}
+
 void
 pgb_scheduler_main(Datum arg)
 {
@@ -908,7 +968,7 @@ pgb_scheduler_main(Datum arg)
 	loopctx = AllocSetContextCreate(TopMemoryContext, "pgbackups scheduler loop",
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loopctx);
-	reconcile();
+	check_version();
 	last_ext_check = GetCurrentTimestamp();
 
 	for (;;)
@@ -922,21 +982,26 @@ pgb_scheduler_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		MemoryContextReset(loopctx);
-		process_requests();
-		guarded(run_schedules);
-		manage_jobs();
-		guarded(pgb_alerts_deliver);
+		if (outdated[0])
+			refuse_requests();
+		else
+		{
+			if (!reconciled)
+			{
+				reconcile();
+				reconciled = true;
+			}
+			process_requests();
+			guarded(run_schedules);
+			manage_jobs();
+			guarded(pgb_alerts_deliver);
+		}
 
-		if (TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(), 10000))
+		if (TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(),
+									   outdated[0] ? 1000 : 10000))
 		{
 			last_ext_check = GetCurrentTimestamp();
-			if (!pgb_catalog_extension_exists())
-			{
-				ereport(LOG,
-						(errmsg("pgbackups scheduler for database \"%s\" stopping: the extension was dropped",
-								my_dbname)));
-				proc_exit(0);
-			}
+			check_version();
 		}
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
