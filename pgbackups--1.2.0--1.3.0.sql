@@ -204,7 +204,7 @@ COMMENT ON VIEW @extschema@.health IS 'pgbackups: each schedule ok, late, failin
 
 /* ---- pins ---- */
 
-CREATE FUNCTION @extschema@.pin(id text)
+CREATE FUNCTION @extschema@._set_pinned(id text, pinned boolean, by_role name)
 RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -216,33 +216,27 @@ BEGIN
 		RAISE EXCEPTION 'only backups can be pinned, not "%"', bid
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	UPDATE @extschema@.backups b SET pinned = true WHERE b.id = bid;
+	UPDATE @extschema@.backups b SET pinned = _set_pinned.pinned WHERE b.id = bid;
 	INSERT INTO @extschema@.logs (job_id, message)
-		VALUES (bid, 'pinned by ' || session_user || ': kept until unpinned');
+		VALUES (bid, CASE WHEN pinned THEN 'pinned by ' || by_role || ': kept until unpinned'
+					 ELSE 'unpinned by ' || by_role || ': retention applies again' END);
 	RETURN bid;
 END
 $$;
+
+CREATE FUNCTION @extschema@.pin(id text)
+RETURNS text
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@._set_pinned(id, true, current_user) $$;
 COMMENT ON FUNCTION @extschema@.pin(text)
 	IS 'keep a backup forever: retention never expires it and delete() refuses it until unpin()';
 
 CREATE FUNCTION @extschema@.unpin(id text)
 RETURNS text
-LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+LANGUAGE sql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	bid text := @extschema@._resolve_id(id);
-BEGIN
-	IF bid !~ '^[ab]' THEN
-		RAISE EXCEPTION 'only backups can be pinned, not "%"', bid
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	UPDATE @extschema@.backups b SET pinned = false WHERE b.id = bid;
-	INSERT INTO @extschema@.logs (job_id, message)
-		VALUES (bid, 'unpinned by ' || session_user || ': retention applies again');
-	RETURN bid;
-END
-$$;
+AS $$ SELECT @extschema@._set_pinned(id, false, current_user) $$;
 COMMENT ON FUNCTION @extschema@.unpin(text) IS 'let retention expire a pinned backup again';
 
 /* ---- alerts: NOTIFY on every state change, webhook outbox on failures ---- */
@@ -345,5 +339,6 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.schedule(text, text, text, text, integer, integer, integer),
 	@extschema@.unschedule(text),
 	@extschema@.pin(text),
-	@extschema@.unpin(text)
+	@extschema@.unpin(text),
+	@extschema@._set_pinned(text, boolean, name)
 	TO pgbackups_admin;

@@ -55,6 +55,20 @@ PG_FUNCTION_INFO_V1(pgbackups_url);
 
 #define SCHEDULER_WAIT_MS 15000
 
+/*
+ * pgb_may_read_database
+ *		Whether the current user may have all of a database's data read for
+ *		it (jobs read with a superuser connection): superuser, the
+ *		database's owner, or a member of pg_read_all_data.
+ */
+bool
+pgb_may_read_database(Oid dboid)
+{
+	return superuser() ||
+		pg_database_ownercheck(dboid, GetUserId()) ||
+		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA);
+}
+
 static void
 check_loaded(void)
 {
@@ -442,10 +456,7 @@ pgbackups_capture(PG_FUNCTION_ARGS)
 	 * Another database's data is read with the worker's superuser
 	 * connection, so the caller must be allowed to read all of it.
 	 */
-	if (dboid != MyDatabaseId &&
-		!superuser() &&
-		!pg_database_ownercheck(dboid, GetUserId()) &&
-		!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+	if (dboid != MyDatabaseId && !pgb_may_read_database(dboid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to capture database \"%s\"", dbname),
@@ -637,9 +648,7 @@ pgbackups_restore(PG_FUNCTION_ARGS)
 		Oid			dboid = get_database_oid(db, false);
 
 		check_id(sep + 2);
-		if (dboid != MyDatabaseId && !superuser() &&
-			!pg_database_ownercheck(dboid, GetUserId()) &&
-			!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+		if (dboid != MyDatabaseId && !pgb_may_read_database(dboid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to restore a backup of database \"%s\"", db),
@@ -741,8 +750,7 @@ pgbackups_copy(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cannot copy database \"%s\" onto itself", source)));
-		if (!superuser() && !pg_database_ownercheck(srcoid, GetUserId()) &&
-			!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+		if (!pgb_may_read_database(srcoid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to copy database \"%s\"", source),

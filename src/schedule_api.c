@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "api.h"
 #include "clock.h"
 #include "cron.h"
 #include "shmem.h"
@@ -185,10 +186,7 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 				 errdetail("No day in the next 50 years matches it.")));
 
 	/* as capture(): another database's data is read with superuser rights */
-	if (dboid != MyDatabaseId &&
-		!superuser() &&
-		!pg_database_ownercheck(dboid, GetUserId()) &&
-		!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA))
+	if (dboid != MyDatabaseId && !pgb_may_read_database(dboid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to schedule backups of database \"%s\"", dbname),
