@@ -77,3 +77,9 @@ run psql -X -d demo_staging -c "SELECT (SELECT count(*) FROM customers) AS custo
 sql "SELECT pgbackups.copy('demo_staging', 'demo', confirm => 'demo', wait => true)" || true
 run psql -X -d demo -c "SELECT (SELECT count(*) FROM orders) AS orders_after_copy"
 run psql -X -d demo -c "SELECT * FROM pgbackups.list()"
+# heroku pg:backups:schedule: a daily backup at 02:00 Los Angeles time, kept
+# as a grandfather-father-son set; the health view says whether it is on time
+sql "SELECT pgbackups.schedule(at => '02:00 America/Los_Angeles')"
+sql "SELECT name, rule, next_run, keep_daily, keep_weekly, keep_monthly FROM pgbackups.schedules"
+sql "SELECT * FROM pgbackups.next_runs('30 2 * * *', 'America/Los_Angeles', '2027-03-13', 3)"
+sql "SELECT name, status, expected_by FROM pgbackups.health"
