@@ -104,11 +104,11 @@ run_schedule(PgbScheduleRow *s, TimestampTz now, bool (*queue) (const char *id))
 			d.outcome = "started";
 	}
 	if (d.missed > 0)
-		d.missed_detail = d.missed == 1 ?
-			psprintf("the run for %s was missed by more than pgbackups.schedule_grace (%d s)",
-					 timestamptz_to_str(d.missed_last), pgb_schedule_grace) :
-			psprintf("%d runs were missed, the last for %s (the server was down or the scheduler stopped)",
-					 d.missed, timestamptz_to_str(d.missed_last));
+		d.missed_detail = psprintf("%d run%s missed, the last for %s (%s)",
+								   d.missed, d.missed == 1 ? " was" : "s were",
+								   timestamptz_to_str(d.missed_last),
+								   d.slot ? "only the newest due run is taken" :
+								   "more than pgbackups.schedule_grace ago: the server was down or the scheduler stopped");
 
 	if (!pgb_compression_parse(pgb_compression, &spec, &err))
 		spec.alg = PGB_COMPRESS_GZIP, spec.level = -1;
