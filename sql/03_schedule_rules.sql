@@ -203,6 +203,12 @@ SELECT e AS cron, pg_temp.try(format('SELECT pgbackups.next_runs(%L)', e)) AS re
 -- unknown time zones
 SELECT pg_temp.try($$SELECT pgbackups.next_runs('0 0 * * *', 'Mars/Olympus_Mons')$$) AS unknown_zone;
 SELECT pg_temp.try($$SELECT pgbackups.next_runs('0 0 * * *', '')$$) AS empty_zone;
+-- count: 0 gives nothing, 10000 is the most (every minute: the last is
+-- 10000 minutes = 6 days 22:40 later, 2026-01-07 22:40Z)
+SELECT count(*) AS none FROM pgbackups.next_runs('* * * * *', 'UTC', '2026-01-01 00:00:00+00', 0);
+SELECT count(*) AS most, max(r) AS last FROM pgbackups.next_runs('* * * * *', 'UTC', '2026-01-01 00:00:00+00', 10000) r;
+SELECT pg_temp.try($$SELECT pgbackups.next_runs('* * * * *', 'UTC', '2026-01-01 00:00:00+00', 10001)$$) AS too_many;
+SELECT pg_temp.try($$SELECT pgbackups.next_runs('* * * * *', 'UTC', '2026-01-01 00:00:00+00', -1)$$) AS negative;
 
 ---------------------------------------------------------------------------
 -- schedule(): 'at' forms and the pgbackups.schedules view, on a frozen
@@ -299,6 +305,11 @@ SELECT pgbackups.unschedule('postgres') AS removed;
 SELECT name FROM pgbackups.schedules;
 SELECT pgbackups.unschedule() AS removed;
 SELECT pg_temp.try($$SELECT pgbackups.unschedule()$$) AS none_left;
+SELECT count(*) AS defs FROM pgbackups.schedule_defs;
+-- a schedule is written in the caller's transaction: a rollback leaves none
+BEGIN;
+SELECT pgbackups.schedule(at => '02:00') AS name;
+ROLLBACK;
 SELECT count(*) AS defs FROM pgbackups.schedule_defs;
 -- by database name (the same as the schedule name here)
 SELECT pgbackups.schedule(current_database(), at => '02:00') AS name;
