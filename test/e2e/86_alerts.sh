@@ -229,10 +229,28 @@ else
 fi
 check_eq "health: late (expected by Jun 6 03:00)" "$(health)" "late|a004|06-05 02:00|06-06 03:00|-"
 
+# ---- a manual capture of the same database running: the slot is skipped too ---------------------
+log "--- overlap with a manual capture"
+bg_psql locker $DB "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300); COMMIT;"
+wait_for $DB "SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" 10 || die "lock not taken"
+m=$(q $DB "SELECT pgbackups.capture(label => 'blocked manual')")
+await_status "$m" running 20 || fail "$m not running: $(describe_backup $DB "$m")"
+setclock '2026-06-09 02:00:30+00'
+if wait_for $DB "SELECT count(*) = 1 FROM pgbackups.schedule_runs WHERE outcome = 'skipped' AND slot = '2026-06-09 02:00+00'" 15; then
+	pass "Jun 9 slot while manual $m runs: skipped"
+else
+	fail "Jun 9 slot not skipped: $(q $DB "SELECT string_agg(outcome || ' ' || slot || coalesce(' ' || backup_id, ''), ', ') FROM pgbackups.schedule_runs WHERE slot > '2026-06-08'")"
+fi
+check "the skipped row names $m" grep -q "$m" <<<"$(q $DB "SELECT detail FROM pgbackups.schedule_runs WHERE slot = '2026-06-09 02:00+00'")"
+check_eq "no scheduled backup for Jun 9" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE kind = 'scheduled' AND scheduled_for > '2026-06-05 02:00+00'")" 0
+q $DB "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" >/dev/null
+stop_bg "$locker"
+await_status "$m" completed 60 || fail "$m did not complete: $(describe_backup $DB "$m")"
+
 # ---- a second schedule is 'never run' next to this one --------------------------------------------------------
 q postgres "CREATE DATABASE other" >/dev/null
 q $DB "SELECT pgbackups.schedule('other', at => '06:00 UTC')" >/dev/null
-check_eq "a fresh schedule next to a late one: never run" "$(q $DB "SELECT concat_ws('|', status, to_char(expected_by AT TIME ZONE 'UTC', 'MM-DD HH24:MI')) FROM pgbackups.health WHERE name = 'other'")" "never run|06-08 07:00"
+check_eq "a fresh schedule next to a late one: never run" "$(q $DB "SELECT concat_ws('|', status, to_char(expected_by AT TIME ZONE 'UTC', 'MM-DD HH24:MI')) FROM pgbackups.health WHERE name = 'other'")" "never run|06-09 07:00"
 check_eq "an operator reads the health view" "$(psql -X -q -At -U alert_operator -d $DB -c "SELECT string_agg(name || ':' || status, ' ' ORDER BY name) FROM pgbackups.health" 2>&1)" "alr:late other:never run"
 
 # ---- the token stays secret ------------------------------------------------------------------------------------
