@@ -27,8 +27,8 @@ DB=sched
 CR=cron15
 for db in $DB $CR; do
 	q postgres "CREATE DATABASE $db" >/dev/null
-	q $db "CREATE EXTENSION pgbackups" >/dev/null
-	q $db "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000) g" >/dev/null
+	q "$db" "CREATE EXTENSION pgbackups" >/dev/null
+	q "$db" "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000) g" >/dev/null
 done
 wait_for postgres "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'" 20 ||
 	fail "no scheduler in $DB and $CR"
@@ -261,11 +261,11 @@ log "rule '$RULE' UTC: S1 = $S1, S2 = $S2 (now $(date -u '+%H:%M:%S'))"
 q $CR "SELECT pgbackups.schedule(cron => '$RULE')" >/dev/null
 check_eq "next_run is S1" "$(utc "(SELECT next_run FROM pgbackups.schedules)" $CR)" "$S1"
 row_before=$(q $CR "SELECT concat_ws('|', name, database, rule, cron, timezone, next_run, keep_daily, keep_weekly, keep_monthly) FROM pgbackups.schedules")
-restart_cluster
+restart_cluster fast
 wait_for $CR "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler' AND datname = '$CR'" 20 || true
 check_eq "the schedule survives restart_cluster" "$(q $CR "SELECT concat_ws('|', name, database, rule, cron, timezone, next_run, keep_daily, keep_weekly, keep_monthly) FROM pgbackups.schedules")" "$row_before"
 check "the server restarted before S1 ($(date -u +%T))" test "$(date +%s)" -lt "$s1_epoch"
-stop_cluster
+stop_cluster fast
 log "server stopped at $(date -u +%T); waiting past S2 = $S2"
 while [ "$(date +%s)" -lt $((s2_epoch + 3)) ]; do sleep 1; done
 _pg_ctl start

@@ -150,9 +150,9 @@ present_dates() { q $DB "SELECT coalesce(string_agg(to_char(scheduled_for AT TIM
 # compare SCHEDULE ZONE D W M LABEL: the catalog against the oracle (retention
 # runs right after each success: allow it a few seconds)
 compare() {
-	local s=$1 zone=$2 d=$3 w=$4 m=$5 label=$6 want got i
+	local s=$1 zone=$2 d=$3 w=$4 m=$5 label=$6 want got
 	want=$(oracle "$s" "$zone" "$d" "$w" "$m")
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		got=$(present "$s")
 		[ "$got" = "$want" ] && break
 		sleep 0.1
@@ -237,7 +237,8 @@ compare gfs UTC 7 4 12 "day $DAYS"
 [ "$DAYS" -ge 60 ] && compare gfs2 America/Los_Angeles 3 2 2 "day $DAYS"
 newest=$(awk -F'\t' '$1 == "gfs" { id = $2 } END { print id }' "$ALL")
 check_eq "the newest backup $newest is kept" "$(q $DB "SELECT status FROM pgbackups.backups WHERE id = '$newest'")" completed
-for p in $(cat "$PINS"); do
+mapfile -t PINNED <"$PINS"
+for p in "${PINNED[@]}"; do
 	check_eq "pinned $p survives" "$(q $DB "SELECT concat_ws('|', status, pinned) FROM pgbackups.backups WHERE id = '$p'")" "completed|t"
 done
 if [ "$DAYS" -ge 200 ]; then
@@ -256,7 +257,7 @@ bad=""
 expired_ids=()
 declare -A IN_CATALOG
 for id in $(q $DB "SELECT id FROM pgbackups.backups"); do IN_CATALOG[$id]=1; done
-while IFS=$'\t' read -r s id slot path; do
+while IFS=$'\t' read -r s id _slot path; do
 	if [ -n "${IN_CATALOG[$id]:-}" ]; then
 		if [ -s "$path" ]; then kept_files=$((kept_files + 1)); else bad+=" kept $id has no archive ($path);"; fi
 	else
