@@ -203,8 +203,32 @@ check_eq "health: ok again with a004" "$(health)" "ok|a004|06-05 02:00|06-06 03:
 b=$(q $DB "SELECT pgbackups.capture(wait => true)" 2>/dev/null)
 if wh_wait 1 ".body.id == \"$b\"" 30; then pass "a POST for manual $b"; else fail "no POST for manual $b"; fi
 check_eq "$b POST: event, kind, schedule" "$(jq -r "select(.body.id == \"$b\") | .body | [.event, .kind, (.schedule | tostring)] | join(\"|\")" "$WH_LOG")" "backup.completed|backup|null"
+ev_wait ".id == \"$b\" and .status == \"completed\"" 10 || true
 check_eq "NOTIFY $b completed with kind backup" "$(events ".id == \"$b\" and .status == \"completed\"" | jq -r .kind)" backup
 check_eq "no other POSTs (only failures and, now, completions)" "$(($(wh_count) - n_before))" 2
+
+# restores and copies: NOTIFY kind restore/copy with the target as database; POSTs
+q postgres "CREATE DATABASE rt" >/dev/null
+r=$(q $DB "SELECT pgbackups.restore('a004', target => 'rt', confirm => 'rt', wait => true)" 2>/dev/null) || fail "restore of a004 into rt failed"
+ev_wait ".id == \"$r\" and .status == \"completed\"" 10 || true
+check_eq "NOTIFY $r completed: kind, database" "$(events ".id == \"$r\" and .status == \"completed\"" | jq -r '[.kind, .database] | join("|")')" "restore|rt"
+if wh_wait 1 ".body.id == \"$r\"" 30; then pass "a POST for restore $r"; else fail "no POST for restore $r"; fi
+check_eq "$r POST: event" "$(jq -r "select(.body.id == \"$r\") | .body.event" "$WH_LOG")" restore.completed
+q postgres "CREATE DATABASE cp" >/dev/null
+c=$(q $DB "SELECT pgbackups.copy('rt', 'cp', 'cp', wait => true)" 2>"$TESTDIR/copy.err") || fail "copy of rt into cp failed: $(grep -m1 ERROR "$TESTDIR/copy.err")"
+ev_wait ".id == \"$c\" and .status == \"completed\"" 10 || true
+check_eq "NOTIFY $c completed: kind, database" "$(events ".id == \"$c\" and .status == \"completed\"" | jq -r '[.kind, .database] | join("|")')" "copy|cp"
+if wh_wait 1 ".body.id == \"$c\"" 30; then pass "a POST for copy $c"; else fail "no POST for copy $c"; fi
+check_eq "$c POST: event" "$(jq -r "select(.body.id == \"$c\") | .body.event" "$WH_LOG")" copy.completed
+# a restore that fails (its archive is gone) is posted as restore.failed
+rm -f "$(archive_path $DB a001)"
+q postgres "CREATE DATABASE rt2" >/dev/null
+q $DB "SELECT pgbackups.restore('a001', target => 'rt2', confirm => 'rt2', wait => true)" >/dev/null 2>&1 && fail "restore of a001 without its archive succeeded"
+rf=$(q $DB "SELECT id FROM pgbackups.restores WHERE target = 'rt2'")
+check_eq "restore $rf failed" "$(q $DB "SELECT status FROM pgbackups.restores WHERE id = '$rf'")" failed
+if wh_wait 1 ".body.id == \"$rf\"" 30; then pass "a POST for failed restore $rf"; else fail "no POST for failed restore $rf"; fi
+check_eq "$rf POST: event, status" "$(jq -r "select(.body.id == \"$rf\") | .body | [.event, .status] | join(\"|\")" "$WH_LOG")" "restore.failed|failed"
+check_eq "alerts: one row per POSTed event, all delivered" "$(q $DB "SELECT count(*) FILTER (WHERE delivered_at IS NULL) || '/' || count(*) FROM pgbackups.alerts")" "0/$(jq -r 'select(.status < 300) | .body | [.event, (.id | tostring)] | join(" ")' "$WH_LOG" | sort -u | wc -l)"
 
 # ---- missed slots ------------------------------------------------------------------------------------------
 log "--- missed slots"
