@@ -315,6 +315,18 @@ SELECT count(*) AS defs FROM pgbackups.schedule_defs;
 SELECT pgbackups.schedule(current_database(), at => '02:00') AS name;
 SELECT pgbackups.unschedule(current_database()) AS removed;
 
+-- 'a/n' is a-max/n: 5/20 = 5,25,45
+SELECT * FROM pgbackups.next_runs('5/20 * * * *', 'UTC', '2026-06-01 00:00+00', 4);
+-- Vixie cron: a day field starting with '*' counts as unrestricted, so
+-- '*/2' (odd days) AND Monday: 2026-06-01 is a Monday (excluded: not after),
+-- then the odd Mondays June 15, June 29, July 13
+SELECT * FROM pgbackups.next_runs('0 0 */2 * mon', 'UTC', '2026-06-01 00:00+00', 3);
+-- a rule that never runs is refused; a one-digit hour is accepted
+SELECT pg_temp.try($$SELECT pgbackups.schedule(cron => '0 0 30 2 *')$$) AS never_runs;
+SELECT pgbackups.schedule(at => '2:05') AS name;
+SELECT rule, cron FROM pgbackups.schedules;
+SELECT pgbackups.unschedule() AS removed;
+
 -- nothing ran on the frozen clock
 SELECT count(*) AS backups FROM pgbackups.backups WHERE kind = 'scheduled';
 SELECT count(*) AS runs FROM pgbackups.schedule_runs;
