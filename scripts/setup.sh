@@ -35,6 +35,8 @@ PACKAGES=(
 	python3-botocore
 	awscli
 	curl
+	# JSON in the alert tests (e2e 86: NOTIFY payloads and webhook bodies)
+	jq
 	openssl
 	iproute2
 	util-linux
