@@ -258,48 +258,49 @@ BEGIN
 END
 $$;
 
+/*
+ * One trigger function for every job table: NOTIFY pgbackups_events on
+ * each state change, and the webhook outbox.  (1.0.0 and 1.1.0 had one
+ * function for backups and another for restores and copies.)
+ */
 CREATE OR REPLACE FUNCTION @extschema@._notify_event()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	job jsonb := to_jsonb(NEW);
 	payload jsonb;
 BEGIN
 	IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
-		payload := jsonb_build_object('id', NEW.id, 'database', NEW.database,
-									  'kind', CASE NEW.kind WHEN 'manual' THEN 'backup'
-														  ELSE 'scheduled backup' END,
+		payload := jsonb_build_object('id', NEW.id,
+									  'database', coalesce(job->>'database', job->>'target'),
+									  'kind', CASE TG_TABLE_NAME
+												  WHEN 'restores' THEN 'restore'
+												  WHEN 'copies' THEN 'copy'
+												  WHEN 'backups' THEN
+													  CASE job->>'kind' WHEN 'manual' THEN 'backup'
+																	   ELSE 'scheduled backup' END
+											  END,
 									  'status', NEW.status, 'error', NEW.error,
-									  'schedule', NEW.schedule,
-									  'scheduled_for', NEW.scheduled_for,
 									  'at', clock_timestamp());
+		IF TG_TABLE_NAME = 'backups' THEN
+			payload := payload || jsonb_build_object('schedule', job->'schedule',
+													 'scheduled_for', job->'scheduled_for');
+		END IF;
 		PERFORM pg_notify('pgbackups_events', payload::text);
 		PERFORM @extschema@._enqueue_alert(NEW.status, payload);
 	END IF;
 	RETURN NULL;
 END
 $$;
-
-CREATE OR REPLACE FUNCTION @extschema@._notify_transfer()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	payload jsonb;
-BEGIN
-	IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
-		payload := jsonb_build_object('id', NEW.id, 'database', NEW.target,
-									  'kind', CASE TG_TABLE_NAME WHEN 'restores' THEN 'restore' ELSE 'copy' END,
-									  'status', NEW.status, 'error', NEW.error,
-									  'at', clock_timestamp());
-		PERFORM pg_notify('pgbackups_events', payload::text);
-		PERFORM @extschema@._enqueue_alert(NEW.status, payload);
-	END IF;
-	RETURN NULL;
-END
-$$;
+DROP TRIGGER restores_notify ON @extschema@.restores;
+DROP TRIGGER copies_notify ON @extschema@.copies;
+CREATE TRIGGER restores_notify AFTER INSERT OR UPDATE ON @extschema@.restores
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._notify_event();
+CREATE TRIGGER copies_notify AFTER INSERT OR UPDATE ON @extschema@.copies
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._notify_event();
+DROP FUNCTION @extschema@._notify_transfer();
 
 /* skipped and missed slots are announced too (kind 'schedule'); missed ones reach the webhook */
 CREATE FUNCTION @extschema@._notify_schedule_run()
