@@ -16,10 +16,7 @@
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-if ! grep -q '^[[:space:]]*pgbackups.debug_clock[[:space:]]*=[[:space:]]*on' "$LIB_DIR/pgbackups.conf"; then
-	EXTRA_CONF="${EXTRA_CONF:-}
-pgbackups.debug_clock = on"
-fi
+# test/pgbackups.conf sets pgbackups.debug_clock = on
 start_cluster
 T0=$SECONDS
 

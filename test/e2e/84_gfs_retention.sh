@@ -22,10 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 DAYS=${DAYS:-400}
 SECOND_FROM=$((DAYS - 59)) # the second schedule runs for the last 60 days
-if ! grep -q '^[[:space:]]*pgbackups.debug_clock[[:space:]]*=[[:space:]]*on' "$LIB_DIR/pgbackups.conf"; then
-	EXTRA_CONF="${EXTRA_CONF:-}
-pgbackups.debug_clock = on"
-fi
+# test/pgbackups.conf sets pgbackups.debug_clock = on
 start_cluster
 
 DB=gfs
