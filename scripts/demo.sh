@@ -75,6 +75,12 @@ run psql -X -q -d postgres -c "CREATE DATABASE demo_staging"
 sql "SELECT pgbackups.restore('b001', target => 'demo_staging', confirm => 'demo_staging', wait => true)"
 run psql -X -d demo_staging -c "SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM orders) AS orders, (SELECT sum(amount) FROM orders) AS total"
 sql "SELECT pgbackups.copy('demo_staging', 'demo', confirm => 'demo', wait => true)" || true
+# the copy replaced the database this session was connected to, which ends
+# the session (as on Heroku); the job goes on: wait until it has completed
+for _ in $(seq 1 120); do
+	[ "$(psql -X -At -d demo -c "SELECT status FROM pgbackups.copies WHERE id = 'c001'" 2>/dev/null)" = completed ] && break
+	sleep 0.5
+done
 run psql -X -d demo -c "SELECT (SELECT count(*) FROM orders) AS orders_after_copy"
 run psql -X -d demo -c "SELECT * FROM pgbackups.list()"
 # heroku pg:backups:schedule: a daily backup at 02:00 Los Angeles time, kept
