@@ -16,7 +16,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "common/string.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -52,20 +51,6 @@ job_table(const char *id)
 	"(SELECT id, status, created_at FROM pgbackups.backups " \
 	" UNION ALL SELECT id, status, created_at FROM pgbackups.restores " \
 	" UNION ALL SELECT id, status, created_at FROM pgbackups.copies) j"
-
-bool
-pgb_catalog_extension_exists(void)
-{
-	bool		found;
-	MemoryContext ctx = CurrentMemoryContext;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	found = OidIsValid(get_extension_oid("pgbackups", true));
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(ctx);
-	return found;
-}
 
 /* the installed version of the extension in this database, or NULL */
 char *
@@ -287,12 +272,7 @@ ids_with_status(const char *status)
 	pgb_cat_begin("pgbackups: list backups");
 	n = pgb_cat_run("SELECT id FROM " ALL_JOBS " WHERE status = $1 ORDER BY created_at, id", 1, args);
 	for (i = 0; i < n; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
-
-		ids = lappend(ids, pgb_cat_copy(pgb_cat_get(i, 1)));
-		MemoryContextSwitchTo(old);
-	}
+		ids = pgb_cat_lappend(ids, pgb_cat_copy(pgb_cat_get(i, 1)));
 	pgb_cat_commit();
 	return ids;
 }
@@ -385,6 +365,28 @@ pgb_catalog_delete_backup(const char *id)
 }
 
 /*
+ * pgb_catalog_take_expired
+ *		After a DELETE ... RETURNING id, location of n backups (inside an
+ *		open catalog transaction): their "id location" strings, in the
+ *		caller's context; the logs of deleted backups go too.
+ */
+List *
+pgb_catalog_take_expired(uint64 n)
+{
+	List	   *expired = NIL;
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+		expired = pgb_cat_lappend(expired, pgb_cat_copy(psprintf("%s %s", pgb_cat_get(i, 1),
+																 pgb_cat_get(i, 2))));
+	if (n > 0)
+		pgb_cat_run("DELETE FROM pgbackups.logs l WHERE NOT EXISTS "
+					"(SELECT 1 FROM pgbackups.backups b WHERE b.id = l.job_id) AND l.job_id ~ '^[ab]'",
+					0, NULL);
+	return expired;
+}
+
+/*
  * pgb_catalog_expire_manual
  *		Delete the oldest completed manual backups beyond keep; returns a
  *		list of "id location" strings whose archives the caller removes.
@@ -392,11 +394,10 @@ pgb_catalog_delete_backup(const char *id)
 List *
 pgb_catalog_expire_manual(int keep)
 {
-	List	   *expired = NIL;
+	List	   *expired;
 	char		keepbuf[16];
 	const char *args[1] = {keepbuf};
-	uint64		n,
-				i;
+	uint64		n;
 
 	snprintf(keepbuf, sizeof(keepbuf), "%d", keep);
 	pgb_cat_begin("pgbackups: manual retention");
@@ -406,15 +407,7 @@ pgb_catalog_expire_manual(int keep)
 			"  ORDER BY created_at DESC, num DESC OFFSET $1::int) "
 			"DELETE FROM pgbackups.backups b USING doomed d WHERE b.id = d.id "
 			"RETURNING b.id, coalesce(b.location, '')", 1, args);
-	for (i = 0; i < n; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
-
-		expired = lappend(expired, psprintf("%s %s", pgb_cat_get(i, 1), pgb_cat_get(i, 2)));
-		MemoryContextSwitchTo(old);
-	}
-	pgb_cat_run("DELETE FROM pgbackups.logs l WHERE NOT EXISTS "
-		"(SELECT 1 FROM pgbackups.backups b WHERE b.id = l.job_id) AND l.job_id ~ '^[ab]'", 0, NULL);
+	expired = pgb_catalog_take_expired(n);
 	pgb_cat_commit();
 	return expired;
 }

@@ -34,7 +34,6 @@ typedef struct PgbCaptureResult PgbCaptureResult;
 /* the catalog version this library writes (the control file's default_version) */
 #define PGB_CATALOG_VERSION "1.3.0"
 
-extern bool pgb_catalog_extension_exists(void);
 extern char *pgb_catalog_extension_version(void);
 extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
 									   const char *compression, int level, int parallel,
@@ -59,6 +58,8 @@ extern void pgb_catalog_mark_ended(const char *id, const char *status,
 								   const char *error, const char *sqlstate);
 extern char *pgb_catalog_delete_backup(const char *id);
 extern List *pgb_catalog_expire_manual(int keep);
+/* inside an open catalog transaction (catalog_spi.h), after DELETE ... RETURNING id, location */
+extern List *pgb_catalog_take_expired(uint64 n);
 extern void pgb_catalog_log(const char *id, const char *message);
 
 #endif							/* PGB_CATALOG_H */

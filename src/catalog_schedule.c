@@ -55,7 +55,6 @@ pgb_catalog_due_schedules(TimestampTz now)
 	for (i = 0; i < n; i++)
 	{
 		PgbScheduleRow *s = MemoryContextAllocZero(pgb_cat_caller_ctx, sizeof(PgbScheduleRow));
-		MemoryContext old;
 
 		s->name = pgb_cat_copy(pgb_cat_get(i, 1));
 		s->database = pgb_cat_copy(pgb_cat_get(i, 2));
@@ -63,9 +62,7 @@ pgb_catalog_due_schedules(TimestampTz now)
 		s->timezone = pgb_cat_copy(pgb_cat_get(i, 4));
 		s->created_by = pgb_cat_copy(pgb_cat_get(i, 5));
 		s->next_run = ts_in(pgb_cat_get(i, 6));
-		old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
-		due = lappend(due, s);
-		MemoryContextSwitchTo(old);
+		due = pgb_cat_lappend(due, s);
 	}
 	pgb_cat_commit();
 	return due;
@@ -155,10 +152,9 @@ pgb_catalog_schedule_decide(const PgbScheduleRow *s, const PgbScheduleDecision *
 List *
 pgb_catalog_gfs_expire(const char *schedule, char **policy)
 {
-	List	   *expired = NIL;
+	List	   *expired;
 	const char *args[1] = {schedule};
-	uint64		n,
-				i;
+	uint64		n;
 
 	*policy = NULL;
 	pgb_cat_begin("pgbackups: scheduled retention");
@@ -196,16 +192,7 @@ pgb_catalog_gfs_expire(const char *schedule, char **policy)
 					"doomed AS (SELECT id FROM b WHERE id NOT IN (SELECT id FROM keep)) "
 					"DELETE FROM pgbackups.backups x USING doomed d WHERE x.id = d.id "
 					"RETURNING x.id, coalesce(x.location, '')", 1, args);
-	for (i = 0; i < n; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
-
-		expired = lappend(expired, psprintf("%s %s", pgb_cat_get(i, 1), pgb_cat_get(i, 2)));
-		MemoryContextSwitchTo(old);
-	}
-	if (n > 0)
-		pgb_cat_run("DELETE FROM pgbackups.logs l WHERE l.job_id ~ '^a' AND NOT EXISTS "
-					"(SELECT 1 FROM pgbackups.backups b WHERE b.id = l.job_id)", 0, NULL);
+	expired = pgb_catalog_take_expired(n);
 	pgb_cat_commit();
 	return expired;
 }
@@ -228,14 +215,11 @@ pgb_catalog_due_alerts(int limit)
 	for (i = 0; i < n; i++)
 	{
 		PgbAlertRow *a = MemoryContextAllocZero(pgb_cat_caller_ctx, sizeof(PgbAlertRow));
-		MemoryContext old;
 
 		a->alert_id = pgb_cat_copy(pgb_cat_get(i, 1));
 		a->body = pgb_cat_copy(pgb_cat_get(i, 2));
 		a->attempts = atoi(pgb_cat_get(i, 3));
-		old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
-		due = lappend(due, a);
-		MemoryContextSwitchTo(old);
+		due = pgb_cat_lappend(due, a);
 	}
 	pgb_cat_commit();
 	return due;

@@ -84,3 +84,14 @@ pgb_cat_copy(const char *s)
 	return s ? MemoryContextStrdup(pgb_cat_caller_ctx, s) : NULL;
 }
 
+
+/* append to a list that lives in the caller's context */
+List *
+pgb_cat_lappend(List *list, void *datum)
+{
+	MemoryContext old = MemoryContextSwitchTo(pgb_cat_caller_ctx);
+
+	list = lappend(list, datum);
+	MemoryContextSwitchTo(old);
+	return list;
+}

@@ -10,6 +10,7 @@
 #ifndef PGB_CATALOG_SPI_H
 #define PGB_CATALOG_SPI_H
 
+#include "nodes/pg_list.h"
 #include "utils/memutils.h"
 
 /* the caller's memory context while a catalog transaction is open */
@@ -23,5 +24,7 @@ extern uint64 pgb_cat_run(const char *sql, int nargs, const char *const *args);
 extern char *pgb_cat_get(uint64 row, int col);
 /* copy a result into the caller's context */
 extern char *pgb_cat_copy(const char *s);
+/* append to a list that lives in the caller's context */
+extern List *pgb_cat_lappend(List *list, void *datum);
 
 #endif							/* PGB_CATALOG_SPI_H */

@@ -335,6 +335,33 @@ pgb_zone_resolve(const char *name)
 	return pstrdup(pg_get_timezone_name(tz));
 }
 
+/* the same, raising 22023 naming the expression */
+void
+pgb_cron_parse_or_error(const char *expr, PgbCronRule *rule)
+{
+	char	   *err;
+
+	if (!pgb_cron_parse(expr, rule, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cron expression \"%s\"", expr),
+				 errdetail("%s", err)));
+}
+
+/* the same, raising 22023 for an unknown zone */
+const char *
+pgb_zone_resolve_or_error(const char *name)
+{
+	const char *zone = pgb_zone_resolve(name);
+
+	if (zone == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" is not recognized", name),
+				 errhint("Use a full time zone name such as America/Los_Angeles, or UTC.")));
+	return zone;
+}
+
 /* ---- next run ---- */
 
 typedef struct Wall
@@ -552,7 +579,6 @@ pgbackups_next_runs(PG_FUNCTION_ARGS)
 	TimestampTz after;
 	int			count;
 	PgbCronRule rule;
-	char	   *err;
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -560,17 +586,8 @@ pgbackups_next_runs(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("cron expression must not be null")));
 	expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (!pgb_cron_parse(expr, &rule, &err))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cron expression \"%s\"", expr),
-				 errdetail("%s", err)));
-	zone = PG_ARGISNULL(1) ? "UTC" : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if ((zone = pgb_zone_resolve(PG_ARGISNULL(1) ? "UTC" : zone)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("time zone \"%s\" is not recognized", text_to_cstring(PG_GETARG_TEXT_PP(1))),
-				 errhint("Use a full time zone name such as America/Los_Angeles, or UTC.")));
+	pgb_cron_parse_or_error(expr, &rule);
+	zone = pgb_zone_resolve_or_error(PG_ARGISNULL(1) ? "UTC" : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	after = PG_ARGISNULL(2) ? pgb_clock_now() : PG_GETARG_TIMESTAMPTZ(2);
 	count = PG_ARGISNULL(3) ? 5 : PG_GETARG_INT32(3);
 	if (count < 0 || count > 10000)

@@ -28,6 +28,9 @@ typedef struct PgbCronRule
 /* parse a cron expression; false + *errmsg (a sentence naming the field) */
 extern bool pgb_cron_parse(const char *expr, PgbCronRule *rule, char **errmsg);
 
+/* the same, raising 22023 (invalid cron expression "...") */
+extern void pgb_cron_parse_or_error(const char *expr, PgbCronRule *rule);
+
 /*
  * Heroku's --at: 'HH:MM[ ]Zone' (zone optional).  Sets *cron to the
  * equivalent cron expression, *hhmm to 'HH:MM' and *zone to the zone as
@@ -38,6 +41,8 @@ extern bool pgb_at_parse(const char *at, char **cron, char **hhmm, char **zone,
 
 /* a zone name or usual abbreviation -> canonical zone name, or NULL */
 extern const char *pgb_zone_resolve(const char *name);
+/* the same, raising 22023 (time zone "..." is not recognized) */
+extern const char *pgb_zone_resolve_or_error(const char *name);
 
 /*
  * The first run of a rule strictly after 'after', local wall-clock time in

@@ -57,19 +57,6 @@ keep_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return v;
 }
 
-static pg_noinline const char *
-resolve_zone(const char *name)
-{
-	const char *zone = pgb_zone_resolve(name);
-
-	if (zone == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("time zone \"%s\" is not recognized", name),
-				 errhint("Use a full time zone name such as America/Los_Angeles, or UTC.")));
-	return zone;
-}
-
 /* insert or replace the row (as the bootstrap superuser) */
 static void
 store_schedule(const char *dbname, const char *hhmm, const char *cron, const char *zone,
@@ -163,21 +150,17 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid time \"%s\"", at),
 					 errdetail("%s", err)));
-		zone = resolve_zone(atzone ? atzone : (tzarg ? tzarg : "UTC"));
-		if (atzone && tzarg && strcmp(zone, resolve_zone(tzarg)) != 0)
+		zone = pgb_zone_resolve_or_error(atzone ? atzone : (tzarg ? tzarg : "UTC"));
+		if (atzone && tzarg && strcmp(zone, pgb_zone_resolve_or_error(tzarg)) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the time zone in at (\"%s\") differs from timezone (\"%s\")", atzone, tzarg),
 					 errhint("Give the time zone once.")));
 	}
 	else
-		zone = resolve_zone(tzarg ? tzarg : "UTC");
+		zone = pgb_zone_resolve_or_error(tzarg ? tzarg : "UTC");
 
-	if (!pgb_cron_parse(cron, &rule, &err))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cron expression \"%s\"", cron),
-				 errdetail("%s", err)));
+	pgb_cron_parse_or_error(cron, &rule);
 	next = pgb_cron_next(&rule, zone, now);
 	if (TIMESTAMP_NOT_FINITE(next))
 		ereport(ERROR,

@@ -668,6 +668,14 @@ process_requests(void)
 		LWLockRelease(PgbShared->lock);
 		if (!mine)
 			continue;
+		if (outdated[0])
+		{
+			/* the catalog is older than this library: nothing runs */
+			reply(i, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				  psprintf("the pgbackups extension in database \"%s\" is version %s, older than the loaded library (%s); run ALTER EXTENSION pgbackups UPDATE",
+						   my_dbname, outdated, PGB_CATALOG_VERSION), NULL);
+			continue;
+		}
 
 		PG_TRY();
 		{
@@ -854,7 +862,7 @@ extension_present(PgbDbSlot *slot)
 	LWLockRelease(PgbShared->lock);
 	for (i = 0;; i++)
 	{
-		if (pgb_catalog_extension_exists())
+		if (pgb_catalog_extension_version() != NULL)
 			return true;
 		if (!wanted || i >= 15)
 			return false;
@@ -896,27 +904,6 @@ check_version(void)
 						my_dbname, version, PGB_CATALOG_VERSION),
 				 errhint("Run ALTER EXTENSION pgbackups UPDATE in that database; until then its jobs and schedules wait.")));
 	strlcpy(outdated, version, sizeof(outdated));
-}
-
-/* answer every request with the reason nothing runs */
-static void
-refuse_requests(void)
-{
-	int			i;
-
-	for (i = 0; i < PGB_MAX_REQUESTS; i++)
-	{
-		bool		mine;
-
-		LWLockAcquire(PgbShared->lock, LW_SHARED);
-		mine = PgbShared->requests[i].state == PGB_RQ_SUBMITTED &&
-			PgbShared->requests[i].dboid == MyDatabaseId;
-		LWLockRelease(PgbShared->lock);
-		if (mine)
-			reply(i, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-				  psprintf("the pgbackups extension in database \"%s\" is version %s, older than the loaded library (%s); run ALTER EXTENSION pgbackups UPDATE",
-						   my_dbname, outdated, PGB_CATALOG_VERSION), NULL);
-	}
 }
 
 void
@@ -982,16 +969,14 @@ pgb_scheduler_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		MemoryContextReset(loopctx);
-		if (outdated[0])
-			refuse_requests();
-		else
+		if (!outdated[0] && !reconciled)
 		{
-			if (!reconciled)
-			{
-				reconcile();
-				reconciled = true;
-			}
-			process_requests();
+			reconcile();
+			reconciled = true;
+		}
+		process_requests();
+		if (!outdated[0])
+		{
 			guarded(run_schedules);
 			manage_jobs();
 			guarded(pgb_alerts_deliver);
