@@ -77,9 +77,7 @@ run_schedule(PgbScheduleRow *s, TimestampTz now, bool (*queue) (const char *id))
 	}
 
 	memset(&d, 0, sizeof(d));
-	d.next_run = t;
-	if (TIMESTAMP_NOT_FINITE(d.next_run))
-		d.next_run = DT_NOEND;
+	d.next_run = t;				/* DT_NOEND if the rule runs no more */
 	d.missed = older;
 	d.missed_last = prev;
 	if (now - latest > (int64) pgb_schedule_grace * USECS_PER_SEC)
