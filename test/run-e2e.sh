@@ -19,6 +19,7 @@ ok=()
 bad=()
 checks_pass=0
 checks_fail=0
+checks_skip=0
 for s in "${scripts[@]}"; do
 	name=$(basename "$s" .sh)
 	echo
@@ -26,10 +27,11 @@ for s in "${scripts[@]}"; do
 	start=$SECONDS
 	bash "$s" 2>&1 | tee "$LOGDIR/$name.log"
 	rc=${PIPESTATUS[0]}
-	line=$(grep -E '[0-9]+ passed, [0-9]+ failed$' "$LOGDIR/$name.log" | tail -n 1 || true)
-	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$LOGDIR/$name.log" | tail -n 1 || true)
+	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
 		checks_pass=$((checks_pass + BASH_REMATCH[1]))
 		checks_fail=$((checks_fail + BASH_REMATCH[2]))
+		checks_skip=$((checks_skip + ${BASH_REMATCH[4]:-0}))
 	fi
 	if [ "$rc" -eq 0 ]; then
 		ok+=("$name ($((SECONDS - start)) s)")
@@ -42,6 +44,6 @@ echo
 echo "----------------- e2e summary (logs in $LOGDIR) -----------------"
 for s in "${ok[@]}"; do echo "PASS  $s"; done
 for s in "${bad[@]}"; do echo "FAIL  $s"; done
-echo "checks: $checks_pass passed, $checks_fail failed"
+echo "checks: $checks_pass passed, $checks_fail failed, $checks_skip skipped"
 echo "scripts: ${#ok[@]} passed, ${#bad[@]} failed"
 [ "${#bad[@]}" -eq 0 ]
