@@ -94,3 +94,15 @@ SELECT b AS bytes, pgbackups.pretty_size(b)
 SELECT count(*) AS backups FROM pgbackups.backups;
 SELECT count(*) AS log_lines FROM pgbackups.logs;
 SELECT * FROM pgbackups.list();
+
+-- the read rule on listings: row security on every catalog table that names a
+-- database (one SELECT policy each), views that read with the caller's rights
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, p.polname, p.polcmd,
+       pg_get_expr(p.polqual, p.polrelid) AS using_expr
+  FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid
+ WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind = 'r'
+ ORDER BY c.relname, p.polname;
+SELECT c.relname, c.reloptions
+  FROM pg_class c
+ WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind = 'v'
+ ORDER BY c.relname;

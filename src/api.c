@@ -34,6 +34,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "access.h"
 #include "api.h"
 #include "compress.h"
 #include "guc.h"
@@ -54,20 +55,6 @@ PG_FUNCTION_INFO_V1(pgbackups_copy);
 PG_FUNCTION_INFO_V1(pgbackups_url);
 
 #define SCHEDULER_WAIT_MS 15000
-
-/*
- * pgb_may_read_database
- *		Whether the current user may have all of a database's data read for
- *		it (jobs read with a superuser connection): superuser, the
- *		database's owner, or a member of pg_read_all_data.
- */
-bool
-pgb_may_read_database(Oid dboid)
-{
-	return superuser() ||
-		pg_database_ownercheck(dboid, GetUserId()) ||
-		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA);
-}
 
 static void
 check_loaded(void)
@@ -456,11 +443,11 @@ pgbackups_capture(PG_FUNCTION_ARGS)
 	 * Another database's data is read with the worker's superuser
 	 * connection, so the caller must be allowed to read all of it.
 	 */
-	if (dboid != MyDatabaseId && !pgb_may_read_database(dboid))
+	if (!pgb_may_read_database(dboid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to capture database \"%s\"", dbname),
-				 errdetail("Capturing another database requires owning it, membership in pg_read_all_data, or superuser.")));
+				 errdetail("A backup holds every row of the database: taking one requires owning the database, membership in pg_read_all_data, or superuser.")));
 
 	memset(&rq, 0, sizeof(rq));
 	rq.kind = PGB_REQ_CAPTURE;
@@ -482,7 +469,36 @@ pgbackups_wait(PG_FUNCTION_ARGS)
 
 	check_loaded();
 	check_job_id(id);
+	pgb_check_job_access(id);
 	PG_RETURN_TEXT_P(cstring_to_text(wait_for_job(id)));
+}
+
+/*
+ * newest_unfinished_visible
+ *		cancel() without an id: the newest pending or running job among
+ *		those the caller may see (row security filters the catalog).
+ */
+static void
+newest_unfinished_visible(char *id, size_t len)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT x.id FROM ("
+					"SELECT b.id, b.created_at, b.status FROM pgbackups.backups b UNION ALL "
+					"SELECT r.id, r.created_at, r.status FROM pgbackups.restores r UNION ALL "
+					"SELECT c.id, c.created_at, c.status FROM pgbackups.copies c) x "
+					"WHERE x.status OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[]) "
+					"ORDER BY x.created_at DESC, x.id DESC LIMIT 1", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the pgbackups catalog");
+	if (SPI_processed != 1)
+	{
+		SPI_finish();
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no active jobs")));
+	}
+	strlcpy(id, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), len);
+	SPI_finish();
 }
 
 Datum
@@ -502,6 +518,9 @@ pgbackups_cancel(PG_FUNCTION_ARGS)
 		check_job_id(given);
 		strlcpy(rq.id, given, sizeof(rq.id));
 	}
+	else
+		newest_unfinished_visible(rq.id, sizeof(rq.id));
+	pgb_check_job_access(rq.id);
 	id = submit(&rq);
 
 	/* wait (briefly) until the job has really stopped */
@@ -530,6 +549,7 @@ pgbackups_delete(PG_FUNCTION_ARGS)
 
 	check_loaded();
 	check_id(id);
+	pgb_check_job_access(id);
 	memset(&rq, 0, sizeof(rq));
 	rq.kind = PGB_REQ_DELETE;
 	strlcpy(rq.id, id, sizeof(rq.id));
@@ -648,11 +668,7 @@ pgbackups_restore(PG_FUNCTION_ARGS)
 		Oid			dboid = get_database_oid(db, false);
 
 		check_id(sep + 2);
-		if (dboid != MyDatabaseId && !pgb_may_read_database(dboid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to restore a backup of database \"%s\"", db),
-					 errdetail("Restoring another database's backup requires owning it, membership in pg_read_all_data, or superuser.")));
+		/* another catalog's backup: the scheduler checks its source database */
 		if (dboid == MyDatabaseId)
 			backup = pstrdup(sep + 2);
 	}
@@ -661,6 +677,8 @@ pgbackups_restore(PG_FUNCTION_ARGS)
 		backup = str_tolower(backup, strlen(backup), DEFAULT_COLLATION_OID);
 		check_id(backup);
 	}
+	if (backup[0] != '\0' && strstr(backup, "::") == NULL)
+		pgb_check_job_access(backup);
 	return submit_restore(fcinfo, backup, false);
 }
 
@@ -806,6 +824,23 @@ pgbackups_url(PG_FUNCTION_ARGS)
 				 errmsg("valid_for must be between 1 second and 7 days"),
 				 errdetail("Signature Version 4 URLs expire after at most 7 days.")));
 
+	if (PG_ARGISNULL(0))
+	{
+		if (!pgb_may_read_database(MyDatabaseId))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for the backups of database \"%s\"",
+							get_database_name(MyDatabaseId)),
+					 errdetail("Reading a backup requires owning its database, membership in pg_read_all_data, or superuser.")));
+	}
+	else
+	{
+		char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		given = str_tolower(given, strlen(given), DEFAULT_COLLATION_OID);
+		check_id(given);
+		pgb_check_job_access(given);
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (PG_ARGISNULL(0))

@@ -12,8 +12,6 @@
 
 #include "fmgr.h"
 
-extern bool pgb_may_read_database(Oid dboid);
-
 extern Datum pgbackups_capture(PG_FUNCTION_ARGS);
 extern Datum pgbackups_cancel(PG_FUNCTION_ARGS);
 extern Datum pgbackups_delete(PG_FUNCTION_ARGS);

@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "capture.h"
+#include "access.h"
 #include "catalog.h"
 #include "catalog_spi.h"
 #include "storage.h"
@@ -159,14 +160,14 @@ pgb_catalog_get_backup(const char *id)
 	const char *sql;
 
 	if (id[0] == 'r')
-		sql = "SELECT id, 'restore', target, status, '', -1, parallel, location, NULL, false, NULL "
+		sql = "SELECT id, 'restore', target, status, '', -1, parallel, location, NULL, false, NULL, NULL "
 			"FROM pgbackups.restores WHERE id = $1";
 	else if (id[0] == 'c')
-		sql = "SELECT id, 'copy', target, status, '', -1, parallel, NULL, NULL, false, NULL "
+		sql = "SELECT id, 'copy', target, status, '', -1, parallel, NULL, NULL, false, NULL, NULL "
 			"FROM pgbackups.copies WHERE id = $1";
 	else
 		sql = "SELECT id, kind, database, status, compression, coalesce(compression_level, -1), "
-			"parallel, location, table_rows::text, pinned, schedule FROM pgbackups.backups WHERE id = $1";
+			"parallel, location, table_rows::text, pinned, schedule, sha256 FROM pgbackups.backups WHERE id = $1";
 	pgb_cat_begin("pgbackups: read job");
 	if (pgb_cat_run(sql, 1, args) == 1)
 	{
@@ -182,6 +183,7 @@ pgb_catalog_get_backup(const char *id)
 		row->table_rows = pgb_cat_copy(pgb_cat_get(0, 9));
 		row->pinned = strcmp(pgb_cat_get(0, 10), "t") == 0;
 		row->schedule = pgb_cat_copy(pgb_cat_get(0, 11));
+		row->sha256 = pgb_cat_copy(pgb_cat_get(0, 12));
 	}
 	pgb_cat_commit();
 	return row;
@@ -189,14 +191,18 @@ pgb_catalog_get_backup(const char *id)
 
 /* the newest completed backup of this catalog, or NULL */
 char *
-pgb_catalog_latest_completed(void)
+pgb_catalog_latest_completed(Oid roleid)
 {
 	char	   *id = NULL;
+	uint64		n,
+				i;
 
 	pgb_cat_begin("pgbackups: find latest backup");
-	if (pgb_cat_run("SELECT id FROM pgbackups.backups WHERE status = 'completed' "
-			"ORDER BY finished_at DESC, num DESC LIMIT 1", 0, NULL) == 1)
-		id = pgb_cat_copy(pgb_cat_get(0, 1));
+	n = pgb_cat_run("SELECT id, database FROM pgbackups.backups WHERE status = 'completed' "
+					"ORDER BY finished_at DESC, num DESC", 0, NULL);
+	for (i = 0; i < n && id == NULL; i++)
+		if (pgb_role_may_read_database(roleid, pgb_cat_get(i, 2)))
+			id = pgb_cat_copy(pgb_cat_get(i, 1));
 	pgb_cat_commit();
 	return id;
 }
@@ -208,39 +214,37 @@ pgb_catalog_latest_completed(void)
  *		location its archive; for a copy, source is the source database.
  */
 char *
-pgb_catalog_insert_transfer(char kind, const char *source, const char *location,
-							const char *target, int parallel, bool keep_owner,
-							bool keep_acl, const char *expected_rows,
-							const char *requested_by)
+pgb_catalog_insert_transfer(const PgbTransferRecord *t)
 {
 	char	   *id;
 	char	   *num;
 	char		parbuf[16];
 
-	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
+	snprintf(parbuf, sizeof(parbuf), "%d", t->parallel);
 	pgb_cat_begin("pgbackups: record job");
-	pgb_cat_run(kind == 'r' ? "SELECT pg_catalog.nextval('pgbackups.restore_num_seq')" :
-		"SELECT pg_catalog.nextval('pgbackups.copy_num_seq')", 0, NULL);
+	pgb_cat_run(t->kind == 'r' ? "SELECT pg_catalog.nextval('pgbackups.restore_num_seq')" :
+				"SELECT pg_catalog.nextval('pgbackups.copy_num_seq')", 0, NULL);
 	num = pgb_cat_get(0, 1);
-	id = psprintf("%c%03d", kind, atoi(num));
-	if (kind == 'r')
+	id = psprintf("%c%03d", t->kind, atoi(num));
+	if (t->kind == 'r')
 	{
-		const char *args[9] = {id, num, source, location, target, parbuf,
-			keep_owner ? "true" : "false", keep_acl ? "true" : "false", requested_by};
-		const char *a2[2] = {id, expected_rows};
+		const char *args[12] = {id, num, t->source, t->location, t->target, parbuf,
+			t->keep_owner ? "true" : "false", t->keep_acl ? "true" : "false", t->requested_by,
+		t->expected_rows, t->sha256, t->source_database};
 
 		pgb_cat_run("INSERT INTO pgbackups.restores (id, num, backup, location, target, parallel, "
-			"keep_owner, keep_acl, requested_by) "
-			"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::boolean, $8::boolean, $9)", 9, args);
-		pgb_cat_run("UPDATE pgbackups.restores SET expected_rows = $2::jsonb WHERE id = $1", 2, a2);
+					"keep_owner, keep_acl, requested_by, expected_rows, sha256, source_database) "
+					"VALUES ($1, $2::int, $3, $4, $5, $6::int, $7::boolean, $8::boolean, $9, $10::jsonb, $11, $12)",
+					12, args);
 		pgb_cat_run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'restore requested')", 1, args);
 	}
 	else
 	{
-		const char *args[6] = {id, num, source, target, parbuf, requested_by};
+		const char *args[7] = {id, num, t->source, t->target, parbuf, t->requested_by,
+		t->source_database};
 
-		pgb_cat_run("INSERT INTO pgbackups.copies (id, num, source, target, parallel, requested_by) "
-			"VALUES ($1, $2::int, $3, $4, $5::int, $6)", 6, args);
+		pgb_cat_run("INSERT INTO pgbackups.copies (id, num, source, target, parallel, requested_by, "
+					"source_database) VALUES ($1, $2::int, $3, $4, $5::int, $6, $7)", 7, args);
 		pgb_cat_run("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, 'copy requested')", 1, args);
 	}
 	id = pgb_cat_copy(id);

@@ -27,12 +27,29 @@ typedef struct PgbBackupRow
 	char	   *table_rows;		/* jsonb text: rows per table at capture */
 	bool		pinned;			/* pgbackups.pin(): kept until unpinned */
 	char	   *schedule;		/* a scheduled backup's schedule */
+	char	   *sha256;			/* of the completed archive */
 } PgbBackupRow;
+
+/* a restore (kind 'r') or copy (kind 'c') to record */
+typedef struct PgbTransferRecord
+{
+	char		kind;
+	const char *source;			/* b001, db::b001, a URL, or the copy's source */
+	const char *location;		/* a restore's archive */
+	const char *target;
+	int			parallel;
+	bool		keep_owner;
+	bool		keep_acl;
+	const char *expected_rows;	/* jsonb text: the capture's row counts */
+	const char *sha256;			/* the capture's SHA-256, checked by the restore */
+	const char *source_database;	/* whose data it is (NULL: a URL) */
+	const char *requested_by;
+} PgbTransferRecord;
 
 typedef struct PgbCaptureResult PgbCaptureResult;
 
 /* the catalog version this library writes (the control file's default_version) */
-#define PGB_CATALOG_VERSION "1.3.0"
+#define PGB_CATALOG_VERSION "1.4.0"
 
 extern char *pgb_catalog_extension_version(void);
 extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
@@ -44,11 +61,8 @@ extern char *pgb_catalog_insert_backup_in_tx(const char *kind, const char *datab
 											 const char *label, const char *requested_by,
 											 const char *schedule, const char *scheduled_for);
 extern PgbBackupRow *pgb_catalog_get_backup(const char *id);
-extern char *pgb_catalog_latest_completed(void);
-extern char *pgb_catalog_insert_transfer(char kind, const char *source, const char *location,
-										 const char *target, int parallel, bool keep_owner,
-										 bool keep_acl, const char *expected_rows,
-										 const char *requested_by);
+extern char *pgb_catalog_latest_completed(Oid roleid);
+extern char *pgb_catalog_insert_transfer(const PgbTransferRecord *t);
 extern char *pgb_catalog_newest_unfinished(void);
 extern List *pgb_catalog_running_backups(void);
 extern List *pgb_catalog_pending_backups(void);

@@ -74,6 +74,18 @@ pgb_job_source(void)
 	return copy;
 }
 
+/* the role that requested this restore or copy (InvalidOid for captures) */
+Oid
+pgb_job_roleid(void)
+{
+	Oid			roleid;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	roleid = my_slot->roleid;
+	LWLockRelease(PgbShared->lock);
+	return roleid;
+}
+
 bool
 pgb_job_cancel_requested(void)
 {

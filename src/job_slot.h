@@ -20,6 +20,7 @@ extern void pgb_job_attach(const PgbJobArgs *args);
 extern const char *pgb_job_id(void);
 extern bool pgb_job_cancel_requested(void);
 extern char *pgb_job_source(void);
+extern Oid	pgb_job_roleid(void);
 
 /* the PgbCaptureHooks every job passes to its engine */
 extern void pgb_job_check(void);

@@ -4,6 +4,8 @@
  *	  pgbackups.schedule(): validate a rule and store the database's
  *	  backup schedule.
  *
+ * pgbackups.unschedule(): remove one.
+ *
  * A schedule is configuration, so it is written in the caller's
  * transaction (a migration that rolls back leaves no schedule), unlike
  * jobs, which the scheduler records.  The row is written as the
@@ -18,20 +20,24 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "access.h"
 #include "api.h"
 #include "clock.h"
 #include "cron.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_schedule);
+PG_FUNCTION_INFO_V1(pgbackups_unschedule);
 
 static char *
 text_arg(FunctionCallInfo fcinfo, int n)
@@ -168,12 +174,12 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 				 errmsg("cron expression \"%s\" never runs", cron),
 				 errdetail("No day in the next 50 years matches it.")));
 
-	/* as capture(): another database's data is read with superuser rights */
-	if (dboid != MyDatabaseId && !pgb_may_read_database(dboid))
+	/* as capture(): the database's data is read with superuser rights */
+	if (!pgb_may_read_database(dboid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to schedule backups of database \"%s\"", dbname),
-				 errdetail("Capturing another database requires owning it, membership in pg_read_all_data, or superuser.")));
+				 errdetail("A backup holds every row of the database: taking one requires owning the database, membership in pg_read_all_data, or superuser.")));
 	creator = GetUserNameFromId(GetUserId(), false);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -190,4 +196,94 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	PG_RETURN_TEXT_P(cstring_to_text(dbname));
+}
+
+/*
+ * pgbackups.unschedule(name_or_database)
+ *		Remove a schedule by name or database; without an argument the only
+ *		schedule the caller may see.  A schedule of a database the caller may
+ *		not read (access.c) is refused with 42501; the row is deleted as the
+ *		bootstrap superuser in the caller's transaction.
+ */
+Datum
+pgbackups_unschedule(PG_FUNCTION_ARGS)
+{
+	char	   *given = text_arg(fcinfo, 0);
+	char	   *volatile found = NULL;
+	char	   *volatile found_db = NULL;
+	volatile int visible = 0;
+	StringInfoData names;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			roleid = GetUserId();
+	MemoryContext caller = CurrentMemoryContext;
+
+	initStringInfo(&names);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		uint64		i;
+
+		SPI_connect();
+		if (SPI_execute("SELECT s.name, s.database::text FROM pgbackups.schedule_defs s ORDER BY s.name",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read pgbackups.schedule_defs");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			char	   *db = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			if (given == NULL)
+			{
+				if (!pgb_role_may_read_database(roleid, db))
+					continue;
+				visible++;
+				appendStringInfo(&names, "%s%s", visible > 1 ? ", " : "", name);
+			}
+			else if (strcmp(name, given) != 0 && strcmp(db, given) != 0)
+				continue;
+			if (found == NULL)
+			{
+				found = MemoryContextStrdup(caller, name);
+				found_db = MemoryContextStrdup(caller, db);
+			}
+		}
+		if (found != NULL && (given != NULL || visible == 1))
+		{
+			Oid			types[1] = {TEXTOID};
+			Datum		values[1] = {CStringGetTextDatum(found)};
+
+			if (!pgb_role_may_read_database(roleid, found_db))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to remove backup schedule \"%s\"", found),
+						 errdetail("It backs up database \"%s\": that requires owning the database, membership in pg_read_all_data, or superuser.", found_db)));
+			if (SPI_execute_with_args("DELETE FROM pgbackups.schedule_defs s WHERE s.name OPERATOR(pg_catalog.=) $1",
+									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not delete the schedule");
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	if (given == NULL && visible == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no backup schedules")));
+	if (given == NULL && visible > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("there are %d backup schedules; name the one to remove", visible),
+				 errdetail("Schedules: %s.", names.data)));
+	if (found == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup schedule \"%s\" does not exist", given),
+				 errhint("SELECT * FROM pgbackups.schedules lists the schedules.")));
+	PG_RETURN_TEXT_P(cstring_to_text(found));
 }

@@ -47,6 +47,7 @@
 #include "utils/memutils.h"
 
 #include "alerts.h"
+#include "access.h"
 #include "catalog.h"
 #include "dbswap.h"
 #include "pq_util.h"
@@ -482,10 +483,9 @@ do_delete(PgbRequest *rq, int idx)
 	reply(idx, 0, NULL, rq->id);
 }
 
-/* status, location and row counts of a backup in another database's catalog */
+/* a backup in another database's catalog: status, location, row counts, SHA-256, source */
 static void
-lookup_remote_backup(const char *db, const char *id, char **status, char **location,
-					 char **expected)
+lookup_remote_backup(const char *db, const char *id, PgbBackupRow *row)
 {
 	const char *params[1] = {id};
 	PGconn	   *volatile conn = pgb_pq_connect(pgb_pq_conninfo(db));
@@ -495,14 +495,17 @@ lookup_remote_backup(const char *db, const char *id, char **status, char **locat
 		PGresult   *res;
 
 		res = pgb_pq_exec_params(conn,
-								 "SELECT b.status, b.location, b.table_rows::text FROM pgbackups.backups b "
-								 "WHERE b.id = $1",
+								 "SELECT b.status, b.location, b.table_rows::text, b.sha256, b.database::text "
+								 "FROM pgbackups.backups b WHERE b.id = $1",
 								 1, params, PGRES_TUPLES_OK);
 		if (PQntuples(res) == 1)
 		{
-			*status = pstrdup(PQgetvalue(res, 0, 0));
-			*location = PQgetisnull(res, 0, 1) ? NULL : pstrdup(PQgetvalue(res, 0, 1));
-			*expected = PQgetisnull(res, 0, 2) ? NULL : pstrdup(PQgetvalue(res, 0, 2));
+			int			c;
+			char	  **fields[5] = {&row->status, &row->location, &row->table_rows,
+			&row->sha256, &row->database};
+
+			for (c = 0; c < 5; c++)
+				*fields[c] = PQgetisnull(res, 0, c) ? NULL : pstrdup(PQgetvalue(res, 0, c));
 		}
 		PQclear(res);
 	}
@@ -522,44 +525,36 @@ static void
 do_restore(PgbRequest *rq, int idx)
 {
 	const char *backup = rq->source;
-	char	   *location = NULL;
-	char	   *expected = NULL;
-	char	   *id;
+	PgbBackupRow *row = NULL;
+	PgbTransferRecord t;
 	PgbJobSlot *j;
+	char	   *id;
 
 	if (!have_job_slot(idx))
 		return;
+	memset(&t, 0, sizeof(t));
 	if (rq->from_url)
-		location = pgb_http_redact_url(rq->source);	/* the full URL stays in the job slot */
+		t.location = pgb_http_redact_url(rq->source);	/* the full URL stays in the job slot */
 	else if (strstr(backup, "::") != NULL)
 	{
 		/* db::id: look it up in that database's catalog now */
 		const char *sep = strstr(backup, "::");
 		char	   *db = pnstrdup(backup, sep - backup);
-		char	   *status = NULL;
 
-		lookup_remote_backup(db, sep + 2, &status, &location, &expected);
-		if (status == NULL)
+		row = palloc0(sizeof(PgbBackupRow));
+		lookup_remote_backup(db, sep + 2, row);
+		if (row->status == NULL)
 		{
 			reply(idx, ERRCODE_UNDEFINED_OBJECT,
 				  psprintf("backup \"%s\" does not exist in database \"%s\"", sep + 2, db), NULL);
 			return;
 		}
-		if (strcmp(status, "completed") != 0)
-		{
-			reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-				  psprintf("backup %s is %s; only completed backups can be restored",
-						   backup, status), NULL);
-			return;
-		}
 	}
 	else
 	{
-		PgbBackupRow *row;
-
 		if (backup[0] == '\0')
 		{
-			backup = pgb_catalog_latest_completed();
+			backup = pgb_catalog_latest_completed(rq->roleid);
 			if (backup == NULL)
 			{
 				reply(idx, ERRCODE_UNDEFINED_OBJECT, "no completed backups to restore", NULL);
@@ -573,6 +568,18 @@ do_restore(PgbRequest *rq, int idx)
 				  psprintf("backup \"%s\" does not exist", backup), NULL);
 			return;
 		}
+	}
+	if (row != NULL)
+	{
+		/* the read rule (access.c), for the role that asked */
+		if (!pgb_role_may_read_database_tx(rq->roleid, row->database))
+		{
+			reply(idx, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				  psprintf("permission denied for backup %s: it holds data of database \"%s\", "
+						   "which requires owning that database, membership in pg_read_all_data, or superuser",
+						   backup, row->database), NULL);
+			return;
+		}
 		if (strcmp(row->status, "completed") != 0)
 		{
 			reply(idx, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -580,22 +587,27 @@ do_restore(PgbRequest *rq, int idx)
 						   backup, row->status), NULL);
 			return;
 		}
-		location = row->location;
-		expected = row->table_rows;
+		t.location = row->location;
+		t.expected_rows = row->table_rows;
+		t.sha256 = row->sha256;
+		t.source_database = row->database;
 	}
-	id = pgb_catalog_insert_transfer('r', rq->from_url ? location : backup, location,
-									 rq->target_db, rq->parallel,
-									 rq->keep_owner, rq->keep_acl, expected,
-									 role_name(rq->roleid));
+	t.kind = 'r';
+	t.source = rq->from_url ? t.location : backup;
+	t.target = rq->target_db;
+	t.parallel = rq->parallel;
+	t.keep_owner = rq->keep_owner;
+	t.keep_acl = rq->keep_acl;
+	t.requested_by = role_name(rq->roleid);
+	id = pgb_catalog_insert_transfer(&t);
 	j = queue_job(idx, id);
 	if (j == NULL)
 		return;
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	j->roleid = rq->roleid;
 	if (rq->from_url)
-	{
-		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 		strlcpy(j->source, rq->source, sizeof(j->source));
-		LWLockRelease(PgbShared->lock);
-	}
+	LWLockRelease(PgbShared->lock);
 	reply(idx, 0, NULL, id);
 }
 
@@ -633,17 +645,26 @@ redact_source(const char *source)
 static void
 do_copy(PgbRequest *rq, int idx)
 {
+	PgbTransferRecord t;
+	bool		is_url = strstr(rq->source, "://") != NULL;
 	char	   *id;
 	PgbJobSlot *j;
 
 	if (!have_job_slot(idx))
 		return;
-	id = pgb_catalog_insert_transfer('c', redact_source(rq->source), NULL, rq->target_db,
-									 rq->parallel, false, false, NULL, role_name(rq->roleid));
+	memset(&t, 0, sizeof(t));
+	t.kind = 'c';
+	t.source = redact_source(rq->source);
+	t.target = rq->target_db;
+	t.parallel = rq->parallel;
+	t.source_database = is_url ? NULL : rq->source;
+	t.requested_by = role_name(rq->roleid);
+	id = pgb_catalog_insert_transfer(&t);
 	j = queue_job(idx, id);
 	if (j == NULL)
 		return;
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	j->roleid = rq->roleid;
 	strlcpy(j->source, rq->source, sizeof(j->source));
 	LWLockRelease(PgbShared->lock);
 	reply(idx, 0, NULL, id);

@@ -113,6 +113,7 @@ typedef struct PgbJobSlot
 	TimestampTz finished_at;
 	int			sqlerrcode;
 	char		errmsg[PGB_ERRMSG_LEN];
+	Oid			roleid;			/* the requesting role (restores and copies) */
 	/* a copy's source connection string or a restore's URL, kept out of the catalog */
 	char		source[PGB_SOURCE_LEN];
 	/* progress */
