@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(80);
+SELECT plan(86);
 
 SELECT has_extension('pgbackups', 'extension pgbackups is installed');
 SELECT has_schema('pgbackups');
@@ -144,6 +144,29 @@ SELECT ok(NOT has_function_privilege('pgbackups_admin', 'pgbackups.set_clock(tim
           'pgbackups_admin may not set the clock');
 SELECT ok(NOT has_function_privilege('pgbackups_admin', 'pgbackups._enqueue_alert(text, jsonb)', 'EXECUTE'),
           'pgbackups_admin may not queue alerts');
+
+-- the read rule (1.4.0): row security with one SELECT policy on every table
+-- that names a database, views read with the caller's rights, no SECURITY
+-- DEFINER function an operator can call (it could not check its caller)
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c
+	   WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind = 'r'
+	     AND NOT (c.relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p
+	                                           WHERE p.polrelid = c.oid AND p.polcmd = 'r'))$$,
+	'every catalog table has row security and a SELECT policy');
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c
+	   WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind = 'v'
+	     AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)$$,
+	'every view reads with the caller''s rights (security_invoker)');
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_proc p
+	   WHERE p.pronamespace = 'pgbackups'::regnamespace AND p.prosecdef
+	     AND has_function_privilege('pgbackups_admin', p.oid, 'EXECUTE')$$,
+	'pgbackups_admin may execute no SECURITY DEFINER function');
+SELECT has_column('pgbackups', 'restores', 'source_database', 'restores record their source database');
+SELECT has_column('pgbackups', 'restores', 'sha256', 'restores record the SHA-256 to check');
+SELECT has_column('pgbackups', 'copies', 'source_database', 'copies record their source database');
 
 -- the scheduler of this database is running
 SELECT ok(EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()

@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(44);
+SELECT plan(47);
 
 SELECT is_member_of('pgbackups_admin', 'pgtap_operator');
 SELECT isnt_member_of('pgbackups_admin', 'pgtap_nobody');
@@ -62,10 +62,22 @@ SELECT throws_ok($$SELECT pgbackups.capture(parallel => 0)$$, '22023', NULL, 'op
 SELECT throws_ok($$SELECT * FROM pgbackups.info('b999')$$, '42704', NULL, 'operator: unknown id is 42704');
 SELECT throws_ok($$SELECT * FROM pgbackups.info('bogus')$$, '22023', NULL, 'operator: malformed id is 22023');
 
+-- the read rule: pgbackups_admin alone reads no data; the operator neither owns
+-- this database nor is a member of pg_read_all_data
+SELECT throws_ok($$SELECT pgbackups.capture()$$, '42501', NULL,
+                 'operator: capture() of a database it may not read is refused');
+SELECT throws_ok($$SELECT pgbackups.schedule(at => '02:00')$$, '42501', NULL,
+                 'operator: schedule() of a database it may not read is refused');
+RESET ROLE;
+GRANT pg_read_all_data TO pgtap_operator;  -- rolled back with the rest
+SET ROLE pgtap_operator;
+
 -- the operator captures its own database, inside this (to be rolled back)
 -- transaction: the record is made by the scheduler and survives
 SELECT lives_ok($$SELECT set_config('pgtap.id', pgbackups.capture(wait => true), true)$$,
-                'operator: capture(wait => true) of its own database works inside a transaction');
+                'operator in pg_read_all_data: capture(wait => true) of its own database works inside a transaction');
+SELECT is((SELECT count(*)::int FROM pgbackups.backups WHERE id = current_setting('pgtap.id')), 1,
+          'operator in pg_read_all_data: sees its backup');
 RESET ROLE;
 SELECT matches(current_setting('pgtap.id'), '^b[0-9]{3,}$', 'capture returned an id like b001');
 SELECT is((SELECT status FROM pgbackups.backups WHERE id = current_setting('pgtap.id')), 'completed',
