@@ -25,14 +25,44 @@ check "the scheduler stays up with an old catalog" \
 	test "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = 'old' AND backend_type = 'pgbackups scheduler'")" = 1
 check_eq "no row was written into the old catalog" "$(q old "SELECT count(*) FROM pgbackups.backups")" 0
 
-# 1.0.0 -> 1.1.0 -> 1.2.0 -> 1.3.0 in one database
+LATEST=$(q postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'pgbackups'")
+# 1.0.0 -> 1.1.0 -> 1.2.0 -> 1.3.0 -> 1.4.0 in one database
 q postgres "CREATE DATABASE steps" >/dev/null
 q steps "CREATE EXTENSION pgbackups VERSION '1.0.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.1.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.2.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.3.0'" >/dev/null
+q steps "ALTER EXTENSION pgbackups UPDATE TO '1.4.0'" >/dev/null
+check_eq "steps is at the newest version" "$(q steps "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" "$LATEST"
 q old "ALTER EXTENSION pgbackups UPDATE" >/dev/null
-check_eq "old is at 1.3.0" "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" 1.3.0
+check_eq "old is at the newest version" "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" "$LATEST"
+
+# a populated 1.3.0 catalog (rows as the 1.3.0 workers wrote them): the
+# update records each restore's and copy's source so the read rule applies
+q postgres "CREATE DATABASE pop" >/dev/null
+q pop "CREATE EXTENSION pgbackups VERSION '1.3.0'" >/dev/null
+psql_db pop >/dev/null <<'SQL'
+INSERT INTO pgbackups.backups (id, num, kind, database, status, requested_by, compression, parallel, sha256)
+VALUES ('b001', 1, 'manual', 'fresh', 'completed', 'postgres', 'gzip', 2, repeat('ab', 32));
+INSERT INTO pgbackups.restores (id, num, backup, target, requested_by, parallel, status)
+VALUES ('r001', 1, 'b001', 'pop', 'postgres', 2, 'completed'),
+       ('r002', 2, 'https://example.com/x.dump', 'pop', 'postgres', 2, 'failed'),
+       ('r003', 3, 'steps::b007', 'pop', 'postgres', 2, 'failed');
+INSERT INTO pgbackups.copies (id, num, source, target, requested_by, parallel, status)
+VALUES ('c001', 1, 'fresh', 'pop', 'postgres', 2, 'completed'),
+       ('c002', 2, 'postgres://u@h/db', 'pop', 'postgres', 2, 'failed');
+SQL
+q pop "ALTER EXTENSION pgbackups UPDATE" >/dev/null
+check_eq "populated 1.3.0 catalog: restores' source and SHA-256 after the update" \
+	"$(q pop "SELECT string_agg(id || ':' || coalesce(source_database, '-') || ':' || coalesce(left(sha256, 4), '-'), ' ' ORDER BY id) FROM pgbackups.restores")" \
+	"r001:fresh:abab r002:-:- r003:-:-"
+check_eq "populated 1.3.0 catalog: copies' source after the update" \
+	"$(q pop "SELECT string_agg(id || ':' || coalesce(source_database, '-'), ' ' ORDER BY id) FROM pgbackups.copies")" \
+	"c001:fresh c002:-"
+q postgres "CREATE ROLE pop_owner LOGIN IN ROLE pgbackups_admin; ALTER DATABASE pop OWNER TO pop_owner" >/dev/null
+check_eq "populated 1.3.0 catalog: pop's owner sees only the jobs whose source it may read" \
+	"$(psql -X -At -U pop_owner -d pop -c "SELECT string_agg(id, ' ' ORDER BY id) FROM (SELECT id FROM pgbackups.backups UNION ALL SELECT id FROM pgbackups.restores UNION ALL SELECT id FROM pgbackups.copies) x")" \
+	"c002 r002 r003"
 
 # every definition in schema pgbackups, as text (pg_dump skips extension members)
 catalog_schema() {
@@ -55,7 +85,11 @@ catalog_schema() {
 	  JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'pgbackups'::regnamespace
 	UNION ALL
 	SELECT 'relation ' || relname || ' ' || relkind::text || ' acl ' || coalesce(relacl::text, '')
+	       || ' rls ' || relrowsecurity || ' options ' || coalesce(reloptions::text, '')
 	  FROM pg_class WHERE relnamespace = 'pgbackups'::regnamespace
+	UNION ALL
+	SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '')
+	  FROM pg_policies WHERE schemaname = 'pgbackups'
 	UNION ALL
 	SELECT 'config ' || unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pgbackups'
 	ORDER BY 1"
@@ -75,12 +109,12 @@ check "the compared definitions are not empty" test "$(wc -l <"$TESTDIR/fresh.sq
 
 # after the update, the scheduler works on the old database again (it looks every second)
 for _ in $(seq 1 50); do
-	grep -q 'database "old": the extension is now version 1.3.0' "$SERVER_LOG" && break
+	grep -q "database \"old\": the extension is now version $LATEST" "$SERVER_LOG" && break
 	sleep 0.2
 done
 id=$(q old "SELECT pgbackups.capture(wait => true)" 2>"$TESTDIR/cap.err") || fail "capture after update: $(cat "$TESTDIR/cap.err")"
 check_eq "capture after the update" "$(q old "SELECT status FROM pgbackups.backups WHERE id = '$id'")" completed
 check_eq "schedule after the update" "$(q old "SELECT pgbackups.schedule(at => '02:00 UTC')")" old
-check "the scheduler logged the update" grep -q 'database "old": the extension is now version 1.3.0' "$SERVER_LOG"
+check "the scheduler logged the update" grep -q "database \"old\": the extension is now version $LATEST" "$SERVER_LOG"
 
 finish
