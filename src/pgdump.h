@@ -17,6 +17,7 @@ typedef struct PgbPgDump
 	pid_t		pid;
 	char	   *out_path;
 	char	   *err_path;
+	char	   *pass_path;		/* passfile while pg_dump runs, or NULL */
 	bool		exited;
 	int			status;			/* waitpid status once exited */
 } PgbPgDump;

@@ -14,6 +14,10 @@
  * pgbackups.connect_user (default: the bootstrap superuser, which Debian's
  * peer and the initdb trust defaults accept), with application_name
  * pgbackups, followed by anything in pgbackups.conninfo (e.g. a passfile).
+ * A password there (or in a postgres:// URL given to copy()) is used by
+ * libpq in this process; for a pg_dump child, the connection string is
+ * rebuilt without it (pgb_pq_conninfo_without_password) and the password
+ * goes through a private passfile (pgdump.c).
  *
  * src/pq_util.c
  *
@@ -54,8 +58,13 @@ pgb_pq_check_interrupts(void)
 		interrupt_check();
 }
 
-static void
-append_param(StringInfo buf, const char *key, const char *value)
+/*
+ * pgb_pq_append_param
+ *		Append key='value' to a key=value connection string, quoting the
+ *		value the way libpq reads it (backslash before ' and \).
+ */
+void
+pgb_pq_append_param(StringInfo buf, const char *key, const char *value)
 {
 	const char *p;
 
@@ -110,17 +119,62 @@ pgb_pq_conninfo(const char *dbname)
 			host++;
 		/* "@" prefixes are abstract sockets */
 	}
-	append_param(&buf, "host", host && host[0] ? host : "localhost");
+	pgb_pq_append_param(&buf, "host", host && host[0] ? host : "localhost");
 	snprintf(port, sizeof(port), "%d", PostPortNumber);
-	append_param(&buf, "port", port);
-	append_param(&buf, "dbname", dbname);
+	pgb_pq_append_param(&buf, "port", port);
+	pgb_pq_append_param(&buf, "dbname", dbname);
 	if (pgb_connect_user && pgb_connect_user[0])
-		append_param(&buf, "user", pgb_connect_user);
+		pgb_pq_append_param(&buf, "user", pgb_connect_user);
 	else
-		append_param(&buf, "user", bootstrap_superuser_name());
-	append_param(&buf, "application_name", "pgbackups");
+		pgb_pq_append_param(&buf, "user", bootstrap_superuser_name());
+	pgb_pq_append_param(&buf, "application_name", "pgbackups");
 	if (pgb_conninfo && pgb_conninfo[0])
 		appendStringInfo(&buf, " %s", pgb_conninfo);
+	return buf.data;
+}
+
+/*
+ * pgb_pq_conninfo_without_password
+ *		Rebuild a connection string (key=value or a postgres:// URL, as libpq
+ *		parses it) in key=value form without its password, which goes to
+ *		*password (NULL when there is none).  Secrets must never reach a
+ *		command line: a child process gets the rest of the string and the
+ *		password through a private passfile.  The result is palloc'd; the
+ *		conninfo is not quoted in the error, since it may hold the password.
+ */
+char *
+pgb_pq_conninfo_without_password(const char *conninfo, char **password)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	char	   *parse_error = NULL;
+	StringInfoData buf;
+
+	*password = NULL;
+	opts = PQconninfoParse(conninfo, &parse_error);
+	if (opts == NULL)
+	{
+		/* libpq's message may quote part of the string: not shown */
+		if (parse_error)
+			PQfreemem(parse_error);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid connection string")));
+	}
+	initStringInfo(&buf);
+	for (o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0)
+		{
+			if (o->val[0] != '\0')
+				*password = pstrdup(o->val);
+			continue;
+		}
+		pgb_pq_append_param(&buf, o->keyword, o->val);
+	}
+	PQconninfoFree(opts);
 	return buf.data;
 }
 

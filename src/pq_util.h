@@ -11,6 +11,7 @@
 #define PGB_PQ_UTIL_H
 
 #include "libpq-fe.h"
+#include "lib/stringinfo.h"
 
 /* called on every wake-up while waiting; may ereport(ERROR) */
 typedef void (*PgbInterruptCheck) (void);
@@ -19,6 +20,8 @@ extern void pgb_pq_set_interrupt_check(PgbInterruptCheck fn);
 extern void pgb_pq_check_interrupts(void);
 
 extern char *pgb_pq_conninfo(const char *dbname);
+extern void pgb_pq_append_param(StringInfo buf, const char *key, const char *value);
+extern char *pgb_pq_conninfo_without_password(const char *conninfo, char **password);
 extern PGconn *pgb_pq_connect(const char *conninfo);
 extern void pgb_pq_disconnect(PGconn *conn);
 extern void pgb_pq_disconnect_all(void);
