@@ -19,9 +19,10 @@
  * private passfile (mode 0600, in <data directory>/pgbackups_tmp) named by
  * passfile=.  The passfile is removed when pg_dump has ended (finish, kill),
  * when the memory context of the PgbPgDump is reset or deleted, and at
- * process exit.  The child's environment is the server's own: no
- * PGPASSWORD is added to it (/proc/PID/environ is readable by the server's
- * OS user).
+ * process exit; one left by a process killed with SIGKILL is removed by the
+ * next pg_dump start of any worker (sweep_stale_passfiles).  The child's
+ * environment is the server's own: no PGPASSWORD is added to it
+ * (/proc/PID/environ is readable by the server's OS user).
  *
  * src/pgdump.c
  *
@@ -29,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -118,6 +120,43 @@ append_passfile_field(StringInfo buf, const char *s)
 }
 
 /*
+ * sweep_stale_passfiles
+ *		Remove the passfiles of processes that no longer exist: one killed
+ *		with SIGKILL (or a crash) had no chance to remove its own.  A file
+ *		whose process is alive, or that does not look like ours, is kept.
+ */
+static void
+sweep_stale_passfiles(const char *dir)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		int			pid;
+		unsigned int n;
+		char		tail[8];
+
+		if (sscanf(de->d_name, "pgdump-%d-%u.%7s", &pid, &n, tail) != 3 ||
+			strcmp(tail, "pass") != 0 || pid <= 0 || pid == MyProcPid)
+			continue;
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+		{
+			char	   *path = psprintf("%s/%s", dir, de->d_name);
+
+			if (unlink(path) == 0)
+				ereport(LOG,
+						(errmsg("removed passfile \"%s\" of process %d, which no longer exists",
+								path, pid)));
+			pfree(path);
+		}
+	}
+	FreeDir(d);
+}
+
+/*
  * write_passfile
  *		Create a 0600 passfile in <data directory>/pgbackups_tmp holding
  *		password for any host, port, database and user; remember it in d
@@ -152,6 +191,13 @@ write_passfile(PgbPgDump *d, const char *password)
 
 	path = pgb_storage_temp_path(psprintf("pgdump-%d-%u.pass", MyProcPid,
 										  passfile_counter++));
+	{
+		char	   *dir = pstrdup(path);
+
+		get_parent_directory(dir);
+		sweep_stale_passfiles(dir);
+		pfree(dir);
+	}
 	(void) unlink(path);		/* a leftover of a crashed process */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
 	if (fd < 0)

@@ -44,7 +44,9 @@
 # passfile= naming a 0600 file of the server's OS user in
 # <data directory>/pgbackups_tmp (0700), with one "*:*:*:*:" line, and no
 # passfile is left once the jobs ended (completed, failed or canceled).  The
-# operator cannot read the credential settings (42501).
+# operator cannot read the credential settings (42501).  Passfiles left by
+# processes that no longer exist (SIGKILL) are removed at the next pg_dump
+# start.
 # (PostgreSQL itself logs a reloaded setting's new value, hidden or not, so a
 # secret changed by reload would be logged: the README says to put them in
 # postgresql.conf; this test does not reload them.)
@@ -316,6 +318,17 @@ rm -f "$BIN/block"
 : >"$BIN/release"
 check_eq "no passfile left after the canceled copy" "$(pass_left)" 0
 
+# a process killed with SIGKILL cannot remove its passfile: the next pg_dump
+# start removes those of processes that no longer exist (stand-ins here: one
+# of a pid that just exited, one of the live postmaster, which is kept)
+true &
+dead=$!
+wait "$dead" || true
+pm=$(head -n 1 "$PGDATA/postmaster.pid")
+for p in "$dead" "$pm"; do
+	as_postgres bash -c "umask 077 && echo '*:*:*:*:stale' >'$PGDATA/pgbackups_tmp/pgdump-$p-0.pass'"
+done
+
 # a copy whose pg_dump fails: the error path removes the passfile too
 : >"$BIN/fail"
 try_sql cat "SELECT pgbackups.copy(pg_read_file('$W/src.url'), 'dst4', 'dst4', wait => true)"
@@ -323,6 +336,10 @@ note_error "copy with a failing pg_dump"
 rm -f "$BIN/fail"
 check_eq "copy whose pg_dump fails: SQLSTATE" "$TRY_STATE" 38000
 check "... the error quotes pg_dump's stderr" grep -q 'failing on purpose' <<<"$TRY_MSG"
+check "... its pg_dump start removed the passfile of the exited process $dead" test ! -e "$PGDATA/pgbackups_tmp/pgdump-$dead-0.pass"
+check "... and logged it" grep -q -F "removed passfile \"$PGDATA/pgbackups_tmp/pgdump-$dead-0.pass\" of process $dead, which no longer exists" "$SERVER_LOG"
+check "... and kept the one of the live process $pm" test -e "$PGDATA/pgbackups_tmp/pgdump-$pm-0.pass"
+rm -f "$PGDATA/pgbackups_tmp/pgdump-$pm-0.pass"
 check_eq "no passfile left after the failed copy" "$(pass_left)" 0
 
 # --- the webhook: one failed POST, then delivered ----------------------------------------------------
