@@ -199,10 +199,16 @@ pgb_http_new(const char *method, const char *url, bool allow_http)
 	SETOPT(x, CURLOPT_FOLLOWLOCATION, 0L);
 	/* the postmaster's http_proxy and friends must not redirect our data */
 	SETOPT(x, CURLOPT_PROXY, "");
+	/* TLS is always verified: no setting turns any of this off */
 	SETOPT(x, CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(x, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(x, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
 	if (pgb_ca_file && pgb_ca_file[0])
+	{
+		/* pgbackups.ca_file replaces the system's CAs, directory included */
 		SETOPT(x, CURLOPT_CAINFO, pgb_ca_file);
+		SETOPT(x, CURLOPT_CAPATH, (char *) NULL);
+	}
 	SETOPT(x, CURLOPT_CONNECTTIMEOUT, (long) pgb_http_timeout);
 	SETOPT(x, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	SETOPT(x, CURLOPT_LOW_SPEED_TIME, (long) pgb_http_timeout);
@@ -497,6 +503,13 @@ pgb_http_redact_url(const char *url)
 
 /* ---- the address filter ---- */
 
+/*
+ * v4_private
+ *		Every IPv4 address that is not ordinary public unicast: this network,
+ *		private, CGNAT, loopback, link-local (cloud metadata), IETF protocol
+ *		assignments, the documentation networks, the 6to4 relay anycast,
+ *		benchmarking, multicast, reserved and broadcast.
+ */
 static bool
 v4_private(uint32 a)
 {
@@ -507,9 +520,58 @@ v4_private(uint32 a)
 		(a >> 16) == ((169 << 8) | 254) ||	/* link-local, metadata */
 		(a >> 20) == ((172 << 4) | 1) ||	/* 172.16/12 */
 		(a >> 8) == ((192 << 16) | (0 << 8) | 0) ||	/* 192.0.0/24 */
+		(a >> 8) == ((192 << 16) | (0 << 8) | 2) ||	/* 192.0.2/24 TEST-NET-1 */
+		(a >> 8) == ((192 << 16) | (88 << 8) | 99) ||	/* 192.88.99/24 6to4 relay */
 		(a >> 16) == ((192 << 8) | 168) ||	/* 192.168/16 */
 		(a >> 17) == ((198 << 7) | (18 >> 1)) ||	/* 198.18/15 */
+		(a >> 8) == ((198 << 16) | (51 << 8) | 100) ||	/* 198.51.100/24 TEST-NET-2 */
+		(a >> 8) == ((203 << 16) | (0 << 8) | 113) ||	/* 203.0.113/24 TEST-NET-3 */
 		(a >> 28) >= 14;		/* multicast, reserved, broadcast */
+}
+
+static uint32
+v4_at(const unsigned char *b)
+{
+	return ((uint32) b[0] << 24) | ((uint32) b[1] << 16) | ((uint32) b[2] << 8) | b[3];
+}
+
+/*
+ * v6_private
+ *		IPv6 is judged by what is allowed: global unicast (2000::/3) only,
+ *		less its special-purpose blocks; an address that embeds an IPv4
+ *		address (mapped, compatible, NAT64, 6to4) is judged by that address.
+ *		Everything else (::, ::1, unique local fc00::/7 such as fd00:ec2::254,
+ *		link-local, site-local, multicast, discard, unassigned) is refused.
+ */
+static bool
+v6_private(const unsigned char *b)
+{
+	static const unsigned char zero[12] = {0};
+
+	/* ::ffff:a.b.c.d (mapped) */
+	if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff)
+		return v4_private(v4_at(b + 12));
+	/* ::a.b.c.d (deprecated compatible form), ::1 and :: */
+	if (memcmp(b, zero, 12) == 0)
+		return true;
+	/* 64:ff9b::/96 NAT64 well-known prefix */
+	if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
+		memcmp(b + 4, zero, 8) == 0)
+		return v4_private(v4_at(b + 12));
+	/* 2002::/16 6to4 */
+	if (b[0] == 0x20 && b[1] == 0x02)
+		return v4_private(v4_at(b + 2));
+	/* outside 2000::/3: not global unicast (64:ff9b:1::/48 included) */
+	if ((b[0] & 0xe0) != 0x20)
+		return true;
+	/* 2001::/23 IETF protocol assignments (Teredo 2001::/32 among them) */
+	if (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0x00)
+		return true;
+	/* 2001:db8::/32 and 3fff::/20 documentation */
+	if ((b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) ||
+		(b[0] == 0x3f && b[1] == 0xff && (b[2] & 0xf0) == 0x00))
+		return true;
+	return false;
 }
 
 bool
@@ -526,30 +588,10 @@ pgb_http_address_is_private(const struct sockaddr *addr, char *text, size_t text
 	if (addr->sa_family == AF_INET6)
 	{
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) addr;
-		const unsigned char *b = in6->sin6_addr.s6_addr;
-		static const unsigned char zero[10] = {0};
-		uint32		v4;
 
 		if (text)
 			inet_ntop(AF_INET6, &in6->sin6_addr, text, textlen);
-		/* ::ffff:a.b.c.d, ::a.b.c.d (including :: and ::1) and 64:ff9b::/96 */
-		if ((memcmp(b, zero, 10) == 0 && ((b[10] == 0xff && b[11] == 0xff) || (b[10] == 0 && b[11] == 0))) ||
-			(b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
-			 memcmp(b + 4, zero, 8) == 0))
-		{
-			v4 = ((uint32) b[12] << 24) | ((uint32) b[13] << 16) | ((uint32) b[14] << 8) | b[15];
-			return v4_private(v4) || (memcmp(b, zero, 10) == 0 && b[10] == 0);
-		}
-		/* 2002::/16 6to4 embeds an IPv4 address */
-		if (b[0] == 0x20 && b[1] == 0x02)
-		{
-			v4 = ((uint32) b[2] << 24) | ((uint32) b[3] << 16) | ((uint32) b[4] << 8) | b[5];
-			return v4_private(v4);
-		}
-		return (b[0] & 0xfe) == 0xfc ||	/* fc00::/7 unique local (fd00:ec2::254) */
-			(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||	/* fe80::/10 link-local */
-			(b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) ||	/* fec0::/10 site-local */
-			b[0] == 0xff;		/* multicast */
+		return v6_private(in6->sin6_addr.s6_addr);
 	}
 	if (text)
 		strlcpy(text, "a non-IP address", textlen);

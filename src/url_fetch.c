@@ -15,6 +15,15 @@
  * within pgbackups.http_retry_time.  URLs are reported without userinfo
  * and query string (a presigned URL's signature is a secret).
  *
+ * SQLSTATEs of refusals: an internal address is 42501, whatever the
+ * scheme, found when the caller checks the URL, when a redirect to http://
+ * is judged, or by the socket callback (DNS rebinding); the address rule
+ * comes before the scheme rule, so http://2130706433/ is 42501 like
+ * https://2130706433/.  A scheme other than https (http:// not allow-
+ * listed, file:, data:, gopher:, ...), in the URL or in a redirect, is
+ * 22023.  A certificate that fails verification (unknown CA, wrong host
+ * name, expired) is 28000.
+ *
  * src/url_fetch.c
  *
  *-------------------------------------------------------------------------
@@ -35,35 +44,41 @@
 
 #define MAX_REDIRECTS 5
 
-/* the host of an http(s) URL, lower-cased, without brackets and port */
+/*
+ * pgb_url_host
+ *		The host of an http(s) URL as libcurl itself parses it (so that the
+ *		allow-list and the address checks judge the host libcurl connects
+ *		to): lower-cased, without brackets, zone id, port and trailing dot.
+ *		Numeric IPv4 forms are normalized by libcurl (2130706433, 0x7f.1 and
+ *		127.1 are all 127.0.0.1).  Empty when the URL has no host.
+ */
 char *
 pgb_url_host(const char *url)
 {
-	const char *h = strstr(url, "://");
-	const char *end;
-	const char *at;
+	CURLU	   *u = curl_url();
+	char	   *h = NULL;
 	char	   *host;
 	char	   *p;
+	size_t		len;
 
-	if (h == NULL)
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h == NULL)
+	{
+		curl_url_cleanup(u);
 		return pstrdup("");
-	h += 3;
-	end = h + strcspn(h, "/?#");
-	at = memchr(h, '@', end - h);
-	if (at)
-		h = at + 1;
-	if (*h == '[')
-	{
-		const char *close = memchr(h, ']', end - h);
-
-		host = close ? pnstrdup(h + 1, close - h - 1) : pnstrdup(h, end - h);
 	}
-	else
-	{
-		const char *colon = memchr(h, ':', end - h);
-
-		host = pnstrdup(h, (colon ? colon : end) - h);
-	}
+	host = pstrdup(h[0] == '[' ? h + 1 : h);
+	curl_free(h);
+	curl_url_cleanup(u);
+	len = strlen(host);
+	if (len > 0 && host[len - 1] == ']')
+		host[--len] = '\0';
+	if (len > 1 && host[len - 1] == '.')
+		host[--len] = '\0';
 	for (p = host; *p; p++)
 		*p = pg_tolower((unsigned char) *p);
 	return host;
@@ -85,9 +100,12 @@ pgb_url_host_allowed(const char *host)
 
 		if (tok[0] == '[' && tok[len - 1] == ']')
 		{
-			tok[len - 1] = '\0';
+			tok[--len] = '\0';
 			tok++;
+			len--;
 		}
+		if (len > 1 && tok[len - 1] == '.')
+			tok[len - 1] = '\0';
 		if (pg_strcasecmp(tok, host) == 0)
 			return true;
 	}
@@ -95,47 +113,23 @@ pgb_url_host_allowed(const char *host)
 }
 
 /*
- * pgb_url_check
- *		The rules that can be checked without downloading: scheme, allow-list
- *		and (when resolve) the addresses the host resolves to now.
+ * check_addresses
+ *		Refuse (42501) a host that resolves, now, to any internal address.
+ *		via is the URL that redirected to it, or NULL.  A host that does not
+ *		resolve passes: the download reports that.
  */
-void
-pgb_url_check(const char *url, bool resolve)
+static void
+check_addresses(const char *host, const char *via)
 {
-	char	   *safe = pgb_http_redact_url(url);
-	char	   *host = pgb_url_host(url);
-	bool		allowed = pgb_url_host_allowed(host);
 	struct addrinfo hints;
 	struct addrinfo *res;
 	struct addrinfo *ai;
-	int			rc;
 
-	if (strncmp(url, "http://", 7) == 0)
-	{
-		if (!allowed)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("plain http:// URLs are not allowed: \"%s\"", safe),
-					 errdetail("Archives are fetched over https:// only."),
-					 errhint("A superuser can allow the host \"%s\" in pgbackups.url_allowed_hosts.", host)));
-	}
-	else if (strncmp(url, "https://", 8) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unsupported URL scheme in \"%s\"", safe),
-				 errhint("Use an https:// URL.")));
-	if (host[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("URL \"%s\" has no host", safe)));
-	if (!resolve || allowed)
-		return;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc != 0)
-		return;					/* the download reports it */
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return;
 	for (ai = res; ai; ai = ai->ai_next)
 	{
 		char		addr[64];
@@ -146,11 +140,93 @@ pgb_url_check(const char *url, bool resolve)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("URL host \"%s\" resolves to %s, a loopback, private or link-local address", host, addr),
+					 via ? errdetail("A redirect from \"%s\" led there; restore_from_url does not reach internal addresses.", via) :
 					 errdetail("restore_from_url does not reach internal addresses."),
 					 errhint("A superuser can allow the host in pgbackups.url_allowed_hosts.")));
 		}
 	}
 	freeaddrinfo(res);
+}
+
+/*
+ * pgb_url_check
+ *		The rules that can be checked without downloading, in this order:
+ *		only http:// and https:// URLs with a host (else 22023); a host that
+ *		is not allow-listed must not resolve to an internal address (42501,
+ *		for https only when resolve; always for http, so that an internal
+ *		host is 42501 whatever the scheme); plain http:// needs the
+ *		allow-list (22023).  The download checks every connection's address
+ *		again, after its own resolution.
+ */
+void
+pgb_url_check(const char *url, bool resolve)
+{
+	char	   *safe = pgb_http_redact_url(url);
+	bool		is_http = strncmp(url, "http://", 7) == 0;
+	char	   *host;
+
+	if (!is_http && strncmp(url, "https://", 8) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unsupported URL scheme in \"%s\"", safe),
+				 errhint("Use an https:// URL.")));
+	host = pgb_url_host(url);
+	if (host[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("URL \"%s\" has no host", safe)));
+	if (pgb_url_host_allowed(host))
+		return;
+	if (resolve || is_http)
+		check_addresses(host, NULL);
+	if (is_http)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("plain http:// URLs are not allowed: \"%s\"", safe),
+				 errdetail("Archives are fetched over https:// only."),
+				 errhint("A superuser can allow the host \"%s\" in pgbackups.url_allowed_hosts.", host)));
+}
+
+/*
+ * refuse_redirect
+ *		A redirect from safe to the non-https URL next: 42501 when next is an
+ *		http:// URL whose host resolves to an internal address and is not
+ *		allow-listed, else 22023 (redirects are followed to https:// only).
+ */
+static void
+refuse_redirect(const char *safe, const char *next)
+{
+	char	   *shown;
+
+	if (strncmp(next, "http://", 7) == 0)
+	{
+		char	   *host = pgb_url_host(next);
+
+		if (host[0] != '\0' && !pgb_url_host_allowed(host))
+			check_addresses(host, safe);
+		shown = pgb_http_redact_url(next);
+	}
+	else
+	{
+		/* data: and other URLs without an authority: the scheme is enough */
+		size_t		len = strcspn(next, ":/?#");
+
+		shown = psprintf("%s:...", pnstrdup(next, Min(len, 32)));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("could not download \"%s\": redirect to a non-https URL \"%s\" refused", safe, shown),
+			 errdetail("Redirects are followed to https:// URLs only.")));
+}
+
+/* libcurl results that mean the server's certificate was not accepted */
+static bool
+tls_verify_failed(const PgbHttpXfer *x)
+{
+	return x->result == CURLE_PEER_FAILED_VERIFICATION ||
+		x->result == CURLE_SSL_ISSUER_ERROR ||
+		x->result == CURLE_SSL_INVALIDCERTSTATUS ||
+		x->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 }
 
 typedef struct FileSink
@@ -261,10 +337,7 @@ pgb_url_download(const char *url, const char *path)
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("could not download \"%s\": more than %d redirects", safe, MAX_REDIRECTS)));
 			if (strncmp(next, "https://", 8) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("could not download \"%s\": redirect to a non-https URL \"%s\" refused",
-								safe, pgb_http_redact_url(next))));
+				refuse_redirect(safe, next);
 			cur = pstrdup(next);
 			pgb_http_free(x);
 			continue;
@@ -275,12 +348,18 @@ pgb_url_download(const char *url, const char *path)
 			pgb_http_free(x);
 			break;
 		}
-		if (x->refused)
+		if (x->refused && x->result != CURLE_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("could not download \"%s\": the host \"%s\" resolves to %s, a loopback, private or link-local address",
 							safe, host, x->refused_addr),
 					 errhint("A superuser can allow the host in pgbackups.url_allowed_hosts.")));
+		if (tls_verify_failed(x))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("could not download \"%s\": the server's certificate was not accepted", safe),
+					 errdetail("%s", pgb_http_describe(x)),
+					 errhint("TLS is always verified; pgbackups.ca_file names the certificate authorities trusted.")));
 		if (!pgb_http_transient(x) || !pgb_http_backoff(attempt++, deadline))
 			ereport(ERROR,
 					(errcode(x->status == 404 ? ERRCODE_UNDEFINED_FILE :

@@ -809,3 +809,100 @@ no_secret_in() {
 		fail "$name: found$hits"
 	fi
 }
+
+# ---- private network namespace with its own DNS, trap listeners (e2e 77) -------------
+#   in_netns_with_dns PREFIX HOSTS "$@"   re-run the script in a named network namespace
+#   start_trap_listener LOG ADDR:PORT...   test/servers/trap_listener.py; TRAP_PID
+#   start_dns_server LOG ARGS...           test/servers/dns_rebind.py on 127.0.0.1:53; DNS_PID
+#   trap_accepts LOG                       how many connections the trap accepted so far
+
+# in_netns_with_dns PREFIX HOSTS "$@": re-run the calling script (as root) in a
+# new named network namespace PREFIX-<pid> (ip netns add), where `ip netns
+# exec` bind-mounts /etc/netns/PREFIX-<pid>/hosts (HOSTS, one "ADDR NAME..."
+# a line; localhost is added) and resolv.conf (nameserver 127.0.0.1: the
+# script starts its own DNS server there) over /etc, so that the server
+# started inside resolves names as the test says and nothing leaves the
+# machine.  The outer process waits, then deletes the namespace and its
+# /etc/netns directory, and exits with the inner run's status.  Inside:
+# NETNS_DNS=1, NETNS_NAME, loopback up.  Without root or `ip netns`: the
+# script runs as is with NETNS_DNS=0 and NETNS_SKIP_REASON (for skip).  Call it
+# right after sourcing lib.sh.
+in_netns_with_dns() {
+	local prefix=$1 hosts=$2 ns rc=0
+	shift 2
+	if [ "${PGB_IN_NETNS_DNS:-0}" = 1 ]; then
+		NETNS_DNS=1
+		NETNS_SKIP_REASON=""
+		if ! ip link set lo up; then
+			NETNS_DNS=0
+			NETNS_SKIP_REASON="could not bring up loopback in network namespace $NETNS_NAME"
+		fi
+		export NETNS_DNS NETNS_NAME NETNS_SKIP_REASON
+		return 0
+	fi
+	NETNS_DNS=0
+	export NETNS_DNS
+	if [ "$(id -u)" -ne 0 ]; then
+		NETNS_SKIP_REASON="not root: no network namespace"
+	elif ! command -v ip >/dev/null 2>&1; then
+		NETNS_SKIP_REASON="no ip command (iproute2)"
+	else
+		ns=$prefix-$$
+		if ! ip netns add "$ns" 2>/dev/null; then
+			NETNS_SKIP_REASON="ip netns add $ns failed"
+		else
+			local rm_parent=""
+			[ -d /etc/netns ] || rm_parent="rmdir /etc/netns 2>/dev/null;"
+			mkdir -p "/etc/netns/$ns"
+			printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n%s\n' "$hosts" >"/etc/netns/$ns/hosts"
+			printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:2\n' >"/etc/netns/$ns/resolv.conf"
+			chmod 755 "/etc/netns/$ns"
+			chmod 644 "/etc/netns/$ns/hosts" "/etc/netns/$ns/resolv.conf"
+			trap - EXIT
+			# shellcheck disable=SC2064 # the name is fixed now
+			trap "ip netns del '$ns' 2>/dev/null; rm -rf '/etc/netns/$ns'; $rm_parent" EXIT
+			log "running in network namespace $ns (own /etc/hosts and resolv.conf)"
+			PGB_IN_NETNS_DNS=1 NETNS_NAME=$ns ip netns exec "$ns" bash "$0" "$@" || rc=$?
+			exit "$rc"
+		fi
+	fi
+	export NETNS_SKIP_REASON
+	log "no private network namespace: $NETNS_SKIP_REASON"
+}
+
+# start_trap_listener LOG ADDR:PORT...: test/servers/trap_listener.py on those
+# addresses ([v6]:port for IPv6); one JSON line per connection in LOG
+start_trap_listener() {
+	local logf=$1 dir a
+	shift
+	local args=()
+	for a in "$@"; do args+=(--listen "$a"); done
+	new_tmpdir dir
+	: >"$logf"
+	"$SYS_PYTHON" "$SERVERS_DIR/trap_listener.py" --log "$logf" --ready-file "$dir/ready" "${args[@]}" >"$dir/out" 2>&1 &
+	TRAP_PID=$!
+	track_bg "$TRAP_PID"
+	_wait_ready "$dir/ready" "$TRAP_PID" trap_listener "$dir/out"
+	export TRAP_PID
+	log "trap listener on $* (pid $TRAP_PID, log $logf)"
+}
+
+# trap_accepts LOG: connections the trap listener accepted so far
+trap_accepts() { grep -c '"event": "accept"' "$1" || true; }
+
+# start_dns_server LOG ARGS...: test/servers/dns_rebind.py on 127.0.0.1:53 (the
+# resolv.conf of in_netns_with_dns) with ARGS (--static NAME=ADDR, --rebind
+# NAME=FIRST,LATER); one JSON line per query in LOG
+start_dns_server() {
+	local logf=$1 dir
+	shift
+	new_tmpdir dir
+	: >"$logf"
+	"$SYS_PYTHON" "$SERVERS_DIR/dns_rebind.py" --log "$logf" --listen 127.0.0.1 --port 53 \
+		--ready-file "$dir/ready" "$@" >"$dir/out" 2>&1 &
+	DNS_PID=$!
+	track_bg "$DNS_PID"
+	_wait_ready "$dir/ready" "$DNS_PID" dns_rebind "$dir/out"
+	export DNS_PID
+	log "DNS server on 127.0.0.1:53 (pid $DNS_PID, log $logf)"
+}

@@ -12,15 +12,18 @@
 # restore), an https -> https redirect, plain http to the allow-listed host,
 # a body truncated once (retried), a URL with a query string (never stored),
 # a non-superuser operator into its own database.
-# Refused, each with the target database exactly as it was, no staging
-# database, and no query string in any error: https to 127.0.0.1 without the
-# allow-list (no connection made), http:// without it, http://localhost,
-# https://localhost (resolves to 127.0.0.1: refused after DNS, no
-# connection), file:///etc/passwd as a non-superuser (42501), gopher/ftp/
-# dict/s3 schemes (22023), redirects to http://, to https://169.254.169.254/
-# and to https://localhost, a redirect loop, 404, a truncated body, a body
-# one byte short, a text file, random bytes, a certificate from an unknown
-# CA, an archive over pgbackups.url_max_size.
+# Refused, each with its SQLSTATE, the target database exactly as it was,
+# no staging database, and no query string in any error: https and http to
+# 127.0.0.1 without the allow-list (42501: the address rule comes before the
+# scheme rule; no connection made), http://localhost and https://localhost
+# (resolve to loopback: 42501, no connection), file:///etc/passwd as a
+# non-superuser (42501), gopher/ftp/dict/s3 schemes (22023), a redirect to
+# http:// (22023, even to the allow-listed host), redirects to
+# https://169.254.169.254/ and to https://localhost (42501), a redirect loop
+# (08P01), 404 (58P01), a truncated body (08006), a body one byte short, a
+# text file, random bytes (XX001), a certificate from an unknown CA (28000),
+# an archive over pgbackups.url_max_size (54000).  77_url_ssrf has the
+# internal-address, rebinding and TLS cases.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 in_netns_with_metadata_address "$@"
@@ -166,38 +169,38 @@ restore_ok "a non-superuser operator into its own database" "$NG/files/simple.du
 # === refused ================================================================================
 set_conf pgbackups.url_allowed_hosts ''
 n0=$(nginx_lines)
-refused "https to 127.0.0.1 without the allow-list" "$NG/files/cap.dump" "" postgres 127.0.0.1
+refused "https to 127.0.0.1 without the allow-list" "$NG/files/cap.dump" 42501 postgres 127.0.0.1
 check_eq "... no request reached nginx" "$(nginx_lines)" "$n0"
-refused "http:// by default" "$NGH/files/cap.dump" 22023
+refused "http:// to 127.0.0.1 without the allow-list (the address rule comes first)" "$NGH/files/cap.dump" 42501 postgres 127.0.0.1
 set_conf pgbackups.url_allowed_hosts '127.0.0.1'
-refused "http://localhost (not allow-listed)" "http://localhost:$NGINX_HTTP_PORT/files/cap.dump" 22023 postgres localhost
+refused "http://localhost (not allow-listed; resolves to loopback)" "http://localhost:$NGINX_HTTP_PORT/files/cap.dump" 42501 postgres localhost
 n0=$(nginx_lines)
-refused "https://localhost resolves to 127.0.0.1, only 127.0.0.1 allow-listed" "https://localhost:$NGINX_PORT/files/cap.dump" "" postgres localhost
+refused "https://localhost resolves to 127.0.0.1, only 127.0.0.1 allow-listed" "https://localhost:$NGINX_PORT/files/cap.dump" 42501 postgres localhost
 check_eq "... no request reached nginx" "$(nginx_lines)" "$n0"
 refused "file:///etc/passwd as a non-superuser" "file:///etc/passwd" 42501 operator
 for u in "gopher://127.0.0.1:$NGINX_HTTP_PORT/_GET%20/" "ftp://127.0.0.1/cap.dump" "dict://127.0.0.1:$NGINX_HTTP_PORT/" "s3://pgb/cap.dump" "HTTPS-ish://127.0.0.1/"; do
 	refused "scheme ${u%%:*}" "$u" 22023
 done
-refused "https redirecting to http://" "$NG/redirect/http/cap.dump"
+refused "https redirecting to http:// (even to an allow-listed host)" "$NG/redirect/http/cap.dump" 22023
 n0=$(nginx_lines)
-refused "a redirect to https://169.254.169.254/" "$NG/redirect/metadata/cap.dump" "" postgres 169.254.169.254
+refused "a redirect to https://169.254.169.254/" "$NG/redirect/metadata/cap.dump" 42501 postgres 169.254.169.254
 if [ "$NETNS_METADATA" = 1 ]; then
 	check_eq "... the trap at 169.254.169.254 got no request" "$(grep -c '169.254.169.254:443' "$NGINX_ACCESS_LOG" || true)" 0
 fi
-refused "a redirect to https://localhost" "$NG/redirect/localhost/cap.dump" "" postgres localhost
-refused "a redirect loop" "$NG/redirect/loop/cap.dump"
-refused "404" "$NG/files/missing.dump" "" postgres
+refused "a redirect to https://localhost" "$NG/redirect/localhost/cap.dump" 42501 postgres localhost
+refused "a redirect loop" "$NG/redirect/loop/cap.dump" 08P01
+refused "404" "$NG/files/missing.dump" 58P01 postgres
 check "... the 404 error says 404" grep -q '404' <<<"$TRY_MSG"
-refused "a truncated body (Content-Length larger than what is sent)" "$PY/truncate/cap.dump"
-refused "a body one byte short of the archive" "$PY/short-length/cap.dump"
-refused "a text file" "$NG/files/notes.txt"
-refused "random bytes" "$NG/files/random.bin"
+refused "a truncated body (Content-Length larger than what is sent)" "$PY/truncate/cap.dump" 08006
+refused "a body one byte short of the archive" "$PY/short-length/cap.dump" XX001
+refused "a text file" "$NG/files/notes.txt" XX001
+refused "random bytes" "$NG/files/random.bin" XX001
 set_conf pgbackups.ca_file ''
-refused "a certificate from a CA not in pgbackups.ca_file" "$NG/files/cap.dump"
+refused "a certificate from a CA not in pgbackups.ca_file" "$NG/files/cap.dump" 28000
 set_conf pgbackups.ca_file "$CA_FILE"
 if [ "$CAP_SIZE" -gt 1048576 ]; then
 	set_conf pgbackups.url_max_size 1
-	refused "an archive over pgbackups.url_max_size (1 MB)" "$NG/files/cap.dump"
+	refused "an archive over pgbackups.url_max_size (1 MB)" "$NG/files/cap.dump" 54000
 	set_conf pgbackups.url_max_size 1048576
 else
 	log "cap.dump is under 1 MB: url_max_size case skipped"
