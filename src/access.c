@@ -14,6 +14,11 @@
  * pgb_role_may_read_database() with the requesting role.  A restore's or
  * copy's source is its source database (a URL source: its target).
  *
+ * pgb_run_as_superuser() runs catalog reads and writes of the API (pins,
+ * schedules, the look-ups here) as the bootstrap superuser with search_path
+ * pinned to pg_catalog, pg_temp, so a caller's search_path can never put its
+ * own functions or operators into a superuser's query.
+ *
  * src/access.c
  *
  *-------------------------------------------------------------------------
@@ -29,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "access.h"
 
@@ -76,6 +82,78 @@ pgb_may_read_database(Oid dboid)
 }
 
 /*
+ * pgb_run_as_superuser
+ *		Call fn(arg) as the bootstrap superuser, with search_path set to
+ *		pg_catalog, pg_temp for its duration; the caller's identity and
+ *		settings come back afterwards, also on error.
+ */
+void
+pgb_run_as_superuser(void (*fn) (void *arg), void *arg)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nestlevel;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	PG_TRY();
+	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		/* the (sub)transaction's abort unwinds the GUC nest level */
+		SetUserIdAndSecContext(save_userid, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+typedef struct JobSourceLookup
+{
+	const char *id;
+	bool		found;
+	char	   *source;
+	MemoryContext caller;
+} JobSourceLookup;
+
+static void
+job_source_query(void *arg)
+{
+	JobSourceLookup *l = (JobSourceLookup *) arg;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(l->id)};
+	const char *sql;
+
+	if (l->id[0] == 'r')
+		sql = "SELECT coalesce(pg_catalog.to_jsonb(r) ->> 'source_database', r.target::text) "
+			"FROM pgbackups.restores r WHERE r.id = $1";
+	else if (l->id[0] == 'c')
+		sql = "SELECT coalesce(pg_catalog.to_jsonb(c) ->> 'source_database', c.target::text) "
+			"FROM pgbackups.copies c WHERE c.id = $1";
+	else
+		sql = "SELECT b.database::text FROM pgbackups.backups b WHERE b.id = $1";
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the pgbackups catalog");
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		l->found = true;
+		l->source = v ? MemoryContextStrdup(l->caller, v) : NULL;
+	}
+	SPI_finish();
+}
+
+/*
  * job_source
  *		The source database of job id in this database's catalog, read as
  *		the bootstrap superuser (the caller's row security would hide the
@@ -87,49 +165,15 @@ pgb_may_read_database(Oid dboid)
 static char *
 job_source(const char *id, bool *found)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	Oid			save_userid;
-	int			save_sec;
-	char	   *volatile result = NULL;
-	MemoryContext caller = CurrentMemoryContext;
+	JobSourceLookup l;
 
-	*found = false;
-	values[0] = CStringGetTextDatum(id);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		const char *sql;
-
-		if (id[0] == 'r')
-			sql = "SELECT coalesce(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.->>) 'source_database', r.target::text) "
-				"FROM pgbackups.restores r WHERE r.id OPERATOR(pg_catalog.=) $1";
-		else if (id[0] == 'c')
-			sql = "SELECT coalesce(pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.->>) 'source_database', c.target::text) "
-				"FROM pgbackups.copies c WHERE c.id OPERATOR(pg_catalog.=) $1";
-		else
-			sql = "SELECT b.database::text FROM pgbackups.backups b WHERE b.id OPERATOR(pg_catalog.=) $1";
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the pgbackups catalog");
-		if (SPI_processed == 1)
-		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-			*found = true;
-			result = v ? MemoryContextStrdup(caller, v) : NULL;
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	return result;
+	l.id = id;
+	l.found = false;
+	l.source = NULL;
+	l.caller = CurrentMemoryContext;
+	pgb_run_as_superuser(job_source_query, &l);
+	*found = l.found;
+	return l.source;
 }
 
 /*

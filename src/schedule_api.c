@@ -19,7 +19,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -63,29 +62,42 @@ keep_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return v;
 }
 
-/* insert or replace the row (as the bootstrap superuser) */
-static void
-store_schedule(const char *dbname, const char *hhmm, const char *cron, const char *zone,
-			   int keep_daily, int keep_weekly, int keep_monthly, TimestampTz now,
-			   const char *creator, TimestampTz next)
+typedef struct ScheduleRow
 {
+	const char *dbname;
+	const char *hhmm;
+	const char *cron;
+	const char *zone;
+	int			keep_daily;
+	int			keep_weekly;
+	int			keep_monthly;
+	TimestampTz now;
+	const char *creator;
+	TimestampTz next;
+} ScheduleRow;
+
+/* insert or replace the row (run as the bootstrap superuser) */
+static void
+store_schedule(void *arg)
+{
+	ScheduleRow *r = (ScheduleRow *) arg;
 	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
 	TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[10];
 	char		nulls[10] = "          ";
 	char	   *old_rule = NULL;
 
-	values[0] = CStringGetTextDatum(dbname);
-	values[1] = hhmm ? CStringGetTextDatum(hhmm) : (Datum) 0;
-	nulls[1] = hhmm ? ' ' : 'n';
-	values[2] = CStringGetTextDatum(cron);
-	values[3] = CStringGetTextDatum(zone);
-	values[4] = Int32GetDatum(keep_daily);
-	values[5] = Int32GetDatum(keep_weekly);
-	values[6] = Int32GetDatum(keep_monthly);
-	values[7] = TimestampTzGetDatum(now);
-	values[8] = CStringGetTextDatum(creator);
-	values[9] = TimestampTzGetDatum(next);
+	values[0] = CStringGetTextDatum(r->dbname);
+	values[1] = r->hhmm ? CStringGetTextDatum(r->hhmm) : (Datum) 0;
+	nulls[1] = r->hhmm ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(r->cron);
+	values[3] = CStringGetTextDatum(r->zone);
+	values[4] = Int32GetDatum(r->keep_daily);
+	values[5] = Int32GetDatum(r->keep_weekly);
+	values[6] = Int32GetDatum(r->keep_monthly);
+	values[7] = TimestampTzGetDatum(r->now);
+	values[8] = CStringGetTextDatum(r->creator);
+	values[9] = TimestampTzGetDatum(r->next);
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT rule FROM pgbackups.schedules WHERE name = $1",
@@ -105,7 +117,7 @@ store_schedule(const char *dbname, const char *hhmm, const char *cron, const cha
 		elog(ERROR, "could not store the schedule");
 	if (old_rule)
 		ereport(NOTICE,
-				(errmsg("backup schedule \"%s\" replaced", dbname),
+				(errmsg("backup schedule \"%s\" replaced", r->dbname),
 				 errdetail("It was: %s.", old_rule)));
 	SPI_finish();
 }
@@ -128,8 +140,7 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 	TimestampTz next;
 	Oid			dboid;
 	char	   *creator;
-	Oid			save_userid;
-	int			save_sec;
+	ScheduleRow row;
 
 	if (PgbShared == NULL)
 		ereport(ERROR,
@@ -182,18 +193,17 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 				 errdetail("A backup holds every row of the database: taking one requires owning the database, membership in pg_read_all_data, or superuser.")));
 	creator = GetUserNameFromId(GetUserId(), false);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		store_schedule(dbname, hhmm, cron, zone, keep_daily, keep_weekly, keep_monthly,
-					   now, creator, next);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	row.dbname = dbname;
+	row.hhmm = hhmm;
+	row.cron = cron;
+	row.zone = zone;
+	row.keep_daily = keep_daily;
+	row.keep_weekly = keep_weekly;
+	row.keep_monthly = keep_monthly;
+	row.now = now;
+	row.creator = creator;
+	row.next = next;
+	pgb_run_as_superuser(store_schedule, &row);
 
 	PG_RETURN_TEXT_P(cstring_to_text(dbname));
 }
@@ -205,85 +215,90 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
  *		not read (access.c) is refused with 42501; the row is deleted as the
  *		bootstrap superuser in the caller's transaction.
  */
+typedef struct Unschedule
+{
+	const char *given;			/* name or database; NULL: the only one */
+	Oid			roleid;			/* the caller */
+	MemoryContext caller;
+	char	   *found;
+	char	   *found_db;
+	int			visible;		/* schedules the caller may read (given NULL) */
+	StringInfoData names;
+} Unschedule;
+
+/* find the schedule and delete it (run as the bootstrap superuser) */
+static void
+unschedule_row(void *arg)
+{
+	Unschedule *u = (Unschedule *) arg;
+	uint64		i;
+
+	SPI_connect();
+	if (SPI_execute("SELECT s.name, s.database::text FROM pgbackups.schedule_defs s ORDER BY s.name",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgbackups.schedule_defs");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *db = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (u->given == NULL)
+		{
+			if (!pgb_role_may_read_database(u->roleid, db))
+				continue;
+			u->visible++;
+			appendStringInfo(&u->names, "%s%s", u->visible > 1 ? ", " : "", name);
+		}
+		else if (strcmp(name, u->given) != 0 && strcmp(db, u->given) != 0)
+			continue;
+		if (u->found == NULL)
+		{
+			u->found = MemoryContextStrdup(u->caller, name);
+			u->found_db = MemoryContextStrdup(u->caller, db);
+		}
+	}
+	if (u->found != NULL && (u->given != NULL || u->visible == 1))
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(u->found)};
+
+		if (!pgb_role_may_read_database(u->roleid, u->found_db))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to remove backup schedule \"%s\"", u->found),
+					 errdetail("It backs up database \"%s\": that requires owning the database, membership in pg_read_all_data, or superuser.", u->found_db)));
+		if (SPI_execute_with_args("DELETE FROM pgbackups.schedule_defs s WHERE s.name = $1",
+								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the schedule");
+	}
+	SPI_finish();
+}
+
 Datum
 pgbackups_unschedule(PG_FUNCTION_ARGS)
 {
-	char	   *given = text_arg(fcinfo, 0);
-	char	   *volatile found = NULL;
-	char	   *volatile found_db = NULL;
-	volatile int visible = 0;
-	StringInfoData names;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			roleid = GetUserId();
-	MemoryContext caller = CurrentMemoryContext;
+	Unschedule	u;
 
-	initStringInfo(&names);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		uint64		i;
+	memset(&u, 0, sizeof(u));
+	u.given = text_arg(fcinfo, 0);
+	u.roleid = GetUserId();
+	u.caller = CurrentMemoryContext;
+	initStringInfo(&u.names);
+	pgb_run_as_superuser(unschedule_row, &u);
 
-		SPI_connect();
-		if (SPI_execute("SELECT s.name, s.database::text FROM pgbackups.schedule_defs s ORDER BY s.name",
-						true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read pgbackups.schedule_defs");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-			char	   *db = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-
-			if (given == NULL)
-			{
-				if (!pgb_role_may_read_database(roleid, db))
-					continue;
-				visible++;
-				appendStringInfo(&names, "%s%s", visible > 1 ? ", " : "", name);
-			}
-			else if (strcmp(name, given) != 0 && strcmp(db, given) != 0)
-				continue;
-			if (found == NULL)
-			{
-				found = MemoryContextStrdup(caller, name);
-				found_db = MemoryContextStrdup(caller, db);
-			}
-		}
-		if (found != NULL && (given != NULL || visible == 1))
-		{
-			Oid			types[1] = {TEXTOID};
-			Datum		values[1] = {CStringGetTextDatum(found)};
-
-			if (!pgb_role_may_read_database(roleid, found_db))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied to remove backup schedule \"%s\"", found),
-						 errdetail("It backs up database \"%s\": that requires owning the database, membership in pg_read_all_data, or superuser.", found_db)));
-			if (SPI_execute_with_args("DELETE FROM pgbackups.schedule_defs s WHERE s.name OPERATOR(pg_catalog.=) $1",
-									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not delete the schedule");
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-
-	if (given == NULL && visible == 0)
+	if (u.given == NULL && u.visible == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no backup schedules")));
-	if (given == NULL && visible > 1)
+	if (u.given == NULL && u.visible > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-				 errmsg("there are %d backup schedules; name the one to remove", visible),
-				 errdetail("Schedules: %s.", names.data)));
-	if (found == NULL)
+				 errmsg("there are %d backup schedules; name the one to remove", u.visible),
+				 errdetail("Schedules: %s.", u.names.data)));
+	if (u.found == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("backup schedule \"%s\" does not exist", given),
+				 errmsg("backup schedule \"%s\" does not exist", u.given),
 				 errhint("SELECT * FROM pgbackups.schedules lists the schedules.")));
-	PG_RETURN_TEXT_P(cstring_to_text(found));
+	PG_RETURN_TEXT_P(cstring_to_text(u.found));
 }

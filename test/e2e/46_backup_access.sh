@@ -140,6 +140,39 @@ check_eq "app_op: restore('appdb::b002') of its own database" "$TRY_STATE $TRY_O
 try_sql appdb "SET ROLE app_op; SELECT pgbackups.delete('b002')"
 check_eq "app_op: delete('b002') of its own database" "$TRY_STATE $TRY_OUT" "OK b002"
 
+# ---- a caller's search_path never reaches a query run as the superuser ----
+# app_op owns a schema whose = (text, text) and lower(text) would run with
+# the rights of whoever executes them; put first in its search_path (before
+# pg_catalog), they would capture the API's superuser queries.
+psql -X -q -U app_op -d appdb >/dev/null <<'SQL'
+CREATE SCHEMA evil;
+CREATE TABLE evil.ran (who name, fn text);
+GRANT INSERT ON evil.ran TO PUBLIC;
+CREATE FUNCTION evil.texteq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO evil.ran VALUES (current_user, '='); RETURN pg_catalog.texteq(a, b); END$$;
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.texteq);
+CREATE FUNCTION evil.lower(t text) RETURNS text LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO evil.ran VALUES (current_user, 'lower'); RETURN pg_catalog.lower(t); END$$;
+CREATE FUNCTION evil.to_jsonb(r anyelement) RETURNS jsonb LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO evil.ran VALUES (current_user, 'to_jsonb'); RETURN pg_catalog.to_jsonb(r); END$$;
+SQL
+shadowed() { # shadowed NAME SQL: SQL as app_op with evil first in search_path
+	try_sql "postgresql:///appdb?host=$PGHOST&port=$PGPORT&user=app_op" "SET search_path = evil, pg_catalog, public; $2"
+	check_eq "$1 with a planted search_path: $TRY_MSG" "$TRY_STATE" "${3:-OK}"
+}
+try_sql appdb "SET ROLE app_op; SELECT pgbackups.capture(wait => true)"
+APP2=$TRY_OUT
+shadowed "pin($APP2)" "SELECT pgbackups.pin('$APP2')"
+shadowed "unpin($APP2)" "SELECT pgbackups.unpin('$APP2')"
+shadowed "schedule()" "SELECT pgbackups.schedule(at => '05:00 UTC')"
+shadowed "schedule() again (replaces)" "SELECT pgbackups.schedule(at => '06:00 UTC')"
+shadowed "unschedule('appdb')" "SELECT pgbackups.unschedule('appdb')"
+shadowed "url($APP2)" "SELECT pgbackups.url('$APP2')"
+shadowed "info($APP2)" "SELECT count(*) FROM pgbackups.info('$APP2')"
+shadowed "url('b001') still refused" "SELECT pgbackups.url('b001')" 42501
+check_eq "no planted function ran as a superuser (rows: who|fn)" \
+	"$(q appdb "SELECT coalesce(string_agg(DISTINCT who || '|' || fn, ' '), 'none') FROM evil.ran WHERE who <> 'app_op'")" none
+
 # ---- a restore or copy requested through another catalog names its source ----
 check_eq "r001 records source_database secretdb and the backup's SHA-256" "$(q appdb "SELECT source_database || ' ' || (sha256 = (SELECT sha256 FROM pgbackups.backups WHERE id = 'b001'))::text FROM pgbackups.restores WHERE id = 'r001'")" "secretdb true"
 check_eq "c001 records source_database secretdb" "$(q appdb "SELECT source_database FROM pgbackups.copies WHERE id = 'c001'")" secretdb
