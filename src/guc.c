@@ -17,6 +17,7 @@
 
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "compress.h"
 #include "guc.h"
@@ -42,6 +43,7 @@ char	   *pgb_ca_file = NULL;
 int			pgb_http_timeout = 30;
 int			pgb_http_retry_time = 60;
 char	   *pgb_url_allowed_hosts = NULL;
+char	   *pgb_restore_extensions = NULL;
 int			pgb_url_max_size = 1024 * 1024;
 bool		pgb_debug_clock = false;
 int			pgb_schedule_grace = 3600;
@@ -102,6 +104,24 @@ check_s3_endpoint(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+static bool
+check_restore_extensions(char **newval, void **extra, GucSource source)
+{
+	char	   *copy;
+	List	   *names;
+	bool		ok;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	copy = pstrdup(*newval);
+	ok = SplitIdentifierString(copy, ',', &names);
+	list_free(names);
+	pfree(copy);
+	if (!ok)
+		GUC_check_errdetail("A comma-separated list of extension names is expected, as in postgres_fdw, dblink.");
+	return ok;
 }
 
 static bool
@@ -322,6 +342,16 @@ pgb_guc_define(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.restore_extensions",
+							   "Untrusted extensions a restore may install for a database owner who is not a superuser.",
+							   "Comma-separated extension names.  Untrusted extensions not listed are "
+							   "installed only by restores and copies a superuser requested.",
+							   &pgb_restore_extensions,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_restore_extensions, NULL, NULL);
 
 	DefineCustomIntVariable("pgbackups.url_max_size",
 							"Largest archive restore_from_url downloads.",

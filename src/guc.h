@@ -31,6 +31,7 @@ extern char *pgb_ca_file;
 extern int	pgb_http_timeout;		/* s */
 extern int	pgb_http_retry_time;	/* s */
 extern char *pgb_url_allowed_hosts;
+extern char *pgb_restore_extensions;
 extern int	pgb_url_max_size;		/* MB */
 extern bool pgb_debug_clock;
 extern int	pgb_schedule_grace;		/* s */

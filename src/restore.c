@@ -9,16 +9,26 @@
  *	 1. Read the archive's TOC and walk its data blocks once, recording
  *		where each lies (archives written to a pipe have no offsets) and
  *		checking every block header against the TOC: a damaged archive is
- *		rejected before anything is created.
- *	 2. Plan (restore_plan.c); check that every extension the archive
- *		names is available and that the target's owner can log in.
+ *		rejected before anything is created.  When the job knows the
+ *		archive's SHA-256 (a pgbackups backup), every byte read goes
+ *		through the digest, which must match (an archive in S3 is then
+ *		read whole once, instead of positions taken from its TOC).
+ *	 2. Plan (restore_plan.c); check that the target's owner can log in
+ *		and that every extension the archive creates is available and
+ *		allowed (check_extensions): a trusted one is created by the owner,
+ *		an untrusted one by the superuser only when a superuser requested
+ *		the restore or pgbackups.restore_extensions lists it; for an owner
+ *		who is not a superuser, no entry may fill the extension's schema
+ *		before it.
  *	 3. Create the staging database like the target and start N
  *		"pgbackups restore" workers in it, authenticated as the owner.
- *	 4. Pre-data entries in TOC order, one at a time; CREATE EXTENSION
- *		entries are run by the leader as superuser, rebuilt from the
- *		parsed name and schema (never the archive's text).  Then data and
- *		post-data in parallel by dependencies, then ACLs, then
- *		materialized views and event triggers.
+ *	 4. Pre-data entries in TOC order, one at a time.  CREATE EXTENSION
+ *		statements are rebuilt from the parsed name and schema (never the
+ *		archive's text) and run with search_path = pg_catalog, pg_temp, by
+ *		a worker (as the owner) or by the leader (as superuser), each after
+ *		checking that its schema holds nothing but extension members.
+ *		Then data and post-data in parallel by dependencies, then ACLs,
+ *		then materialized views and event triggers.
  *	 5. Compare the rows loaded per table with those recorded at capture.
  *	 6. Pause the target's scheduler, end its sessions, carry the live
  *		catalog into the staging database if the target holds it, and swap
@@ -32,17 +42,21 @@
  */
 #include "postgres.h"
 
-#include <ctype.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
+#include <openssl/evp.h>
 
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 #include "utils/wait_event.h"
 
 #include "archive.h"
@@ -80,6 +94,7 @@ static struct
 	int			tables;
 	int64	   *loaded_rows;	/* per TOC entry */
 	TimestampTz last_progress;
+	struct HashSource *hash;	/* the archive read through SHA-256 */
 } rst;
 
 static void
@@ -235,116 +250,351 @@ positions_from_toc(const PgbArchive *ar, PgbRestorePlan *plan, int64 size)
 	return pos;
 }
 
-/* ---- extensions ---- */
-
-/* an identifier at *p (plain or double-quoted); advances *p */
-static char *
-parse_identifier(const char **p)
-{
-	StringInfoData s;
-	const char *c = *p;
-
-	initStringInfo(&s);
-	if (*c == '"')
-	{
-		for (c++;; c++)
-		{
-			if (*c == '\0')
-				return NULL;
-			if (*c == '"')
-			{
-				if (c[1] == '"')
-				{
-					appendStringInfoChar(&s, '"');
-					c++;
-					continue;
-				}
-				c++;
-				break;
-			}
-			appendStringInfoChar(&s, *c);
-		}
-	}
-	else
-	{
-		while (*c && (isalnum((unsigned char) *c) || *c == '_' || *c == '$' || IS_HIGHBIT_SET(*c)))
-			appendStringInfoChar(&s, *c++);
-	}
-	if (s.len == 0)
-		return NULL;
-	*p = c;
-	return s.data;
-}
+/* ---- 1b. the archive's SHA-256 ---- */
 
 /*
- * The only form accepted: CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA
- * schema; (what pg_dump writes).  Returns the statement rebuilt from the
- * parsed names, so no other archive text reaches the superuser session.
+ * The first pass reads the archive through this source when its SHA-256
+ * is known: every byte read at the end of the prefix already hashed
+ * extends the digest (the walk reads the archive front to back), and
+ * finish_sha256() reads whatever the walk did not.
  */
-static char *
-extension_sql(const PgbTocEntry *te, char **name_out)
+typedef struct HashSource
 {
-	const char *p = te->defn ? te->defn : "";
-	const char *prefix = "CREATE EXTENSION IF NOT EXISTS ";
-	char	   *name;
-	char	   *schema;
+	PgbReadSource src;			/* what the archive reader reads */
+	PgbReadSource *inner;		/* an S3 object, or NULL: the file fd */
+	int			fd;
+	const char *path;
+	EVP_MD_CTX *md;
+	uint64		hashed;			/* the first bytes, digested */
+} HashSource;
 
-	if (strncmp(p, prefix, strlen(prefix)) != 0)
-		goto bad;
-	p += strlen(prefix);
-	name = parse_identifier(&p);
-	if (name == NULL || strncmp(p, " WITH SCHEMA ", 13) != 0)
-		goto bad;
-	p += 13;
-	schema = parse_identifier(&p);
-	if (schema == NULL || *p != ';')
-		goto bad;
-	for (p++; *p; p++)
-		if (!isspace((unsigned char) *p))
-			goto bad;
-	if (te->tag == NULL || strcmp(te->tag, name) != 0)
-		goto bad;
-	*name_out = name;
-	return psprintf("CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s;",
-					quote_identifier(name), quote_identifier(schema));
-bad:
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("unsupported extension definition in archive entry %d", te->dump_id),
-			 errdetail("Only \"CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema;\" is accepted; the archive has: %s",
-					   te->defn ? te->defn : "(null)")));
-	return NULL;
+static size_t
+hash_read(void *arg, uint64 pos, char *buf, size_t n)
+{
+	HashSource *h = (HashSource *) arg;
+	size_t		got = 0;
+
+	if (h->inner)
+		got = h->inner->read(h->inner->arg, pos, buf, n);
+	else
+	{
+		while (got < n)
+		{
+			ssize_t		k = pread(h->fd, buf + got, n - got, (off_t) (pos + got));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read archive \"%s\": %m", h->path)));
+			if (k == 0)
+				break;
+			got += k;
+		}
+	}
+	if (pos == h->hashed && got > 0)
+	{
+		if (EVP_DigestUpdate(h->md, buf, got) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not compute the SHA-256 of the archive")));
+		h->hashed += got;
+	}
+	return got;
 }
 
 static void
+hash_close(void *arg)
+{
+	HashSource *h = (HashSource *) arg;
+
+	if (h->inner && h->inner->close)
+		h->inner->close(h->inner->arg);
+	h->inner = NULL;
+	if (h->fd >= 0)
+		close(h->fd);
+	h->fd = -1;
+	if (h->md)
+		EVP_MD_CTX_free(h->md);
+	h->md = NULL;
+}
+
+/* the archive at path (a file or s3://), read through a SHA-256 digest */
+static PgbArchiveReader *
+open_hashing_reader(const char *path)
+{
+	HashSource *h = palloc0(sizeof(HashSource));
+
+	h->fd = -1;
+	h->path = path;
+	rst.hash = h;
+	h->md = EVP_MD_CTX_new();
+	if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not initialize SHA-256")));
+	if (strncmp(path, "s3://", 5) == 0)
+	{
+		h->inner = pgb_s3_open_source(path);
+		h->src.size = h->inner->size;
+	}
+	else
+	{
+		h->fd = BasicOpenFile(path, O_RDONLY | PG_BINARY);
+		if (h->fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open archive \"%s\": %m", path)));
+		h->src.size = -1;		/* as for a file read directly */
+	}
+	h->src.read = hash_read;
+	h->src.close = hash_close;
+	h->src.arg = h;
+	return pgb_reader_open_source(&h->src);
+}
+
+/*
+ * Digest what the walk did not read (nothing, normally) and compare.  A
+ * mismatch fails the restore before anything is created.
+ */
+static void
+finish_sha256(const char *backup, const char *expected)
+{
+	HashSource *h = rst.hash;
+	char	   *buf = palloc(1024 * 1024);
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	char		hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned int i;
+
+	for (;;)
+	{
+		uint64		at = h->hashed;
+
+		check();
+		if (hash_read(h, at, buf, 1024 * 1024) == 0)
+			break;
+		if (h->hashed == at)
+			elog(ERROR, "archive digest did not advance at byte " UINT64_FORMAT, at);
+	}
+	pfree(buf);
+	if (EVP_DigestFinal_ex(h->md, digest, &dlen) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute the SHA-256 of the archive")));
+	for (i = 0; i < dlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	hex[2 * dlen] = '\0';
+	if (pg_strcasecmp(hex, expected) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive of backup %s does not match the SHA-256 recorded at capture", backup),
+				 errdetail("Expected SHA-256 %s, the archive has %s (" UINT64_FORMAT " bytes); nothing was changed.",
+						   expected, hex, h->hashed)));
+	rlog("archive SHA-256 verified: %s, " UINT64_FORMAT " bytes", hex, h->hashed);
+}
+
+/* ---- 2. extensions ---- */
+
+static bool
+desc_is(const PgbTocEntry *te, const char *desc)
+{
+	return te->desc && strcmp(te->desc, desc) == 0;
+}
+
+/* is name in pgbackups.restore_extensions? */
+static bool
+extension_listed(const char *name)
+{
+	char	   *copy = pstrdup(pgb_restore_extensions ? pgb_restore_extensions : "");
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		found = false;
+
+	/* the value was validated when it was set */
+	if (!SplitIdentifierString(copy, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp((const char *) lfirst(lc), name) == 0)
+			found = true;
+	list_free(names);
+	pfree(copy);
+	return found;
+}
+
+/*
+ * An entry restored before the extension ext that creates something in
+ * its schema: the extension's script (run with superuser rights, even for a
+ * trusted extension) would find the archive's objects there.  Allowed
+ * before it: the schema itself, its comment, ACL and security label, and
+ * other extensions.  (An entry whose namespace field lies is caught in the
+ * staging database: check_schema_clean.)
+ */
+static void
+check_extension_order(PgbRestorePlan *plan, int ext, const char *name, const char *schema)
+{
+	const PgbRestoreItem *e = &plan->items[ext];
+	char	   *schema_tag = psprintf("SCHEMA %s", quote_identifier(schema));
+	int			i;
+
+	for (i = 0; i < plan->nitems; i++)
+	{
+		const PgbRestoreItem *it = &plan->items[i];
+		const PgbTocEntry *te = it->te;
+
+		if (i == ext || it->action == PGB_ACT_SKIP)
+			continue;
+		/* pre-data runs in TOC order before everything else */
+		if (e->pre_data && !(it->pre_data && i < ext))
+			continue;
+		if (te->namespace == NULL || strcmp(te->namespace, schema) != 0)
+			continue;
+		if (desc_is(te, "EXTENSION") || desc_is(te, "SCHEMA"))
+			continue;
+		if ((desc_is(te, "COMMENT") || desc_is(te, "ACL") || desc_is(te, "SECURITY LABEL")) &&
+			te->tag && strcmp(te->tag, schema_tag) == 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("archive entry %d (%s) creates an object in schema \"%s\" before extension \"%s\" is created there",
+						te->dump_id, entry_name(te), schema, name),
+				 errdetail("An extension's script never runs in a schema the archive filled before it; nothing was changed."),
+				 errhint("Create the extension in a schema of its own in the source database.")));
+	}
+	pfree(schema_tag);
+}
+
+/*
+ * check_extensions
+ *		Before anything is created: each extension the archive creates must
+ *		be available, and who creates it is decided by PostgreSQL's rules
+ *		for the target's owner.  A trusted extension (or one that does not
+ *		need a superuser) is created by a worker, as the owner; an
+ *		untrusted one by the leader as superuser, and only when the owner is
+ *		a superuser, a superuser requested the restore, or
+ *		pgbackups.restore_extensions lists it.  pg_dump writes no VERSION,
+ *		so the default version's control file decides.
+ */
+static void
 check_extensions(PgbRestorePlan *plan)
 {
+	const PgbRestoreParams *p = rst.params;
 	int			i;
 
 	for (i = 0; i < plan->nitems; i++)
 	{
 		PgbRestoreItem *it = &plan->items[i];
 		char	   *name;
+		char	   *schema;
 		const char *params[1];
 		PGresult   *res;
-		bool		ok;
+		bool		found;
+		bool		trusted = false;
 
 		if (it->action != PGB_ACT_EXTENSION)
 			continue;
-		(void) extension_sql(it->te, &name);
+		pgb_restore_parse_extension(it->te, &name, &schema);
 		params[0] = name;
 		res = pgb_pq_exec_params(rst.maint,
-								 "SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1",
+								 "SELECT v.trusted OR NOT v.superuser "
+								 "FROM pg_catalog.pg_available_extensions a "
+								 "JOIN pg_catalog.pg_available_extension_versions v "
+								 "ON v.name = a.name AND v.version = a.default_version "
+								 "WHERE a.name = $1",
 								 1, params, PGRES_TUPLES_OK);
-		ok = PQntuples(res) == 1;
+		found = PQntuples(res) == 1;
+		if (found)
+			trusted = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		PQclear(res);
-		if (!ok)
+		if (!found)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("extension \"%s\" is not available on this server", name),
 					 errdetail("The archive creates it; nothing was changed."),
 					 errhint("Install the extension's package on the server, then restore again.")));
+		if (rst.target->owner_is_superuser)
+			continue;			/* as the owner could: the leader creates it */
+		if (trusted)
+		{
+			it->action = PGB_ACT_WORKER;
+			rlog("extension %s is trusted: role \"%s\" creates it", name, rst.target->owner);
+		}
+		else if (p->requester_superuser)
+			rlog("extension %s is not trusted: created as superuser, a superuser requested this job", name);
+		else if (extension_listed(name))
+			rlog("extension %s is not trusted: created as superuser, pgbackups.restore_extensions lists it", name);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the archive creates extension \"%s\", which only a superuser may create", name),
+					 errdetail("The owner of database \"%s\", role \"%s\", is not a superuser, the extension is not trusted, "
+							   "and this job was requested by role \"%s\"; nothing was changed.",
+							   rst.target->name, rst.target->owner,
+							   p->requester ? p->requester : "?"),
+					 errhint("A superuser can run the restore, or allow the extension with pgbackups.restore_extensions.")));
+		check_extension_order(plan, i, name, schema);
 	}
+}
+
+/*
+ * Just before an extension is created in the staging database: its schema
+ * must hold nothing but extension members (what those created, with their
+ * row types, array types and indexes), all owned by superusers, so the
+ * extension's script meets nothing the archive's SQL put there.  Objects
+ * of initdb (below FirstNormalObjectId) do not count.
+ */
+static void
+check_schema_clean(const char *name, const char *schema)
+{
+	const char *params[1] = {schema};
+	PGresult   *res;
+
+	res = pgb_pq_exec_params(rst.staging_conn,
+							 "WITH RECURSIVE members(classid, objid) AS ("
+							 "  SELECT d.classid, d.objid FROM pg_catalog.pg_depend d WHERE d.deptype = 'e'"
+							 "  UNION"
+							 "  SELECT d.classid, d.objid FROM pg_catalog.pg_depend d"
+							 "    JOIN members m ON d.refclassid = m.classid AND d.refobjid = m.objid"
+							 "   WHERE d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['i', 'a']::pg_catalog.\"char\"[])"
+							 "), ns AS ("
+							 "  SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) $1"
+							 "), objs(classid, objid, owner) AS ("
+							 "  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relowner FROM pg_catalog.pg_class c, ns WHERE c.relnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, o.oid, o.proowner FROM pg_catalog.pg_proc o, ns WHERE o.pronamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, o.oid, o.typowner FROM pg_catalog.pg_type o, ns WHERE o.typnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid, o.oprowner FROM pg_catalog.pg_operator o, ns WHERE o.oprnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, o.oid, o.collowner FROM pg_catalog.pg_collation o, ns WHERE o.collnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_conversion'::pg_catalog.regclass, o.oid, o.conowner FROM pg_catalog.pg_conversion o, ns WHERE o.connamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, o.oid, o.opfowner FROM pg_catalog.pg_opfamily o, ns WHERE o.opfnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, o.oid, o.opcowner FROM pg_catalog.pg_opclass o, ns WHERE o.opcnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_ts_config'::pg_catalog.regclass, o.oid, o.cfgowner FROM pg_catalog.pg_ts_config o, ns WHERE o.cfgnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, o.oid, o.dictowner FROM pg_catalog.pg_ts_dict o, ns WHERE o.dictnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_ts_parser'::pg_catalog.regclass, o.oid, NULL::pg_catalog.oid FROM pg_catalog.pg_ts_parser o, ns WHERE o.prsnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_ts_template'::pg_catalog.regclass, o.oid, NULL::pg_catalog.oid FROM pg_catalog.pg_ts_template o, ns WHERE o.tmplnamespace = ns.oid"
+							 "  UNION ALL SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, o.oid, o.stxowner FROM pg_catalog.pg_statistic_ext o, ns WHERE o.stxnamespace = ns.oid"
+							 ") "
+							 "SELECT pg_catalog.string_agg(x.d, ', ' ORDER BY x.d), pg_catalog.count(*) FROM ("
+							 "  SELECT pg_catalog.pg_describe_object(o.classid, o.objid, 0) AS d FROM objs o"
+							 "   WHERE o.objid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid"
+							 "     AND (NOT EXISTS (SELECT 1 FROM members m WHERE m.classid = o.classid AND m.objid = o.objid)"
+							 "          OR (o.owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_authid r"
+							 "                                                   WHERE r.oid = o.owner AND r.rolsuper)))"
+							 "   ORDER BY 1 LIMIT 10) x",
+							 1, params, PGRES_TUPLES_OK);
+	if (!PQgetisnull(res, 0, 0))
+	{
+		char	   *what = pstrdup(PQgetvalue(res, 0, 0));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("schema \"%s\" holds objects that are not extension members before extension \"%s\" is created there",
+						schema, name),
+				 errdetail("Found: %s.  An extension's script never runs in a schema the archive filled before it; "
+						   "the target database was left as it was.", what)));
+	}
+	PQclear(res);
 }
 
 /* ---- 3. workers ---- */
@@ -591,16 +841,39 @@ stop_workers(void)
 	rst.nworkers = 0;
 }
 
+/*
+ * Before a CREATE EXTENSION entry runs (by a worker or by the leader):
+ * for an owner who is not a superuser, the schema check.  Nothing else
+ * runs meanwhile (pre-data is serial; the parallel phase waits for its
+ * running items first).
+ */
+static void
+before_extension(PgbRestoreItem *it)
+{
+	char	   *name;
+	char	   *schema;
+
+	pgb_restore_parse_extension(it->te, &name, &schema);
+	if (rst.target->owner_is_superuser)
+		return;
+	if (rst.staging_conn == NULL)
+		rst.staging_conn = pgb_pq_connect(pgb_pq_conninfo(rst.staging));
+	check_schema_clean(name, schema);
+}
+
+/* an extension the owner may not create: as superuser */
 static void
 run_extension(PgbRestoreItem *it)
 {
 	char	   *name;
-	char	   *sql = extension_sql(it->te, &name);
+	char	   *schema;
 
+	pgb_restore_parse_extension(it->te, &name, &schema);
+	before_extension(it);
 	if (rst.staging_conn == NULL)
 		rst.staging_conn = pgb_pq_connect(pgb_pq_conninfo(rst.staging));
-	pgb_pq_command(rst.staging_conn, sql);
-	rlog("created extension %s", name);
+	pgb_pq_command(rst.staging_conn, pgb_restore_extension_sql(name, schema));
+	rlog("created extension %s in schema %s as superuser", name, schema);
 }
 
 /* ---- 4. the restore proper ---- */
@@ -625,6 +898,8 @@ run_pre_data(void)
 			rst.done++;
 			continue;
 		}
+		if (desc_is(it->te, "EXTENSION"))
+			before_extension(it);
 		while (!dispatch(i))
 		{
 			(void) collect(running, &nrunning);
@@ -659,6 +934,9 @@ run_parallel(void)
 
 			if (item < 0)
 				break;
+			/* an extension is created while nothing else runs */
+			if (desc_is(rst.plan->items[item].te, "EXTENSION") && nrunning > 0)
+				break;
 			if (rst.plan->items[item].action == PGB_ACT_EXTENSION)
 			{
 				run_extension(&rst.plan->items[item]);
@@ -668,6 +946,8 @@ run_parallel(void)
 				progressed = true;
 				continue;
 			}
+			if (desc_is(rst.plan->items[item].te, "EXTENSION"))
+				before_extension(&rst.plan->items[item]);
 			if (!dispatch(item))
 				break;
 			running[nrunning++] = item;
@@ -944,6 +1224,7 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
 	int			nworker_items = 0;
 	int			i;
 	bool		carry;
+	TimestampTz read_start;
 
 	memset(&rst, 0, sizeof(rst));
 	rst.params = params;
@@ -952,16 +1233,35 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
 
 	/* 1. archive */
 	progress("reading archive");
-	reader = pgb_storage_open_reader(params->archive_path, false);
+	read_start = GetCurrentTimestamp();
+	if (params->expected_sha256)
+		reader = open_hashing_reader(params->archive_path);
+	else
+		reader = pgb_storage_open_reader(params->archive_path, false);
 	ar = pgb_reader_read_toc(reader);
 	pgb_archive_session(ar, &sess);
 	rst.plan = pgb_restore_plan_build(ar, params->keep_acl);
 	positions = NULL;
-	if (strncmp(params->archive_path, "s3://", 5) == 0)
+	if (strncmp(params->archive_path, "s3://", 5) == 0 && rst.hash == NULL)
 		positions = positions_from_toc(ar, rst.plan, pgb_reader_size(reader));
 	if (positions == NULL)
 		positions = scan_blocks(reader, ar, rst.plan);
+	if (rst.hash)
+	{
+		finish_sha256(params->backup ? params->backup : "?", params->expected_sha256);
+		if (rst.hash->inner)
+		{
+			long		secs;
+			int			usecs;
+
+			/* the cost of the check: the workers read their entries again */
+			TimestampDifference(read_start, GetCurrentTimestamp(), &secs, &usecs);
+			rlog("the whole object was read once for its SHA-256: " UINT64_FORMAT " bytes in %ld.%03d s",
+				 rst.hash->hashed, secs, usecs / 1000);
+		}
+	}
 	pgb_reader_close(reader);
+	rst.hash = NULL;
 	rst.loaded_rows = palloc0(sizeof(int64) * Max(ar->ntoc, 1));
 	for (i = 0; i < rst.plan->nitems; i++)
 	{
@@ -1046,6 +1346,9 @@ pgb_restore_cleanup(void)
 		FlushErrorState();
 	}
 	PG_END_TRY();
+	if (rst.hash)
+		hash_close(rst.hash);
+	rst.hash = NULL;
 	if (rst.staging_conn)
 		pgb_pq_disconnect(rst.staging_conn);
 	rst.staging_conn = NULL;

@@ -28,6 +28,12 @@ typedef struct PgbRestoreParams
 	int			nexpected;
 	char	  **expected_tables;
 	int64	   *expected_rows;
+	/* a pgbackups backup: its id and the SHA-256 the archive must have */
+	const char *backup;
+	const char *expected_sha256;	/* NULL: not checked */
+	/* who requested the job: untrusted extensions need a superuser */
+	const char *requester;
+	bool		requester_superuser;
 	PgbRemoteCatalog *rcat;
 } PgbRestoreParams;
 

@@ -17,7 +17,9 @@
  * parsed, never executed as text; the table is opened, the role's INSERT
  * privilege and row security are checked as COPY would, and the block's
  * chunks are decompressed straight into an in-process COPY FROM
- * (copy_data_source_cb).  Large objects are written with lo_put, which
+ * (copy_data_source_cb).  A CREATE EXTENSION entry runs as a statement
+ * rebuilt from its parsed name and schema, never as the archive's text,
+ * so PostgreSQL's rules for the owner apply (trusted extensions only).  Large objects are written with lo_put, which
  * checks the role's privileges.  Each entry runs in one transaction.
  *
  * src/restore_exec.c
@@ -501,6 +503,22 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes)
 	*rows = 0;
 	*bytes = 0;
 	in_transaction_begin();
+
+	/*
+	 * CREATE EXTENSION, which the leader hands to a worker when the owner
+	 * may create the extension: rebuilt from the parsed names, with a safe
+	 * search_path for this transaction only
+	 */
+	if (desc_is(te, "EXTENSION"))
+	{
+		char	   *name;
+		char	   *schema;
+
+		pgb_restore_parse_extension(te, &name, &schema);
+		run_sql(x, pgb_restore_extension_sql(name, schema));
+		in_transaction_end();
+		return;
+	}
 
 	/* per-entry state, as _printTocEntry sets it */
 	if (x->sess.searchpath == NULL && te->namespace && te->namespace[0])

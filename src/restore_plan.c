@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -470,4 +472,100 @@ pgb_restore_owner_target(const PgbTocEntry *te)
 			 errmsg("do not know how to set the owner of object type \"%s\"", te->desc),
 			 errhint("Restore with keep_owner => false.")));
 	return NULL;
+}
+
+/* an identifier at *p (plain or double-quoted); advances *p */
+static char *
+parse_identifier(const char **p)
+{
+	StringInfoData s;
+	const char *c = *p;
+
+	initStringInfo(&s);
+	if (*c == '"')
+	{
+		for (c++;; c++)
+		{
+			if (*c == '\0')
+				return NULL;
+			if (*c == '"')
+			{
+				if (c[1] == '"')
+				{
+					appendStringInfoChar(&s, '"');
+					c++;
+					continue;
+				}
+				c++;
+				break;
+			}
+			appendStringInfoChar(&s, *c);
+		}
+	}
+	else
+	{
+		while (*c && (isalnum((unsigned char) *c) || *c == '_' || *c == '$' || IS_HIGHBIT_SET(*c)))
+			appendStringInfoChar(&s, *c++);
+	}
+	if (s.len == 0)
+		return NULL;
+	*p = c;
+	return s.data;
+}
+
+/*
+ * pgb_restore_parse_extension
+ *		The name and schema of a CREATE EXTENSION entry.  The only form
+ *		accepted is the one pg_dump writes, CREATE EXTENSION IF NOT EXISTS
+ *		name WITH SCHEMA schema;, with the tag equal to the name: the
+ *		statement actually run is rebuilt from these two names
+ *		(pgb_restore_extension_sql), never taken from the archive.
+ */
+void
+pgb_restore_parse_extension(const PgbTocEntry *te, char **name_out, char **schema_out)
+{
+	const char *p = te->defn ? te->defn : "";
+	const char *prefix = "CREATE EXTENSION IF NOT EXISTS ";
+	char	   *name;
+	char	   *schema;
+
+	if (strncmp(p, prefix, strlen(prefix)) != 0)
+		goto bad;
+	p += strlen(prefix);
+	name = parse_identifier(&p);
+	if (name == NULL || strncmp(p, " WITH SCHEMA ", 13) != 0)
+		goto bad;
+	p += 13;
+	schema = parse_identifier(&p);
+	if (schema == NULL || *p != ';')
+		goto bad;
+	for (p++; *p; p++)
+		if (!isspace((unsigned char) *p))
+			goto bad;
+	if (te->tag == NULL || strcmp(te->tag, name) != 0)
+		goto bad;
+	*name_out = name;
+	*schema_out = schema;
+	return;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("unsupported extension definition in archive entry %d", te->dump_id),
+			 errdetail("Only \"CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema;\" is accepted; the archive has: %s",
+					   te->defn ? te->defn : "(null)")));
+}
+
+/*
+ * pgb_restore_extension_sql
+ *		What creates an extension, whoever runs it: a search_path holding
+ *		only pg_catalog and pg_temp, then the statement with both names
+ *		quoted (the extension script itself runs with the search_path
+ *		CREATE EXTENSION sets up for it).
+ */
+char *
+pgb_restore_extension_sql(const char *name, const char *schema)
+{
+	return psprintf("SET LOCAL search_path = pg_catalog, pg_temp;\n"
+					"CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s;",
+					quote_identifier(name), quote_identifier(schema));
 }

@@ -25,7 +25,9 @@ typedef enum PgbItemAction
 {
 	PGB_ACT_SKIP = 0,			/* not restored (see skip_reason) */
 	PGB_ACT_WORKER,				/* archive SQL and data, run as the owner */
-	PGB_ACT_EXTENSION			/* CREATE EXTENSION, run by the leader */
+	PGB_ACT_EXTENSION			/* CREATE EXTENSION, run by the leader as
+								 * superuser (restore.c turns the ones the
+								 * owner may create into PGB_ACT_WORKER) */
 } PgbItemAction;
 
 typedef enum PgbItemState
@@ -84,5 +86,9 @@ extern bool pgb_restore_plan_pass_left(PgbRestorePlan *plan, PgbRestorePass pass
 
 /* the "TYPE name" part of ALTER ... OWNER TO for an entry, or NULL */
 extern char *pgb_restore_owner_target(const PgbTocEntry *te);
+
+/* a CREATE EXTENSION entry: its parsed name and schema, and the SQL run */
+extern void pgb_restore_parse_extension(const PgbTocEntry *te, char **name, char **schema);
+extern char *pgb_restore_extension_sql(const char *name, const char *schema);
 
 #endif							/* PGB_RESTORE_PLAN_H */

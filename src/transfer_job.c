@@ -124,6 +124,32 @@ load_expected_rows(PgbRestoreParams *p)
 	PQclear(res);
 }
 
+/*
+ * The role that requested this job (restores and copies) and whether it is
+ * a superuser: untrusted extensions of an archive need one.
+ */
+static void
+set_requester(PgbRestoreParams *p)
+{
+	Oid			roleid = pgb_job_roleid();
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *name = NULL;
+	bool		su = false;
+
+	if (OidIsValid(roleid))
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		su = superuser_arg(roleid);
+		name = GetUserNameFromId(roleid, true);
+		name = name ? MemoryContextStrdup(cxt, name) : NULL;
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
+	p->requester = name;
+	p->requester_superuser = su;
+}
+
 static void
 run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
@@ -140,8 +166,11 @@ run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *resu
 	p.keep_owner = strcmp(pgb_rcat_get(&rcat, "keep_owner"), "true") == 0;
 	p.keep_acl = strcmp(pgb_rcat_get(&rcat, "keep_acl"), "true") == 0;
 	p.rcat = &rcat;
-	/* the scheduler recorded location and row counts, also for db::id */
+	/* the scheduler recorded location, row counts and SHA-256, also for db::id */
 	load_expected_rows(&p);
+	p.backup = backup;
+	p.expected_sha256 = pgb_rcat_get(&rcat, "sha256");
+	set_requester(&p);
 	p.archive_path = archive_for(location);
 	tlog(psprintf("restore of %s into database \"%s\" started by worker %d, %d workers",
 				  backup, p.target, MyProcPid, p.parallel));
@@ -224,6 +253,7 @@ run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	rp.target = pgb_rcat_get(&rcat, "target");
 	rp.parallel = cp.parallel;
 	rp.rcat = &rcat;
+	set_requester(&rp);
 	pgb_restore_run(&rp, hooks, result);
 	(void) unlink(temp_archive);
 	temp_archive = NULL;
@@ -308,8 +338,11 @@ pgb_transfer_job_main(Datum arg)
 			temp_archive = NULL;
 		}
 		canceled = pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+		/* the caller sees only this text: the hint goes with it */
 		err = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
 			: pstrdup(edata->message);
+		if (edata->hint)
+			err = psprintf("%s %s", err, edata->hint);
 		pgb_rcat_mark_ended(&rcat, canceled ? "canceled" : "failed",
 							canceled ? "canceled by user request" : err,
 							unpack_sql_state(edata->sqlerrcode), NULL);
