@@ -88,6 +88,7 @@ else
 	fail "(a1) $(lock_waiters) session(s) of the canceled job still wait for the lock: $(q $DB "SELECT string_agg(a.pid || ' ' || a.backend_type || ' ' || coalesce(a.application_name, '') || ' ' || left(a.query, 60), '; ') FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 't'::regclass AND NOT l.granted")"
 fi
 check_eq "(a1) finished_at is set" "$(backup_field $DB "$id" "finished_at IS NOT NULL")" t
+check_eq "(a1) error_code 57014 (query_canceled)" "$(backup_field $DB "$id" error_code)" 57014
 check_eq "(a1) worker_pid cleared" "$(backup_field $DB "$id" "worker_pid IS NULL")" t
 log "(a1) $(describe_backup $DB "$id")"
 
@@ -95,7 +96,10 @@ log "(a1) $(describe_backup $DB "$id")"
 log "(a2) a waiting caller sees the cancel"
 wait_for $DB "SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND mode = 'AccessExclusiveLock' AND granted" 5 ||
 	die "lock holder gone"
-bg_psql waiter $DB "SELECT pgbackups.capture(wait => true, label => 'waiter')" "$TESTDIR/waiter.log"
+# (not bg_psql: VERBOSITY=verbose, so that the log carries the SQLSTATE)
+psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d $DB -c "SELECT pgbackups.capture(wait => true, label => 'waiter')" >"$TESTDIR/waiter.log" 2>&1 &
+waiter=$!
+track_bg "$waiter"
 if wait_for $DB "SELECT count(*) > 0 FROM pgbackups.backups WHERE label = 'waiter' AND status = 'running'" 30; then
 	id2=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'waiter'")
 	wait_for $DB "SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND NOT granted" 30 || true
@@ -108,10 +112,11 @@ if wait_for $DB "SELECT count(*) > 0 FROM pgbackups.backups WHERE label = 'waite
 		if wait "$waiter"; then
 			fail "(a2) capture(wait => true) of a canceled job succeeded: $(cat "$TESTDIR/waiter.log")"
 		else
-			pass "(a2) capture(wait => true) raised: $(grep -m1 ERROR "$TESTDIR/waiter.log")"
+			check "(a2) capture(wait => true) raised 57014: $(grep -m1 ERROR "$TESTDIR/waiter.log")" \
+				grep -q "ERROR:  57014: backup $id2 was canceled" "$TESTDIR/waiter.log"
 		fi
 	fi
-	check_eq "(a2) status" "$(status_of "$id2")" canceled
+	check_eq "(a2) status and error_code" "$(backup_field $DB "$id2" "status || ' ' || error_code")" "canceled 57014"
 	assert_no_job_files "(a2)" "$id2"
 else
 	fail "(a2) the waiting capture never ran: $(cat "$TESTDIR/waiter.log")"
@@ -146,15 +151,18 @@ for what in cancel kill; do
 	if [ "$what" = cancel ]; then
 		q $DB "SELECT pgbackups.cancel('$id')" >/dev/null
 		want=canceled
+		wantcode=57014
 	else
 		kill -9 "$dpid"
 		want=failed
+		wantcode=38000 # external_routine_exception: "pg_dump failed ... terminated by signal 9"
 	fi
 	if wait_for_ms $DB "SELECT status = '$want' FROM pgbackups.backups WHERE id = '$id'" 5000; then
 		pass "(g) $what: $id is $want ($(backup_field $DB "$id" error))"
 	else
 		fail "(g) $what: $id is not $want 5 s later: $(describe_backup $DB "$id")"
 	fi
+	check_eq "(g) $what: error_code" "$(backup_field $DB "$id" error_code)" "$wantcode"
 	deadline=$((SECONDS + 3))
 	while kill -0 "$dpid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
 	if kill -0 "$dpid" 2>/dev/null; then
@@ -195,6 +203,7 @@ if wait_for_ms $DB "SELECT status = 'canceled' FROM pgbackups.backups WHERE id =
 else
 	fail "(a3) not canceled within 2 s: $(describe_backup $DB "$id")"
 fi
+check_eq "(a3) error_code 57014" "$(backup_field $DB "$id" error_code)" 57014
 assert_no_job_files "(a3)" "$id"
 if wait_for_ms $DB "SELECT count(*) = 0 FROM pg_stat_activity WHERE query ILIKE 'COPY%TO%' AND state <> 'idle' AND pid <> pg_backend_pid()" 2000; then
 	pass "(a3) no COPY of the canceled job is still running"
@@ -222,6 +231,7 @@ if pid=$(job_worker_pid $DB "$id" 10); then
 	*"interrupted by server restart"*) pass "(b) error mentions 'interrupted by server restart'" ;;
 	*) fail "(b) error is [$err], want it to contain 'interrupted by server restart'" ;;
 	esac
+	check_eq "(b) error_code 57P01" "$(backup_field $DB "$id" error_code)" 57P01
 	assert_no_job_files "(b)" "$id"
 	check "(b) the server log shows the crash restart" grep -q 'terminated by signal 9' "$SERVER_LOG"
 else
@@ -247,8 +257,21 @@ if wait_streaming "$id" 120 && wait_for $DB "SELECT count(*) > 0 FROM pg_stat_ac
 	else
 		fail "(f) $(copy_sessions) COPY session(s) still running after the job failed"
 	fi
-	out=$(psql -X -q -At -d $DB -c "SELECT pgbackups.wait('$id')" 2>&1) && fail "(f) wait('$id') succeeded: $out"
-	check "(f) wait('$id') raises the job's error" grep -q "ERROR: .*$id" <<<"$out"
+	fcode=$(backup_field $DB "$id" error_code)
+	log "(f) error_code $fcode"
+	# Genuinely one of two: the terminated backend's FATAL (57P01,
+	# admin_shutdown) reaches the job only when the backend was not in the
+	# middle of sending a COPY message; else libpq sees the socket close and
+	# the job reports connection_failure (08006, "server closed the connection
+	# unexpectedly": src/pq_util.c pgb_pq_error).  A streaming COPY is nearly
+	# always mid-message, so 08006 is what this case usually sees.
+	case "$fcode" in
+	08006 | 57P01) pass "(f) error_code: the COPY connection's end ($fcode)" ;;
+	*) fail "(f) error_code: got [$fcode], want 08006 (connection closed) or 57P01 (FATAL received)" ;;
+	esac
+	try_sql $DB "SELECT pgbackups.wait('$id')"
+	check_eq "(f) wait('$id') raises the job's SQLSTATE" "$TRY_STATE" "$fcode"
+	check "(f) wait('$id') raises the job's error: $TRY_MSG" grep -q "$id" <<<"$TRY_MSG"
 else
 	fail "(f) $id never streamed big"
 fi
@@ -273,6 +296,7 @@ case "$err" in
 *"interrupted by server restart"*) pass "(c) error: $err" ;;
 *) fail "(c) error is [$err], want it to contain 'interrupted by server restart'" ;;
 esac
+check_eq "(c) error_code 57P01" "$(backup_field $DB "$id" error_code)" 57P01
 assert_no_job_files "(c)" "$id"
 q $DB "DROP TABLE big" >/dev/null
 if id=$(q $DB "SELECT pgbackups.capture(wait => true)" 2>"$TESTDIR/capture.err"); then
@@ -340,7 +364,7 @@ log "(h) BEGIN; ALTER TABLE mig ...; SELECT pgbackups.capture(wait => true)"
 q $DB "CREATE TABLE mig (id integer)" >/dev/null
 start=$SECONDS
 rc=0
-out=$(PGAPPNAME=pgb-test-migration timeout 60 psql -X -q -At -v ON_ERROR_STOP=1 -d $DB 2>&1 <<'SQL'
+out=$(PGAPPNAME=pgb-test-migration timeout 60 psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d $DB 2>&1 <<'SQL'
 BEGIN;
 ALTER TABLE mig ADD COLUMN added integer;
 SELECT pgbackups.capture(wait => true, label => 'self-blocking');
@@ -355,6 +379,8 @@ if [ "$rc" = 124 ]; then
 	q $DB "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgb-test-migration'" >/dev/null
 	wait_for $DB "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgb-test-migration'" 10 || true
 elif [ "$rc" -ne 0 ] && grep -q 'ERROR' <<<"$out"; then
+	# src/api.c check_self_deadlock: 40P01, "waiting for a lock held by this transaction"
+	check "(h) the caller got 40P01: $(grep -m1 ERROR <<<"$out")" grep -q "ERROR:  40P01: backup $hid is waiting for a lock held by this transaction" <<<"$out"
 	check "(h) the caller got an error within 45 s ($took s): $(grep -m1 ERROR <<<"$out")" [ "$took" -le 45 ]
 else
 	fail "(h) capture(wait => true) behind its own lock returned rc=$rc: $out"
