@@ -425,7 +425,7 @@ char *
 pgb_http_describe(const PgbHttpXfer *x)
 {
 	if (x->refused)
-		return psprintf("the host resolves to %s, a loopback, private or link-local address", x->refused_addr);
+		return psprintf("the host resolves to %s, a loopback, private, link-local or reserved address", x->refused_addr);
 	if (x->too_big)
 		return psprintf("the response is larger than " INT64_FORMAT " bytes", x->max_bytes);
 	if (x->result != CURLE_OK)

@@ -139,7 +139,7 @@ check_addresses(const char *host, const char *via)
 			freeaddrinfo(res);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("URL host \"%s\" resolves to %s, a loopback, private or link-local address", host, addr),
+					 errmsg("URL host \"%s\" resolves to %s, a loopback, private, link-local or reserved address", host, addr),
 					 via ? errdetail("A redirect from \"%s\" led there; restore_from_url does not reach internal addresses.", via) :
 					 errdetail("restore_from_url does not reach internal addresses."),
 					 errhint("A superuser can allow the host in pgbackups.url_allowed_hosts.")));
@@ -351,7 +351,7 @@ pgb_url_download(const char *url, const char *path)
 		if (x->refused && x->result != CURLE_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("could not download \"%s\": the host \"%s\" resolves to %s, a loopback, private or link-local address",
+					 errmsg("could not download \"%s\": the host \"%s\" resolves to %s, a loopback, private, link-local or reserved address",
 							safe, host, x->refused_addr),
 					 errhint("A superuser can allow the host in pgbackups.url_allowed_hosts.")));
 		if (tls_verify_failed(x))

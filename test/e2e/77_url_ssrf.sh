@@ -265,7 +265,7 @@ start_nginx_https "$WEB" "
 DNS_LOG=$W/dns.jsonl
 start_dns_server "$DNS_LOG" --static "inner.$D=$INNER" --static "probe.$D=$PUB" --rebind "rebind.$D=$PUB,$INNER"
 TRAP_LOG=$W/trap.jsonl
-TRAPS=("$INNER:80" "$INNER:443" "$META:80" "$META:443" "[$V6]:80" "[$V6]:443" "127.0.0.1:80" "127.0.0.1:443")
+TRAPS=("$INNER:80" "$INNER:443" "$META:80" "$META:443" "[$V6]:80" "[$V6]:443" "127.0.0.1:80" "127.0.0.1:443" "[::1]:80" "[::1]:443")
 start_trap_listener "$TRAP_LOG" "${TRAPS[@]}"
 
 # --- the set-up works: names resolve as intended, the traps log connections ---
@@ -352,6 +352,35 @@ metadata.google.internal|$META
 [::ffff:127.0.0.1]|::ffff:127.0.0.1
 inner.$D|$INNER
 EOF
+# more spellings of internal addresses (https: the address rule, not the scheme rule)
+while IFS='|' read -r host addr; do
+	refused "https://$host" "https://$host/files/simple.dump" 42501 caller "$addr"
+done <<EOF
+0.0.0.0|0.0.0.0
+[::]|::
+[::1]|::1
+localhost|
+127.1|127.0.0.1
+0177.0.0.1|127.0.0.1
+[::127.0.0.1]|::127.0.0.1
+[64:ff9b::a0b:c0d]|64:ff9b::a0b:c0d
+[2002:a0b:c0d::1]|2002:a0b:c0d::1
+[fe80::1]|fe80::1
+[2001:db8::1]|2001:db8::1
+100.64.0.1|100.64.0.1
+192.0.2.1|192.0.2.1
+224.0.0.1|224.0.0.1
+METADATA.Google.Internal.|$META
+files.$D@$INNER|$INNER
+$INNER#@files.$D|$INNER
+EOF
+refused "http://0.0.0.0" "http://0.0.0.0/files/simple.dump" 42501 caller 0.0.0.0
+# the allow-list names a public host: URLs dressed up to look like it still reach nothing internal
+set_conf pgbackups.url_allowed_hosts "files.$D"
+refused "files.$D allow-listed: https://files.$D@$INNER/" "https://files.$D@$INNER/files/simple.dump" 42501 caller "$INNER"
+refused "files.$D allow-listed: https://$INNER?@files.$D/" "https://$INNER?@files.$D/files/simple.dump" 42501 caller "$INNER"
+refused "files.$D allow-listed: http://$INNER#@files.$D/" "http://$INNER#@files.$D/files/simple.dump" 42501 caller "$INNER"
+set_conf pgbackups.url_allowed_hosts ''
 refused "an operator: https://inner.$D into its own database" "https://inner.$D/files/simple.dump" 42501 caller "$INNER" operator opdb
 refused "http:// to a public host (the scheme rule)" "http://files.$D/files/simple.dump" 22023 caller
 
