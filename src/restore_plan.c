@@ -220,7 +220,10 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 		it->pre_data = (section == PGB_SECTION_PRE_DATA && it->pass == PGB_PASS_MAIN);
 	}
 
-	/* each table's TABLE DATA: its first dependency is the table */
+	/*
+	 * each table's TABLE DATA: its first dependency is the table (absent for
+	 * an extension's configuration table, which the extension creates)
+	 */
 	table_data = palloc(sizeof(int) * Max(ar->ntoc, 1));
 	for (i = 0; i < ar->ntoc; i++)
 		table_data[i] = -1;
@@ -232,9 +235,8 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 		{
 			int			t = lookup(map, te->deps[0]);
 
-			if (t < 0)
-				plan_fail(te, "TABLE DATA whose table is not in the archive");
-			table_data[t] = i;
+			if (t >= 0)
+				table_data[t] = i;
 		}
 	}
 
