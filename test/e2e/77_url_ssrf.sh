@@ -8,7 +8,8 @@
 # on 127.0.0.1:53.  On the namespace's loopback:
 #   93.184.216.34    files.pgb-e2e.example: our nginx (test CA in
 #                    pgbackups.ca_file), a "public" address; also on :8443 a
-#                    certificate for another name, on :9443 an expired one
+#                    certificate for another name, on :9443 an expired one,
+#                    on :7443 one of a CA only the "system" store trusts
 #   10.11.12.13      inner.pgb-e2e.example (through DNS), and where
 #                    rebind.pgb-e2e.example resolves the second time
 #   169.254.169.254  metadata.google.internal (through /etc/hosts, as on GCE)
@@ -17,14 +18,19 @@
 # test/servers/trap_listener.py listens on ports 80 and 443 of the last four
 # and logs every connection: each refusal must leave its log unchanged (the
 # probes at the start show that it does log connections, and an allow-listed
-# host shows that pgbackups would reach it).  pgbackups.url_allowed_hosts is
-# empty.  Every refusal asserts its SQLSTATE, whether the calling backend
+# host shows that pgbackups would reach it; [::1] has traps too).
+# pgbackups.url_allowed_hosts is empty unless a case says otherwise.  Every
+# refusal asserts its SQLSTATE, whether the calling backend
 # refused it (no restore recorded) or the restore worker did (the job failed
 # with that SQLSTATE), that no trap saw a connection, that the target
 # database is exactly as it was, and that no staging database is left:
 #   42501: http:// and https:// to [fd00:ec2::254], metadata.google.internal,
 #          2130706433, 0x7f.1, [::ffff:127.0.0.1] and a name resolving to
-#          10.x (the address rule comes before the scheme rule); a name that
+#          10.x (the address rule comes before the scheme rule); more
+#          spellings (0.0.0.0, [::], [::1], localhost, 127.1, 0177.0.0.1,
+#          [::127.0.0.1], NAT64, 6to4, fe80::, 2001:db8::, CGNAT, TEST-NET,
+#          multicast, METADATA.Google.Internal.) and userinfo/query/fragment
+#          tricks, also with a public host allow-listed; a name that
 #          resolves to a public address when the caller checks it and to
 #          10.11.12.13 when the worker connects (DNS rebinding: the socket
 #          filter refuses it); redirects from nginx to https:// on each
@@ -32,7 +38,10 @@
 #          internal hosts
 #   22023: redirects to file:///etc/passwd, data:, gopher:// and http:// on
 #          a public host; http:// to a public host
-#   28000: a certificate for another host name, an expired certificate
+#   28000: a certificate for another host name, an expired certificate, a
+#          certificate whose CA only the system store trusts while
+#          pgbackups.ca_file is set (a test store bind-mounted over
+#          /etc/ssl/certs in the namespace; with ca_file empty it restores)
 # Settings: an ordinary role (an operator with pgbackups_admin) cannot
 # change any pgbackups.* setting by SET, set_config(), ALTER ROLE/DATABASE
 # SET, ALTER SYSTEM or connection options (each with its exact SQLSTATE),
@@ -214,6 +223,10 @@ EOF
 	chmod 644 "$CA_DIR"/expired.*
 }
 make_expired_cert
+# a second CA that only the "system" store trusts (bind-mounted over
+# /etc/ssl/certs in this namespace's private mount namespace, below)
+new_tmpdir CA2_DIR
+"$SERVERS_DIR/make_ca.sh" "$CA2_DIR" sys "DNS:files.$D" >/dev/null
 check "the expired certificate is expired (openssl verify, error 10)" \
 	bash -c "openssl verify -CAfile '$CA_FILE' '$CA_DIR/expired.crt' 2>&1 | grep -q 'certificate has expired'"
 check "the other certificate is valid, but for other.$D" \
@@ -254,6 +267,12 @@ start_nginx_https "$WEB" "
 		listen $PUB:8443 ssl;
 		ssl_certificate $CA_DIR/other.crt;
 		ssl_certificate_key $CA_DIR/other.key;
+		location /files/ { alias $WEB/; }
+	}
+	server {
+		listen $PUB:7443 ssl;
+		ssl_certificate $CA2_DIR/sys.crt;
+		ssl_certificate_key $CA2_DIR/sys.key;
 		location /files/ { alias $WEB/; }
 	}
 	server {
@@ -419,6 +438,28 @@ refused "TLS: a certificate for other.$D at files.$D:8443" "https://files.$D:844
 check "... the error says why (host name)" grep -q -i -E 'certificate|subject name' <<<"$TRY_ERR"
 refused "TLS: an expired certificate at files.$D:9443" "https://files.$D:9443/files/simple.dump" 28000 worker
 check "... the error says why (expired)" grep -q -i 'expired' <<<"$TRY_ERR"
+
+# pgbackups.ca_file replaces the system's CAs, CA directory included: a
+# server whose CA only the system store trusts is refused while ca_file is set
+SYS_CERTS=/etc/ssl/certs
+new_tmpdir SYS_STORE
+cp "$CA2_DIR/ca.crt" "$SYS_STORE/pgbtest-ca2.pem"
+cp "$CA2_DIR/ca.crt" "$SYS_STORE/ca-certificates.crt"
+if ! openssl rehash "$SYS_STORE" >/dev/null 2>&1; then
+	skip "TLS: ca_file replaces the system CA store" "openssl rehash failed"
+elif ! mount --bind "$SYS_STORE" "$SYS_CERTS"; then
+	skip "TLS: ca_file replaces the system CA store" "cannot bind-mount over $SYS_CERTS in the namespace"
+else
+	check "control: libcurl's defaults (CA file and CA directory in $SYS_CERTS) trust files.$D:7443 now" \
+		curl -sf -o /dev/null "https://files.$D:7443/files/simple.dump"
+	check "control: curl --cacert <test CA> still trusts it through the default CA directory (what clearing CAPATH prevents)" \
+		curl -sf --cacert "$CA_FILE" -o /dev/null "https://files.$D:7443/files/simple.dump"
+	refused "TLS: a CA only in the system store, pgbackups.ca_file set" "https://files.$D:7443/files/simple.dump" 28000 worker
+	set_conf pgbackups.ca_file ''
+	restore_ok "control: with pgbackups.ca_file empty the system store is used" "https://files.$D:7443/files/simple.dump"
+	set_conf pgbackups.ca_file "$CA_FILE"
+	umount "$SYS_CERTS"
+fi
 
 check_eq "no trap listener saw any connection after the controls" "$(trap_accepts "$TRAP_LOG")" 0
 finish
