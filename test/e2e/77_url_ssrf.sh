@@ -225,6 +225,7 @@ EOF
 make_expired_cert
 # a second CA that only the "system" store trusts (bind-mounted over
 # /etc/ssl/certs in this namespace's private mount namespace, below)
+CA2_DIR=""
 new_tmpdir CA2_DIR
 "$SERVERS_DIR/make_ca.sh" "$CA2_DIR" sys "DNS:files.$D" >/dev/null
 check "the expired certificate is expired (openssl verify, error 10)" \
