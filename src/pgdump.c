@@ -167,6 +167,7 @@ write_passfile(PgbPgDump *d, const char *password)
 {
 	StringInfoData line;
 	char	   *path;
+	char	   *dir;
 	int			fd;
 	int			i;
 	ssize_t		n;
@@ -191,13 +192,10 @@ write_passfile(PgbPgDump *d, const char *password)
 
 	path = pgb_storage_temp_path(psprintf("pgdump-%d-%u.pass", MyProcPid,
 										  passfile_counter++));
-	{
-		char	   *dir = pstrdup(path);
-
-		get_parent_directory(dir);
-		sweep_stale_passfiles(dir);
-		pfree(dir);
-	}
+	dir = pstrdup(path);
+	get_parent_directory(dir);
+	sweep_stale_passfiles(dir);
+	pfree(dir);
 	(void) unlink(path);		/* a leftover of a crashed process */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
 	if (fd < 0)
