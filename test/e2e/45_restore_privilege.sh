@@ -17,6 +17,11 @@
 # roles without pgbackups_admin (or without superuser for file:// URLs) get
 # 42501; an operator (pgbackups_admin without superuser) cannot restore or copy
 # into a database a superuser owns nor read a database it has no access to.
+# Every attack's restore must fail with its exact SQLSTATE (42501 from the
+# server's own checks, 25001 for ALTER SYSTEM, which cannot run in a
+# restore's transaction).  CREATE EXTENSION entries carrying more SQL are
+# refused (0A000), and an operator's backup or copy of its own database with
+# an untrusted extension (dblink) is refused with 42501, nothing changed.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one restore call
@@ -91,19 +96,22 @@ fi
 # --- the attacks -------------------------------------------------------------------------------
 PW=/tmp/pgbackups_pwned_$$
 CASES=()
-# case NAME HOW ARG: HOW = prefix (ARG is SQL put before the defn of TABLE
-# items), entry (ARG is a TOC entry of its own, desc SQL, before TABLE items),
-# plain (ARG replaces the defn of TABLE plain), or fn:NAME (ARG is the
-# plpgsql body of function NAME)
-case_() { CASES+=("$1|$2|$3"); }
+# case NAME HOW ARG [STATE]: HOW = prefix (ARG is SQL put before the defn of
+# TABLE items), entry (ARG is a TOC entry of its own, desc SQL, before TABLE
+# items), ext (ARG is the defn of an EXTENSION entry hstore of its own, before
+# TABLE items), plain (ARG replaces the defn of TABLE plain), or fn:NAME (ARG
+# is the plpgsql body of function NAME); STATE: the restore's SQLSTATE
+# (default 42501: the server refuses the owner)
+case_() { CASES+=("$1|$2|$3|${4:-42501}"); }
 copy_prog() { printf "COPY (SELECT 1) TO PROGRAM 'touch %s_%s';" "$PW" "$1"; }
 case_ reset_role prefix "RESET ROLE; ALTER ROLE app SUPERUSER;"
 case_ set_role prefix "SET ROLE postgres; ALTER ROLE app SUPERUSER; $(copy_prog set_role)"
 case_ session_auth prefix "SET SESSION AUTHORIZATION postgres; ALTER ROLE app SUPERUSER; $(copy_prog session_auth)"
 case_ set_config_role prefix "SELECT set_config('role', 'postgres', false); ALTER ROLE app SUPERUSER; $(copy_prog set_config_role)"
 # ALTER SYSTEM cannot run in a multi-statement query: an entry of its own
-case_ alter_system_entry entry "ALTER SYSTEM SET work_mem = '77MB';"
-case_ alter_system_table plain "ALTER SYSTEM SET work_mem = '77MB';"
+# (a restore runs entries through SPI, where ALTER SYSTEM is refused: 25001)
+case_ alter_system_entry entry "ALTER SYSTEM SET work_mem = '77MB';" 25001
+case_ alter_system_table plain "ALTER SYSTEM SET work_mem = '77MB';" 25001
 case_ copy_program prefix "$(copy_prog copy_program)"
 case_ do_copy_program prefix "DO \$x\$ BEGIN EXECUTE \$\$$(copy_prog do_copy_program)\$\$; END \$x\$;"
 case_ do_alter_role prefix "DO \$x\$ BEGIN EXECUTE 'ALTER ROLE app SUPERUSER'; END \$x\$;"
@@ -112,15 +120,23 @@ case_ do_alter_role prefix "DO \$x\$ BEGIN EXECUTE 'ALTER ROLE app SUPERUSER'; E
 for fn in f_gen f_chk f_idx f_mv; do
 	case_ "fn_$fn" "fn:$fn" "BEGIN $(copy_prog "fn_$fn") ALTER ROLE app SUPERUSER; END"
 done
+# a CREATE EXTENSION entry carrying more SQL (extensions were created by a
+# superuser session): only the statement rebuilt from the parsed name and
+# schema may ever run, so the entry is refused as it stands
+case_ ext_trailing_sql ext "CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public; ALTER ROLE app SUPERUSER; $(copy_prog ext_trailing_sql)" 0A000
+case_ ext_do_block ext "CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public; DO \$x\$ BEGIN EXECUTE 'ALTER ROLE app SUPERUSER'; END \$x\$;" 0A000
 
 items_defn=$("$CRAFT" "$W/base.dump" --show tag:TABLE:items | python3 -c 'import json,sys; print(json.load(sys.stdin)["defn"], end="")')
 for c in "${CASES[@]}"; do
-	IFS='|' read -r name how arg <<<"$c"
+	IFS='|' read -r name how arg _ <<<"$c"
 	if [ "$how" = prefix ]; then
 		"$CRAFT" "$W/base.dump" --defn tag:TABLE:items "$arg
 $items_defn" -o "$W/$name.dump"
 	elif [ "$how" = entry ]; then
 		"$CRAFT" "$W/base.dump" --insert-before tag:TABLE:items SQL pre "$arg" -o "$W/$name.dump"
+	elif [ "$how" = ext ]; then
+		"$CRAFT" "$W/base.dump" --insert-before tag:TABLE:items EXTENSION pre "$arg" \
+			--field desc:EXTENSION:1 tag hstore -o "$W/$name.dump"
 	elif [ "$how" = plain ]; then
 		"$CRAFT" "$W/base.dump" --defn tag:TABLE:plain "$arg" -o "$W/$name.dump"
 	else
@@ -159,7 +175,7 @@ undo() {
 AUTOCONF_SUM=$(autoconf_sum)
 CRASHES=$(crash_count)
 for c in "${CASES[@]}"; do
-	IFS='|' read -r name _ _ <<<"$c"
+	IFS='|' read -r name _ _ want <<<"$c"
 	server_up 60 || die "the server is not up"
 	# control: pg_restore --no-owner as a superuser carries the attack out
 	q postgres "CREATE DATABASE \"ctl_$name\"" >/dev/null
@@ -176,10 +192,10 @@ for c in "${CASES[@]}"; do
 
 	# the engine, into app's database
 	try_sql $CAT "SELECT pgbackups.restore_from_url('file://$W/$name.dump', target => '$TGT', confirm => '$TGT', wait => true)"
-	if [ "$TRY_STATE" = OK ]; then
-		fail "$name: the restore succeeded"
+	if [ "$TRY_STATE" = "$want" ]; then
+		pass "$name: the restore failed with $want: $TRY_MSG"
 	else
-		pass "$name: the restore failed: $TRY_STATE $TRY_MSG"
+		fail "$name: want SQLSTATE $want, got $TRY_STATE: $TRY_MSG"
 	fi
 	check_eq "$name: no server process crashed" "$(crash_count)" "$CRASHES"
 	CRASHES=$(crash_count)
@@ -218,10 +234,7 @@ q nologin_tgt "CREATE TABLE public.keep AS SELECT 1 AS x" >/dev/null
 db_fingerprint nologin_tgt >"$W/nologin.before"
 n0=$(q $CAT "SELECT count(*) FROM pgbackups.restores" 2>/dev/null || echo 0)
 try_sql $CAT "SELECT pgbackups.restore_from_url('file://$W/base.dump', target => 'nologin_tgt', confirm => 'nologin_tgt', wait => true)"
-case "$TRY_STATE" in
-0A000 | 42501) pass "NOLOGIN owner: refused with $TRY_STATE: $TRY_MSG" ;;
-*) fail "NOLOGIN owner: want 0A000 or 42501, got $TRY_STATE: $TRY_MSG" ;;
-esac
+check_eq "NOLOGIN owner: refused (feature_not_supported)" "$TRY_STATE" 0A000
 check "NOLOGIN owner: the error names the role" grep -q nologin_owner <<<"$TRY_MSG"
 check "NOLOGIN owner: target as it was" diff -q "$W/nologin.before" <(db_fingerprint nologin_tgt)
 check_eq "NOLOGIN owner: no staging database" "$(staging_dbs)" ""
@@ -291,6 +304,21 @@ else
 	fail "control: an operator restoring into its own database: $(grep -m1 ERROR <<<"$out")"
 fi
 undo operator
+
+# an untrusted extension in the operator's own database (put there by a
+# superuser): the operator's restore or copy of it is refused before anything
+# changes, since only a superuser may create it (it used to be created by the
+# restore's superuser session)
+q postgres "CREATE DATABASE opsrc_ext OWNER opadmin" >/dev/null
+q opsrc_ext "CREATE EXTENSION dblink" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -U opadmin -d opsrc_ext -c "CREATE TABLE public.t AS SELECT 1 AS x" >/dev/null
+B_EXT=$(psql -X -q -At -U opadmin -d $CAT -c "SELECT pgbackups.capture(database => 'opsrc_ext', wait => true)" 2>/dev/null || true)
+check "an operator captures its database with dblink ($B_EXT)" grep -qE '^b[0-9]+$' <<<"$B_EXT"
+db_fingerprint optgt >"$W/optgt.before"
+expect_as "restore() by an operator of an archive creating the untrusted dblink" opadmin 42501 "SELECT pgbackups.restore('$B_EXT', target => 'optgt', confirm => 'optgt', wait => true)"
+expect_as "copy() by an operator of a database with the untrusted dblink" opadmin 42501 "SELECT pgbackups.copy('opsrc_ext', 'optgt', 'optgt', wait => true)"
+check "optgt is as it was, no dblink" diff -q "$W/optgt.before" <(db_fingerprint optgt)
+check_eq "no staging database" "$(staging_dbs)" ""
 if out=$(psql -X -q -At -v ON_ERROR_STOP=1 -U opadmin -d $CAT -c "SELECT count(*) >= 0 FROM pgbackups.restores" 2>&1); then
 	check_eq "an operator (pgbackups_admin) reads pgbackups.restores" "$out" t
 else
