@@ -435,6 +435,9 @@ if rid=$(q $CAT "SELECT pgbackups.restore('$B_SELF', confirm => '$CAT')" 2>"$WOR
 		"$(q $CAT "SELECT string_agg(id || ':' || status, ' ' ORDER BY id) FROM pgbackups.restores WHERE id <> '$rid'" 2>&1)" "$restore_ids"
 	check "$label: the logs of earlier jobs are kept" test "$(q $CAT "SELECT count(*) FROM pgbackups.logs WHERE job_id = '$B_BIG'" 2>&1)" -gt 0
 	check_eq "$label: the extension is there once" "$(q $CAT "SELECT count(*) FROM pg_extension WHERE extname = 'pgbackups'" 2>&1)" 1
+	# the replaced database is dropped after the swap, by the job or (when the
+	# swap had to be retried) by the catalog's scheduler: wait for that event
+	wait_for postgres "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname LIKE 'pgbackups\_%')" 60 || true
 	check_eq "$label: no staging database left" "$(staging_dbs)" ""
 	# the catalog goes on: a new capture gets the next id
 	maxnum=$(q $CAT "SELECT max(num) FROM pgbackups.backups WHERE kind = 'manual'")
