@@ -71,7 +71,8 @@ try_sql $CAT "SELECT pgbackups.restore('$B_JP', target => 't_latin1', confirm =>
 if [ "$TRY_STATE" = OK ]; then
 	fail "an archive with characters LATIN1 lacks restored into LATIN1: $(q t_latin1 "SELECT string_agg(n, ',') FROM names" 2>&1)"
 else
-	pass "an archive with characters LATIN1 lacks fails: $TRY_STATE $TRY_MSG"
+	# the COPY into the staging database fails: untranslatable_character
+	check_eq "an archive with characters LATIN1 lacks fails: $TRY_MSG" "$TRY_STATE" 22P05
 fi
 same_as "... and the LATIN1 target is as it was" "$W/latin1.before" t_latin1
 check_eq "no staging database left" "$(staging_dbs)" ""
@@ -86,7 +87,7 @@ try_sql $CAT "SELECT pgbackups.restore('$B_GONE', target => 't_gone', confirm =>
 if [ "$TRY_STATE" = OK ]; then
 	fail "restore of $B_GONE whose archive file was removed succeeded"
 else
-	pass "restore of $B_GONE whose archive file was removed fails: $TRY_STATE $TRY_MSG"
+	check_eq "restore of $B_GONE whose archive file was removed fails with undefined_file: $TRY_MSG" "$TRY_STATE" 58P01
 	check "... the error names the archive or the backup" grep -qE "$B_GONE|\\.dump" <<<"$TRY_MSG"
 fi
 same_as "... and the target is as it was" "$W/gone.before" t_gone
@@ -153,10 +154,15 @@ q postgres "CREATE DATABASE t_staging" >/dev/null
 rs=$(q $CAT "SELECT pgbackups.restore('$B_SLOW', target => 't_staging', confirm => 't_staging')")
 if wait_for postgres "SELECT count(*) > 0 FROM pg_database WHERE $(staging_match "$rs")" 30; then
 	sdb=$(q postgres "SELECT datname FROM pg_database WHERE $(staging_match "$rs")")
+	check_eq "the staging database $sdb: stranger has no CONNECT privilege" \
+		"$(q postgres "SELECT has_database_privilege('stranger', '$sdb', 'CONNECT')" 2>&1)" f
 	if out=$(psql -X -q -At -U stranger -d "$sdb" -c "CREATE TABLE planted (x int)" 2>&1); then
 		fail "another role connected to the staging database $sdb and created a table"
 	else
-		pass "another role cannot connect to the staging database $sdb: $(head -n 1 <<<"$out")"
+		# the refusal itself (42501 at connection time), not any failure to
+		# connect (a database gone, no server)
+		check "another role cannot connect to the staging database $sdb: $(grep -m1 FATAL <<<"$out")" \
+			grep -q "FATAL:  permission denied for database \"$sdb\"" <<<"$out"
 	fi
 else
 	fail "no staging database of $rs seen: $(describe_job $CAT "$rs")"
@@ -169,6 +175,9 @@ check_eq "... without a planted table" "$(q t_staging "SELECT to_regclass('publi
 # The swap terminates the target's sessions and renames it; a session that
 # slips in makes the rename fail and the swap is retried.  Whatever happens,
 # the target ends either as it was or as the backup, never in between.
+# Genuinely nondeterministic: the restore completes unless sessions slip in
+# before every one of the swap's attempts (src/dbswap.c SWAP_ATTEMPTS); it
+# then fails, and only with object_in_use (55006).
 q postgres "CREATE DATABASE t_busy" >/dev/null
 q t_busy "CREATE TABLE mine AS SELECT g AS x FROM generate_series(1, 1000) g" >/dev/null
 db_fingerprint t_busy >"$W/busy.before"
@@ -191,6 +200,7 @@ stop_bg "$busy_pid"
 if [ "$TRY_STATE" = OK ]; then
 	check "under a connection storm the restore completed and the target equals the backup" diff -q "$W/slow.txt" "$W/busy.after.txt"
 else
+	check_eq "under a connection storm the restore failed with object_in_use: $TRY_MSG" "$TRY_STATE" 55006
 	same_as "under a connection storm the restore failed ($TRY_STATE) and the target is as it was" "$W/busy.before" t_busy
 fi
 check_eq "... no staging or replaced database left" "$(staging_dbs)" ""
