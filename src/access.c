@@ -72,6 +72,21 @@ pgb_role_may_read_database_tx(Oid roleid, const char *dbname)
 	return ok;
 }
 
+/*
+ * pgb_pin_search_path
+ *		For a superuser background worker just connected to a database:
+ *		search_path pg_catalog, pg_temp, whatever the database's or role's
+ *		defaults say (ALTER DATABASE ... SET search_path = public, ... by a
+ *		database owner would otherwise put the owner's functions and
+ *		operators into the worker's superuser queries).
+ */
+void
+pgb_pin_search_path(void)
+{
+	/* a session-level value: above the database's and role's defaults, below SET */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+}
+
 /* the rule for the current user and a database that exists */
 bool
 pgb_may_read_database(Oid dboid)

@@ -323,9 +323,9 @@ wait_for_job(const char *id)
 			Oid			argtype = TEXTOID;
 
 			SPI_connect();
-			if (SPI_execute_with_args(id[0] == 'r' ? "SELECT status, error, error_code FROM pgbackups.restores WHERE id = $1" :
-									  id[0] == 'c' ? "SELECT status, error, error_code FROM pgbackups.copies WHERE id = $1" :
-									  "SELECT status, error, error_code FROM pgbackups.backups WHERE id = $1",
+			if (SPI_execute_with_args(id[0] == 'r' ? "SELECT status, error, error_code FROM pgbackups.restores WHERE id OPERATOR(pg_catalog.=) $1" :
+									  id[0] == 'c' ? "SELECT status, error, error_code FROM pgbackups.copies WHERE id OPERATOR(pg_catalog.=) $1" :
+									  "SELECT status, error, error_code FROM pgbackups.backups WHERE id OPERATOR(pg_catalog.=) $1",
 									  1, &argtype, &arg, NULL, true, 1) == SPI_OK_SELECT &&
 				SPI_processed == 1)
 			{
@@ -845,13 +845,14 @@ pgbackups_url(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (PG_ARGISNULL(0))
 		rc = SPI_execute("SELECT id, status, location FROM pgbackups.backups "
-						 "WHERE status = 'completed' AND database = pg_catalog.current_database() "
+						 "WHERE status OPERATOR(pg_catalog.=) 'completed' "
+						 "AND database OPERATOR(pg_catalog.=) pg_catalog.current_database() "
 						 "ORDER BY finished_at DESC, num DESC LIMIT 1", true, 1);
 	else
 	{
 		values[0] = PG_GETARG_DATUM(0);
 		rc = SPI_execute_with_args("SELECT id, status, location FROM pgbackups.backups "
-								   "WHERE id = pg_catalog.lower($1)",
+								   "WHERE id OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
 								   1, argtypes, values, nulls, true, 1);
 	}
 	if (rc != SPI_OK_SELECT)

@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "access.h"
 #include "capture.h"
 #include "catalog.h"
 #include "compress.h"
@@ -71,6 +72,7 @@ pgb_job_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	pgb_pin_search_path();
 	pgb_job_attach(&args);
 	strlcpy(my_id, args.id, sizeof(my_id));
 	before_shmem_exit(job_exit, (Datum) 0);

@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "access.h"
 #include "launcher.h"
 #include "shmem.h"
 #include "storage.h"
@@ -251,6 +252,7 @@ pgb_launcher_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgb_pin_search_path();
 	pgstat_report_appname("pgbackups launcher");
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);

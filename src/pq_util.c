@@ -252,6 +252,23 @@ pgb_pq_connect(const char *conninfo)
 	}
 	if (PQsetnonblocking(conn, 1) != 0)
 		elog(ERROR, "could not make libpq connection non-blocking");
+
+	/*
+	 * The session runs as a superuser in a database whose owner may have set
+	 * its search_path (ALTER DATABASE ... SET): pin it before any query, so
+	 * none of ours resolves to the owner's functions or operators.
+	 */
+	PG_TRY();
+	{
+		PQclear(pgb_pq_exec(conn, "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)",
+							PGRES_TUPLES_OK));
+	}
+	PG_CATCH();
+	{
+		pgb_pq_disconnect(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return conn;
 }
 

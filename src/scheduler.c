@@ -938,6 +938,7 @@ pgb_scheduler_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgb_pin_search_path();
 	pgstat_report_appname("pgbackups scheduler");
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);

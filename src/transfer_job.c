@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "access.h"
 #include "capture.h"
 #include "catalog_remote.h"
 #include "compress.h"
@@ -272,6 +273,7 @@ pgb_transfer_job_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgb_pin_search_path();
 	pgb_job_attach(&args);
 	before_shmem_exit(transfer_exit, (Datum) 0);
 	pgstat_report_appname("pgbackups");
