@@ -79,11 +79,13 @@ capture_ok() {
 	check_eq "$name: no upload left unfinished" "$(reqlog uploads --since "$mark" | sed -n 's/^unfinished=//p')" 0
 }
 
-# capture_fails_fast NAME DB RULES: a capture through RULES fails within FAST
-# seconds, the error names the bucket and the key, nothing is left at the key,
-# the upload (if any) is aborted.
+# capture_fails_fast NAME DB WANT RULES: a capture through RULES fails within
+# FAST seconds with SQLSTATE WANT (recorded as the error_code), the error
+# names the bucket and the key, nothing is left at the key, the upload (if
+# any) is aborted.  src/storage_s3.c s3_fail: 404 -> undefined_file (58P01),
+# other HTTP errors -> io_error (58030), no HTTP answer -> connection_failure.
 capture_fails_fast() {
-	local name=$1 db=$2 rules=$3 mark t0 t id
+	local name=$1 db=$2 want=$3 rules=$4 mark t0 t id
 	fault_set "$rules"
 	mark=$(reqlog lines)
 	FF_MARK=$mark
@@ -97,7 +99,8 @@ capture_fails_fast() {
 		fail "$name: capture $id succeeded"
 		return 0
 	fi
-	pass "$name: capture $id failed ($TRY_STATE) in $t s: $TRY_MSG"
+	check_eq "$name: capture $id failed in $t s with SQLSTATE $want: $TRY_MSG" "$TRY_STATE" "$want"
+	check_eq "$name: $id's error_code" "$(backup_field cat "$id" error_code)" "$want"
 	check "$name: failed within $FAST s (http_retry_time = $RETRY s)" test "$t" -le "$FAST"
 	check_eq "$name: $id is failed in the catalog" "$(backup_field cat "$id" status)" failed
 	check "$name: the error names the bucket ($S3_BUCKET)" grep -q -F "$S3_BUCKET" <<<"$TRY_MSG"
@@ -130,14 +133,14 @@ capture_ok "429 SlowDown on 2 requests of any kind" src status \
 	'{"rules": [{"action": "status", "status": 429, "count": 2, "no_query": "uploads"}]}'
 
 # === 2. permanent faults on the upload: fail fast, clean up ======================================
-capture_fails_fast "403 on every part upload" src \
+capture_fails_fast "403 on every part upload" src 58030 \
 	'{"rules": [{"action": "status", "status": 403, "method": "PUT", "query": "partNumber"}]}'
 n403=$(reqlog count --since "$FF_MARK" method=PUT status=403)
 check "403 on parts: no part is retried after a 403 ($n403 part PUTs answered 403, at most 3 in flight)" test "$n403" -le 3
 check "403 on parts: the upload was aborted (DELETE ?uploadId)" test "$(reqlog count --since "$FF_MARK" method=DELETE query=uploadId)" -ge 1
-capture_fails_fast "403 on CreateMultipartUpload" src \
+capture_fails_fast "403 on CreateMultipartUpload" src 58030 \
 	'{"rules": [{"action": "status", "status": 403, "method": "POST", "query": "uploads"}]}'
-capture_fails_fast "404 NoSuchBucket on a single PUT" tiny \
+capture_fails_fast "404 NoSuchBucket on a single PUT" tiny 58P01 \
 	'{"rules": [{"action": "status", "status": 404, "code": "NoSuchBucket", "method": "PUT"}]}'
 
 # endless 503: gives up after about http_retry_time
@@ -152,7 +155,7 @@ note_error "endless 503"
 if [ "$TRY_STATE" = OK ]; then
 	fail "endless 503 on parts: the capture succeeded"
 else
-	pass "endless 503 on parts: failed in $t s: $TRY_MSG"
+	check_eq "endless 503 on parts: failed in $t s with io_error: $TRY_MSG" "$TRY_STATE" 58030
 	# (how much of the 6 s window is used: test/e2e/pending/75_s3_retry_window.sh)
 	check "endless 503: gives up, not forever (took $t s, http_retry_time = 6 s)" test "$t" -le 30
 	check "endless 503: parts were retried ($(reqlog count --since "$mark" method=PUT status=503) answers)" test "$(reqlog count --since "$mark" method=PUT status=503)" -ge 4
@@ -228,7 +231,7 @@ if [ -n "$B" ]; then
 	if [ "$TRY_STATE" = OK ]; then
 		fail "restore of $B with 403 on every GET succeeded"
 	else
-		pass "restore with 403 on every GET fails in $t s: $TRY_MSG"
+		check_eq "restore with 403 on every GET fails in $t s with io_error: $TRY_MSG" "$TRY_STATE" 58030
 		check "... within $FAST s" test "$t" -le "$FAST"
 		check "... the error names the bucket" grep -q -F "$S3_BUCKET" <<<"$TRY_MSG"
 		check "... the error names the key" grep -q -F "$(key_of "$B")" <<<"$TRY_MSG"
@@ -243,7 +246,8 @@ if [ -n "$B" ]; then
 	if [ "$TRY_STATE" = OK ]; then
 		fail "restore of $B whose object was deleted succeeded"
 	else
-		pass "restore of a vanished object fails: $TRY_MSG"
+		# the HEAD answers 404: 'archive "s3://..." does not exist'
+		check_eq "restore of a vanished object fails with undefined_file: $TRY_MSG" "$TRY_STATE" 58P01
 		check "... the error names the key" grep -q -F "$(key_of "$B")" <<<"$TRY_MSG"
 	fi
 	check "... the target is as it was" diff -q "$W/victim.before" <(db_fingerprint victim)
