@@ -33,7 +33,8 @@ q cat "CREATE EXTENSION pgbackups" >/dev/null
 q big "CREATE TABLE noise AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS h FROM generate_series(1, 120000) g" >/dev/null
 q tiny "CREATE TABLE t AS SELECT g FROM generate_series(1, 100) g" >/dev/null
 
-# window NAME SQL RULES: SQL fails through RULES after MIN..MAX seconds
+# window NAME SQL RULES: SQL fails through RULES after MIN..MAX seconds, with
+# io_error (58030: src/storage_s3.c s3_fail for an HTTP error status)
 window() {
 	local name=$1 sql=$2 rules=$3 t0 t
 	fault_set "$rules"
@@ -45,6 +46,7 @@ window() {
 		fail "$name: succeeded through endless faults"
 		return 0
 	fi
+	check_eq "$name: SQLSTATE" "$TRY_STATE" 58030
 	if awk -v t="$t" -v lo="$MIN" -v hi="$MAX" 'BEGIN { exit !(t >= lo && t <= hi) }'; then
 		pass "$name: retried for $t s, then failed: $TRY_MSG"
 	else
