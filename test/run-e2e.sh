@@ -2,7 +2,7 @@
 # test/run-e2e.sh: pgTAP (test/run-pgtap.sh), then every test/e2e/NN_*.sh in
 # order; prints a summary and exits non-zero if any script failed.
 # E2E_ONLY="10 30" runs only the scripts with those numbers.  Run as root, the
-# security scripts (45, 46, 76, 77, 78) get REQUIRE_NO_SKIPS=1: a case they
+# security scripts (45, 46, 47, 76, 77, 78) get REQUIRE_NO_SKIPS=1: a case they
 # cannot set up fails instead of being counted as skipped.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,10 +27,11 @@ for s in "${scripts[@]}"; do
 	echo
 	echo "----------------- $name -----------------"
 	start=$SECONDS
-	# the security scripts (45 restore privileges, 46, 76 URL restores, 77 SSRF,
-	# 78 secrets): as root (CI) every case can be set up, so a skip is a failure
+	# the security scripts (45 restore privileges, 46 backup access, 47 restore
+	# extensions and integrity, 76 URL restores, 77 SSRF, 78 secrets): as root
+	# (CI) every case can be set up, so a skip is a failure
 	no_skips=${REQUIRE_NO_SKIPS:-0}
-	case "$name" in 45_* | 46_* | 76_* | 77_* | 78_*) if [ "$(id -u)" -eq 0 ]; then no_skips=1; fi ;; esac
+	case "$name" in 45_* | 46_* | 47_* | 76_* | 77_* | 78_*) if [ "$(id -u)" -eq 0 ]; then no_skips=1; fi ;; esac
 	REQUIRE_NO_SKIPS=$no_skips bash "$s" 2>&1 | tee "$LOGDIR/$name.log"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$LOGDIR/$name.log" | tail -n 1 || true)
