@@ -32,7 +32,8 @@ q $DB "CREATE EXTENSION pgbackups" >/dev/null
 q $DB "CREATE TABLE t (id int PRIMARY KEY, note text)" >/dev/null
 q $DB "INSERT INTO t VALUES (1, 'tiny')" >/dev/null
 q gfs2 "CREATE TABLE u AS SELECT 1 AS id" >/dev/null
-q postgres "CREATE ROLE gfs_operator LOGIN IN ROLE pgbackups_admin" >/dev/null
+# an operator that may read the database (the read rule: owner, pg_read_all_data or superuser)
+q postgres "CREATE ROLE gfs_operator LOGIN IN ROLE pgbackups_admin, pg_read_all_data" >/dev/null
 
 # run_slot(clock, slot, n): set the clock, wait until n scheduled backups
 # exist for the slot, wait() for each and for their job workers to exit
