@@ -474,7 +474,9 @@ check_extension_order(PgbRestorePlan *plan, int ext, const char *name, const cha
  *		untrusted one by the leader as superuser, and only when the owner is
  *		a superuser, a superuser requested the restore, or
  *		pgbackups.restore_extensions lists it.  pg_dump writes no VERSION,
- *		so the default version's control file decides.
+ *		so the default version's control file decides.  pgbackups itself
+ *		is always created (as superuser): it is the catalog of the database
+ *		the backup was taken from, and the restore installs it anyway.
  */
 static void
 check_extensions(PgbRestorePlan *plan)
@@ -515,6 +517,17 @@ check_extensions(PgbRestorePlan *plan)
 					 errhint("Install the extension's package on the server, then restore again.")));
 		if (rst.target->owner_is_superuser)
 			continue;			/* as the owner could: the leader creates it */
+		if (strcmp(name, "pgbackups") == 0)
+		{
+			/*
+			 * Our own catalog: every backup of a database that holds one
+			 * creates it, and the restore installs it anyway to carry the
+			 * live catalog; its fixed schema and script are ours.
+			 */
+			rlog("extension pgbackups (this catalog) is created by the restore");
+			check_extension_order(plan, i, name, schema);
+			continue;
+		}
 		if (trusted)
 		{
 			it->action = PGB_ACT_WORKER;

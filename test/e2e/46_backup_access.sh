@@ -133,6 +133,10 @@ try_sql appdb "SET ROLE app_op; SELECT pgbackups.restore(target => 'scratch', co
 check_eq "app_op: restore() of the latest backup it may read into scratch" "$TRY_STATE $TRY_OUT" "OK r002"
 check_eq "r002 restored b002, app_op's appdb backup" "$(q appdb "SELECT backup || ' ' || source_database FROM pgbackups.restores WHERE id = 'r002'")" "b002 appdb"
 check_eq "scratch holds appdb's rows" "$(q scratch "SELECT count(*) FROM mine")" 300
+# appdb holds pgbackups' catalog, so its archive creates the (untrusted) extension pgbackups:
+# the restore creates its own catalog for a non-superuser owner
+check_eq "r002: the archive's CREATE EXTENSION pgbackups is the restore's own" \
+	"$(q appdb "SELECT count(*) FROM pgbackups.logs WHERE job_id = 'r002' AND message = 'extension pgbackups (this catalog) is created by the restore'")" 1
 check_eq "scratch holds no secrets" "$(q scratch "SELECT to_regclass('public.secrets') IS NULL")" t
 check_eq "app_op sees r002 and its logs" "$(as_role app_op appdb "SELECT (SELECT string_agg(id, ' ') FROM pgbackups.restores) || ' ' || (SELECT count(*) > 0 FROM pgbackups.logs WHERE job_id = 'r002')")" "r002 true"
 try_sql appdb "SET ROLE app_op; SELECT pgbackups.restore('appdb::b002', target => 'scratch', confirm => 'scratch', wait => true)"
