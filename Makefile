@@ -5,7 +5,11 @@ MODULE_big = pgbackups
 DATA = pgbackups--1.0.0.sql pgbackups--1.0.0--1.1.0.sql pgbackups--1.1.0--1.2.0.sql pgbackups--1.2.0--1.3.0.sql pgbackups--1.3.0--1.4.0.sql
 PGFILEDESC = "pgbackups - Heroku PGBackups inside PostgreSQL"
 
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+# one folder per subsystem under src/ (each has a README.md); headers are
+# included by name, every folder being on the include path (src/ itself is
+# not: src/catalog/catalog.h must not shadow PostgreSQL's catalog/catalog.h)
+SRC_DIRS = $(sort $(dir $(wildcard src/*/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
 PG_CONFIG ?= pg_config
 
@@ -13,7 +17,7 @@ PG_CONFIG ?= pg_config
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pgbackups.conf --temp-instance=./tmp_check --load-extension=pgbackups
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
+PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) -I$(shell $(PG_CONFIG) --includedir)
 PG_CFLAGS = -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK = -lcurl -lz -lzstd -llz4 -lcrypto
@@ -24,4 +28,4 @@ include $(PGXS)
 # `make check` runs pg_regress on a temporary instance (as a non-root user)
 
 # PGXS tracks no header dependencies: rebuild everything when a header changes
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*/*.h)

@@ -55,7 +55,7 @@ perl -0777 -ne 'while (/DefineCustom\w+Variable\(\s*"(pgbackups\.\w+)"(.*?)\);/s
 		my ($c) = $b =~ /\b(PGC_[A-Z_]+)\b/;
 		printf "%s\t%s\t%s\t%s\n", $n, $c // "?", ($b =~ /GUC_SUPERUSER_ONLY/ ? "t" : "f"),
 			($b =~ /GUC_NO_SHOW_ALL/ ? "t" : "f");
-	}' "$REPO_DIR"/src/*.c |
+	}' "$REPO_DIR"/src/*/*.c |
 	psql_db pgtap_db -c "COPY pgtap_guc_source FROM STDIN" >/dev/null
 
 files=()

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 06_sigv4: the AWS Signature Version 4 signer (src/sigv4.c) outside the
+# 06_sigv4: the AWS Signature Version 4 signer (src/storage/sigv4.c) outside the
 # server.  test/unit/run.sh builds test/unit/sigv4_test (frontend build,
 # libpgcommon, -lcrypto) and checks the AWS SigV4 test suite's known answers
 # (header and query variants), the Amazon S3 API Reference examples, URI

@@ -276,7 +276,7 @@ check_eq "$label: control: with the true count the same backup restores" "$TRY_S
 [ "$TRY_STATE" = OK ] && compare_dbs "$label: control" counted counted_ok
 
 # === (e) the swap itself fails ================================================================
-# The swap renames the target to pgbackups_<catalog oid>_<id>_old (src/dbswap.c)
+# The swap renames the target to pgbackups_<catalog oid>_<id>_old (src/restore/dbswap.c)
 # in the same transaction that renames the staging database into its place: a
 # database already holding that name makes the transaction fail.
 label="(e) the swap fails"
@@ -292,7 +292,7 @@ if [ "$TRY_STATE" = OK ]; then
 	make_victim
 else
 	# the rename's own error (42P04 duplicate_database) is not "in use", so the
-	# swap gives up at once with internal_error (src/dbswap.c)
+	# swap gives up at once with internal_error (src/restore/dbswap.c)
 	check_eq "$label: restore(wait => true) raises the swap's error" "$TRY_STATE" XX000
 	check_eq "$label: the job that failed is $rid" "$rid" "$(printf 'r%03d' "$next")"
 	# the database we created is not the engine's to drop: the failure check
@@ -344,7 +344,7 @@ for what in kill cancel; do
 			st=$(job_field $CAT "$rid" status)
 			log "$label: $(describe_job $CAT "$rid"); cancel said: $(cat "$WORK/swapcancel.out")"
 			# the job was seen waiting in the swap's ALTER DATABASE ... RENAME:
-			# from take_over() on, cancel requests are ignored (src/restore.c),
+			# from take_over() on, cancel requests are ignored (src/restore/restore.c),
 			# so the restore must complete, and entirely
 			check_eq "$label: a cancel during the swap is not honoured: $rid completes" "$st" completed
 			if [ "$st" = completed ]; then

@@ -263,7 +263,7 @@ if wait_streaming "$id" 120 && wait_for $DB "SELECT count(*) > 0 FROM pg_stat_ac
 	# admin_shutdown) reaches the job only when the backend was not in the
 	# middle of sending a COPY message; else libpq sees the socket close and
 	# the job reports connection_failure (08006, "server closed the connection
-	# unexpectedly": src/pq_util.c pgb_pq_error).  A streaming COPY is nearly
+	# unexpectedly": src/net/pq_util.c pgb_pq_error).  A streaming COPY is nearly
 	# always mid-message, so 08006 is what this case usually sees.
 	case "$fcode" in
 	08006 | 57P01) pass "(f) error_code: the COPY connection's end ($fcode)" ;;
@@ -379,7 +379,7 @@ if [ "$rc" = 124 ]; then
 	q $DB "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgb-test-migration'" >/dev/null
 	wait_for $DB "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgb-test-migration'" 10 || true
 elif [ "$rc" -ne 0 ] && grep -q 'ERROR' <<<"$out"; then
-	# src/api.c check_self_deadlock: 40P01, "waiting for a lock held by this transaction"
+	# src/api/api.c check_self_deadlock: 40P01, "waiting for a lock held by this transaction"
 	check "(h) the caller got 40P01: $(grep -m1 ERROR <<<"$out")" grep -q "ERROR:  40P01: backup $hid is waiting for a lock held by this transaction" <<<"$out"
 	check "(h) the caller got an error within 45 s ($took s): $(grep -m1 ERROR <<<"$out")" [ "$took" -le 45 ]
 else

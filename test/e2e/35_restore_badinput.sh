@@ -80,7 +80,7 @@ add gzip_body pg15_seek "--corrupt-data tag:TABLE\\ DATA:t 20" XX001
 add gzip_adler pg15_seek "--corrupt-data tag:TABLE\\ DATA:t -1" XX001
 add gzip_zero_chunks pg15_seek "--no-chunks tag:TABLE\\ DATA:t" XX001
 add gzip_two_streams pg15_seek "--data-bytes tag:TABLE\\ DATA:t $W/two_streams.bin" XX001
-# refused before anything changes (src/restore.c: "extension ... is not available
+# refused before anything changes (src/restore/restore.c: "extension ... is not available
 # on this server"): undefined_object
 add missing_extension pg15_seek "--insert-before pos:5 EXTENSION pre CREATE\\ EXTENSION\\ IF\\ NOT\\ EXISTS\\ pgbackups_no_such_ext\\ WITH\\ SCHEMA\\ public\\; --field pos:5 tag pgbackups_no_such_ext" 42704
 add lz4_magic pg18_lz4 "--corrupt-data tag:TABLE\\ DATA:t 0" XX001

@@ -176,7 +176,7 @@ check_eq "... without a planted table" "$(q t_staging "SELECT to_regclass('publi
 # slips in makes the rename fail and the swap is retried.  Whatever happens,
 # the target ends either as it was or as the backup, never in between.
 # Genuinely nondeterministic: the restore completes unless sessions slip in
-# before every one of the swap's attempts (src/dbswap.c SWAP_ATTEMPTS); it
+# before every one of the swap's attempts (src/restore/dbswap.c SWAP_ATTEMPTS); it
 # then fails, and only with object_in_use (55006).
 q postgres "CREATE DATABASE t_busy" >/dev/null
 q t_busy "CREATE TABLE mine AS SELECT g AS x FROM generate_series(1, 1000) g" >/dev/null

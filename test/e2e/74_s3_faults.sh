@@ -82,7 +82,7 @@ capture_ok() {
 # capture_fails_fast NAME DB WANT RULES: a capture through RULES fails within
 # FAST seconds with SQLSTATE WANT (recorded as the error_code), the error
 # names the bucket and the key, nothing is left at the key, the upload (if
-# any) is aborted.  src/storage_s3.c s3_fail: 404 -> undefined_file (58P01),
+# any) is aborted.  src/storage/storage_s3.c s3_fail: 404 -> undefined_file (58P01),
 # other HTTP errors -> io_error (58030), no HTTP answer -> connection_failure.
 capture_fails_fast() {
 	local name=$1 db=$2 want=$3 rules=$4 mark t0 t id

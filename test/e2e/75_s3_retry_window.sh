@@ -34,7 +34,7 @@ q big "CREATE TABLE noise AS SELECT g AS id, md5(random()::text) || md5(random()
 q tiny "CREATE TABLE t AS SELECT g FROM generate_series(1, 100) g" >/dev/null
 
 # window NAME SQL RULES: SQL fails through RULES after MIN..MAX seconds, with
-# io_error (58030: src/storage_s3.c s3_fail for an HTTP error status)
+# io_error (58030: src/storage/storage_s3.c s3_fail for an HTTP error status)
 window() {
 	local name=$1 sql=$2 rules=$3 t0 t
 	fault_set "$rules"

@@ -149,7 +149,7 @@ settings_checks() {
 	check_eq "no pgbackups setting turns TLS verification off (names with verify/insecure/ssl/tls/cert/skip)" \
 		"$(q postgres "SELECT count(*) FROM pg_settings WHERE name LIKE 'pgbackups.%' AND name ~* '(verif|insecure|ssl|tls|cert|skip)'")" 0
 	check "src/ never sets CURLOPT_SSL_VERIFYPEER/VERIFYHOST to anything but 1L/2L" \
-		bash -c "! grep -h -E 'CURLOPT_SSL_VERIFY(PEER|HOST|STATUS)' '$REPO_DIR'/src/*.c | grep -v -E 'CURLOPT_SSL_VERIFYPEER, 1L|CURLOPT_SSL_VERIFYHOST, 2L' | grep -q ."
+		bash -c "! grep -h -E 'CURLOPT_SSL_VERIFY(PEER|HOST|STATUS)' '$REPO_DIR'/src/*/*.c | grep -v -E 'CURLOPT_SSL_VERIFYPEER, 1L|CURLOPT_SSL_VERIFYHOST, 2L' | grep -q ."
 	check_eq "the settings are what postgresql.conf says (nothing above changed them)" \
 		"$(q cat "SELECT current_setting('pgbackups.ca_file') = '$CA_FILE', current_setting('pgbackups.url_allowed_hosts'), (SELECT count(*) FROM pg_db_role_setting)")" "t||0"
 }

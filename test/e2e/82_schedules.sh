@@ -207,7 +207,7 @@ check_eq "one run, for the latest slot 14:00" "$(q $CR "SELECT string_agg(id || 
 check_eq "one missed row" "$(q $CR "SELECT count(*) FROM pgbackups.schedule_runs WHERE outcome = 'missed'")" 1
 missed=$(q $CR "SELECT to_char(slot AT TIME ZONE 'UTC', 'HH24:MI') || ' ' || coalesce(detail, '') FROM pgbackups.schedule_runs WHERE outcome = 'missed'")
 log "missed row: $missed"
-# the row's slot is the newest of the missed ones (src/schedule_run.c: missed_last)
+# the row's slot is the newest of the missed ones (src/sched/schedule_run.c: missed_last)
 check "the missed row is for 13:45, the last slot passed over: $missed" grep -q -E '^13:45 ' <<<"$missed"
 check "its detail counts 2 slots: $missed" grep -q -w 2 <<<"${missed#* }"
 check_eq "a006 completes" "$(finish_job $CR a006)" completed

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_compress.c
- *	  libFuzzer target for the compressors of src/compress.c: compress the
+ *	  libFuzzer target for the compressors of src/archive/compress.c: compress the
  *	  input with every algorithm, check the chunking contract of compress.h
  *	  (chunks never empty and at most PGB_CHUNK_SIZE bytes), decompress and
  *	  compare.  The first bytes choose the algorithm, level and how the

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * walk.c
- *	  Drive src/archive_reader.c and src/compress.c over one archive the way
+ *	  Drive src/archive/archive_reader.c and src/archive/compress.c over one archive the way
  *	  a restore would, with every error raised by ereport caught.
  *
  * test/fuzz/walk.c

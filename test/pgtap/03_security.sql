@@ -235,7 +235,7 @@ SELECT dblink_exec('shadow', $s$
 $s$);
 
 -- the plants: every pg_catalog function named in the source of the
--- extension's SQL and plpgsql functions or in the SQL of src/*.c (the list
+-- extension's SQL and plpgsql functions or in the SQL of src/*/*.c (the list
 -- below), with the same argument types, in public; each logs its call and
 -- then does what the real one does.  Operators: the comparison, pattern,
 -- concatenation and json operators of the common types.
@@ -304,7 +304,7 @@ BEGIN
 								  f.name, f.signature, f.rettype, 'BEGIN ' OPERATOR(pg_catalog.||) body OPERATOR(pg_catalog.||) ' END');
 		n := n OPERATOR(pg_catalog.+) 1;
 	END LOOP;
-	-- VARIADIC "any" functions with the argument types the SQL of src/*.c
+	-- VARIADIC "any" functions with the argument types the SQL of src/*/*.c
 	-- uses: an exact match beats them even when pg_catalog comes first
 	FOR f IN
 		SELECT v.name, v.args, v.callargs, v.rettype
@@ -469,7 +469,7 @@ SELECT throws_ok(format('SELECT dblink_exec(%L, %L)', 'usage:' || db, format('SE
 -- 2.
 ------------------------------------------------------------------------------
 SELECT cmp_ok((SELECT count(*)::int FROM sec_gucs), '>=', 20,
-			  'test/run-pgtap.sh found the pgbackups.* settings of src/*.c');
+			  'test/run-pgtap.sh found the pgbackups.* settings of src/*/*.c');
 SELECT is_empty($$SELECT name FROM sec_gucs WHERE value IS NULL OR context NOT IN
 					('user', 'superuser', 'sighup', 'postmaster', 'backend', 'superuser-backend', 'internal')$$,
 				'every setting of the sources exists in the server, with a known context');

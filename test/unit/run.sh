@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/unit/run.sh: build and run the unit tests of src/sigv4.c (the AWS
+# test/unit/run.sh: build and run the unit tests of src/storage/sigv4.c (the AWS
 # Signature Version 4 signer), out of tree: nothing is written outside
 # test/unit/build (ignored by git) or SIGV4_BUILD_DIR.
 #
@@ -59,13 +59,13 @@ tally() {
 	done <"$file"
 }
 
-INC=(-I"$REPO/src" -I"$("$PG_CONFIG" --includedir-server)" -I"$("$PG_CONFIG" --includedir)")
+INC=(-I"$REPO/src/storage" -I"$("$PG_CONFIG" --includedir-server)" -I"$("$PG_CONFIG" --includedir)")
 LIBS=("$("$PG_CONFIG" --pkglibdir)/libpgcommon.a" "$("$PG_CONFIG" --pkglibdir)/libpgport.a" -lcrypto -lm)
 # the server build's warning flags (Makefile, pg_config), FRONTEND for libpgcommon
 WARN=(-std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 	-Wno-sign-compare -Wno-ignored-attributes -Wdeclaration-after-statement -Wmissing-prototypes
 	-DFRONTEND -D_GNU_SOURCE)
-SRCS=("$REPO/src/sigv4.c" "$HERE/sigv4_test.c")
+SRCS=("$REPO/src/storage/sigv4.c" "$HERE/sigv4_test.c")
 
 build() { # build NAME CC FLAGS...: into $BUILD/NAME/sigv4_test
 	local name=$1 cc=$2

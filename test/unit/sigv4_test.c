@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * sigv4_test.c
- *	  Unit tests of src/sigv4.c, built as frontend code (FRONTEND,
+ *	  Unit tests of src/storage/sigv4.c, built as frontend code (FRONTEND,
  *	  libpgcommon, -lcrypto) by test/unit/run.sh.
  *
  *	  sigv4_test                          known answers and properties;
@@ -295,7 +295,7 @@ run_suite_case(const SuiteCase *c)
 	/*
 	 * S3-style signing (normalize_path false) takes the wire path, encoded
 	 * once by the caller; the normalising signer encodes what it is given
-	 * (see src/sigv4.c), so it gets the suite's raw path.
+	 * (see src/storage/sigv4.c), so it gets the suite's raw path.
 	 */
 	path = c->normalize ? pstrdup(c->path) : pgb_sigv4_uri_encode(c->path, true);
 	req.method = c->method;

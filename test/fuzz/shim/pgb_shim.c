@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pgb_shim.c
- *	  Backend runtime stand-ins for running src/archive_reader.c and
- *	  src/compress.c outside the server.  See pgb_shim.h.
+ *	  Backend runtime stand-ins for running src/archive/archive_reader.c and
+ *	  src/archive/compress.c outside the server.  See pgb_shim.h.
  *
  * test/fuzz/shim/pgb_shim.c
  *

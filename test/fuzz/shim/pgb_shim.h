@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pgb_shim.h
- *	  A minimal stand-in for the backend runtime, so that src/archive_reader.c
- *	  and src/compress.c run unmodified in a plain executable (the libFuzzer
+ *	  A minimal stand-in for the backend runtime, so that src/archive/archive_reader.c
+ *	  and src/archive/compress.c run unmodified in a plain executable (the libFuzzer
  *	  target and the ASan/valgrind driver in test/fuzz).
  *
  * The sources are compiled against the real PostgreSQL 15 server headers

@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_slot.c
+ *	  The job worker's side of its shared-memory job slot.
+ *
+ * Cancellation is cooperative: pgbackups.cancel() sets the slot's cancel
+ * flag and the worker's latch, and the engines call pgb_job_check() on
+ * every wake-up (at least once a second).  If the worker exits without
+ * recording an outcome, the exit callback flags the slot so that the
+ * scheduler marks the job failed.
+ *
+ * src/bgw/job_slot.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "job_slot.h"
+
+static PgbJobSlot *my_slot = NULL;
+static char my_id[PGB_ID_LEN];
+
+static void
+slot_exit(int code, Datum arg)
+{
+	if (my_slot == NULL)
+		return;
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	my_slot->exited = true;
+	my_slot->latch = NULL;
+	LWLockRelease(PgbShared->lock);
+}
+
+void
+pgb_job_attach(const PgbJobArgs *args)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	if (args->slot < 0 || args->slot >= PGB_MAX_JOBS ||
+		!PgbShared->jobs[args->slot].in_use ||
+		PgbShared->jobs[args->slot].generation != args->generation)
+	{
+		LWLockRelease(PgbShared->lock);
+		elog(LOG, "pgbackups job %s: job slot is gone", args->id);
+		proc_exit(0);
+	}
+	my_slot = &PgbShared->jobs[args->slot];
+	my_slot->pid = MyProcPid;
+	my_slot->latch = MyLatch;
+	my_slot->status = PGB_JOB_RUNNING;
+	LWLockRelease(PgbShared->lock);
+	strlcpy(my_id, args->id, sizeof(my_id));
+	before_shmem_exit(slot_exit, (Datum) 0);
+}
+
+const char *
+pgb_job_id(void)
+{
+	return my_id;
+}
+
+char *
+pgb_job_source(void)
+{
+	char	   *copy;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	copy = pstrdup(my_slot->source);
+	LWLockRelease(PgbShared->lock);
+	return copy;
+}
+
+/* the role that requested this restore or copy (InvalidOid for captures) */
+Oid
+pgb_job_roleid(void)
+{
+	Oid			roleid;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	roleid = my_slot->roleid;
+	LWLockRelease(PgbShared->lock);
+	return roleid;
+}
+
+bool
+pgb_job_cancel_requested(void)
+{
+	return my_slot && my_slot->cancel_requested;
+}
+
+void
+pgb_job_check(void)
+{
+	if (pgb_job_cancel_requested())
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("%s %s was canceled",
+						my_id[0] == 'r' ? "restore" : my_id[0] == 'c' ? "copy" : "backup",
+						my_id)));
+}
+
+void
+pgb_job_progress(const char *phase, int done, int total, int64 bytes)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	strlcpy(my_slot->phase, phase, sizeof(my_slot->phase));
+	my_slot->tables_done = done;
+	my_slot->tables_total = total;
+	my_slot->bytes_done = bytes;
+	LWLockRelease(PgbShared->lock);
+}
+
+bool
+pgb_job_reserve_proc(void)
+{
+	bool		ok = false;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	if (pgb_procs_in_use() < pgb_max_workers)
+	{
+		my_slot->nprocs++;
+		ok = true;
+	}
+	LWLockRelease(PgbShared->lock);
+	return ok;
+}
+
+void
+pgb_job_release_proc(void)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	if (my_slot->nprocs > 1)
+		my_slot->nprocs--;
+	LWLockRelease(PgbShared->lock);
+}
+
+void
+pgb_job_finish(PgbJobStatus status, int sqlerrcode, const char *msg)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	my_slot->status = status;
+	my_slot->sqlerrcode = sqlerrcode;
+	strlcpy(my_slot->errmsg, msg ? msg : "", sizeof(my_slot->errmsg));
+	my_slot->finished = true;
+	my_slot->finished_at = GetCurrentTimestamp();
+	LWLockRelease(PgbShared->lock);
+}

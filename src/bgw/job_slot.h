@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_slot.h
+ *	  A job worker's view of its shared-memory job slot: attach, progress,
+ *	  cancel checks, process accounting against pgbackups.max_workers and
+ *	  the final status.  Shared by capture jobs and restore/copy jobs.
+ *
+ * src/bgw/job_slot.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_JOB_SLOT_H
+#define PGB_JOB_SLOT_H
+
+#include "job_worker.h"
+#include "shmem.h"
+
+/* attach to the slot named by args; exits the process if it is gone */
+extern void pgb_job_attach(const PgbJobArgs *args);
+extern const char *pgb_job_id(void);
+extern bool pgb_job_cancel_requested(void);
+extern char *pgb_job_source(void);
+extern Oid	pgb_job_roleid(void);
+
+/* the PgbCaptureHooks every job passes to its engine */
+extern void pgb_job_check(void);
+extern void pgb_job_progress(const char *phase, int done, int total, int64 bytes);
+extern bool pgb_job_reserve_proc(void);
+extern void pgb_job_release_proc(void);
+
+extern void pgb_job_finish(PgbJobStatus status, int sqlerrcode, const char *msg);
+
+#endif							/* PGB_JOB_SLOT_H */

@@ -1,0 +1,152 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_worker.c
+ *	  Runs one backup job in its own dynamic background worker
+ *	  ("pgbackups job"), connected to the database whose catalog holds the
+ *	  job.
+ *
+ * States: the scheduler created the row (pending) and the job slot; this
+ * worker marks it running, runs the capture, and records the outcome
+ * (completed, failed or canceled) in the catalog before marking the slot
+ * finished.  Cancellation is cooperative: pgbackups.cancel() sets the
+ * slot's cancel flag and the worker's latch, and every wait of the capture
+ * checks the flag within 100 ms.  If the worker dies without recording an
+ * outcome (FATAL, SIGTERM), an exit callback flags the slot and the
+ * scheduler marks the job failed; after a crash-restart the scheduler's
+ * start-up reconciliation does.
+ *
+ * src/bgw/job_worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "access.h"
+#include "capture.h"
+#include "catalog.h"
+#include "compress.h"
+#include "guc.h"
+#include "job_slot.h"
+#include "job_worker.h"
+#include "retention.h"
+#include "shmem.h"
+#include "storage.h"
+
+static char my_id[PGB_ID_LEN];
+
+static void
+job_log(const char *msg)
+{
+	pgb_catalog_log(pgb_job_id(), msg);
+}
+
+static void
+job_exit(int code, Datum arg)
+{
+	pgb_capture_cleanup_on_exit();
+}
+
+void
+pgb_job_worker_main(Datum arg)
+{
+	PgbJobArgs	args;
+	PgbBackupRow *row;
+	PgbCaptureParams params;
+	PgbCaptureResult result;
+	PgbCaptureHooks hooks;
+	MemoryContext jobctx;
+	char	   *err;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	pgb_pin_search_path();
+	pgb_job_attach(&args);
+	strlcpy(my_id, args.id, sizeof(my_id));
+	before_shmem_exit(job_exit, (Datum) 0);
+
+	pgstat_report_appname("pgbackups");
+	jobctx = AllocSetContextCreate(TopMemoryContext, "pgbackups job", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(jobctx);
+
+	row = pgb_catalog_get_backup(my_id);
+	if (row == NULL || strcmp(row->status, "pending") != 0)
+	{
+		pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_OBJECT, "backup is no longer pending");
+		proc_exit(0);
+	}
+	pgb_catalog_mark_running(my_id, MyProcPid);
+	pgb_catalog_log(my_id, psprintf("backup started by worker %d: database \"%s\", %s compression, %d streams",
+									MyProcPid, row->database, row->compression, row->parallel));
+
+	memset(&params, 0, sizeof(params));
+	memset(&result, 0, sizeof(result));
+	params.dbname = row->database;
+	params.location = row->location;
+	params.parallel = row->parallel;
+	{
+		char	   *errmsg;
+		char	   *spec = row->level >= 0 ? psprintf("%s:%d", row->compression, row->level)
+			: row->compression;
+
+		if (!pgb_compression_parse(spec, &params.comp, &errmsg))
+			elog(ERROR, "invalid compression in catalog: %s", errmsg);
+	}
+	hooks.check = pgb_job_check;
+	hooks.log = job_log;
+	hooks.progress = pgb_job_progress;
+	hooks.reserve_proc = pgb_job_reserve_proc;
+	hooks.release_proc = pgb_job_release_proc;
+
+	PG_TRY();
+	{
+		pgb_capture_run(&params, &hooks, &result);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		bool		canceled;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(jobctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (IsTransactionState())
+			AbortCurrentTransaction();
+		canceled = pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+		pgb_capture_cleanup();
+		pgb_storage_remove_partials(row->location);
+		err = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
+			: pstrdup(edata->message);
+		pgb_catalog_mark_ended(my_id, canceled ? "canceled" : "failed",
+							   canceled ? "canceled by user request" : err,
+							   unpack_sql_state(edata->sqlerrcode));
+		pgb_catalog_log(my_id, canceled ? "backup canceled" : psprintf("backup failed: %s", err));
+		pgb_job_finish(canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED, edata->sqlerrcode,
+					canceled ? psprintf("backup %s was canceled", my_id) : err);
+		RESUME_INTERRUPTS();
+		proc_exit(0);
+	}
+	PG_END_TRY();
+
+	pgb_catalog_mark_completed(my_id, &result);
+	pgb_catalog_log(my_id, "backup completed");
+	if (strcmp(row->kind, "manual") == 0)
+		pgb_retention_manual(my_id);
+	else if (row->schedule)
+		pgb_retention_schedule(my_id, row->schedule);
+	pgb_job_finish(PGB_JOB_COMPLETED, 0, NULL);
+	proc_exit(0);
+}

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *	  pgbackups shared memory: the launcher, one scheduler slot per
+ *	  database, the request queue between SQL callers and schedulers, and
+ *	  one slot per job (pending or running, then finished for a while).
+ *
+ * Locking: every field below is protected by PgbShared->lock, except the
+ * job progress counters, which only the job's leader writes and readers
+ * may see torn (they are informational).  Latches are set without the lock.
+ *
+ * src/bgw/shmem.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_SHMEM_H
+#define PGB_SHMEM_H
+
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+
+#define PGB_MAX_DATABASES 256
+#define PGB_MAX_REQUESTS 64
+/* presigned URLs with session tokens run to a few kB */
+#define PGB_SOURCE_LEN 8192
+#define PGB_MAX_JOBS 128
+#define PGB_ID_LEN 16
+#define PGB_ERRMSG_LEN 1024
+
+typedef enum PgbDbState
+{
+	PGB_DB_UNKNOWN = 0,			/* never probed */
+	PGB_DB_STARTING,			/* scheduler launched, not yet attached */
+	PGB_DB_RUNNING,				/* scheduler running */
+	PGB_DB_ABSENT				/* probed: no extension in this database */
+} PgbDbState;
+
+typedef struct PgbDbSlot
+{
+	Oid			dboid;			/* InvalidOid = free slot */
+	PgbDbState	state;
+	pid_t		pid;
+	Latch	   *latch;			/* the scheduler's latch while RUNNING */
+	TimestampTz probed_at;
+	TimestampTz paused_until;	/* DROP/ALTER DATABASE in progress */
+	bool		wanted;			/* someone asked for a (re)probe */
+} PgbDbSlot;
+
+typedef enum PgbRequestKind
+{
+	PGB_REQ_CAPTURE = 1,
+	PGB_REQ_CANCEL,
+	PGB_REQ_DELETE,
+	PGB_REQ_RESTORE,
+	PGB_REQ_COPY
+} PgbRequestKind;
+
+typedef enum PgbRequestState
+{
+	PGB_RQ_FREE = 0,
+	PGB_RQ_SUBMITTED,
+	PGB_RQ_DONE
+} PgbRequestState;
+
+typedef struct PgbRequest
+{
+	PgbRequestState state;
+	PgbRequestKind kind;
+	Oid			dboid;			/* catalog database */
+	Oid			roleid;			/* requesting role */
+	Latch	   *requester;
+	char		target_db[NAMEDATALEN];
+	char		compression[32];
+	int			parallel;
+	char		label[128];
+	char		id[PGB_ID_LEN];
+	/* restore: backup id, db::id or URL; copy: source database or URL */
+	char		source[PGB_SOURCE_LEN];
+	bool		keep_owner;
+	bool		keep_acl;
+	bool		from_url;		/* restore: source is an archive URL */
+	/* reply */
+	int			sqlerrcode;		/* 0 = success */
+	char		errmsg[PGB_ERRMSG_LEN];
+	char		result_id[PGB_ID_LEN];
+} PgbRequest;
+
+typedef enum PgbJobStatus
+{
+	PGB_JOB_PENDING = 0,
+	PGB_JOB_RUNNING,
+	PGB_JOB_COMPLETED,
+	PGB_JOB_FAILED,
+	PGB_JOB_CANCELED
+} PgbJobStatus;
+
+typedef struct PgbJobSlot
+{
+	bool		in_use;
+	uint32		generation;
+	Oid			dboid;
+	char		id[PGB_ID_LEN];
+	PgbJobStatus status;
+	bool		launched;		/* a worker was registered */
+	bool		finished;		/* final status is in the catalog */
+	bool		exited;			/* the worker process has exited */
+	bool		cancel_requested;
+	pid_t		pid;
+	Latch	   *latch;			/* the job worker's latch */
+	int			nprocs;			/* processes counted against max_workers */
+	TimestampTz created_at;
+	TimestampTz finished_at;
+	int			sqlerrcode;
+	char		errmsg[PGB_ERRMSG_LEN];
+	Oid			roleid;			/* the requesting role (restores and copies) */
+	/* a copy's source connection string or a restore's URL, kept out of the catalog */
+	char		source[PGB_SOURCE_LEN];
+	/* progress */
+	int			tables_total;
+	int			tables_done;
+	int64		bytes_done;
+	char		phase[64];
+} PgbJobSlot;
+
+typedef struct PgbSharedState
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	uint32		next_generation;
+	TimestampTz debug_clock;	/* pgbackups.set_clock(); 0 = real time */
+	PgbDbSlot	dbs[PGB_MAX_DATABASES];
+	PgbRequest	requests[PGB_MAX_REQUESTS];
+	PgbJobSlot	jobs[PGB_MAX_JOBS];
+} PgbSharedState;
+
+extern PgbSharedState *PgbShared;
+
+extern void pgb_shmem_request(void);
+extern void pgb_shmem_install_hooks(void);
+
+extern PgbDbSlot *pgb_db_slot(Oid dboid, bool create);
+extern PgbJobSlot *pgb_job_find(Oid dboid, const char *id);
+extern void pgb_wake_launcher(void);
+extern int	pgb_procs_in_use(void);
+
+#endif							/* PGB_SHMEM_H */

@@ -1,0 +1,371 @@
+/*-------------------------------------------------------------------------
+ *
+ * transfer_job.c
+ *	  The job worker of a restore (r###) or a copy (c###): a "pgbackups
+ *	  job" background worker connected to no database.
+ *
+ * A restore may replace the very database that holds its catalog, and
+ * replacing a database needs every session to leave it, so this worker
+ * never connects to one: it records its progress over libpq
+ * (catalog_remote.c) and drives the restore engine (restore.c).  A copy
+ * captures the source into a temporary archive beside the data directory
+ * with the capture engine (one snapshot, parallel streams, lz4), restores
+ * it the same way and deletes it; nothing is kept in storage or in the
+ * backups catalog.
+ *
+ * src/bgw/transfer_job.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "access.h"
+#include "capture.h"
+#include "catalog_remote.h"
+#include "compress.h"
+#include "job_slot.h"
+#include "job_worker.h"
+#include "pq_util.h"
+#include "restore.h"
+#include "storage.h"
+#include "url_fetch.h"
+
+static PgbRemoteCatalog rcat;
+static char *temp_archive = NULL;	/* a copy's or URL's local archive */
+
+static void
+tlog(const char *msg)
+{
+	pgb_rcat_log(&rcat, msg);
+}
+
+static void
+transfer_exit(int code, Datum arg)
+{
+	if (temp_archive)
+	{
+		(void) unlink(temp_archive);
+		(void) unlink(psprintf("%s.tmp", temp_archive));
+	}
+}
+
+/*
+ * archive_for
+ *		What the restore engine reads for a restore's location: a file://
+ *		path, an s3:// URL (read with ranged GETs), or, for an http(s) URL,
+ *		a local copy downloaded first (the full URL, which may carry a
+ *		signature, is only in the job slot).
+ */
+static char *
+archive_for(const char *location)
+{
+	if (location && strncmp(location, "file://", 7) == 0 && location[7] == '/')
+		return pstrdup(location + 7);
+	if (location && strncmp(location, "s3://", 5) == 0)
+		return pstrdup(location);
+	if (location && (strncmp(location, "https://", 8) == 0 || strncmp(location, "http://", 7) == 0))
+	{
+		char	   *url = pgb_job_source();
+		int64		size;
+
+		if (url == NULL || url[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the URL of restore %s is no longer known", rcat.job_id),
+					 errhint("Start the restore again.")));
+		temp_archive = MemoryContextStrdup(TopMemoryContext,
+										   pgb_storage_temp_path(psprintf("url-%s.dump", rcat.job_id)));
+		(void) unlink(temp_archive);
+		tlog(psprintf("downloading %s", location));
+		size = pgb_url_download(url, temp_archive);
+		tlog(psprintf("downloaded " INT64_FORMAT " bytes", size));
+		return temp_archive;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("restoring from \"%s\" is not supported", location ? location : "(null)")));
+	return NULL;
+}
+
+static void
+load_expected_rows(PgbRestoreParams *p)
+{
+	const char *params[1] = {rcat.job_id};
+	PGresult   *res;
+	int			i;
+
+	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
+		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
+	res = pgb_pq_exec_params(rcat.conn,
+							 "SELECT t.key, t.value FROM pgbackups.restores r, "
+							 "pg_catalog.jsonb_each_text(r.expected_rows) t WHERE r.id = $1",
+							 1, params, PGRES_TUPLES_OK);
+	p->nexpected = PQntuples(res);
+	p->expected_tables = palloc(sizeof(char *) * Max(p->nexpected, 1));
+	p->expected_rows = palloc(sizeof(int64) * Max(p->nexpected, 1));
+	for (i = 0; i < p->nexpected; i++)
+	{
+		p->expected_tables[i] = pstrdup(PQgetvalue(res, i, 0));
+		p->expected_rows[i] = strtoi64(PQgetvalue(res, i, 1), NULL, 10);
+	}
+	PQclear(res);
+}
+
+/*
+ * The role that requested this job (restores and copies) and whether it is
+ * a superuser: untrusted extensions of an archive need one.
+ */
+static void
+set_requester(PgbRestoreParams *p)
+{
+	Oid			roleid = pgb_job_roleid();
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *name = NULL;
+	bool		su = false;
+
+	if (OidIsValid(roleid))
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		su = superuser_arg(roleid);
+		name = GetUserNameFromId(roleid, true);
+		name = name ? MemoryContextStrdup(cxt, name) : NULL;
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
+	p->requester = name;
+	p->requester_superuser = su;
+}
+
+static void
+run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
+{
+	PgbRestoreParams p;
+	char	   *backup = pgb_rcat_get(&rcat, "backup");
+	char	   *location = pgb_rcat_get(&rcat, "location");
+	char	   *par = pgb_rcat_get(&rcat, "parallel");
+
+	memset(&p, 0, sizeof(p));
+	p.job_id = rcat.job_id;
+	p.catalog_db = catalog_db;
+	p.target = pgb_rcat_get(&rcat, "target");
+	p.parallel = par ? atoi(par) : 1;
+	p.keep_owner = strcmp(pgb_rcat_get(&rcat, "keep_owner"), "true") == 0;
+	p.keep_acl = strcmp(pgb_rcat_get(&rcat, "keep_acl"), "true") == 0;
+	p.rcat = &rcat;
+	/* the scheduler recorded location, row counts and SHA-256, also for db::id */
+	load_expected_rows(&p);
+	p.backup = backup;
+	p.expected_sha256 = pgb_rcat_get(&rcat, "sha256");
+	set_requester(&p);
+	p.archive_path = archive_for(location);
+	tlog(psprintf("restore of %s into database \"%s\" started by worker %d, %d workers",
+				  backup, p.target, MyProcPid, p.parallel));
+	pgb_restore_run(&p, hooks, result);
+	if (temp_archive)
+	{
+		(void) unlink(temp_archive);
+		temp_archive = NULL;
+	}
+}
+
+/* a source URL must not lead back to the target database of this server */
+static void
+check_not_self(const char *url, const char *target)
+{
+	PGconn	   *conn = pgb_pq_connect(url);
+	PGresult   *res;
+	bool		same;
+
+	res = pgb_pq_exec(conn, "SELECT s.system_identifier::text, pg_catalog.current_database() "
+					  "FROM pg_catalog.pg_control_system() s", PGRES_TUPLES_OK);
+	same = strtou64(PQgetvalue(res, 0, 0), NULL, 10) == GetSystemIdentifier() &&
+		strcmp(PQgetvalue(res, 0, 1), target) == 0;
+	PQclear(res);
+	pgb_pq_disconnect(conn);
+	if (same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot copy database \"%s\" onto itself", target),
+				 errdetail("The source URL leads to the target database of this server.")));
+}
+
+static void
+run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
+{
+	char	   *source = pgb_job_source();
+	char	   *par = pgb_rcat_get(&rcat, "parallel");
+	PgbCaptureParams cp;
+	PgbCaptureResult cr;
+	PgbRestoreParams rp;
+	char	   *url;
+
+	temp_archive = MemoryContextStrdup(TopMemoryContext,
+									   pgb_storage_temp_path(psprintf("copy-%u-%s.dump",
+																	  catalog_db, rcat.job_id)));
+	(void) unlink(temp_archive);
+	url = psprintf("file://%s", temp_archive);
+
+	if (source[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the source of copy %s was lost in a server restart", rcat.job_id),
+				 errhint("Start the copy again.")));
+	memset(&cp, 0, sizeof(cp));
+	memset(&cr, 0, sizeof(cr));
+	if (strncmp(source, "postgres://", 11) == 0 || strncmp(source, "postgresql://", 13) == 0)
+	{
+		char	   *target = pgb_rcat_get(&rcat, "target");
+
+		check_not_self(source, target);
+		cp.dbname = "source";
+		cp.conninfo = source;
+	}
+	else
+		cp.dbname = source;
+	cp.location = url;
+	cp.parallel = par ? atoi(par) : 1;
+	cp.comp.alg = PGB_COMPRESS_LZ4;
+	cp.comp.level = 1;
+	tlog(psprintf("copy started by worker %d: capturing the source over %d streams",
+				  MyProcPid, cp.parallel));
+	pgb_capture_run(&cp, hooks, &cr);
+	tlog(psprintf("source captured: %d tables, " INT64_FORMAT " rows, snapshot archive of %s",
+				  cr.tables, cr.rows, text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(cr.archive_size))))));
+
+	memset(&rp, 0, sizeof(rp));
+	rp.job_id = rcat.job_id;
+	rp.catalog_db = catalog_db;
+	rp.archive_path = temp_archive;
+	rp.target = pgb_rcat_get(&rcat, "target");
+	rp.parallel = cp.parallel;
+	rp.rcat = &rcat;
+	set_requester(&rp);
+	pgb_restore_run(&rp, hooks, result);
+	(void) unlink(temp_archive);
+	temp_archive = NULL;
+}
+
+void
+pgb_transfer_job_main(Datum arg)
+{
+	PgbJobArgs	args;
+	PgbCaptureHooks hooks;
+	PgbRestoreResult result;
+	MemoryContext jobctx;
+	bool		is_restore;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgb_pin_search_path();
+	pgb_job_attach(&args);
+	before_shmem_exit(transfer_exit, (Datum) 0);
+	pgstat_report_appname("pgbackups");
+	is_restore = args.id[0] == 'r';
+
+	jobctx = AllocSetContextCreate(TopMemoryContext, "pgbackups transfer job", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(jobctx);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	rcat.dbname = get_database_name(args.dboid);
+	rcat.dbname = rcat.dbname ? MemoryContextStrdup(jobctx, rcat.dbname) : NULL;
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(jobctx);
+	rcat.job_id = pstrdup(args.id);
+	if (rcat.dbname == NULL)
+	{
+		pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_DATABASE, "the catalog database is gone");
+		proc_exit(0);
+	}
+	pgb_pq_set_interrupt_check(pgb_job_check);
+
+	hooks.check = pgb_job_check;
+	hooks.log = tlog;
+	hooks.progress = pgb_job_progress;
+	hooks.reserve_proc = pgb_job_reserve_proc;
+	hooks.release_proc = pgb_job_release_proc;
+
+	PG_TRY();
+	{
+		if (!pgb_rcat_mark_running(&rcat, MyProcPid))
+		{
+			pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_OBJECT, "job is no longer pending");
+			proc_exit(0);
+		}
+		if (is_restore)
+			run_restore(&hooks, args.dboid, &result);
+		else
+			run_copy(&hooks, args.dboid, &result);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		bool		canceled;
+		char	   *err;
+
+		MemoryContextSwitchTo(jobctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (IsTransactionState())
+			AbortCurrentTransaction();
+
+		/*
+		 * Interrupts stay enabled: DROP DATABASE waits for every process,
+		 * this one included, to absorb its ProcSignalBarrier.  A cancel
+		 * must not interrupt the clean-up itself.
+		 */
+		pgb_pq_set_interrupt_check(NULL);
+		pgb_restore_cleanup();
+		pgb_capture_cleanup();
+		if (temp_archive)
+		{
+			(void) unlink(temp_archive);
+			pgb_storage_remove_partials(psprintf("file://%s", temp_archive));
+			temp_archive = NULL;
+		}
+		canceled = pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+		/* the caller sees only this text: the hint goes with it */
+		err = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
+			: pstrdup(edata->message);
+		if (edata->hint)
+			err = psprintf("%s %s", err, edata->hint);
+		pgb_rcat_mark_ended(&rcat, canceled ? "canceled" : "failed",
+							canceled ? "canceled by user request" : err,
+							unpack_sql_state(edata->sqlerrcode), NULL);
+		tlog(canceled ? psprintf("%s canceled; the target database was left as it was",
+								 is_restore ? "restore" : "copy")
+			 : psprintf("%s failed: %s", is_restore ? "restore" : "copy", err));
+		pgb_job_finish(canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED, edata->sqlerrcode,
+					   canceled ? psprintf("%s %s was canceled", is_restore ? "restore" : "copy", args.id)
+					   : err);
+		pgb_rcat_close(&rcat);
+		proc_exit(0);
+	}
+	PG_END_TRY();
+
+	if (!result.catalog_carried)
+	{
+		pgb_rcat_mark_ended(&rcat, "completed", NULL, NULL, &result.stats);
+		tlog(psprintf("%s completed: %d tables, " INT64_FORMAT " rows",
+					  is_restore ? "restore" : "copy", result.stats.tables, result.stats.rows));
+	}
+	pgb_job_finish(PGB_JOB_COMPLETED, 0, NULL);
+	pgb_rcat_close(&rcat);
+	proc_exit(0);
+}

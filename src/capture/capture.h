@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.h
+ *	  The capture engine: one consistent pg_dump custom-format archive of a
+ *	  database, built from pg_dump's DDL and parallel COPY streams.
+ *
+ * src/capture/capture.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_CAPTURE_H
+#define PGB_CAPTURE_H
+
+#include "compress.h"
+
+typedef struct PgbCaptureParams
+{
+	const char *dbname;			/* database to capture */
+	const char *conninfo;		/* or NULL: the local server, dbname */
+	const char *location;		/* final storage URL of the archive */
+	PgbCompressionSpec comp;
+	int			parallel;
+} PgbCaptureParams;
+
+typedef struct PgbCaptureResult
+{
+	int			tables;
+	int64		rows;
+	int64		raw_size;
+	int64		archive_size;
+	int64		source_size;
+	char		sha256[65];
+	char	   *table_rows_json;
+	char	   *archive_version;
+	char	   *server_version;
+	char	   *pgdump_version;
+	int			streams_used;
+} PgbCaptureResult;
+
+/* hooks the job worker provides */
+typedef struct PgbCaptureHooks
+{
+	void		(*check) (void);	/* may raise the job's cancel error */
+	void		(*log) (const char *msg);
+	void		(*progress) (const char *phase, int tables_done, int tables_total, int64 bytes);
+	bool		(*reserve_proc) (void);	/* one more process under max_workers? */
+	void		(*release_proc) (void);
+} PgbCaptureHooks;
+
+extern void pgb_capture_run(const PgbCaptureParams *params,
+							const PgbCaptureHooks *hooks,
+							PgbCaptureResult *result);
+extern void pgb_capture_cleanup(void);
+extern void pgb_capture_cleanup_on_exit(void);
+
+#endif							/* PGB_CAPTURE_H */

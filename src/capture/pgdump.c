@@ -1,0 +1,451 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgdump.c
+ *	  Runs pg_dump (same major version, beside the postgres binary unless
+ *	  pgbackups.pg_dump_path says otherwise) as a child process.
+ *
+ * pg_dump is the authority on DDL: it writes an uncompressed custom
+ * archive of everything except the data of the tables the capture copies
+ * itself, reading the capture's exported snapshot (--snapshot).  The
+ * child is started with fork/execv (no shell), its stderr goes to a file
+ * that is quoted in the error if it fails, and the parent polls it with
+ * waitpid(WNOHANG) between latch waits so cancellation stays prompt.  The
+ * child is killed on every error path (pgb_pgdump_kill).
+ *
+ * No secret goes on pg_dump's command line, which every local user can
+ * read with ps: the connection string is rebuilt in key=value form without
+ * its password (a postgres://user:password@host/db source of copy(), or a
+ * password in pgbackups.conninfo), and the password is handed over in a
+ * private passfile (mode 0600, in <data directory>/pgbackups_tmp) named by
+ * passfile=.  The passfile is removed when pg_dump has ended (finish, kill),
+ * when the memory context of the PgbPgDump is reset or deleted, and at
+ * process exit; one left by a process killed with SIGKILL is removed by the
+ * next pg_dump start of any worker (sweep_stale_passfiles).  The child's
+ * environment is the server's own: no PGPASSWORD is added to it
+ * (/proc/PID/environ is readable by the server's OS user).
+ *
+ * src/capture/pgdump.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "utils/memutils.h"
+
+#include "guc.h"
+#include "pgdump.h"
+#include "pq_util.h"
+#include "storage.h"
+
+/*
+ * Passfiles that exist right now in this process (one per running pg_dump;
+ * a capture runs one), removed at process exit whatever happened before.
+ */
+#define PGB_MAX_PASSFILES 4
+static char *live_passfiles[PGB_MAX_PASSFILES];
+static bool passfile_exit_registered = false;
+static uint32 passfile_counter = 0;
+
+static void
+forget_passfile(const char *path)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_PASSFILES; i++)
+		if (live_passfiles[i] && strcmp(live_passfiles[i], path) == 0)
+		{
+			pfree(live_passfiles[i]);
+			live_passfiles[i] = NULL;
+		}
+}
+
+static void
+passfiles_at_exit(int code, Datum arg)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_PASSFILES; i++)
+		if (live_passfiles[i])
+			(void) unlink(live_passfiles[i]);
+}
+
+/* remove the passfile of d, if it has one (idempotent) */
+static void
+remove_passfile(PgbPgDump *d)
+{
+	if (d->pass_path == NULL)
+		return;
+	(void) unlink(d->pass_path);
+	forget_passfile(d->pass_path);
+	d->pass_path = NULL;
+}
+
+/* memory context callback: the PgbPgDump goes away with its context */
+static void
+passfile_reset_callback(void *arg)
+{
+	PgbPgDump  *d = (PgbPgDump *) arg;
+
+	if (d->pass_path)
+	{
+		(void) unlink(d->pass_path);
+		forget_passfile(d->pass_path);
+		/* the string itself is freed with the context */
+		d->pass_path = NULL;
+	}
+}
+
+/* append s to buf with ':' and '\' escaped as a passfile field wants */
+static void
+append_passfile_field(StringInfo buf, const char *s)
+{
+	for (; *s; s++)
+	{
+		if (*s == ':' || *s == '\\')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *s);
+	}
+}
+
+/*
+ * sweep_stale_passfiles
+ *		Remove the passfiles of processes that no longer exist: one killed
+ *		with SIGKILL (or a crash) had no chance to remove its own.  A file
+ *		whose process is alive, or that does not look like ours, is kept.
+ */
+static void
+sweep_stale_passfiles(const char *dir)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		int			pid;
+		unsigned int n;
+		char		tail[8];
+
+		if (sscanf(de->d_name, "pgdump-%d-%u.%7s", &pid, &n, tail) != 3 ||
+			strcmp(tail, "pass") != 0 || pid <= 0 || pid == MyProcPid)
+			continue;
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+		{
+			char	   *path = psprintf("%s/%s", dir, de->d_name);
+
+			if (unlink(path) == 0)
+				ereport(LOG,
+						(errmsg("removed passfile \"%s\" of process %d, which no longer exists",
+								path, pid)));
+			pfree(path);
+		}
+	}
+	FreeDir(d);
+}
+
+/*
+ * write_passfile
+ *		Create a 0600 passfile in <data directory>/pgbackups_tmp holding
+ *		password for any host, port, database and user; remember it in d
+ *		(removed by remove_passfile, the context callback or at exit).
+ */
+static void
+write_passfile(PgbPgDump *d, const char *password)
+{
+	StringInfoData line;
+	char	   *path;
+	char	   *dir;
+	int			fd;
+	int			i;
+	ssize_t		n;
+
+	if (strchr(password, '\n') != NULL || strchr(password, '\r') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a password containing a line break cannot be passed to pg_dump")));
+
+	if (!passfile_exit_registered)
+	{
+		on_proc_exit(passfiles_at_exit, (Datum) 0);
+		passfile_exit_registered = true;
+	}
+	for (i = 0; i < PGB_MAX_PASSFILES; i++)
+		if (live_passfiles[i] == NULL)
+			break;
+	if (i == PGB_MAX_PASSFILES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many pg_dump processes in one pgbackups worker")));
+
+	path = pgb_storage_temp_path(psprintf("pgdump-%d-%u.pass", MyProcPid,
+										  passfile_counter++));
+	dir = pstrdup(path);
+	get_parent_directory(dir);
+	sweep_stale_passfiles(dir);
+	pfree(dir);
+	(void) unlink(path);		/* a leftover of a crashed process */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path)));
+	live_passfiles[i] = MemoryContextStrdup(TopMemoryContext, path);
+	d->pass_path = path;
+
+	initStringInfo(&line);
+	appendStringInfoString(&line, "*:*:*:*:");
+	append_passfile_field(&line, password);
+	appendStringInfoChar(&line, '\n');
+	errno = 0;
+	n = write(fd, line.data, line.len);
+	/* the password is not left in freed memory */
+	explicit_bzero(line.data, line.len);
+	if (n != line.len || close(fd) != 0)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		if (n != line.len)
+			(void) close(fd);
+		remove_passfile(d);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", path)));
+	}
+	pfree(line.data);
+}
+
+/*
+ * dump_conninfo
+ *		The connection string pg_dump gets on its command line: conninfo in
+ *		key=value form without a password, plus passfile= naming a private
+ *		passfile when conninfo had a password.
+ */
+static char *
+dump_conninfo(PgbPgDump *d, const char *conninfo)
+{
+	char	   *password;
+	char	   *safe = pgb_pq_conninfo_without_password(conninfo, &password);
+	StringInfoData buf;
+
+	if (password == NULL)
+		return safe;
+	write_passfile(d, password);
+	explicit_bzero(password, strlen(password));
+	pfree(password);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, safe);
+	/* a passfile= of the conninfo is replaced: ours is read, not that one */
+	pgb_pq_append_param(&buf, "passfile", d->pass_path);
+	pfree(safe);
+	return buf.data;
+}
+
+char *
+pgb_pgdump_path(void)
+{
+	char		dir[MAXPGPATH];
+
+	if (pgb_pg_dump_path && pgb_pg_dump_path[0])
+		return pstrdup(pgb_pg_dump_path);
+	strlcpy(dir, my_exec_path, sizeof(dir));
+	get_parent_directory(dir);
+	return psprintf("%s/pg_dump", dir);
+}
+
+PgbPgDump *
+pgb_pgdump_start(const char *conninfo, const char *snapshot,
+				 const char *encoding, List *exclude_patterns, const char *out_path)
+{
+	PgbPgDump  *d = palloc0(sizeof(PgbPgDump));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+	char	   *path = pgb_pgdump_path();
+	int			nargs = list_length(exclude_patterns) + 16;
+	char	  **argv = palloc0(sizeof(char *) * nargs);
+	int			i = 0;
+	ListCell   *lc;
+	pid_t		pid;
+	int			errfd;
+
+	if (access(path, X_OK) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("pg_dump not found at \"%s\"", path),
+				 errhint("Install the PostgreSQL client of the server's major version, or set pgbackups.pg_dump_path.")));
+
+	d->out_path = pstrdup(out_path);
+	d->err_path = psprintf("%s.err.tmp", out_path);
+	cb->func = passfile_reset_callback;
+	cb->arg = d;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+
+	argv[i++] = path;
+	argv[i++] = "--format=custom";
+	argv[i++] = "--compress=0";
+	argv[i++] = "--no-sync";
+	argv[i++] = psprintf("--file=%s", out_path);
+	argv[i++] = psprintf("--snapshot=%s", snapshot);
+	/* the archive's ENCODING must match the COPY streams' client_encoding */
+	argv[i++] = psprintf("--encoding=%s", encoding);
+	argv[i++] = psprintf("--dbname=%s", dump_conninfo(d, conninfo));
+	foreach(lc, exclude_patterns)
+		argv[i++] = psprintf("--exclude-table-data=%s", (char *) lfirst(lc));
+	argv[i] = NULL;
+
+	errfd = open(d->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (errfd < 0)
+	{
+		int			save_errno = errno;
+
+		remove_passfile(d);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", d->err_path)));
+	}
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+	{
+		int			save_errno = errno;
+
+		close(errfd);
+		remove_passfile(d);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not start pg_dump: %m")));
+	}
+	if (pid == 0)
+	{
+		/* child: no PostgreSQL code from here on */
+		int			nullfd = open("/dev/null", O_RDWR);
+
+		if (nullfd >= 0)
+		{
+			dup2(nullfd, 0);
+			dup2(nullfd, 1);
+		}
+		dup2(errfd, 2);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		{
+			sigset_t	none;
+
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+		}
+		execv(path, argv);
+		_exit(127);
+	}
+	close(errfd);
+	d->pid = pid;
+	return d;
+}
+
+/* true once the child has exited */
+bool
+pgb_pgdump_poll(PgbPgDump *d)
+{
+	int			status;
+	pid_t		rc;
+
+	if (d == NULL || d->exited)
+		return true;
+	rc = waitpid(d->pid, &status, WNOHANG);
+	if (rc == d->pid)
+	{
+		d->exited = true;
+		d->status = status;
+	}
+	else if (rc < 0 && errno != EINTR)
+	{
+		d->exited = true;
+		d->status = -1;
+	}
+	return d->exited;
+}
+
+static char *
+read_stderr_tail(const char *path)
+{
+	FILE	   *f = AllocateFile(path, "r");
+	char		buf[2048];
+	size_t		n;
+	long		size;
+
+	if (f == NULL)
+		return pstrdup("");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	if (size > (long) sizeof(buf) - 1)
+		fseek(f, size - (long) sizeof(buf) + 1, SEEK_SET);
+	else
+		fseek(f, 0, SEEK_SET);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	FreeFile(f);
+	return pchomp(buf);
+}
+
+/*
+ * pgb_pgdump_finish
+ *		Wait for the child (the caller polls first so cancellation works)
+ *		and raise an error quoting its stderr if it failed.
+ */
+void
+pgb_pgdump_finish(PgbPgDump *d)
+{
+	char	   *err;
+
+	Assert(d->exited);
+	remove_passfile(d);
+	err = read_stderr_tail(d->err_path);
+	unlink(d->err_path);
+	if (d->status != 0)
+	{
+		if (WIFEXITED(d->status) && WEXITSTATUS(d->status) == 127)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FILE),
+					 errmsg("could not execute pg_dump")));
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("pg_dump failed: %s", err[0] ? err : "no message"),
+				 errdetail("pg_dump %s.",
+						   WIFEXITED(d->status) ?
+						   psprintf("exited with code %d", WEXITSTATUS(d->status)) :
+						   psprintf("was terminated by signal %d", WTERMSIG(d->status)))));
+	}
+}
+
+void
+pgb_pgdump_kill(PgbPgDump *d)
+{
+	if (d == NULL)
+		return;
+	/* also when pg_dump has exited but pgb_pgdump_finish was not reached */
+	remove_passfile(d);
+	if (d->exited || d->pid <= 0)
+		return;
+	kill(d->pid, SIGTERM);
+	waitpid(d->pid, NULL, 0);
+	d->exited = true;
+	unlink(d->err_path);
+}

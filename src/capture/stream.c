@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream.c
+ *	  One COPY stream of a capture.
+ *
+ * A stream opens a libpq connection to the database being captured,
+ * imports the capture's exported snapshot, and takes tables from the shared
+ * work list (largest first) until it is empty.  Each table's COPY text is
+ * compressed into one zlib stream / lz4 frame / zstd frame and appended to
+ * the stream's spool file as a custom-format chunk stream (Int length,
+ * bytes, ..., Int 0); the leader later copies it into the archive behind
+ * a block header.  Streams run in the job leader and in helper background
+ * workers ("pgbackups stream"), which attach the DSM segment given in
+ * bgw_main_arg and exit on the shared abort flag.
+ *
+ * src/capture/stream.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+
+#include "archive.h"
+#include "pq_util.h"
+#include "spool.h"
+#include "stream.h"
+
+static PgbCaptureShared *helper_shared = NULL;
+
+char *
+pgb_stream_spool_path(const char *prefix, int stream)
+{
+	if (stream == PGB_EXTRA_SPOOL)
+		return psprintf("%s.extra.tmp", prefix);
+	return psprintf("%s.s%d.tmp", prefix, stream);
+}
+
+void
+pgb_stream_check_abort(PgbCaptureShared *sh)
+{
+	if (pg_atomic_read_u32(&sh->abort) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("capture stream stopped because the capture was aborted")));
+}
+
+void
+pgb_stream_record_error(PgbCaptureShared *sh, ErrorData *edata)
+{
+	SpinLockAcquire(&sh->mutex);
+	if (sh->sqlerrcode == 0)
+	{
+		sh->sqlerrcode = edata->sqlerrcode ? edata->sqlerrcode : ERRCODE_INTERNAL_ERROR;
+		strlcpy(sh->errmsg, edata->message ? edata->message : "unknown error", sizeof(sh->errmsg));
+		if (edata->context)
+		{
+			size_t		l = strlen(sh->errmsg);
+
+			snprintf(sh->errmsg + l, sizeof(sh->errmsg) - l, " (%s)", edata->context);
+		}
+	}
+	SpinLockRelease(&sh->mutex);
+	pg_atomic_write_u32(&sh->abort, 1);
+}
+
+static void
+copy_table(PGconn *conn, PgbCaptureShared *sh, PgbStreamTable *t,
+		   PgbCompressor *comp, PgbSpool *spool)
+{
+	PGresult   *res;
+	int64		rows = 0;
+	int64		raw = 0;
+	int64		reported = 0;
+	uint64		start = pgb_spool_pos(spool);
+	const char *sql = PGB_STREAM_STR(sh, t->sql_off);
+
+	pgb_compressor_begin(comp, pgb_spool_chunk, spool);
+	PQclear(pgb_pq_exec(conn, sql, PGRES_COPY_OUT));
+	for (;;)
+	{
+		char	   *buf = NULL;
+		int			n = PQgetCopyData(conn, &buf, 1);
+
+		if (n > 0)
+		{
+			pgb_compressor_write(comp, buf, n);
+			PQfreemem(buf);
+			rows++;
+			raw += n;
+			if ((rows & 0x3FF) == 0)
+			{
+				SpinLockAcquire(&sh->mutex);
+				sh->bytes_done += raw - reported;
+				SpinLockRelease(&sh->mutex);
+				reported = raw;
+				pgb_pq_check_interrupts();
+			}
+		}
+		else if (n == 0)
+		{
+			pgb_pq_wait_socket(conn, false);
+			if (PQconsumeInput(conn) == 0)
+				pgb_pq_error(conn, NULL, NULL);
+		}
+		else if (n == -1)
+			break;
+		else
+			pgb_pq_error(conn, NULL, NULL);
+	}
+	/* the COPY's final status */
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			pgb_pq_wait_socket(conn, false);
+			if (PQconsumeInput(conn) == 0)
+				pgb_pq_error(conn, NULL, NULL);
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			pgb_pq_error(conn, res, psprintf("COPY of table %s", PGB_STREAM_STR(sh, t->name_off)));
+		PQclear(res);
+	}
+	/* pg_dump appends the end-of-data marker and two newlines */
+	pgb_compressor_write(comp, "\\.\n\n\n", 5);
+	pgb_compressor_end(comp);
+	pgb_spool_put_int(spool, 0);
+
+	t->spool_off = start;
+	t->spool_len = pgb_spool_pos(spool) - start;
+	t->rows = rows;
+	t->raw_bytes = raw;
+	pg_write_barrier();
+	SpinLockAcquire(&sh->mutex);
+	sh->tables_done++;
+	sh->bytes_done += raw - reported;
+	SpinLockRelease(&sh->mutex);
+}
+
+void
+pgb_stream_run(PgbCaptureShared *sh, int stream)
+{
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext,
+											  "pgbackups stream",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(ctx);
+	PGconn	   *conn;
+	PgbSpool   *spool;
+	PgbCompressor *comp;
+	char	   *sql;
+
+	conn = pgb_pq_connect(sh->conninfo);
+	sql = psprintf("SET client_encoding = '%s'; "
+				   "SET DateStyle = ISO; SET IntervalStyle = postgres; "
+				   "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
+				   "SET statement_timeout = 0; SET lock_timeout = 0; "
+				   "SET idle_in_transaction_session_timeout = 0; "
+				   "SET row_security = off; "
+				   "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+				   "SET TRANSACTION SNAPSHOT '%s'",
+				   sh->encoding, sh->snapshot);
+	pgb_pq_command(conn, sql);
+
+	spool = pgb_spool_create(pgb_stream_spool_path(sh->spool_prefix, stream));
+
+	comp = pgb_compressor_create(&sh->comp);
+
+	for (;;)
+	{
+		uint32		i = pg_atomic_fetch_add_u32(&sh->next_table, 1);
+		PgbStreamTable *t;
+
+		pgb_pq_check_interrupts();
+		if (i >= (uint32) sh->ntables)
+			break;
+		t = &sh->tables[i];
+		copy_table(conn, sh, t, comp, spool);
+		t->stream = stream;
+		pg_write_barrier();
+		t->done = true;
+	}
+	pgb_spool_close(spool);
+	pgb_pq_command(conn, "COMMIT");
+	pgb_pq_disconnect(conn);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);	/* closes the spool file */
+	SpinLockAcquire(&sh->mutex);
+	sh->stream_done[stream] = true;
+	SpinLockRelease(&sh->mutex);
+}
+
+static void
+helper_check(void)
+{
+	if (helper_shared)
+		pgb_stream_check_abort(helper_shared);
+}
+
+/*
+ * pgb_stream_worker_main
+ *		Entry point of a helper stream worker; bgw_main_arg is the DSM
+ *		handle, bgw_extra holds the stream number.
+ */
+void
+pgb_stream_worker_main(Datum arg)
+{
+	dsm_segment *seg;
+	PgbCaptureShared *sh;
+	int			stream;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	memcpy(&stream, MyBgworkerEntry->bgw_extra, sizeof(int));
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not attach to capture shared memory")));
+	sh = (PgbCaptureShared *) dsm_segment_address(seg);
+	helper_shared = sh;
+	pgb_pq_set_interrupt_check(helper_check);
+
+	PG_TRY();
+	{
+		pgb_stream_run(sh, stream);
+	}
+	PG_CATCH();
+	{
+		MemoryContext ecxt = MemoryContextSwitchTo(TopMemoryContext);
+		ErrorData  *edata = CopyErrorData();
+
+		MemoryContextSwitchTo(ecxt);
+		pgb_stream_record_error(sh, edata);
+		pgb_pq_disconnect_all();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	dsm_detach(seg);
+	proc_exit(0);
+}

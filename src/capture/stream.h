@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream.h
+ *	  Parallel COPY streams of a capture: the shared (DSM) work list and
+ *	  the per-stream loop, run by the job leader and by helper workers.
+ *
+ * src/capture/stream.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_STREAM_H
+#define PGB_STREAM_H
+
+#include "port/atomics.h"
+#include "storage/spin.h"
+
+#include "compress.h"
+#include "guc.h"
+
+typedef struct PgbStreamTable
+{
+	Oid			relid;
+	uint32		sql_off;		/* COPY ... TO stdout, in the string area */
+	uint32		name_off;		/* schema.table, for messages */
+	int64		est_bytes;
+	/* results, written by the stream that took the table */
+	int			stream;
+	bool		done;
+	uint64		spool_off;
+	uint64		spool_len;		/* chunk stream, terminator included */
+	int64		rows;
+	int64		raw_bytes;
+} PgbStreamTable;
+
+typedef struct PgbCaptureShared
+{
+	pg_atomic_uint32 next_table;
+	pg_atomic_uint32 abort;
+	int			ntables;
+	int			nstreams;
+	PgbCompressionSpec comp;
+	char		snapshot[64];
+	char		conninfo[4096];
+	char		spool_prefix[MAXPGPATH];
+	char		encoding[64];
+	slock_t		mutex;			/* protects what follows */
+	int			tables_done;
+	int64		bytes_done;
+	int			sqlerrcode;
+	char		errmsg[1024];
+	bool		stream_done[PGB_MAX_PARALLEL];
+	Size		strings_off;	/* from the start of this struct */
+	PgbStreamTable tables[FLEXIBLE_ARRAY_MEMBER];
+} PgbCaptureShared;
+
+#define PGB_STREAM_STR(sh, off) ((char *) (sh) + (sh)->strings_off + (off))
+
+/* spool file of a stream, or of pg_dump's re-encoded data items (PGB_EXTRA_SPOOL) */
+#define PGB_EXTRA_SPOOL (-1)
+extern char *pgb_stream_spool_path(const char *prefix, int stream);
+extern void pgb_stream_run(PgbCaptureShared *sh, int stream);
+extern void pgb_stream_record_error(PgbCaptureShared *sh, ErrorData *edata);
+extern void pgb_stream_check_abort(PgbCaptureShared *sh);
+
+extern PGDLLEXPORT void pgb_stream_worker_main(Datum arg);
+
+#endif							/* PGB_STREAM_H */

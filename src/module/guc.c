@@ -1,0 +1,403 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Defines the pgbackups.* configuration parameters.
+ *
+ * Settings that carry credentials (pgbackups.conninfo) are superuser-only
+ * and hidden from SHOW ALL; everything else can be read by anyone but only
+ * changed in postgresql.conf (SIGHUP) or by a superuser.
+ *
+ * src/module/guc.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "compress.h"
+#include "guc.h"
+
+char	   *pgb_storage_url = NULL;
+int			pgb_max_workers = 4;
+int			pgb_default_parallel = 2;
+char	   *pgb_compression = NULL;
+int			pgb_manual_retention = 25;
+int			pgb_max_decompressed_size = 1024 * 1024;
+char	   *pgb_pg_dump_path = NULL;
+char	   *pgb_connect_user = NULL;
+char	   *pgb_conninfo = NULL;
+char	   *pgb_s3_endpoint = NULL;
+char	   *pgb_s3_region = NULL;
+char	   *pgb_s3_uri_style = NULL;
+char	   *pgb_s3_access_key_id = NULL;
+char	   *pgb_s3_secret_access_key = NULL;
+char	   *pgb_s3_session_token = NULL;
+int			pgb_s3_part_size = 16;
+int			pgb_s3_upload_concurrency = 4;
+char	   *pgb_ca_file = NULL;
+int			pgb_http_timeout = 30;
+int			pgb_http_retry_time = 60;
+char	   *pgb_url_allowed_hosts = NULL;
+char	   *pgb_restore_extensions = NULL;
+int			pgb_url_max_size = 1024 * 1024;
+bool		pgb_debug_clock = false;
+int			pgb_schedule_grace = 3600;
+char	   *pgb_webhook_url = NULL;
+bool		pgb_webhook_on_success = false;
+
+static bool
+check_compression(char **newval, void **extra, GucSource source)
+{
+	PgbCompressionSpec spec;
+	char	   *err;
+
+	if (!pgb_compression_parse(*newval, &spec, &err))
+	{
+		GUC_check_errdetail("%s", err);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_storage_url(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "file://", 7) == 0)
+	{
+		if (v[7] != '/')
+		{
+			GUC_check_errdetail("A file:// storage URL must name an absolute directory, as in file:///var/lib/pgbackups.");
+			return false;
+		}
+		return true;
+	}
+	if (strncmp(v, "s3://", 5) == 0)
+		return true;			/* validated when used */
+	GUC_check_errdetail("Supported storage URLs are file:///directory and s3://bucket/prefix.");
+	return false;
+}
+
+static bool
+check_s3_endpoint(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+	{
+		GUC_check_errdetail("An S3 endpoint is an http:// or https:// URL, as in https://s3.eu-west-1.amazonaws.com.");
+		return false;
+	}
+	if (strchr(v + 8, '?') || strchr(v + 8, '#') || strchr(v, '@'))
+	{
+		GUC_check_errdetail("An S3 endpoint has no user, query or fragment.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_restore_extensions(char **newval, void **extra, GucSource source)
+{
+	char	   *copy;
+	List	   *names;
+	bool		ok;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	copy = pstrdup(*newval);
+	ok = SplitIdentifierString(copy, ',', &names);
+	list_free(names);
+	pfree(copy);
+	if (!ok)
+		GUC_check_errdetail("A comma-separated list of extension names is expected, as in postgres_fdw, dblink.");
+	return ok;
+}
+
+static bool
+check_uri_style(char **newval, void **extra, GucSource source)
+{
+	if (strcmp(*newval, "host") == 0 || strcmp(*newval, "path") == 0)
+		return true;
+	GUC_check_errdetail("Valid values are \"host\" (virtual-hosted, bucket.endpoint) and \"path\" (endpoint/bucket).");
+	return false;
+}
+
+/*
+ * pgb_default_storage_url
+ *		The embedded default: a directory "pgbackups" next to the data
+ *		directory, so it works with no configuration and is not inside
+ *		PGDATA (where a base backup would copy it).
+ */
+char *
+pgb_default_storage_url(void)
+{
+	char		parent[MAXPGPATH];
+
+	strlcpy(parent, DataDir, sizeof(parent));
+	get_parent_directory(parent);
+	if (parent[0] == '\0')
+		strlcpy(parent, DataDir, sizeof(parent));
+	return psprintf("file://%s/pgbackups", parent);
+}
+
+void
+pgb_guc_define(void)
+{
+	DefineCustomStringVariable("pgbackups.storage_url",
+							   "Where archives are stored: file:///directory or s3://bucket/prefix.",
+							   "Empty means file://<parent of the data directory>/pgbackups.",
+							   &pgb_storage_url,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_storage_url, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.max_workers",
+							"Maximum number of background worker processes pgbackups jobs use at once.",
+							"A job needs one process, plus one per extra parallel stream when available.",
+							&pgb_max_workers,
+							4, 1, 256,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.default_parallel",
+							"Default number of parallel COPY streams of a capture.",
+							NULL,
+							&pgb_default_parallel,
+							2, 1, PGB_MAX_PARALLEL,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.compression",
+							   "Default archive compression: none, gzip, lz4 or zstd, optionally with :level.",
+							   "lz4 and zstd archives need pg_restore 16 or later.",
+							   &pgb_compression,
+							   "gzip",
+							   PGC_SUSET,
+							   0,
+							   check_compression, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.manual_retention",
+							"Number of completed manual backups kept per database; the oldest expire.",
+							NULL,
+							&pgb_manual_retention,
+							25, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.max_decompressed_size",
+							"Largest decompressed size of one archive data entry a restore accepts.",
+							"A cap against decompression bombs in archives from URLs.",
+							&pgb_max_decompressed_size,
+							1024 * 1024, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.pg_dump_path",
+							   "Path of the pg_dump used for DDL.",
+							   "Empty means the pg_dump installed beside the postgres binary.",
+							   &pgb_pg_dump_path,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.connect_user",
+							   "Role the worker's libpq connections use.",
+							   "Empty means the bootstrap superuser, which matches Debian's peer and trust setups.",
+							   &pgb_connect_user,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.conninfo",
+							   "Extra libpq connection parameters for the worker's connections.",
+							   "For example \"host=/var/run/postgresql passfile=/etc/pgbackups/pgpass\".",
+							   &pgb_conninfo,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_endpoint",
+							   "S3 endpoint URL, for S3-compatible services.",
+							   "Empty means https://s3.<region>.amazonaws.com.",
+							   &pgb_s3_endpoint,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_s3_endpoint, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_region",
+							   "S3 region used in request signatures.",
+							   NULL,
+							   &pgb_s3_region,
+							   "us-east-1",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_uri_style",
+							   "S3 addressing: host (bucket.endpoint/key) or path (endpoint/bucket/key).",
+							   NULL,
+							   &pgb_s3_uri_style,
+							   "host",
+							   PGC_SIGHUP,
+							   0,
+							   check_uri_style, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_access_key_id",
+							   "S3 access key id.",
+							   NULL,
+							   &pgb_s3_access_key_id,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_secret_access_key",
+							   "S3 secret access key.",
+							   NULL,
+							   &pgb_s3_secret_access_key,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.s3_session_token",
+							   "S3 session token of temporary credentials.",
+							   NULL,
+							   &pgb_s3_session_token,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.s3_part_size",
+							"Smallest part size of S3 multipart uploads.",
+							"Parts grow so that any archive fits in 10,000 parts.",
+							&pgb_s3_part_size,
+							16, 5, 5 * 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.s3_upload_concurrency",
+							"Number of parts of one S3 upload in flight at once.",
+							NULL,
+							&pgb_s3_upload_concurrency,
+							4, 1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.ca_file",
+							   "CA certificates (PEM) trusted for HTTPS, instead of the system's.",
+							   "Used for S3 and restore_from_url.",
+							   &pgb_ca_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.http_timeout",
+							"Connect timeout, and how long a transfer may stay below 1 kB/s.",
+							NULL,
+							&pgb_http_timeout,
+							30, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.http_retry_time",
+							"How long one HTTP request is retried after transient failures.",
+							"5xx, 429, timeouts and resets are retried with exponential backoff; other 4xx fail at once.",
+							&pgb_http_retry_time,
+							60, 0, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.url_allowed_hosts",
+							   "Hosts restore_from_url may reach over http:// and at private or loopback addresses.",
+							   "Comma-separated host names or IP literals, as written in URLs.",
+							   &pgb_url_allowed_hosts,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.restore_extensions",
+							   "Untrusted extensions a restore may install for a database owner who is not a superuser.",
+							   "Comma-separated extension names.  Untrusted extensions not listed are "
+							   "installed only by restores and copies a superuser requested.",
+							   &pgb_restore_extensions,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_restore_extensions, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.url_max_size",
+							"Largest archive restore_from_url downloads.",
+							NULL,
+							&pgb_url_max_size,
+							1024 * 1024, 1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.schedule_grace",
+							"How late a scheduled backup may still start.",
+							"A slot missed by more (server down, scheduler stopped) is recorded as missed; "
+							"the health view calls a schedule late this long after a slot without a backup.",
+							&pgb_schedule_grace,
+							3600, 0, 7 * 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgbackups.webhook_url",
+							   "URL that receives a JSON POST when a job fails or a scheduled run is missed.",
+							   "Empty: no webhook.  http:// and internal addresses are allowed (a superuser sets it).",
+							   &pgb_webhook_url,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.webhook_on_success",
+							 "Also POST to pgbackups.webhook_url when a job completes.",
+							 NULL,
+							 &pgb_webhook_on_success,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.debug_clock",
+							 "Lets a superuser set the scheduler's clock with pgbackups.set_clock() (tests only).",
+							 NULL,
+							 &pgb_debug_clock,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pgbackups");
+}

@@ -1,0 +1,599 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *	  HTTP transfers through libcurl, inside a backend process: transfer
+ *	  set-up (timeouts, protocols, TLS, no proxy from the environment),
+ *	  polling with interrupt checks, retry classification and backoff,
+ *	  URL redaction and the private-address filter of restore_from_url.
+ *
+ * src/net/http.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common/pg_prng.h"
+#include "utils/memutils.h"
+
+#include "guc.h"
+#include "http.h"
+#include "pq_util.h"
+
+#define POLL_MS 100
+#define RESP_CAP (1024 * 1024)
+#define BACKOFF_BASE_MS 200
+#define BACKOFF_CAP_MS 10000
+
+static bool curl_ready = false;
+static CURLM *sync_multi = NULL;
+
+static void
+ensure_curl(void)
+{
+	if (curl_ready)
+		return;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+	curl_ready = true;
+}
+
+/* ---- libcurl callbacks: they never ereport(ERROR) ---- */
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+	size_t		n = size * nmemb;
+
+	/* an error body of a failed request is always kept in memory */
+	if (x->max_bytes > 0 && x->received + (int64) n > x->max_bytes)
+	{
+		x->too_big = true;
+		return 0;
+	}
+	x->received += n;
+	if (x->sink && x->status < 300)
+		return x->sink(x->sink_arg, ptr, n) ? n : 0;
+	if (x->resp.len + n <= x->resp_cap)
+		appendBinaryStringInfo(&x->resp, ptr, n);
+	return n;
+}
+
+static void
+copy_header_value(char *dst, size_t dstlen, const char *v, size_t len)
+{
+	while (len > 0 && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+		len--;
+	if (len >= dstlen)
+		len = dstlen - 1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+}
+
+static size_t
+header_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+	size_t		n = size * nitems;
+
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+	{
+		/* a new response (after a 100 Continue, say): forget the last one */
+		const char *sp = memchr(buf, ' ', n);
+
+		x->etag[0] = '\0';
+		x->location[0] = '\0';
+		x->content_length = -1;
+		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+	}
+	else if (n > 5 && pg_strncasecmp(buf, "etag:", 5) == 0)
+		copy_header_value(x->etag, sizeof(x->etag), buf + 5, n - 5);
+	else if (n > 9 && pg_strncasecmp(buf, "location:", 9) == 0)
+		copy_header_value(x->location, sizeof(x->location), buf + 9, n - 9);
+	else if (n > 15 && pg_strncasecmp(buf, "content-length:", 15) == 0)
+	{
+		char		v[32];
+
+		copy_header_value(v, sizeof(v), buf + 15, n - 15);
+		x->content_length = strtoi64(v, NULL, 10);
+	}
+	return n;
+}
+
+static size_t
+read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+	size_t		n = Min(size * nitems, x->body_len - x->body_off);
+
+	memcpy(buf, x->body + x->body_off, n);
+	x->body_off += n;
+	return n;
+}
+
+static int
+seek_cb(void *arg, curl_off_t offset, int origin)
+{
+	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t) offset > x->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->body_off = offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static curl_socket_t
+opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+
+	if (x->check_address && !x->allow_private &&
+		pgb_http_address_is_private(&addr->addr, x->refused_addr, sizeof(x->refused_addr)))
+	{
+		x->refused = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* ---- transfers ---- */
+
+static void
+xfer_release(void *arg)
+{
+	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+
+	if (x->easy)
+	{
+		if (x->multi)
+			curl_multi_remove_handle(x->multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	x->easy = NULL;
+	x->multi = NULL;
+	if (x->headers)
+		curl_slist_free_all(x->headers);
+	x->headers = NULL;
+}
+
+#define SETOPT(x, opt, val) \
+	do { \
+		if (curl_easy_setopt((x)->easy, (opt), (val)) != CURLE_OK) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_INTERNAL_ERROR), \
+					 errmsg("could not set libcurl option %s", #opt))); \
+	} while (0)
+
+PgbHttpXfer *
+pgb_http_new(const char *method, const char *url, bool allow_http)
+{
+	PgbHttpXfer *x = palloc0(sizeof(PgbHttpXfer));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+
+	ensure_curl();
+	initStringInfo(&x->resp);
+	x->resp_cap = RESP_CAP;
+	x->content_length = -1;
+	cb->func = xfer_release;
+	cb->arg = x;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	x->easy = curl_easy_init();
+	if (x->easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	SETOPT(x, CURLOPT_URL, url);
+	SETOPT(x, CURLOPT_PRIVATE, x);
+	SETOPT(x, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(x, CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(x, CURLOPT_PROTOCOLS_STR, allow_http ? "http,https" : "https");
+	SETOPT(x, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	SETOPT(x, CURLOPT_FOLLOWLOCATION, 0L);
+	/* the postmaster's http_proxy and friends must not redirect our data */
+	SETOPT(x, CURLOPT_PROXY, "");
+	/* TLS is always verified: no setting turns any of this off */
+	SETOPT(x, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(x, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(x, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+	if (pgb_ca_file && pgb_ca_file[0])
+	{
+		/* pgbackups.ca_file replaces the system's CAs, directory included */
+		SETOPT(x, CURLOPT_CAINFO, pgb_ca_file);
+		SETOPT(x, CURLOPT_CAPATH, (char *) NULL);
+	}
+	SETOPT(x, CURLOPT_CONNECTTIMEOUT, (long) pgb_http_timeout);
+	SETOPT(x, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	SETOPT(x, CURLOPT_LOW_SPEED_TIME, (long) pgb_http_timeout);
+	SETOPT(x, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(x, CURLOPT_BUFFERSIZE, 256L * 1024);
+	SETOPT(x, CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(x, CURLOPT_WRITEDATA, x);
+	SETOPT(x, CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(x, CURLOPT_HEADERDATA, x);
+	SETOPT(x, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	SETOPT(x, CURLOPT_OPENSOCKETDATA, x);
+	SETOPT(x, CURLOPT_USERAGENT, "pgbackups/1.2");
+
+	if (strcmp(method, "HEAD") == 0)
+		SETOPT(x, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0)
+	{
+		/* the body comes from memory (pgb_http_set_body), rewindable */
+		SETOPT(x, method[1] == 'U' ? CURLOPT_UPLOAD : CURLOPT_POST, 1L);
+		SETOPT(x, CURLOPT_READFUNCTION, read_cb);
+		SETOPT(x, CURLOPT_READDATA, x);
+		SETOPT(x, CURLOPT_SEEKFUNCTION, seek_cb);
+		SETOPT(x, CURLOPT_SEEKDATA, x);
+		pgb_http_set_body(x, NULL, 0);
+	}
+	else if (strcmp(method, "GET") != 0)
+		SETOPT(x, CURLOPT_CUSTOMREQUEST, method);
+	return x;
+}
+
+void
+pgb_http_add_header(PgbHttpXfer *x, const char *header)
+{
+	struct curl_slist *l = curl_slist_append(x->headers, header);
+
+	if (l == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	x->headers = l;
+}
+
+void
+pgb_http_set_body(PgbHttpXfer *x, const char *body, size_t len)
+{
+	x->body = body;
+	x->body_len = len;
+	x->body_off = 0;
+	if (curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t) len) != CURLE_OK ||
+		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set the request body size")));
+}
+
+void
+pgb_http_free(PgbHttpXfer *x)
+{
+	xfer_release(x);
+	if (x->resp.data)
+		pfree(x->resp.data);
+	x->resp.data = NULL;
+}
+
+CURLM *
+pgb_http_multi_new(void)
+{
+	CURLM	   *m;
+
+	ensure_curl();
+	m = curl_multi_init();
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl multi handle")));
+	return m;
+}
+
+void
+pgb_http_multi_add(CURLM *multi, PgbHttpXfer *x)
+{
+	/* Expect: 100-continue costs a round trip per part */
+	pgb_http_add_header(x, "Expect:");
+	if (curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set request headers")));
+	x->done = false;
+	x->errbuf[0] = '\0';
+	if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start an HTTP transfer")));
+	x->multi = multi;
+}
+
+static int
+collect_done(CURLM *multi)
+{
+	CURLMsg    *msg;
+	int			left;
+	int			n = 0;
+
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		PgbHttpXfer *x = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &x);
+		if (x == NULL)
+			continue;
+		x->result = msg->data.result;
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+		curl_multi_remove_handle(multi, x->easy);
+		x->multi = NULL;
+		x->done = true;
+		n++;
+	}
+	return n;
+}
+
+int
+pgb_http_multi_poll(CURLM *multi, int timeout_ms)
+{
+	int			running;
+	int			n;
+
+	if (curl_multi_perform(multi, &running) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("libcurl multi transfer failed")));
+	n = collect_done(multi);
+	if (n == 0 && running > 0)
+	{
+		(void) curl_multi_poll(multi, NULL, 0, Min(timeout_ms, POLL_MS), NULL);
+		pgb_pq_check_interrupts();
+		if (curl_multi_perform(multi, &running) != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("libcurl multi transfer failed")));
+		n = collect_done(multi);
+	}
+	else
+		pgb_pq_check_interrupts();
+	return n;
+}
+
+void
+pgb_http_perform(PgbHttpXfer *x)
+{
+	if (sync_multi == NULL)
+		sync_multi = pgb_http_multi_new();
+	pgb_http_multi_add(sync_multi, x);
+	while (!x->done)
+		(void) pgb_http_multi_poll(sync_multi, POLL_MS);
+}
+
+/* ---- outcomes ---- */
+
+bool
+pgb_http_ok(const PgbHttpXfer *x)
+{
+	return x->done && x->result == CURLE_OK && x->status >= 200 && x->status < 300;
+}
+
+bool
+pgb_http_transient(const PgbHttpXfer *x)
+{
+	if (x->refused || x->too_big)
+		return false;
+	switch (x->result)
+	{
+		case CURLE_OK:
+			break;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			return true;
+		default:
+			return false;
+	}
+	if (x->status >= 500 || x->status == 429 || x->status == 408)
+		return true;
+	/* S3's RequestTimeout: the socket was not read from in time */
+	if (x->status == 400 && x->resp.data && strstr(x->resp.data, "<Code>RequestTimeout</Code>"))
+		return true;
+	return false;
+}
+
+char *
+pgb_http_xml_value(const char *body, const char *tag)
+{
+	char	   *open = psprintf("<%s>", tag);
+	char	   *close = psprintf("</%s>", tag);
+	const char *s = body ? strstr(body, open) : NULL;
+	const char *e;
+
+	if (s == NULL)
+		return NULL;
+	s += strlen(open);
+	e = strstr(s, close);
+	return e ? pnstrdup(s, e - s) : NULL;
+}
+
+char *
+pgb_http_describe(const PgbHttpXfer *x)
+{
+	if (x->refused)
+		return psprintf("the host resolves to %s, a loopback, private, link-local or reserved address", x->refused_addr);
+	if (x->too_big)
+		return psprintf("the response is larger than " INT64_FORMAT " bytes", x->max_bytes);
+	if (x->result != CURLE_OK)
+		return psprintf("%s%s%s", curl_easy_strerror(x->result),
+						x->errbuf[0] ? ": " : "", x->errbuf);
+	else
+	{
+		char	   *code = pgb_http_xml_value(x->resp.data, "Code");
+		char	   *msg = pgb_http_xml_value(x->resp.data, "Message");
+
+		/* a server's own text, kept short */
+		if (msg && strlen(msg) > 300)
+			msg[300] = '\0';
+
+		if (code)
+			return psprintf("HTTP %ld, %s%s%s", x->status, code, msg ? ": " : "", msg ? msg : "");
+		return psprintf("HTTP %ld", x->status);
+	}
+}
+
+TimestampTz
+pgb_http_deadline(void)
+{
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) pgb_http_retry_time * 1000);
+}
+
+int
+pgb_http_backoff_ms(int attempt)
+{
+	int64		cap = BACKOFF_BASE_MS;
+
+	while (attempt-- > 0 && cap < BACKOFF_CAP_MS)
+		cap *= 2;
+	cap = Min(cap, BACKOFF_CAP_MS);
+	/* full jitter, at least a little */
+	return 20 + (int) pg_prng_uint64_range(&pg_global_prng_state, 0, cap);
+}
+
+bool
+pgb_http_backoff(int attempt, TimestampTz deadline)
+{
+	int64		ms = pgb_http_backoff_ms(attempt);
+	TimestampTz now = GetCurrentTimestamp();
+
+	/* the last delay is cut to end at the deadline: one more try there */
+	if (now >= deadline)
+		return false;
+	if (TimestampTzPlusMilliseconds(now, ms) > deadline)
+		ms = (deadline - now) / 1000 + 1;
+	pgb_pq_sleep((int) ms);
+	return true;
+}
+
+char *
+pgb_http_redact_url(const char *url)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *host;
+	const char *at;
+	const char *end;
+	StringInfoData s;
+
+	if (scheme_end == NULL)
+		return pnstrdup(url, strcspn(url, "?#"));
+	host = scheme_end + 3;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', end - host);
+	initStringInfo(&s);
+	appendBinaryStringInfo(&s, url, host - url);
+	if (at)
+		host = at + 1;
+	appendBinaryStringInfo(&s, host, strcspn(host, "?#"));
+	return s.data;
+}
+
+/* ---- the address filter ---- */
+
+/*
+ * v4_private
+ *		Every IPv4 address that is not ordinary public unicast: this network,
+ *		private, CGNAT, loopback, link-local (cloud metadata), IETF protocol
+ *		assignments, the documentation networks, the 6to4 relay anycast,
+ *		benchmarking, multicast, reserved and broadcast.
+ */
+static bool
+v4_private(uint32 a)
+{
+	return (a >> 24) == 0 ||	/* 0.0.0.0/8 "this network" */
+		(a >> 24) == 10 ||		/* 10/8 */
+		(a >> 22) == ((100 << 2) | 1) ||	/* 100.64/10 CGNAT */
+		(a >> 24) == 127 ||		/* loopback */
+		(a >> 16) == ((169 << 8) | 254) ||	/* link-local, metadata */
+		(a >> 20) == ((172 << 4) | 1) ||	/* 172.16/12 */
+		(a >> 8) == ((192 << 16) | (0 << 8) | 0) ||	/* 192.0.0/24 */
+		(a >> 8) == ((192 << 16) | (0 << 8) | 2) ||	/* 192.0.2/24 TEST-NET-1 */
+		(a >> 8) == ((192 << 16) | (88 << 8) | 99) ||	/* 192.88.99/24 6to4 relay */
+		(a >> 16) == ((192 << 8) | 168) ||	/* 192.168/16 */
+		(a >> 17) == ((198 << 7) | (18 >> 1)) ||	/* 198.18/15 */
+		(a >> 8) == ((198 << 16) | (51 << 8) | 100) ||	/* 198.51.100/24 TEST-NET-2 */
+		(a >> 8) == ((203 << 16) | (0 << 8) | 113) ||	/* 203.0.113/24 TEST-NET-3 */
+		(a >> 28) >= 14;		/* multicast, reserved, broadcast */
+}
+
+static uint32
+v4_at(const unsigned char *b)
+{
+	return ((uint32) b[0] << 24) | ((uint32) b[1] << 16) | ((uint32) b[2] << 8) | b[3];
+}
+
+/*
+ * v6_private
+ *		IPv6 is judged by what is allowed: global unicast (2000::/3) only,
+ *		less its special-purpose blocks; an address that embeds an IPv4
+ *		address (mapped, compatible, NAT64, 6to4) is judged by that address.
+ *		Everything else (::, ::1, unique local fc00::/7 such as fd00:ec2::254,
+ *		link-local, site-local, multicast, discard, unassigned) is refused.
+ */
+static bool
+v6_private(const unsigned char *b)
+{
+	static const unsigned char zero[12] = {0};
+
+	/* ::ffff:a.b.c.d (mapped) */
+	if (memcmp(b, zero, 10) == 0 && b[10] == 0xff && b[11] == 0xff)
+		return v4_private(v4_at(b + 12));
+	/* ::a.b.c.d (deprecated compatible form), ::1 and :: */
+	if (memcmp(b, zero, 12) == 0)
+		return true;
+	/* 64:ff9b::/96 NAT64 well-known prefix */
+	if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b &&
+		memcmp(b + 4, zero, 8) == 0)
+		return v4_private(v4_at(b + 12));
+	/* 2002::/16 6to4 */
+	if (b[0] == 0x20 && b[1] == 0x02)
+		return v4_private(v4_at(b + 2));
+	/* outside 2000::/3: not global unicast (64:ff9b:1::/48 included) */
+	if ((b[0] & 0xe0) != 0x20)
+		return true;
+	/* 2001::/23 IETF protocol assignments (Teredo 2001::/32 among them) */
+	if (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0x00)
+		return true;
+	/* 2001:db8::/32 and 3fff::/20 documentation */
+	if ((b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) ||
+		(b[0] == 0x3f && b[1] == 0xff && (b[2] & 0xf0) == 0x00))
+		return true;
+	return false;
+}
+
+bool
+pgb_http_address_is_private(const struct sockaddr *addr, char *text, size_t textlen)
+{
+	if (addr->sa_family == AF_INET)
+	{
+		const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
+
+		if (text)
+			inet_ntop(AF_INET, &in->sin_addr, text, textlen);
+		return v4_private(ntohl(in->sin_addr.s_addr));
+	}
+	if (addr->sa_family == AF_INET6)
+	{
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) addr;
+
+		if (text)
+			inet_ntop(AF_INET6, &in6->sin6_addr, text, textlen);
+		return v6_private(in6->sin6_addr.s6_addr);
+	}
+	if (text)
+		strlcpy(text, "a non-IP address", textlen);
+	return true;
+}

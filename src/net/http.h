@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *	  HTTP transfers through libcurl, inside a backend process.
+ *
+ * One PgbHttpXfer is one request/response.  Transfers run on a curl multi
+ * handle polled every 100 ms, with interrupts checked in between, so a
+ * cancel or a shutdown is honoured within a fraction of a second.  The
+ * libcurl handles of a transfer are released by a memory context callback,
+ * so an ERROR anywhere leaks nothing.  Retrying is the caller's loop:
+ * pgb_http_transient() says whether a failure is worth retrying and
+ * pgb_http_backoff() sleeps (exponential, full jitter) within a deadline.
+ *
+ * src/net/http.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_HTTP_H
+#define PGB_HTTP_H
+
+#include <curl/curl.h>
+
+#include "lib/stringinfo.h"
+#include "utils/timestamp.h"
+
+/*
+ * Where a response body goes when it is not collected in memory.  It runs
+ * inside libcurl, so it must not ereport(ERROR): it returns false to abort
+ * the transfer (and keeps its own error to raise afterwards).
+ */
+typedef bool (*PgbHttpSink) (void *arg, const char *data, size_t len);
+
+typedef struct PgbHttpXfer
+{
+	CURL	   *easy;
+	CURLM	   *multi;			/* the multi handle it is attached to */
+	struct curl_slist *headers;
+	char		errbuf[CURL_ERROR_SIZE];
+
+	/* request body (PUT, POST), from memory */
+	const char *body;
+	size_t		body_len;
+	size_t		body_off;
+
+	/* response */
+	bool		done;
+	CURLcode	result;
+	long		status;
+	StringInfoData resp;		/* body (first resp_cap bytes) unless sink */
+	size_t		resp_cap;
+	PgbHttpSink sink;
+	void	   *sink_arg;
+	int64		received;		/* body bytes received */
+	int64		max_bytes;		/* 0: no limit */
+	bool		too_big;
+	char		etag[256];
+	char		location[2048]; /* Location header of a redirect */
+	int64		content_length; /* -1 when not sent */
+
+	/* restore_from_url's address policy, checked on every connection */
+	bool		check_address;
+	bool		allow_private;
+	bool		refused;
+	char		refused_addr[64];
+} PgbHttpXfer;
+
+/* a new transfer for method and url; allow_http permits http:// */
+extern PgbHttpXfer *pgb_http_new(const char *method, const char *url, bool allow_http);
+extern void pgb_http_add_header(PgbHttpXfer *x, const char *header);
+extern void pgb_http_set_body(PgbHttpXfer *x, const char *body, size_t len);
+extern void pgb_http_free(PgbHttpXfer *x);
+
+/* run one transfer to its end (synchronously) */
+extern void pgb_http_perform(PgbHttpXfer *x);
+
+/* several transfers at once on one multi handle */
+extern CURLM *pgb_http_multi_new(void);
+extern void pgb_http_multi_add(CURLM *multi, PgbHttpXfer *x);
+/* poll up to timeout_ms; finished transfers get done = true; returns how many finished */
+extern int	pgb_http_multi_poll(CURLM *multi, int timeout_ms);
+
+extern bool pgb_http_ok(const PgbHttpXfer *x);
+extern bool pgb_http_transient(const PgbHttpXfer *x);
+/* "HTTP 503", "connection timed out", ...: never includes the URL */
+extern char *pgb_http_describe(const PgbHttpXfer *x);
+
+/*
+ * Sleep before retry number attempt (0-based); false (without sleeping) when
+ * the retry would end after deadline.
+ */
+extern bool pgb_http_backoff(int attempt, TimestampTz deadline);
+extern TimestampTz pgb_http_deadline(void);
+/* the jittered delay before retry number attempt, in ms */
+extern int	pgb_http_backoff_ms(int attempt);
+
+/* the text of <tag>...</tag> in an XML body (S3 responses), or NULL */
+extern char *pgb_http_xml_value(const char *body, const char *tag);
+
+/* the URL without userinfo, query and fragment: safe to log */
+extern char *pgb_http_redact_url(const char *url);
+
+/* true if addr (a sockaddr) is loopback, private, link-local, ... */
+extern bool pgb_http_address_is_private(const struct sockaddr *addr, char *text, size_t textlen);
+
+#endif							/* PGB_HTTP_H */

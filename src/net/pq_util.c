@@ -1,0 +1,479 @@
+/*-------------------------------------------------------------------------
+ *
+ * pq_util.c
+ *	  libpq connections from pgbackups workers to the local server.
+ *
+ * Every wait goes through WaitLatchOrSocket, so cancellation, SIGTERM and
+ * postmaster death are noticed within 100 ms.  Connections are counted
+ * as external file descriptors and remembered, so an error path can close
+ * all of them (pgb_pq_disconnect_all).  A PGresult never outlives the call
+ * that received it: errors are raised only after PQclear.
+ *
+ * How the worker authenticates: it connects over the server's first Unix
+ * socket directory (or localhost when there is none) and port, as
+ * pgbackups.connect_user (default: the bootstrap superuser, which Debian's
+ * peer and the initdb trust defaults accept), with application_name
+ * pgbackups, followed by anything in pgbackups.conninfo (e.g. a passfile).
+ * A password there (or in a postgres:// URL given to copy()) is used by
+ * libpq in this process; for a pg_dump child, the connection string is
+ * rebuilt without it (pgb_pq_conninfo_without_password) and the password
+ * goes through a private passfile (pgdump.c).
+ *
+ * src/net/pq_util.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "pq_util.h"
+
+#define PGB_MAX_CONNS 128
+
+static PGconn *open_conns[PGB_MAX_CONNS];
+static PgbInterruptCheck interrupt_check = NULL;
+
+void
+pgb_pq_set_interrupt_check(PgbInterruptCheck fn)
+{
+	interrupt_check = fn;
+}
+
+void
+pgb_pq_check_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (interrupt_check)
+		interrupt_check();
+}
+
+/*
+ * pgb_pq_append_param
+ *		Append key='value' to a key=value connection string, quoting the
+ *		value the way libpq reads it (backslash before ' and \).
+ */
+void
+pgb_pq_append_param(StringInfo buf, const char *key, const char *value)
+{
+	const char *p;
+
+	appendStringInfo(buf, "%s%s='", buf->len > 0 ? " " : "", key);
+	for (p = value; *p; p++)
+	{
+		if (*p == '\'' || *p == '\\')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '\'');
+}
+
+static char *
+bootstrap_superuser_name(void)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	char	   *name;
+
+	if (IsTransactionState())
+		return pstrdup(GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false));
+	StartTransactionCommand();
+	name = MemoryContextStrdup(ctx, GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	return name;
+}
+
+/*
+ * pgb_pq_conninfo
+ *		Connection string for the local server and the given database.
+ *		Must run in a process with a database connection (to look up the
+ *		bootstrap superuser's name).
+ */
+char *
+pgb_pq_conninfo(const char *dbname)
+{
+	StringInfoData buf;
+	char		port[16];
+	char	   *host = NULL;
+
+	initStringInfo(&buf);
+	if (Unix_socket_directories && Unix_socket_directories[0] != '\0')
+	{
+		char	   *dirs = pstrdup(Unix_socket_directories);
+		char	   *comma = strchr(dirs, ',');
+
+		if (comma)
+			*comma = '\0';
+		host = dirs;
+		while (*host == ' ')
+			host++;
+		/* "@" prefixes are abstract sockets */
+	}
+	pgb_pq_append_param(&buf, "host", host && host[0] ? host : "localhost");
+	snprintf(port, sizeof(port), "%d", PostPortNumber);
+	pgb_pq_append_param(&buf, "port", port);
+	pgb_pq_append_param(&buf, "dbname", dbname);
+	if (pgb_connect_user && pgb_connect_user[0])
+		pgb_pq_append_param(&buf, "user", pgb_connect_user);
+	else
+		pgb_pq_append_param(&buf, "user", bootstrap_superuser_name());
+	pgb_pq_append_param(&buf, "application_name", "pgbackups");
+	if (pgb_conninfo && pgb_conninfo[0])
+		appendStringInfo(&buf, " %s", pgb_conninfo);
+	return buf.data;
+}
+
+/*
+ * pgb_pq_conninfo_without_password
+ *		Rebuild a connection string (key=value or a postgres:// URL, as libpq
+ *		parses it) in key=value form without its password, which goes to
+ *		*password (NULL when there is none).  Secrets must never reach a
+ *		command line: a child process gets the rest of the string and the
+ *		password through a private passfile.  The result is palloc'd; the
+ *		conninfo is not quoted in the error, since it may hold the password.
+ */
+char *
+pgb_pq_conninfo_without_password(const char *conninfo, char **password)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	char	   *parse_error = NULL;
+	StringInfoData buf;
+
+	*password = NULL;
+	opts = PQconninfoParse(conninfo, &parse_error);
+	if (opts == NULL)
+	{
+		/* libpq's message may quote part of the string: not shown */
+		if (parse_error)
+			PQfreemem(parse_error);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid connection string")));
+	}
+	initStringInfo(&buf);
+	for (o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0)
+		{
+			if (o->val[0] != '\0')
+				*password = pstrdup(o->val);
+			continue;
+		}
+		pgb_pq_append_param(&buf, o->keyword, o->val);
+	}
+	PQconninfoFree(opts);
+	return buf.data;
+}
+
+static void
+remember(PGconn *conn)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == NULL)
+		{
+			open_conns[i] = conn;
+			return;
+		}
+	PQfinish(conn);
+	ReleaseExternalFD();
+	ereport(ERROR,
+			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+			 errmsg("too many pgbackups connections in one worker")));
+}
+
+void
+pgb_pq_wait_socket(PGconn *conn, bool for_write)
+{
+	int			rc;
+
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+						   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+						   PQsocket(conn), 100, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	pgb_pq_check_interrupts();
+}
+
+PGconn *
+pgb_pq_connect(const char *conninfo)
+{
+	PGconn	   *conn;
+
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to the local server"),
+				 errdetail("There are too many open files on the local server.")));
+	conn = PQconnectStart(conninfo);
+	if (conn == NULL)
+	{
+		ReleaseExternalFD();
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while connecting to the local server")));
+	}
+	remember(conn);
+	if (PQstatus(conn) != CONNECTION_BAD)
+	{
+		PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+		while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+		{
+			pgb_pq_wait_socket(conn, st == PGRES_POLLING_WRITING);
+			st = PQconnectPoll(conn);
+		}
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		pgb_pq_disconnect(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to the local server"),
+				 errdetail_internal("%s", msg),
+				 errhint("Check pgbackups.connect_user, pgbackups.conninfo and pg_hba.conf: the worker connects as a superuser over the local socket.")));
+	}
+	if (PQsetnonblocking(conn, 1) != 0)
+		elog(ERROR, "could not make libpq connection non-blocking");
+
+	/*
+	 * The session runs as a superuser in a database whose owner may have set
+	 * its search_path (ALTER DATABASE ... SET): pin it before any query, so
+	 * none of ours resolves to the owner's functions or operators.
+	 */
+	PG_TRY();
+	{
+		PQclear(pgb_pq_exec(conn, "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)",
+							PGRES_TUPLES_OK));
+	}
+	PG_CATCH();
+	{
+		pgb_pq_disconnect(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return conn;
+}
+
+/* a query still running on the server is canceled before we hang up */
+static void
+cancel_active(PGconn *conn)
+{
+	if (PQtransactionStatus(conn) == PQTRANS_ACTIVE)
+	{
+		PGcancel   *c = PQgetCancel(conn);
+		char		errbuf[256];
+
+		if (c)
+		{
+			(void) PQcancel(c, errbuf, sizeof(errbuf));
+			PQfreeCancel(c);
+		}
+	}
+}
+
+void
+pgb_pq_disconnect(PGconn *conn)
+{
+	int			i;
+
+	if (conn == NULL)
+		return;
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == conn)
+			open_conns[i] = NULL;
+	cancel_active(conn);
+	PQfinish(conn);
+	ReleaseExternalFD();
+}
+
+/* whether conn is still open (pgb_pq_disconnect_all closes every one) */
+bool
+pgb_pq_is_open(PGconn *conn)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == conn)
+			return conn != NULL;
+	return false;
+}
+
+void
+pgb_pq_disconnect_all(void)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i])
+		{
+			cancel_active(open_conns[i]);
+			PQfinish(open_conns[i]);
+			open_conns[i] = NULL;
+			ReleaseExternalFD();
+		}
+}
+
+/*
+ * pgb_pq_error
+ *		Raise the error of a failed libpq call, keeping the remote SQLSTATE.
+ *		Clears res.
+ */
+void
+pgb_pq_error(PGconn *conn, PGresult *res, const char *context)
+{
+	int			sqlstate = ERRCODE_CONNECTION_FAILURE;
+	char	   *primary = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+
+	if (res)
+	{
+		const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *d = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		const char *h = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+
+		if (s && strlen(s) == 5)
+			sqlstate = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+		if (m)
+			primary = pstrdup(m);
+		if (d)
+			detail = pstrdup(d);
+		if (h)
+			hint = pstrdup(h);
+		PQclear(res);
+	}
+	if (primary == NULL)
+		primary = pchomp(PQerrorMessage(conn));
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("%s", primary),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 context ? errcontext("%s", context) : 0));
+}
+
+static void
+flush_output(PGconn *conn)
+{
+	for (;;)
+	{
+		int			rc = PQflush(conn);
+
+		if (rc == 0)
+			return;
+		if (rc < 0)
+			pgb_pq_error(conn, NULL, NULL);
+		pgb_pq_wait_socket(conn, true);
+		if (PQconsumeInput(conn) == 0)
+			pgb_pq_error(conn, NULL, NULL);
+	}
+}
+
+/* collect the results of the query just sent; the last one must be expect */
+static PGresult *
+collect_results(PGconn *conn, ExecStatusType expect)
+{
+	PGresult   *last = NULL;
+
+	flush_output(conn);
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(conn))
+		{
+			pgb_pq_wait_socket(conn, false);
+			if (PQconsumeInput(conn) == 0)
+			{
+				if (last)
+					PQclear(last);
+				pgb_pq_error(conn, NULL, NULL);
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		if (last)
+		{
+			ExecStatusType st = PQresultStatus(last);
+
+			if (st == PGRES_FATAL_ERROR)
+			{
+				PQclear(res);
+				continue;
+			}
+			PQclear(last);
+		}
+		last = res;
+		if (PQresultStatus(res) == PGRES_COPY_OUT || PQresultStatus(res) == PGRES_COPY_IN)
+			break;
+	}
+	if (last == NULL || PQresultStatus(last) != expect)
+		pgb_pq_error(conn, last, NULL);
+	return last;
+}
+
+/*
+ * pgb_pq_sleep
+ *		Sleep on the latch for up to ms, then check interrupts (and the
+ *		caller's interrupt check): every wait of pgbackups goes through here
+ *		or pgb_pq_wait_socket.
+ */
+void
+pgb_pq_sleep(int ms)
+{
+	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   ms, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	pgb_pq_check_interrupts();
+}
+
+/*
+ * pgb_pq_exec
+ *		Run one query and return its last result, which must have status
+ *		expect; otherwise raise the server's error.
+ */
+PGresult *
+pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect)
+{
+	if (!PQsendQuery(conn, sql))
+		pgb_pq_error(conn, NULL, NULL);
+	return collect_results(conn, expect);
+}
+
+/* the same with text parameters $1..$n (NULL pointers are SQL NULLs) */
+PGresult *
+pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
+				   const char *const *values, ExecStatusType expect)
+{
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		pgb_pq_error(conn, NULL, NULL);
+	return collect_results(conn, expect);
+}
+
+void
+pgb_pq_command(PGconn *conn, const char *sql)
+{
+	PQclear(pgb_pq_exec(conn, sql, PGRES_COMMAND_OK));
+}

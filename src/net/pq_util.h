@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * pq_util.h
+ *	  Latch-aware libpq for background workers.
+ *
+ * src/net/pq_util.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_PQ_UTIL_H
+#define PGB_PQ_UTIL_H
+
+#include "libpq-fe.h"
+#include "lib/stringinfo.h"
+
+/* called on every wake-up while waiting; may ereport(ERROR) */
+typedef void (*PgbInterruptCheck) (void);
+
+extern void pgb_pq_set_interrupt_check(PgbInterruptCheck fn);
+extern void pgb_pq_check_interrupts(void);
+
+extern char *pgb_pq_conninfo(const char *dbname);
+extern void pgb_pq_append_param(StringInfo buf, const char *key, const char *value);
+extern char *pgb_pq_conninfo_without_password(const char *conninfo, char **password);
+extern PGconn *pgb_pq_connect(const char *conninfo);
+extern void pgb_pq_disconnect(PGconn *conn);
+extern void pgb_pq_disconnect_all(void);
+extern bool pgb_pq_is_open(PGconn *conn);
+extern void pgb_pq_wait_socket(PGconn *conn, bool for_write);
+extern void pgb_pq_sleep(int ms);
+
+extern PGresult *pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect);
+extern PGresult *pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
+									 const char *const *values, ExecStatusType expect);
+extern void pgb_pq_command(PGconn *conn, const char *sql);
+extern void pgb_pq_error(PGconn *conn, PGresult *res, const char *context) pg_attribute_noreturn();
+
+#endif							/* PGB_PQ_UTIL_H */

@@ -1,0 +1,561 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore_exec.c
+ *	  Executes TOC entries in a restore worker ("pgbackups restore"), a
+ *	  background worker whose session is authenticated as the target
+ *	  database's owner, so nothing in an archive can do more than that role
+ *	  could: RESET ROLE and RESET SESSION AUTHORIZATION lead back to the
+ *	  owner, and SET ROLE, ALTER SYSTEM or COPY ... PROGRAM fail on the
+ *	  server's own privilege checks, wherever they hide (DO blocks,
+ *	  functions run by the restore).
+ *
+ * SQL: the entry's definition runs through SPI (multi-statement strings
+ * as pg_restore's PQexec allows), converted from the archive's encoding,
+ * after the per-entry settings pg_restore issues (default_tablespace,
+ * default_table_access_method, search_path for archives without a
+ * SEARCHPATH entry).  Data: the COPY statement of a TABLE DATA entry is
+ * parsed, never executed as text; the table is opened, the role's INSERT
+ * privilege and row security are checked as COPY would, and the block's
+ * chunks are decompressed straight into an in-process COPY FROM
+ * (copy_data_source_cb).  A CREATE EXTENSION entry runs as a statement
+ * rebuilt from its parsed name and schema, never as the archive's text,
+ * so PostgreSQL's rules for the owner apply (trusted extensions only).  Large objects are written with lo_put, which
+ * checks the role's privileges.  Each entry runs in one transaction.
+ *
+ * src/restore/restore_exec.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+
+#include "compress.h"
+#include "restore_exec.h"
+#include "storage.h"
+
+#define LO_WRITE_SIZE (1024 * 1024)
+
+static bool
+desc_is(const PgbTocEntry *te, const char *desc)
+{
+	return te->desc && strcmp(te->desc, desc) == 0;
+}
+
+/* text from the archive, in the database encoding (validated) */
+static char *
+to_server(PgbRestoreExec *x, const char *s)
+{
+	return pg_any_to_server(s, strlen(s), x->sess.encoding);
+}
+
+static void
+run_sql(PgbRestoreExec *x, const char *sql)
+{
+	int			rc;
+
+	rc = SPI_execute(to_server(x, sql), false, 0);
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("archive SQL cannot run in a restore: %s", SPI_result_code_string(rc)),
+				 errdetail("Transaction control and COPY FROM STDIN are not allowed in object definitions.")));
+}
+
+/* a setting pg_restore changes only when it differs from the current one */
+static void
+set_if_changed(PgbRestoreExec *x, char **cur, const char *want, const char *sqlfmt)
+{
+	if (want == NULL)
+		return;
+	if (*cur && strcmp(*cur, want) == 0)
+		return;
+	run_sql(x, psprintf(sqlfmt, want[0] ? quote_identifier(want) : "''"));
+	if (*cur)
+		pfree(*cur);
+	*cur = MemoryContextStrdup(TopMemoryContext, want);
+}
+
+static void
+in_transaction_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+in_transaction_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+void
+pgb_exec_init(PgbRestoreExec *x, const char *path, const uint64 *positions,
+			  bool keep_owner, int64 max_decompressed)
+{
+	PgbArchive *ar;
+	int			i;
+	StringInfoData sql;
+
+	memset(x, 0, sizeof(*x));
+	x->reader = pgb_storage_open_reader(path, true);
+	ar = (PgbArchive *) pgb_reader_read_toc(x->reader);
+	x->ar = ar;
+	for (i = 0; i < ar->ntoc; i++)
+		if (positions[i] != 0)
+		{
+			ar->toc[i].data_pos = positions[i];
+			ar->toc[i].data_state = PGB_OFFSET_SET;
+		}
+	pgb_archive_session(ar, &x->sess);
+	x->keep_owner = keep_owner;
+	x->max_decompressed = max_decompressed;
+
+	/* pg_restore's fixed session state (_doSetFixedOutputState) */
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SET statement_timeout = 0;\n"
+						   "SET lock_timeout = 0;\n"
+						   "SET idle_in_transaction_session_timeout = 0;\n");
+	appendStringInfo(&sql, "SET standard_conforming_strings = %s;\n",
+					 x->sess.std_strings ? "on" : "off");
+	if (x->sess.searchpath)
+		appendStringInfoString(&sql, x->sess.searchpath);
+	appendStringInfoString(&sql,
+						   "\nSET check_function_bodies = false;\n"
+						   "SET xmloption = content;\n"
+						   "SET client_min_messages = warning;\n"
+						   "SET row_security = off;\n");
+	if (!x->sess.std_strings)
+		appendStringInfoString(&sql, "SET escape_string_warning = off;\n");
+	in_transaction_begin();
+	run_sql(x, sql.data);
+	in_transaction_end();
+}
+
+/* ---- COPY FROM fed by the archive ---- */
+
+static struct
+{
+	PgbArchiveReader *reader;
+	PgbDecompressor *dec;
+	StringInfoData chunk;
+	StringInfoData out;
+	int			off;
+	bool		eof;
+	int64		stored;
+} cp;
+
+static void
+out_sink(void *arg, const char *data, size_t len)
+{
+	appendBinaryStringInfo(&cp.out, data, len);
+}
+
+/* pull the next chunk through the decompressor; false at the end */
+static bool
+refill(void)
+{
+	resetStringInfo(&cp.out);
+	cp.off = 0;
+	if (cp.eof)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	if (pgb_reader_next_chunk(cp.reader, &cp.chunk))
+	{
+		cp.stored += cp.chunk.len;
+		pgb_decompressor_feed(cp.dec, cp.chunk.data, cp.chunk.len);
+	}
+	else
+	{
+		(void) pgb_decompressor_end(cp.dec);
+		cp.eof = true;
+	}
+	return true;
+}
+
+static int
+copy_read_cb(void *outbuf, int minread, int maxread)
+{
+	int			got = 0;
+
+	while (got < minread)
+	{
+		int			n;
+
+		if (cp.off >= cp.out.len)
+		{
+			if (!refill())
+				break;
+			continue;
+		}
+		n = Min(maxread - got, cp.out.len - cp.off);
+		memcpy((char *) outbuf + got, cp.out.data + cp.off, n);
+		got += n;
+		cp.off += n;
+	}
+	return got;
+}
+
+static void
+stream_begin(PgbRestoreExec *x)
+{
+	cp.reader = x->reader;
+	cp.dec = pgb_decompressor_create(x->ar->hdr.compression, x->max_decompressed);
+	if (cp.chunk.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&cp.chunk);
+		initStringInfo(&cp.out);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&cp.out);
+	cp.off = 0;
+	cp.eof = false;
+	cp.stored = 0;
+	pgb_decompressor_begin(cp.dec, out_sink, NULL);
+}
+
+/* read what COPY left (the end marker's tail) so the whole stream is checked */
+static void
+stream_drain(void)
+{
+	while (refill())
+		;
+}
+
+static CopyStmt *
+parse_copy(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	List	   *raw;
+	RawStmt    *rs;
+	CopyStmt   *stmt;
+
+	raw = raw_parser(to_server(x, te->copy_stmt), RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		goto bad;
+	rs = linitial_node(RawStmt, raw);
+	if (!IsA(rs->stmt, CopyStmt))
+		goto bad;
+	stmt = (CopyStmt *) rs->stmt;
+	if (!stmt->is_from || stmt->is_program || stmt->filename != NULL ||
+		stmt->relation == NULL || stmt->query != NULL || stmt->options != NIL ||
+		stmt->whereClause != NULL)
+		goto bad;
+	return stmt;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid archive: unexpected COPY statement for table \"%s\"", te->tag),
+			 errdetail("Only COPY table [(columns)] FROM stdin is accepted; the archive has: %s",
+					   te->copy_stmt)));
+	return NULL;
+}
+
+static int64
+copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	CopyStmt   *stmt = parse_copy(x, te);
+	Relation	rel;
+	ParseState *pstate;
+	CopyFromState cstate;
+	List	   *options = NIL;
+	AclResult	aclresult;
+	uint64		rows;
+
+	rel = table_openrv(stmt->relation, RowExclusiveLock);
+	aclresult = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
+					   RelationGetRelationName(rel));
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY FROM not supported with row-level security"),
+				 errhint("Use INSERT statements instead.")));
+	if (x->sess.encoding != PG_SQL_ASCII && x->sess.encoding != GetDatabaseEncoding())
+		options = list_make1(makeDefElem("encoding",
+										 (Node *) makeString((char *) pg_encoding_to_char(x->sess.encoding)),
+										 -1));
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = te->copy_stmt;
+	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+
+	stream_begin(x);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_read_cb, stmt->attlist, options);
+	rows = CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	PopActiveSnapshot();
+	stream_drain();
+	table_close(rel, NoLock);
+	free_parsestate(pstate);
+	return (int64) rows;
+}
+
+/* TABLE DATA written as INSERT statements (pg_dump --inserts) */
+static void
+run_data_sql(PgbRestoreExec *x)
+{
+	StringInfoData all;
+
+	initStringInfo(&all);
+	stream_begin(x);
+	while (refill())
+	{
+		appendBinaryStringInfo(&all, cp.out.data, cp.out.len);
+		cp.off = cp.out.len;
+	}
+	run_sql(x, all.data);
+	pfree(all.data);
+}
+
+static void
+lo_write(Oid oid, int64 offset, const char *data, int len)
+{
+	Oid			types[3] = {OIDOID, INT8OID, BYTEAOID};
+	Datum		values[3];
+	bytea	   *b = palloc(VARHDRSZ + len);
+	int			rc;
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	values[0] = ObjectIdGetDatum(oid);
+	values[1] = Int64GetDatum(offset);
+	values[2] = PointerGetDatum(b);
+	rc = SPI_execute_with_args("SELECT pg_catalog.lo_put($1, $2, $3)", 3, types, values,
+							   NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "lo_put failed: %s", SPI_result_code_string(rc));
+	pfree(b);
+}
+
+static int64
+restore_blobs(PgbRestoreExec *x)
+{
+	Oid			oid;
+	int64		n = 0;
+
+	while (pgb_reader_next_blob(x->reader, &oid))
+	{
+		int64		offset = 0;
+
+		stream_begin(x);
+		while (refill())
+		{
+			int			pos = 0;
+
+			while (pos < cp.out.len)
+			{
+				int			len = Min(cp.out.len - pos, LO_WRITE_SIZE);
+
+				lo_write(oid, offset, cp.out.data + pos, len);
+				offset += len;
+				pos += len;
+			}
+		}
+		n++;
+	}
+	return n;
+}
+
+/* one command per large object listed in a BLOB METADATA entry's defn */
+static void
+per_blob(PgbRestoreExec *x, const PgbTocEntry *blobs, const char *begin, const char *end)
+{
+	char	   *buf = pstrdup(blobs->defn ? blobs->defn : "");
+	char	   *st = buf;
+	char	   *en;
+
+	while ((en = strchr(st, '\n')) != NULL)
+	{
+		char	   *p;
+
+		*en = '\0';
+		for (p = st; *p; p++)
+			if (!isdigit((unsigned char) *p))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid archive: large object list of entry %d holds \"%s\"",
+								blobs->dump_id, st)));
+		if (*st)
+			run_sql(x, psprintf("%s%s%s;", begin, st, end));
+		st = en + 1;
+	}
+	pfree(buf);
+}
+
+/*
+ * An "ACL" entry for "LARGE OBJECTS a..b" holds the GRANT/REVOKE commands
+ * of the first object only; replay each for every object of the group.
+ */
+static void
+acl_per_blob(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	PgbTocEntry *blobs = te->ndeps > 0 ? pgb_toc_find(x->ar, te->deps[0]) : NULL;
+	char	   *buf = pstrdup(te->defn ? te->defn : "");
+	char	   *st = buf;
+	char	   *st2 = NULL;
+	char	   *en = buf;
+	bool		inquotes = false;
+
+	if (blobs == NULL || !desc_is(blobs, "BLOB METADATA"))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid archive: large object ACL entry %d does not depend on its BLOB METADATA",
+						te->dump_id)));
+	while (*en)
+	{
+		if (*en == '"')
+			inquotes = !inquotes;
+		if (inquotes)
+		{
+			en++;
+			continue;
+		}
+		if (strncmp(en, "LARGE OBJECT ", 13) == 0 && isdigit((unsigned char) en[13]))
+		{
+			en += 13;
+			*en++ = '\0';
+			while (isdigit((unsigned char) *en))
+				en++;
+			st2 = en;
+		}
+		else if (*en == ';')
+		{
+			*en++ = '\0';
+			if (st2 == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid archive: large object ACL entry %d has a command without LARGE OBJECT",
+								te->dump_id)));
+			per_blob(x, blobs, st, st2);
+			while (isspace((unsigned char) *en))
+				en++;
+			st = en;
+			st2 = NULL;
+		}
+		else
+			en++;
+	}
+	pfree(buf);
+}
+
+static void
+run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	if (!x->keep_owner && desc_is(te, "SCHEMA") && te->defn && strncmp(te->defn, "--", 2) != 0)
+		run_sql(x, psprintf("CREATE SCHEMA %s;", quote_identifier(to_server(x, te->tag))));
+	else if (desc_is(te, "BLOB METADATA"))
+		per_blob(x, te, "SELECT pg_catalog.lo_create('", "')");
+	else if (desc_is(te, "ACL") && te->tag && strncmp(te->tag, "LARGE OBJECTS", 13) == 0)
+		acl_per_blob(x, te);
+	else if (te->defn && te->defn[0] && strncmp(te->defn, "-- load via partition root ", 27) != 0)
+		run_sql(x, te->defn);
+
+	if (x->keep_owner && te->owner && te->owner[0] && te->drop_stmt && te->drop_stmt[0])
+	{
+		const char *owner = quote_identifier(to_server(x, te->owner));
+
+		if (desc_is(te, "BLOB METADATA"))
+			per_blob(x, te, "ALTER LARGE OBJECT ", psprintf(" OWNER TO %s", owner));
+		else
+		{
+			char	   *target = pgb_restore_owner_target(te);
+
+			if (target)
+				run_sql(x, psprintf("ALTER %s OWNER TO %s;", target, owner));
+		}
+	}
+}
+
+void
+pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes)
+{
+	PgbTocEntry *te = &((PgbArchive *) x->ar)->toc[toc_index];
+	bool		has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
+
+	*rows = 0;
+	*bytes = 0;
+	in_transaction_begin();
+
+	/*
+	 * CREATE EXTENSION, which the leader hands to a worker when the owner
+	 * may create the extension: rebuilt from the parsed names, with a safe
+	 * search_path for this transaction only
+	 */
+	if (desc_is(te, "EXTENSION"))
+	{
+		char	   *name;
+		char	   *schema;
+
+		pgb_restore_parse_extension(te, &name, &schema);
+		run_sql(x, pgb_restore_extension_sql(name, schema));
+		in_transaction_end();
+		return;
+	}
+
+	/* per-entry state, as _printTocEntry sets it */
+	if (x->sess.searchpath == NULL && te->namespace && te->namespace[0])
+	{
+		char	   *want = to_server(x, te->namespace);
+
+		if (x->cur_schema == NULL || strcmp(x->cur_schema, want) != 0)
+		{
+			run_sql(x, psprintf("SET search_path = %s%s", quote_identifier(want),
+								strcmp(want, "pg_catalog") == 0 ? "" : ", pg_catalog"));
+			if (x->cur_schema)
+				pfree(x->cur_schema);
+			x->cur_schema = MemoryContextStrdup(TopMemoryContext, want);
+		}
+	}
+	set_if_changed(x, &x->cur_tablespace, te->tablespace, "SET default_tablespace = %s");
+	if (te->relkind != 'p')
+		set_if_changed(x, &x->cur_tableam, te->tableam, "SET default_table_access_method = %s");
+
+	run_schema_part(x, te);
+
+	if (has_data)
+	{
+		int			blktype;
+
+		if (te->data_state != PGB_OFFSET_SET)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: no data block found for entry %d", te->dump_id)));
+		pgb_reader_seek_block(x->reader, te, &blktype);
+		if (blktype == PGB_BLK_BLOBS)
+			*rows = restore_blobs(x);
+		else if (te->copy_stmt && te->copy_stmt[0])
+			*rows = copy_table_data(x, te);
+		else
+			run_data_sql(x);
+		*bytes = cp.stored;
+	}
+	in_transaction_end();
+}

@@ -1,0 +1,189 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore_worker.c
+ *	  A "pgbackups restore" background worker: connected to the staging
+ *	  database as the target database's owner, it runs the TOC entries its
+ *	  leader assigns, one at a time, and reports each outcome.
+ *
+ * bgw_main_arg is the DSM handle of the restore's PgbRestoreShared and
+ * bgw_extra the worker's slot number.  An error in an entry is reported to
+ * the leader (which fails the restore) and the worker waits for the next
+ * order; the leader's death or an EXIT order ends the worker.
+ *
+ * src/restore/restore_worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "restore_exec.h"
+#include "restore_worker.h"
+
+static PgbRestoreShared *rs;
+static PgbRestoreWorkerSlot *me;
+
+static void
+set_state(PgbRestoreWorkerState state)
+{
+	SpinLockAcquire(&rs->mutex);
+	me->state = state;
+	SpinLockRelease(&rs->mutex);
+	SetLatch(rs->leader_latch);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	if (rs == NULL)
+		return;
+	SpinLockAcquire(&rs->mutex);
+	me->state = PGB_RW_GONE;
+	me->latch = NULL;
+	SpinLockRelease(&rs->mutex);
+	SetLatch(rs->leader_latch);
+}
+
+static void
+report_error(ErrorData *edata, int item)
+{
+	SpinLockAcquire(&rs->mutex);
+	me->sqlerrcode = edata->sqlerrcode ? edata->sqlerrcode : ERRCODE_INTERNAL_ERROR;
+	if (edata->detail)
+		snprintf(me->errmsg, sizeof(me->errmsg), "%s: %s", edata->message, edata->detail);
+	else
+		strlcpy(me->errmsg, edata->message ? edata->message : "unknown error", sizeof(me->errmsg));
+	me->item = item;
+	me->state = PGB_RW_DONE;
+	SpinLockRelease(&rs->mutex);
+	SetLatch(rs->leader_latch);
+}
+
+void
+pgb_restore_worker_main(Datum arg)
+{
+	dsm_segment *seg;
+	int			idx;
+	PgbRestoreExec exec;
+	MemoryContext workctx;
+	MemoryContext itemctx;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	memcpy(&idx, MyBgworkerEntry->bgw_extra, sizeof(int));
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pgbackups restore worker");
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not attach to restore shared memory")));
+	rs = (PgbRestoreShared *) dsm_segment_address(seg);
+	if (idx < 0 || idx >= rs->nworkers)
+		elog(ERROR, "invalid restore worker number %d", idx);
+	me = &rs->workers[idx];
+	SpinLockAcquire(&rs->mutex);
+	me->pid = MyProcPid;
+	me->latch = MyLatch;
+	SpinLockRelease(&rs->mutex);
+	before_shmem_exit(worker_exit, (Datum) 0);
+
+	/* the session is the owner's: no superuser behind a SET ROLE */
+	BackgroundWorkerInitializeConnection(rs->dbname, rs->role, 0);
+	pgstat_report_appname("pgbackups restore");
+
+	workctx = AllocSetContextCreate(TopMemoryContext, "pgbackups restore worker",
+									ALLOCSET_DEFAULT_SIZES);
+	itemctx = AllocSetContextCreate(workctx, "pgbackups restore item",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(workctx);
+
+	PG_TRY();
+	{
+		pgb_exec_init(&exec, rs->archive_path, rs->positions, rs->keep_owner,
+					  rs->max_decompressed);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(workctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (IsTransactionState())
+			AbortCurrentTransaction();
+		report_error(edata, -1);
+		proc_exit(0);
+	}
+	PG_END_TRY();
+	set_state(PGB_RW_IDLE);
+
+	for (;;)
+	{
+		PgbRestoreWorkerState state;
+		int			item;
+
+		CHECK_FOR_INTERRUPTS();
+		SpinLockAcquire(&rs->mutex);
+		state = me->state;
+		item = me->item;
+		SpinLockRelease(&rs->mutex);
+
+		if (state == PGB_RW_EXIT)
+			break;
+		if (kill(rs->leader_pid, 0) != 0 && errno == ESRCH)
+			break;
+		if (state == PGB_RW_ASSIGNED)
+		{
+			int64		rows = 0;
+			int64		bytes = 0;
+
+			MemoryContextSwitchTo(itemctx);
+			pgstat_report_activity(STATE_RUNNING, rs->archive_path);
+			PG_TRY();
+			{
+				pgb_exec_item(&exec, item, &rows, &bytes);
+				SpinLockAcquire(&rs->mutex);
+				me->sqlerrcode = 0;
+				me->errmsg[0] = '\0';
+				me->rows = rows;
+				me->bytes = bytes;
+				me->state = PGB_RW_DONE;
+				SpinLockRelease(&rs->mutex);
+				SetLatch(rs->leader_latch);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				HOLD_INTERRUPTS();
+				MemoryContextSwitchTo(workctx);
+				edata = CopyErrorData();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				report_error(edata, item);
+				FreeErrorData(edata);
+				RESUME_INTERRUPTS();
+			}
+			PG_END_TRY();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			MemoryContextSwitchTo(workctx);
+			MemoryContextReset(itemctx);
+			continue;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore_worker.h
+ *	  The "pgbackups restore" background workers and the shared memory
+ *	  through which a restore's leader hands them TOC entries.
+ *
+ * Protocol, per worker slot (guarded by the segment's spinlock):
+ *	 STARTING --(worker attached, session ready)--> IDLE
+ *	 IDLE --(leader sets item)--> ASSIGNED --(worker ran it)--> DONE
+ *	 DONE --(leader took the result)--> IDLE
+ *	 any --(leader)--> EXIT;  worker gone --> GONE
+ * Every transition sets the other side's latch.
+ *
+ * src/restore/restore_worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_RESTORE_WORKER_H
+#define PGB_RESTORE_WORKER_H
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#define PGB_RESTORE_MAX_WORKERS 64
+
+typedef enum PgbRestoreWorkerState
+{
+	PGB_RW_STARTING = 0,
+	PGB_RW_IDLE,
+	PGB_RW_ASSIGNED,
+	PGB_RW_DONE,
+	PGB_RW_EXIT,
+	PGB_RW_GONE
+} PgbRestoreWorkerState;
+
+typedef struct PgbRestoreWorkerSlot
+{
+	PgbRestoreWorkerState state;
+	int			item;			/* TOC index being run */
+	pid_t		pid;
+	Latch	   *latch;
+	/* result of the last item */
+	int			sqlerrcode;		/* 0 = success */
+	char		errmsg[1024];
+	int64		rows;
+	int64		bytes;
+} PgbRestoreWorkerSlot;
+
+typedef struct PgbRestoreShared
+{
+	slock_t		mutex;
+	pid_t		leader_pid;
+	Latch	   *leader_latch;
+	char		dbname[NAMEDATALEN];
+	char		role[NAMEDATALEN];
+	char		archive_path[MAXPGPATH];
+	bool		keep_owner;
+	int64		max_decompressed;
+	int			nworkers;
+	int			ntoc;
+	PgbRestoreWorkerSlot workers[PGB_RESTORE_MAX_WORKERS];
+	uint64		positions[FLEXIBLE_ARRAY_MEMBER];	/* per TOC entry, 0 = unknown */
+} PgbRestoreShared;
+
+extern PGDLLEXPORT void pgb_restore_worker_main(Datum arg);
+
+#endif							/* PGB_RESTORE_WORKER_H */

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage.h
+ *	  Where archives live: one interface (storage.c) over the backends,
+ *	  file:// (storage_local.c, the embedded default) and s3://
+ *	  (storage_s3.c).
+ *
+ * An archive becomes visible under its final key only at commit, which
+ * never replaces an existing object; an aborted writer leaves nothing (or,
+ * on S3 after a crash, an unfinished upload the start-up sweep aborts).
+ *
+ * src/storage/storage.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_STORAGE_H
+#define PGB_STORAGE_H
+
+#include "archive.h"
+
+typedef struct PgbStorageWriter PgbStorageWriter;
+
+/* the storage URL in effect: pgbackups.storage_url or the default */
+extern char *pgb_storage_root(void);
+
+/* the final URL of a key under the current root; fails on unsupported schemes */
+extern char *pgb_storage_url_for(const char *key);
+
+/* local path prefix for a job's temporary spool files (directory created) */
+extern char *pgb_storage_spool_prefix(const char *url);
+
+/* <data directory>/pgbackups_tmp/<name> (directory created): local work files */
+extern char *pgb_storage_temp_path(const char *name);
+
+/* expected_size sizes S3 parts; 0 if unknown */
+extern PgbStorageWriter *pgb_storage_create(const char *url, uint64 expected_size);
+extern void pgb_storage_write(PgbStorageWriter *w, const char *data, size_t len);
+extern void pgb_storage_commit(PgbStorageWriter *w);
+/* never raises an error; call it after the error state was flushed */
+extern void pgb_storage_abort(PgbStorageWriter *w);
+
+extern bool pgb_storage_delete(const char *url);
+extern void pgb_storage_remove_partials(const char *url);
+
+/* a reader of a stored archive; session: the file survives transactions */
+extern PgbArchiveReader *pgb_storage_open_reader(const char *url, bool session);
+
+/* a URL anyone can download for expires seconds (file:// URLs as they are) */
+extern char *pgb_storage_download_url(const char *url, int expires);
+
+/* at start-up: abort this cluster's unfinished S3 uploads (best effort) */
+extern void pgb_storage_sweep(void);
+
+/* ---- backends (used by storage.c only) ---- */
+
+typedef struct PgbLocalWriter PgbLocalWriter;
+extern PgbLocalWriter *pgb_local_create(const char *path);
+extern void pgb_local_write(PgbLocalWriter *w, const char *data, size_t len);
+extern void pgb_local_commit(PgbLocalWriter *w);
+extern void pgb_local_abort(PgbLocalWriter *w);
+extern bool pgb_local_delete(const char *path);
+extern void pgb_local_remove_partials(const char *path);
+extern void pgb_local_make_parent_dirs(const char *path);
+
+typedef struct PgbS3Writer PgbS3Writer;
+extern PgbS3Writer *pgb_s3_create(const char *url, uint64 expected_size);
+extern void pgb_s3_write(PgbS3Writer *w, const char *data, size_t len);
+extern void pgb_s3_commit(PgbS3Writer *w);
+extern void pgb_s3_abort(PgbS3Writer *w);
+extern bool pgb_s3_delete(const char *url);
+extern char *pgb_s3_presign(const char *url, int expires);
+extern PgbReadSource *pgb_s3_open_source(const char *url);
+extern void pgb_s3_sweep(const char *root, const char *prefix);
+
+#endif							/* PGB_STORAGE_H */

@@ -1,0 +1,941 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_s3.c
+ *	  The s3:// storage backend: AWS S3 and S3-compatible services.
+ *
+ * Requests are signed with SigV4 (sigv4.c, payloads hashed) and sent with
+ * libcurl (http.c); transient failures are retried with backoff within
+ * pgbackups.http_retry_time, other 4xx fail at once with an error naming
+ * bucket and key.  An archive small enough for one part is one PUT;
+ * larger ones are multipart uploads whose parts (sized so that the whole
+ * archive fits in 10,000 parts) are uploaded several at once on one curl
+ * multi handle.  A failed or canceled upload is aborted; keys are unique
+ * per backup and checked with HEAD before an upload starts, and writes
+ * carry If-None-Match: * so that S3 refuses to overwrite.  Reading is by
+ * ranged GETs through a window buffer (PgbReadSource for the archive
+ * reader).  Presigned GET URLs for pgbackups.url().
+ *
+ * src/storage/storage_s3.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "archive.h"
+#include "guc.h"
+#include "http.h"
+#include "pq_util.h"
+#include "sigv4.h"
+#include "storage.h"
+
+#define S3_MAX_PARTS 10000
+#define S3_MAX_PART_SIZE ((uint64) 5 * 1024 * 1024 * 1024)
+#define S3_BUFFER_BUDGET ((uint64) 1024 * 1024 * 1024)
+#define S3_READ_WINDOW (8 * 1024 * 1024)
+
+typedef struct S3Config
+{
+	char	   *bucket;
+	char	   *key;			/* object key (or prefix), no leading '/' */
+	bool		https;
+	char	   *endpoint_host;	/* host[:port] */
+	bool		path_style;
+	PgbSigV4Creds creds;
+} S3Config;
+
+/* ---- configuration and addressing ---- */
+
+static S3Config *
+s3_config(const char *url)
+{
+	S3Config   *c = palloc0(sizeof(S3Config));
+	const char *b = url + 5;
+	const char *slash = strchr(b, '/');
+	const char *ep;
+
+	if (strncmp(url, "s3://", 5) != 0)
+		elog(ERROR, "not an s3:// URL");
+	c->bucket = slash ? pnstrdup(b, slash - b) : pstrdup(b);
+	c->key = pstrdup(slash ? slash + 1 : "");
+	if (c->bucket[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("storage URL \"%s\" names no bucket", url),
+				 errhint("Set pgbackups.storage_url to s3://bucket or s3://bucket/prefix.")));
+	if (pgb_s3_endpoint && pgb_s3_endpoint[0])
+	{
+		size_t		len;
+
+		c->https = strncmp(pgb_s3_endpoint, "https://", 8) == 0;
+		ep = pgb_s3_endpoint + (c->https ? 8 : 7);
+		len = strcspn(ep, "/");
+		c->endpoint_host = pnstrdup(ep, len);
+		/* curl sends no default port in Host; neither may the signature */
+		len = strlen(c->endpoint_host);
+		if (c->https && len > 4 && strcmp(c->endpoint_host + len - 4, ":443") == 0)
+			c->endpoint_host[len - 4] = '\0';
+		else if (!c->https && len > 3 && strcmp(c->endpoint_host + len - 3, ":80") == 0)
+			c->endpoint_host[len - 3] = '\0';
+	}
+	else
+	{
+		c->https = true;
+		c->endpoint_host = psprintf("s3.%s.amazonaws.com", pgb_s3_region);
+	}
+	c->path_style = strcmp(pgb_s3_uri_style, "path") == 0;
+	if (!pgb_s3_access_key_id || !pgb_s3_access_key_id[0] ||
+		!pgb_s3_secret_access_key || !pgb_s3_secret_access_key[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("S3 credentials are not configured"),
+				 errhint("Set pgbackups.s3_access_key_id and pgbackups.s3_secret_access_key.")));
+	/* copies: a reload frees the settings' strings */
+	c->creds.access_key = pstrdup(pgb_s3_access_key_id);
+	c->creds.secret_key = pstrdup(pgb_s3_secret_access_key);
+	c->creds.session_token = (pgb_s3_session_token && pgb_s3_session_token[0]) ?
+		pstrdup(pgb_s3_session_token) : NULL;
+	c->creds.region = pstrdup(pgb_s3_region);
+	c->creds.service = "s3";
+	return c;
+}
+
+static char *
+object_host(const S3Config *c)
+{
+	return c->path_style ? pstrdup(c->endpoint_host) :
+		psprintf("%s.%s", c->bucket, c->endpoint_host);
+}
+
+static char *
+object_path(const S3Config *c, const char *key)
+{
+	char	   *ekey = pgb_sigv4_uri_encode(key, true);
+
+	return c->path_style ? psprintf("/%s/%s", c->bucket, ekey) : psprintf("/%s", ekey);
+}
+
+static void
+amz_date(char *buf)
+{
+	time_t		now = time(NULL);
+	struct tm	tm;
+
+	gmtime_r(&now, &tm);
+	strftime(buf, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* ---- one signed request ---- */
+
+typedef struct S3Request
+{
+	const char *method;
+	const char *key;
+	const char *query;			/* "" or "uploads=", ... */
+	const char *body;
+	size_t		body_len;
+	const char *extra_names[3]; /* extra signed headers */
+	const char *extra_values[3];
+	int			nextra;
+	PgbHttpSink sink;
+	void	   *sink_arg;
+} S3Request;
+
+static void
+add_extra(S3Request *rq, const char *name, const char *value)
+{
+	rq->extra_names[rq->nextra] = name;
+	rq->extra_values[rq->nextra] = value;
+	rq->nextra++;
+}
+
+static PgbHttpXfer *
+s3_prepare(const S3Config *c, const S3Request *rq)
+{
+	char		date[17];
+	char	   *host = object_host(c);
+	char	   *path = object_path(c, rq->key);
+	char	   *hash;
+	const char *names[8];
+	const char *values[8];
+	int			n = 0;
+	int			i;
+	PgbSigV4Request sr;
+	char	   *url;
+	PgbHttpXfer *x;
+
+	amz_date(date);
+	hash = rq->body_len > 0 ? pgb_sigv4_sha256_hex(rq->body, rq->body_len) :
+		pstrdup(PGB_SIGV4_EMPTY_SHA256);
+	names[n] = "host";
+	values[n++] = host;
+	names[n] = "x-amz-content-sha256";
+	values[n++] = hash;
+	names[n] = "x-amz-date";
+	values[n++] = date;
+	if (c->creds.session_token)
+	{
+		names[n] = "x-amz-security-token";
+		values[n++] = c->creds.session_token;
+	}
+	for (i = 0; i < rq->nextra; i++)
+	{
+		names[n] = rq->extra_names[i];
+		values[n++] = rq->extra_values[i];
+	}
+	memset(&sr, 0, sizeof(sr));
+	sr.method = rq->method;
+	sr.path = path;
+	sr.query = rq->query;
+	sr.nheaders = n;
+	sr.header_names = names;
+	sr.header_values = values;
+	sr.payload_hash = hash;
+	sr.amz_date = date;
+
+	url = psprintf("%s://%s%s%s%s", c->https ? "https" : "http", host, path,
+				   rq->query[0] ? "?" : "", rq->query);
+	x = pgb_http_new(rq->method, url, !c->https);
+	for (i = 1; i < n; i++)
+		pgb_http_add_header(x, psprintf("%s: %s", names[i], values[i]));
+	pgb_http_add_header(x, psprintf("Authorization: %s",
+									pgb_sigv4_authorization(&c->creds, &sr, NULL, NULL)));
+	if (rq->body)
+		pgb_http_set_body(x, rq->body, rq->body_len);
+	if (strcmp(rq->method, "POST") == 0)
+		pgb_http_add_header(x, "Content-Type: application/xml");
+	x->sink = rq->sink;
+	x->sink_arg = rq->sink_arg;
+	return x;
+}
+
+static void
+s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x)
+{
+	int			code = x->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
+		x->status == 404 ? ERRCODE_UNDEFINED_FILE : ERRCODE_IO_ERROR;
+
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("could not %s \"s3://%s/%s\": %s", what, c->bucket, key, pgb_http_describe(x)),
+			 (x->status == 403) ?
+			 errhint("Check pgbackups.s3_access_key_id, pgbackups.s3_secret_access_key, pgbackups.s3_region and the bucket's policy.") : 0));
+}
+
+/*
+ * s3_call
+ *		Send rq, retrying transient failures until pgbackups.http_retry_time
+ *		runs out.  Returns the final transfer; raises an error unless it
+ *		succeeded or its status is one of ok_status (e.g. 404 for HEAD).
+ */
+static PgbHttpXfer *
+s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
+{
+	TimestampTz deadline = pgb_http_deadline();
+	int			attempt = 0;
+
+	for (;;)
+	{
+		PgbHttpXfer *x = s3_prepare(c, rq);
+
+		pgb_http_perform(x);
+		if (pgb_http_ok(x) || (ok_status && x->result == CURLE_OK && x->status == ok_status))
+			return x;
+		if (!pgb_http_transient(x) || !pgb_http_backoff(attempt++, deadline))
+			s3_fail(c, what, rq->key, x);
+		ereport(DEBUG1,
+				(errmsg_internal("retrying %s of \"s3://%s/%s\" after %s",
+								 what, c->bucket, rq->key, pgb_http_describe(x))));
+		pgb_http_free(x);
+	}
+}
+
+/* HEAD: the object's size, or -1 if it does not exist */
+static int64
+s3_head(const S3Config *c, const char *key)
+{
+	S3Request	rq = {0};
+	PgbHttpXfer *x;
+	int64		size;
+
+	rq.method = "HEAD";
+	rq.key = key;
+	rq.query = "";
+	x = s3_call(c, &rq, "look up", 404);
+	size = x->status == 404 ? -1 : x->content_length;
+	pgb_http_free(x);
+	return size;
+}
+
+/* ---- writer: single PUT or multipart upload ---- */
+
+typedef struct S3Part
+{
+	char	   *buf;
+	size_t		len;
+	int			num;
+	PgbHttpXfer *x;				/* in flight, or NULL */
+	int			attempt;
+	TimestampTz deadline;
+	TimestampTz retry_at;		/* waiting to be resent, or 0 */
+} S3Part;
+
+struct PgbS3Writer
+{
+	S3Config   *cfg;
+	char	   *location;
+	size_t		part_size;
+	int			nslots;
+	S3Part	   *slots;
+	S3Part	   *cur;			/* being filled */
+	int			nparts;			/* parts handed out so far */
+	char	  **etags;			/* by part number - 1 */
+	char	   *upload_id;
+	CURLM	   *multi;
+	bool		done;			/* completed or aborted */
+	MemoryContextCallback cb;
+};
+
+static void
+writer_release(void *arg)
+{
+	PgbS3Writer *w = (PgbS3Writer *) arg;
+	int			i;
+
+	for (i = 0; i < w->nslots; i++)
+		if (w->slots[i].x)
+		{
+			pgb_http_free(w->slots[i].x);
+			w->slots[i].x = NULL;
+		}
+	if (w->multi)
+		curl_multi_cleanup(w->multi);
+	w->multi = NULL;
+}
+
+PgbS3Writer *
+pgb_s3_create(const char *url, uint64 expected_size)
+{
+	PgbS3Writer *w = palloc0(sizeof(PgbS3Writer));
+	uint64		part = (uint64) pgb_s3_part_size * 1024 * 1024;
+	uint64		need;
+
+	w->cfg = s3_config(url);
+	w->location = pstrdup(url);
+	if (w->cfg->key[0] == '\0')
+		elog(ERROR, "S3 object URL has no key");
+	/* parts large enough for 10,000 of them to hold the archive */
+	need = (expected_size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+	need = (need + 1024 * 1024 - 1) & ~((uint64) 1024 * 1024 - 1);
+	part = Max(part, need);
+	if (part > S3_MAX_PART_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("archive of " UINT64_FORMAT " bytes is too large for S3", expected_size),
+				 errdetail("An S3 object holds at most 10,000 parts of 5 GB.")));
+	w->part_size = part;
+	/* one part being filled and up to concurrency in flight, within a budget */
+	w->nslots = pgb_s3_upload_concurrency + 1;
+	if ((uint64) w->nslots * part > S3_BUFFER_BUDGET)
+		w->nslots = Max(2, (int) (S3_BUFFER_BUDGET / part));
+	w->slots = palloc0(sizeof(S3Part) * w->nslots);
+	w->etags = palloc0(sizeof(char *) * S3_MAX_PARTS);
+	w->cb.func = writer_release;
+	w->cb.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
+
+	if (s3_head(w->cfg, w->cfg->key) >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("archive \"%s\" already exists", url),
+				 errdetail("pgbackups never overwrites a stored archive.")));
+	w->cur = &w->slots[0];
+	w->cur->buf = MemoryContextAllocHuge(CurrentMemoryContext, part);
+	return w;
+}
+
+static void
+initiate(PgbS3Writer *w)
+{
+	S3Request	rq = {0};
+	PgbHttpXfer *x;
+
+	rq.method = "POST";
+	rq.key = w->cfg->key;
+	rq.query = "uploads=";
+	x = s3_call(w->cfg, &rq, "start the upload of", 0);
+	w->upload_id = pgb_http_xml_value(x->resp.data, "UploadId");
+	if (w->upload_id == NULL || w->upload_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("could not start the upload of \"%s\": the response has no UploadId",
+						w->location)));
+	pgb_http_free(x);
+	w->multi = pgb_http_multi_new();
+}
+
+static void
+send_part(PgbS3Writer *w, S3Part *p)
+{
+	S3Request	rq = {0};
+
+	rq.method = "PUT";
+	rq.key = w->cfg->key;
+	rq.query = psprintf("partNumber=%d&uploadId=%s", p->num,
+						pgb_sigv4_uri_encode(w->upload_id, false));
+	rq.body = p->buf;
+	rq.body_len = p->len;
+	p->x = s3_prepare(w->cfg, &rq);
+	pgb_http_multi_add(w->multi, p->x);
+	p->retry_at = 0;
+}
+
+/* handle finished parts; false if nothing is in flight or waiting */
+static bool
+pump(PgbS3Writer *w)
+{
+	bool		busy = false;
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (i = 0; i < w->nslots; i++)
+	{
+		S3Part	   *p = &w->slots[i];
+
+		if (p->retry_at != 0 && p->retry_at <= now)
+			send_part(w, p);
+		if (p->x || p->retry_at != 0)
+			busy = true;
+	}
+	if (!busy)
+		return false;
+	(void) pgb_http_multi_poll(w->multi, 100);
+	for (i = 0; i < w->nslots; i++)
+	{
+		S3Part	   *p = &w->slots[i];
+
+		if (p->x == NULL || !p->x->done)
+			continue;
+		if (pgb_http_ok(p->x))
+		{
+			if (p->x->etag[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("could not upload part %d of \"%s\": the response has no ETag",
+								p->num, w->location)));
+			w->etags[p->num - 1] = pstrdup(p->x->etag);
+			pgb_http_free(p->x);
+			p->x = NULL;
+			p->len = 0;
+		}
+		else if (pgb_http_transient(p->x))
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			/* as pgb_http_backoff: a last try at the deadline */
+			if (now >= p->deadline)
+				s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+			p->retry_at = Min(TimestampTzPlusMilliseconds(now, pgb_http_backoff_ms(p->attempt)),
+							  p->deadline);
+			ereport(DEBUG1,
+					(errmsg_internal("retrying part %d of \"%s\" after %s",
+									 p->num, w->location, pgb_http_describe(p->x))));
+			p->attempt++;
+			pgb_http_free(p->x);
+			p->x = NULL;
+		}
+		else
+			s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+	}
+	return true;
+}
+
+/* hand the full current part over and find a free slot to fill next */
+static void
+submit_current(PgbS3Writer *w)
+{
+	S3Part	   *p = w->cur;
+	int			i;
+
+	if (w->upload_id == NULL)
+		initiate(w);
+	if (w->nparts >= S3_MAX_PARTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("archive \"%s\" needs more than 10,000 parts", w->location)));
+	/* at most s3_upload_concurrency parts in flight (or waiting to be resent) */
+	for (;;)
+	{
+		int			busy = 0;
+
+		for (i = 0; i < w->nslots; i++)
+			if (w->slots[i].x != NULL || w->slots[i].retry_at != 0)
+				busy++;
+		if (busy < Min(pgb_s3_upload_concurrency, w->nslots - 1))
+			break;
+		(void) pump(w);
+	}
+	p->num = ++w->nparts;
+	p->attempt = 0;
+	p->deadline = pgb_http_deadline();
+	send_part(w, p);
+	w->cur = NULL;
+	for (;;)
+	{
+		for (i = 0; i < w->nslots; i++)
+		{
+			S3Part	   *s = &w->slots[i];
+
+			if (s->x == NULL && s->retry_at == 0)
+			{
+				if (s->buf == NULL)
+					s->buf = MemoryContextAllocHuge(CurrentMemoryContext, w->part_size);
+				s->len = 0;
+				w->cur = s;
+				return;
+			}
+		}
+		(void) pump(w);
+	}
+}
+
+void
+pgb_s3_write(PgbS3Writer *w, const char *data, size_t len)
+{
+	while (len > 0)
+	{
+		size_t		n = Min(len, w->part_size - w->cur->len);
+
+		memcpy(w->cur->buf + w->cur->len, data, n);
+		w->cur->len += n;
+		data += n;
+		len -= n;
+		if (w->cur->len == w->part_size)
+			submit_current(w);
+		else if (w->multi)
+			(void) curl_multi_perform(w->multi, &(int) {0});
+	}
+}
+
+void
+pgb_s3_commit(PgbS3Writer *w)
+{
+	S3Request	rq = {0};
+	PgbHttpXfer *x;
+	StringInfoData xml;
+	int			i;
+
+	if (w->upload_id == NULL)
+	{
+		/* small enough for one PUT */
+		rq.method = "PUT";
+		rq.key = w->cfg->key;
+		rq.query = "";
+		rq.body = w->cur->buf;
+		rq.body_len = w->cur->len;
+		add_extra(&rq, "if-none-match", "*");
+		x = s3_call(w->cfg, &rq, "store", 0);
+		pgb_http_free(x);
+		w->done = true;
+		return;
+	}
+	if (w->cur->len > 0)
+		submit_current(w);
+	while (pump(w))
+		;
+	initStringInfo(&xml);
+	appendStringInfoString(&xml, "<CompleteMultipartUpload>");
+	for (i = 0; i < w->nparts; i++)
+		appendStringInfo(&xml, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+						 i + 1, w->etags[i]);
+	appendStringInfoString(&xml, "</CompleteMultipartUpload>");
+	rq.method = "POST";
+	rq.key = w->cfg->key;
+	rq.query = psprintf("uploadId=%s", pgb_sigv4_uri_encode(w->upload_id, false));
+	rq.body = xml.data;
+	rq.body_len = xml.len;
+	add_extra(&rq, "if-none-match", "*");
+	x = s3_call(w->cfg, &rq, "complete the upload of", 0);
+	/* a 200 can still carry an error, sent after S3's keep-alive whitespace */
+	if (strstr(x->resp.data, "<Error>") != NULL ||
+		strstr(x->resp.data, "CompleteMultipartUploadResult") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not complete the upload of \"%s\": %s", w->location,
+						pgb_http_xml_value(x->resp.data, "Code") ? pgb_http_xml_value(x->resp.data, "Code") :
+						"unexpected response")));
+	pgb_http_free(x);
+	w->done = true;
+	writer_release(w);
+}
+
+/*
+ * pgb_s3_abort
+ *		Abort the multipart upload, best effort: never raises an error (a
+ *		failure is a WARNING; the start-up sweep and the bucket's lifecycle
+ *		rule are the backstops).  Called after the error was flushed.
+ */
+void
+pgb_s3_abort(PgbS3Writer *w)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	int			save_retry = pgb_http_retry_time;
+
+	if (w == NULL || w->done)
+		return;
+	w->done = true;
+	writer_release(w);
+	if (w->upload_id == NULL)
+		return;
+	PG_TRY();
+	{
+		S3Request	rq = {0};
+		PgbHttpXfer *x;
+
+		rq.method = "DELETE";
+		rq.key = w->cfg->key;
+		rq.query = psprintf("uploadId=%s", pgb_sigv4_uri_encode(w->upload_id, false));
+		pgb_http_retry_time = Min(pgb_http_retry_time, 10);
+		x = s3_call(w->cfg, &rq, "abort the upload of", 0);
+		pgb_http_free(x);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s", edata->message),
+				 errdetail("The parts of the unfinished upload may remain in the bucket until a lifecycle rule removes them.")));
+	}
+	PG_END_TRY();
+	pgb_http_retry_time = save_retry;
+}
+
+/* ---- delete, presign ---- */
+
+bool
+pgb_s3_delete(const char *url)
+{
+	S3Config   *c = s3_config(url);
+	S3Request	rq = {0};
+	PgbHttpXfer *x;
+
+	if (s3_head(c, c->key) < 0)
+		return false;
+	rq.method = "DELETE";
+	rq.key = c->key;
+	rq.query = "";
+	x = s3_call(c, &rq, "delete", 0);
+	pgb_http_free(x);
+	return true;
+}
+
+char *
+pgb_s3_presign(const char *url, int expires)
+{
+	S3Config   *c = s3_config(url);
+	char		date[17];
+	char	   *host = object_host(c);
+	char	   *path = object_path(c, c->key);
+	const char *names[1] = {"host"};
+	const char *values[1];
+	PgbSigV4Request sr;
+
+	values[0] = host;
+	amz_date(date);
+	memset(&sr, 0, sizeof(sr));
+	sr.method = "GET";
+	sr.path = path;
+	sr.query = "";
+	sr.nheaders = 1;
+	sr.header_names = names;
+	sr.header_values = values;
+	sr.payload_hash = PGB_SIGV4_UNSIGNED_PAYLOAD;
+	sr.amz_date = date;
+	return psprintf("%s://%s%s?%s", c->https ? "https" : "http", host, path,
+					pgb_sigv4_presign(&c->creds, &sr, expires, NULL, NULL));
+}
+
+/* ---- reading: ranged GETs through a window ---- */
+
+typedef struct S3Source
+{
+	S3Config   *cfg;
+	char	   *location;
+	int64		size;
+	char	   *win;			/* the current window */
+	uint64		win_start;
+	size_t		win_len;
+	size_t		fill;			/* bytes of the synchronous GET so far */
+	size_t		want;
+	/* read-ahead: the next window, fetched while the current one is read */
+	CURLM	   *multi;
+	MemoryContext ahead_cxt;	/* the read-ahead request, reset per window */
+	PgbHttpXfer *ahead;
+	char	   *ahead_buf;
+	uint64		ahead_start;
+	size_t		ahead_len;
+	size_t		ahead_fill;
+} S3Source;
+
+typedef struct WindowSink
+{
+	char	   *buf;
+	size_t	   *fill;
+	size_t		want;
+} WindowSink;
+
+static bool
+window_sink(void *arg, const char *data, size_t len)
+{
+	WindowSink *ws = (WindowSink *) arg;
+
+	if (*ws->fill + len > ws->want)
+		return false;
+	memcpy(ws->buf + *ws->fill, data, len);
+	*ws->fill += len;
+	return true;
+}
+
+static PgbHttpXfer *
+range_request(S3Source *s, uint64 pos, size_t want, WindowSink *ws)
+{
+	S3Request	rq = {0};
+
+	rq.method = "GET";
+	rq.key = s->cfg->key;
+	rq.query = "";
+	add_extra(&rq, "range", psprintf("bytes=" UINT64_FORMAT "-" UINT64_FORMAT, pos, pos + want - 1));
+	rq.sink = window_sink;
+	rq.sink_arg = ws;
+	return s3_prepare(s->cfg, &rq);
+}
+
+static void
+fetch_window(S3Source *s, uint64 pos, size_t want)
+{
+	PgbHttpXfer *x;
+	TimestampTz deadline = pgb_http_deadline();
+	int			attempt = 0;
+	WindowSink *ws = palloc(sizeof(WindowSink));
+
+	ws->buf = s->win;
+	ws->fill = &s->fill;
+	ws->want = want;
+	for (;;)
+	{
+		s->fill = 0;
+		x = range_request(s, pos, want, ws);
+		pgb_http_perform(x);
+		if (pgb_http_ok(x) && x->status == 206 && s->fill == want)
+			break;
+		if (pgb_http_ok(x) && x->status != 206)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("could not read \"%s\": the server ignored the Range header (HTTP %ld)",
+							s->location, x->status)));
+		if (!(pgb_http_transient(x) || (pgb_http_ok(x) && s->fill < want)) ||
+			!pgb_http_backoff(attempt++, deadline))
+			s3_fail(s->cfg, "read", s->cfg->key, x);
+		pgb_http_free(x);
+	}
+	pgb_http_free(x);
+	pfree(ws);
+	s->win_start = pos;
+	s->win_len = want;
+}
+
+static void
+drop_ahead(S3Source *s)
+{
+	if (s->ahead)
+		pgb_http_free(s->ahead);
+	s->ahead = NULL;
+	if (s->ahead_cxt)
+		MemoryContextReset(s->ahead_cxt);
+}
+
+/* start fetching the window after the current one */
+static void
+start_ahead(S3Source *s)
+{
+	uint64		next = s->win_start + s->win_len;
+	WindowSink *ws;
+	MemoryContext old;
+
+	if (s->ahead || next >= (uint64) s->size)
+		return;
+	if (s->multi == NULL)
+		s->multi = pgb_http_multi_new();
+	if (s->ahead_cxt == NULL)
+		s->ahead_cxt = AllocSetContextCreate(GetMemoryChunkContext(s), "pgbackups S3 read-ahead",
+											 ALLOCSET_SMALL_SIZES);
+	if (s->ahead_buf == NULL)
+		s->ahead_buf = MemoryContextAllocHuge(GetMemoryChunkContext(s), S3_READ_WINDOW);
+	s->ahead_start = next;
+	s->ahead_len = (size_t) Min((uint64) S3_READ_WINDOW, (uint64) s->size - next);
+	s->ahead_fill = 0;
+	/* it outlives the caller's (transaction) context */
+	old = MemoryContextSwitchTo(s->ahead_cxt);
+	ws = palloc(sizeof(WindowSink));
+	ws->buf = s->ahead_buf;
+	ws->fill = &s->ahead_fill;
+	ws->want = s->ahead_len;
+	s->ahead = range_request(s, next, s->ahead_len, ws);
+	pgb_http_multi_add(s->multi, s->ahead);
+	MemoryContextSwitchTo(old);
+}
+
+/* the read-ahead window holds pos: wait for it and make it current */
+static bool
+use_ahead(S3Source *s, uint64 pos)
+{
+	char	   *tmp;
+
+	if (s->ahead == NULL || pos != s->ahead_start)
+	{
+		drop_ahead(s);
+		return false;
+	}
+	while (!s->ahead->done)
+		(void) pgb_http_multi_poll(s->multi, 100);
+	if (!(pgb_http_ok(s->ahead) && s->ahead->status == 206 && s->ahead_fill == s->ahead_len))
+	{
+		drop_ahead(s);			/* the synchronous path retries */
+		return false;
+	}
+	drop_ahead(s);
+	tmp = s->win;
+	s->win = s->ahead_buf;
+	s->ahead_buf = tmp;
+	s->win_start = s->ahead_start;
+	s->win_len = s->ahead_len;
+	return true;
+}
+
+static size_t
+s3_source_read(void *arg, uint64 pos, char *buf, size_t n)
+{
+	S3Source   *s = (S3Source *) arg;
+	size_t		done = 0;
+
+	while (done < n && pos < (uint64) s->size)
+	{
+		size_t		k;
+
+		if (pos < s->win_start || pos >= s->win_start + s->win_len)
+		{
+			if (!use_ahead(s, pos))
+				fetch_window(s, pos, (size_t) Min((uint64) S3_READ_WINDOW, (uint64) s->size - pos));
+			start_ahead(s);
+		}
+		k = Min(n - done, s->win_start + s->win_len - pos);
+		memcpy(buf + done, s->win + (pos - s->win_start), k);
+		done += k;
+		pos += k;
+	}
+	/* let the read-ahead move on while the caller works */
+	if (s->multi && s->ahead && !s->ahead->done)
+		(void) curl_multi_perform(s->multi, &(int) {0});
+	return done;
+}
+
+static void
+s3_source_close(void *arg)
+{
+	S3Source   *s = (S3Source *) arg;
+
+	drop_ahead(s);
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
+	s->multi = NULL;
+	if (s->win)
+		pfree(s->win);
+	if (s->ahead_buf)
+		pfree(s->ahead_buf);
+	s->win = NULL;
+	s->ahead_buf = NULL;
+}
+
+PgbReadSource *
+pgb_s3_open_source(const char *url)
+{
+	S3Source   *s = palloc0(sizeof(S3Source));
+	PgbReadSource *src = palloc0(sizeof(PgbReadSource));
+
+	s->cfg = s3_config(url);
+	s->location = pstrdup(url);
+	s->size = s3_head(s->cfg, s->cfg->key);
+	if (s->size < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("archive \"%s\" does not exist", url)));
+	s->win = MemoryContextAllocHuge(CurrentMemoryContext, S3_READ_WINDOW);
+	src->read = s3_source_read;
+	src->close = s3_source_close;
+	src->arg = s;
+	src->size = s->size;
+	return src;
+}
+
+/* ---- the start-up sweep ---- */
+
+/*
+ * pgb_s3_sweep
+ *		Abort multipart uploads left under prefix (this cluster's keys) by
+ *		a crash.  Only at start-up, when no job of ours can be running.
+ *		Services without ListMultipartUploads are skipped with a LOG line.
+ */
+void
+pgb_s3_sweep(const char *root, const char *prefix)
+{
+	S3Config   *c = s3_config(root);
+	S3Request	rq = {0};
+	PgbHttpXfer *x;
+	char	   *full = psprintf("%s%s%s", c->key, c->key[0] ? "/" : "", prefix);
+	const char *p;
+	int			n = 0;
+
+	rq.method = "GET";
+	rq.key = "";
+	rq.query = psprintf("prefix=%s&uploads=", pgb_sigv4_uri_encode(full, false));
+	x = s3_prepare(c, &rq);
+	pgb_http_perform(x);
+	if (!pgb_http_ok(x))
+	{
+		ereport(LOG,
+				(errmsg("pgbackups: could not list unfinished uploads in bucket \"%s\": %s",
+						c->bucket, pgb_http_describe(x))));
+		return;
+	}
+	for (p = strstr(x->resp.data, "<Upload>"); p; p = strstr(p + 8, "<Upload>"))
+	{
+		char	   *key = pgb_http_xml_value(p, "Key");
+		char	   *id = pgb_http_xml_value(p, "UploadId");
+		S3Request	del = {0};
+		PgbHttpXfer *d;
+
+		if (key == NULL || id == NULL || strncmp(key, full, strlen(full)) != 0)
+			continue;
+		del.method = "DELETE";
+		del.key = key;
+		del.query = psprintf("uploadId=%s", pgb_sigv4_uri_encode(id, false));
+		d = s3_prepare(c, &del);
+		pgb_http_perform(d);
+		if (pgb_http_ok(d))
+			n++;
+		pgb_http_free(d);
+	}
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("pgbackups: aborted %d unfinished upload(s) in bucket \"%s\"", n, c->bucket)));
+	pgb_http_free(x);
+}
