@@ -37,6 +37,7 @@
 #include "utils/guc.h"
 
 #include "access.h"
+#include "job_kind.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_may_read_database);
 PG_FUNCTION_INFO_V1(pgbackups_check_access);
@@ -203,8 +204,7 @@ check_source(const char *id, const char *source)
 	if (!pgb_role_may_read_database(GetUserId(), source))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for %s %s", id[0] == 'r' ? "restore" :
-						id[0] == 'c' ? "copy" : "backup", id),
+				 errmsg("permission denied for %s %s", pgb_job_kind(id)->noun, id),
 				 source && OidIsValid(get_database_oid(source, true)) ?
 				 errdetail("It holds data of database \"%s\"; that requires owning the database, membership in pg_read_all_data, or superuser.", source) :
 				 errdetail("It holds data of database \"%s\", which no longer exists; that requires membership in pg_read_all_data, or superuser.", source ? source : "?")));
@@ -219,8 +219,7 @@ pgb_check_job_access(const char *id)
 	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("%s \"%s\" does not exist",
-						id[0] == 'r' ? "restore" : id[0] == 'c' ? "copy" : "backup", id),
+				 errmsg("%s \"%s\" does not exist", pgb_job_kind(id)->noun, id),
 				 errhint("SELECT * FROM pgbackups.list() shows the jobs of this database.")));
 	check_source(id, source);
 }

@@ -43,6 +43,7 @@
 #include "storage.h"
 #include "url_fetch.h"
 #include "http.h"
+#include "job_kind.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_capture);
 PG_FUNCTION_INFO_V1(pgbackups_cancel);
@@ -213,7 +214,7 @@ submit(PgbRequest *rq)
 static const char *
 kind_word(const char *id)
 {
-	return id[0] == 'r' ? "restore" : id[0] == 'c' ? "copy" : "backup";
+	return pgb_job_kind(id)->noun;
 }
 
 /* a job id: b/a (backups) only, or with any_kind also r/c (restores, copies) */
@@ -323,9 +324,8 @@ wait_for_job(const char *id)
 			Oid			argtype = TEXTOID;
 
 			SPI_connect();
-			if (SPI_execute_with_args(id[0] == 'r' ? "SELECT status, error, error_code FROM pgbackups.restores WHERE id OPERATOR(pg_catalog.=) $1" :
-									  id[0] == 'c' ? "SELECT status, error, error_code FROM pgbackups.copies WHERE id OPERATOR(pg_catalog.=) $1" :
-									  "SELECT status, error, error_code FROM pgbackups.backups WHERE id OPERATOR(pg_catalog.=) $1",
+			if (SPI_execute_with_args(psprintf("SELECT status, error, error_code FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
+											   pgb_job_kind(id)->table),
 									  1, &argtype, &arg, NULL, true, 1) == SPI_OK_SELECT &&
 				SPI_processed == 1)
 			{
@@ -380,7 +380,7 @@ wait_for_job(const char *id)
 			else
 				snprintf(now, sizeof(now), "%s %s: %s, %d of %d %s, %s",
 						 kind_word(id), id, copy.phase, copy.tables_done, copy.tables_total,
-						 id[0] == 'r' || id[0] == 'c' ? "entries" : "tables",
+						 pgb_job_kind(id)->units,
 						 human_bytes(copy.bytes_done));
 			if (strcmp(now, last) != 0 &&
 				TimestampDifferenceExceeds(last_notice, GetCurrentTimestamp(), 1000))

@@ -21,6 +21,7 @@
 
 #include "guc.h"
 #include "job_slot.h"
+#include "job_kind.h"
 
 static PgbJobSlot *my_slot = NULL;
 static char my_id[PGB_ID_LEN];
@@ -98,9 +99,7 @@ pgb_job_check(void)
 	if (pgb_job_cancel_requested())
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("%s %s was canceled",
-						my_id[0] == 'r' ? "restore" : my_id[0] == 'c' ? "copy" : "backup",
-						my_id)));
+				 errmsg("%s %s was canceled", pgb_job_kind(my_id)->noun, my_id)));
 }
 
 void

@@ -59,6 +59,7 @@
 #include "scheduler.h"
 #include "shmem.h"
 #include "storage.h"
+#include "job_kind.h"
 
 #define FINISHED_SLOT_TTL_MS (10 * 60 * 1000)
 
@@ -215,7 +216,7 @@ drop_leftovers(const char *job_id)
 static void
 remove_job_leftovers(const char *id, PgbBackupRow *row)
 {
-	if (id[0] == 'r' || id[0] == 'c')
+	if (pgb_job_kind(id)->transfer)
 		drop_leftovers(id);
 	else if (row && row->location)
 		pgb_storage_remove_partials(row->location);
@@ -753,7 +754,7 @@ launch_job(PgbJobSlot *j)
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pgbackups");
 	snprintf(bgw.bgw_function_name, BGW_MAXLEN,
-			 (j->id[0] == 'r' || j->id[0] == 'c') ? "pgb_transfer_job_main" : "pgb_job_worker_main");
+			 pgb_job_kind(j->id)->transfer ? "pgb_transfer_job_main" : "pgb_job_worker_main");
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "pgbackups job %s", j->id);
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "pgbackups job");
 	StaticAssertStmt(sizeof(PgbJobArgs) <= BGW_EXTRALEN, "job arguments do not fit in bgw_extra");

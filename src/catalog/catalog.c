@@ -31,20 +31,13 @@
 #include "catalog.h"
 #include "catalog_spi.h"
 #include "storage.h"
+#include "job_kind.h"
 
 /* the table that holds a job of this id */
 static const char *
 job_table(const char *id)
 {
-	switch (id[0])
-	{
-		case 'r':
-			return "pgbackups.restores";
-		case 'c':
-			return "pgbackups.copies";
-		default:
-			return "pgbackups.backups";
-	}
+	return pgb_job_kind(id)->table;
 }
 
 /* a status query over every job table */

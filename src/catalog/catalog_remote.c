@@ -19,11 +19,12 @@
 
 #include "catalog_remote.h"
 #include "pq_util.h"
+#include "job_kind.h"
 
 static const char *
 job_table(const char *id)
 {
-	return id[0] == 'c' ? "pgbackups.copies" : "pgbackups.restores";
+	return pgb_job_kind(id)->table;
 }
 
 static PGconn *

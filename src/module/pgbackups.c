@@ -101,7 +101,10 @@ pause_scheduler(Oid dboid, bool pause)
 		LWLockRelease(PgbShared->lock);
 		if (gone)
 			break;
-		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20, PG_WAIT_EXTENSION);
+		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20,
+					  PG_WAIT_EXTENSION) & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 		waited += 20;
 	}
 }

@@ -68,6 +68,7 @@
 #include "restore_worker.h"
 #include "shmem.h"
 #include "storage.h"
+#include "job_kind.h"
 
 static struct
 {
@@ -613,6 +614,24 @@ check_schema_clean(const char *name, const char *schema)
 /* ---- 3. workers ---- */
 
 static void
+wait_a_moment(void)
+{
+	pgb_pq_sleep(1000);
+	check();
+}
+
+/* register one restore worker (its handle lives in TopMemoryContext) */
+static bool
+register_worker(BackgroundWorker *bgw, BackgroundWorkerHandle **handle)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	bool		ok = RegisterDynamicBackgroundWorker(bgw, handle);
+
+	MemoryContextSwitchTo(old);
+	return ok;
+}
+
+static void
 start_workers(int n)
 {
 	Size		size = offsetof(PgbRestoreShared, positions) + sizeof(uint64) * Max(rst.plan->nitems, 1);
@@ -649,34 +668,36 @@ start_workers(int n)
 		bgw.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(rst.seg));
 		memcpy(bgw.bgw_extra, &i, sizeof(int));
 		bgw.bgw_notify_pid = MyProcPid;
+		if (!register_worker(&bgw, &rst.handles[i]))
 		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-			bool		ok = RegisterDynamicBackgroundWorker(&bgw, &rst.handles[i]);
-
-			MemoryContextSwitchTo(old);
-			if (!ok)
+			if (i > 0)
 			{
-				if (i > 0 && rst.hooks->release_proc)
+				if (rst.hooks->release_proc)
 					rst.hooks->release_proc();
 				break;
 			}
+
+			/*
+			 * Not even one: wait for a background worker slot (other jobs,
+			 * schedulers) instead of failing; cancel and shutdown are
+			 * honoured meanwhile.
+			 */
+			rlog("waiting for a background worker slot for the first restore worker "
+				 "(max_worker_processes = %d are all in use)", max_worker_processes);
+			do
+				wait_a_moment();
+			while (!register_worker(&bgw, &rst.handles[i]));
+			rlog("a background worker slot is free: restore workers start");
 		}
 		rst.nworkers++;
 	}
-	if (rst.nworkers == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("no background worker slot for a restore worker"),
-				 errhint("Raise max_worker_processes.")));
 	rst.rs->nworkers = rst.nworkers;
-	rlog("started %d restore workers as role \"%s\"", rst.nworkers, rst.target->owner);
-}
-
-static void
-wait_a_moment(void)
-{
-	pgb_pq_sleep(1000);
-	check();
+	if (rst.nworkers < n)
+		rlog("started %d of %d restore workers as role \"%s\": no more background worker "
+			 "slots (max_worker_processes) or pgbackups.max_workers", rst.nworkers, n,
+			 rst.target->owner);
+	else
+		rlog("started %d restore workers as role \"%s\"", rst.nworkers, rst.target->owner);
 }
 
 /* collect finished items; returns the number of idle workers */
@@ -1136,7 +1157,7 @@ carry_catalog(void)
 	PQclear(pgb_pq_exec_params(s, psprintf("UPDATE %s SET status = 'completed', "
 										   "finished_at = pg_catalog.now(), tables = $2::integer, rows = $3::bigint, "
 										   "bytes = $4::bigint, error = NULL, error_code = NULL WHERE id = $1",
-										   rst.params->job_id[0] == 'c' ? "pgbackups.copies" : "pgbackups.restores"),
+										   pgb_job_kind(rst.params->job_id)->table),
 							   4, params, PGRES_COMMAND_OK));
 	params[1] = "completed; the new database took over and carries this catalog";
 	PQclear(pgb_pq_exec_params(s, "INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)",
