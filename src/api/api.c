@@ -44,6 +44,7 @@
 #include "url_fetch.h"
 #include "http.h"
 #include "job_kind.h"
+#include "url_scheme.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_capture);
 PG_FUNCTION_INFO_V1(pgbackups_cancel);
@@ -693,7 +694,7 @@ pgbackups_restore_from_url(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("url must not be null")));
 	url = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (strncmp(url, "file://", 7) == 0)
+	if (pgb_url_scheme(url) == PGB_URL_FILE)
 	{
 		if (!superuser())
 			ereport(ERROR,
@@ -709,9 +710,9 @@ pgbackups_restore_from_url(PG_FUNCTION_ARGS)
 					(errcode_for_file_access(),
 					 errmsg("could not read archive \"%s\": %m", url + 7)));
 	}
-	else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
+	else if (pgb_url_is_web(url))
 		pgb_url_check(url, true);
-	else if (strncmp(url, "s3://", 5) == 0)
+	else if (pgb_url_scheme(url) == PGB_URL_S3)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("restore_from_url does not read s3:// URLs"),
@@ -751,7 +752,7 @@ pgbackups_copy(PG_FUNCTION_ARGS)
 					 errdetail("The target must be a database of this server.")));
 	}
 	target = check_target(fcinfo, 1, 2, "copy");
-	is_url = strncmp(source, "postgres://", 11) == 0 || strncmp(source, "postgresql://", 13) == 0;
+	is_url = pgb_url_scheme(source) == PGB_URL_POSTGRES;
 	if (is_url)
 	{
 		if (!superuser())

@@ -60,6 +60,7 @@
 #include "shmem.h"
 #include "storage.h"
 #include "job_kind.h"
+#include "url_scheme.h"
 
 #define FINISHED_SLOT_TTL_MS (10 * 60 * 1000)
 
@@ -620,7 +621,7 @@ redact_source(const char *source)
 	PQconninfoOption *o;
 	StringInfoData buf;
 
-	if (strncmp(source, "postgres://", 11) != 0 && strncmp(source, "postgresql://", 13) != 0)
+	if (pgb_url_scheme(source) != PGB_URL_POSTGRES)
 		return pstrdup(source);
 	opts = PQconninfoParse(source, NULL);
 	if (opts == NULL)

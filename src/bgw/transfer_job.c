@@ -43,6 +43,7 @@
 #include "restore.h"
 #include "storage.h"
 #include "url_fetch.h"
+#include "url_scheme.h"
 
 static PgbRemoteCatalog rcat;
 static char *temp_archive = NULL;	/* a copy's or URL's local archive */
@@ -73,11 +74,11 @@ transfer_exit(int code, Datum arg)
 static char *
 archive_for(const char *location)
 {
-	if (location && strncmp(location, "file://", 7) == 0 && location[7] == '/')
+	if (pgb_url_scheme(location) == PGB_URL_FILE && location[7] == '/')
 		return pstrdup(location + 7);
-	if (location && strncmp(location, "s3://", 5) == 0)
+	if (pgb_url_scheme(location) == PGB_URL_S3)
 		return pstrdup(location);
-	if (location && (strncmp(location, "https://", 8) == 0 || strncmp(location, "http://", 7) == 0))
+	if (pgb_url_is_web(location))
 	{
 		char	   *url = pgb_job_source();
 		int64		size;
@@ -227,7 +228,7 @@ run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 				 errhint("Start the copy again.")));
 	memset(&cp, 0, sizeof(cp));
 	memset(&cr, 0, sizeof(cr));
-	if (strncmp(source, "postgres://", 11) == 0 || strncmp(source, "postgresql://", 13) == 0)
+	if (pgb_url_scheme(source) == PGB_URL_POSTGRES)
 	{
 		char	   *target = pgb_rcat_get(&rcat, "target");
 

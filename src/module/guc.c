@@ -21,6 +21,7 @@
 
 #include "compress.h"
 #include "guc.h"
+#include "url_scheme.h"
 
 char	   *pgb_storage_url = NULL;
 int			pgb_max_workers = 4;
@@ -71,7 +72,7 @@ check_storage_url(char **newval, void **extra, GucSource source)
 
 	if (v == NULL || v[0] == '\0')
 		return true;
-	if (strncmp(v, "file://", 7) == 0)
+	if (pgb_url_scheme(v) == PGB_URL_FILE)
 	{
 		if (v[7] != '/')
 		{
@@ -80,7 +81,7 @@ check_storage_url(char **newval, void **extra, GucSource source)
 		}
 		return true;
 	}
-	if (strncmp(v, "s3://", 5) == 0)
+	if (pgb_url_scheme(v) == PGB_URL_S3)
 		return true;			/* validated when used */
 	GUC_check_errdetail("Supported storage URLs are file:///directory and s3://bucket/prefix.");
 	return false;
@@ -93,7 +94,7 @@ check_s3_endpoint(char **newval, void **extra, GucSource source)
 
 	if (v == NULL || v[0] == '\0')
 		return true;
-	if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+	if (!pgb_url_is_web(v))
 	{
 		GUC_check_errdetail("An S3 endpoint is an http:// or https:// URL, as in https://s3.eu-west-1.amazonaws.com.");
 		return false;

@@ -41,6 +41,7 @@
 #include "guc.h"
 #include "http.h"
 #include "url_fetch.h"
+#include "url_scheme.h"
 
 #define MAX_REDIRECTS 5
 
@@ -162,10 +163,10 @@ void
 pgb_url_check(const char *url, bool resolve)
 {
 	char	   *safe = pgb_http_redact_url(url);
-	bool		is_http = strncmp(url, "http://", 7) == 0;
+	bool		is_http = pgb_url_scheme(url) == PGB_URL_HTTP;
 	char	   *host;
 
-	if (!is_http && strncmp(url, "https://", 8) != 0)
+	if (!is_http && pgb_url_scheme(url) != PGB_URL_HTTPS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unsupported URL scheme in \"%s\"", safe),
@@ -198,7 +199,7 @@ refuse_redirect(const char *safe, const char *next)
 {
 	char	   *shown;
 
-	if (strncmp(next, "http://", 7) == 0)
+	if (pgb_url_scheme(next) == PGB_URL_HTTP)
 	{
 		char	   *host = pgb_url_host(next);
 
@@ -336,7 +337,7 @@ pgb_url_download(const char *url, const char *path)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("could not download \"%s\": more than %d redirects", safe, MAX_REDIRECTS)));
-			if (strncmp(next, "https://", 8) != 0)
+			if (pgb_url_scheme(next) != PGB_URL_HTTPS)
 				refuse_redirect(safe, next);
 			cur = pstrdup(next);
 			pgb_http_free(x);

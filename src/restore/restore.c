@@ -69,6 +69,7 @@
 #include "shmem.h"
 #include "storage.h"
 #include "job_kind.h"
+#include "url_scheme.h"
 
 static struct
 {
@@ -335,7 +336,7 @@ open_hashing_reader(const char *path)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not initialize SHA-256")));
-	if (strncmp(path, "s3://", 5) == 0)
+	if (pgb_url_scheme(path) == PGB_URL_S3)
 	{
 		h->inner = pgb_s3_open_source(path);
 		h->src.size = h->inner->size;
@@ -1276,7 +1277,7 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
 	pgb_archive_session(ar, &sess);
 	rst.plan = pgb_restore_plan_build(ar, params->keep_acl);
 	positions = NULL;
-	if (strncmp(params->archive_path, "s3://", 5) == 0 && rst.hash == NULL)
+	if (pgb_url_scheme(params->archive_path) == PGB_URL_S3 && rst.hash == NULL)
 		positions = positions_from_toc(ar, rst.plan, pgb_reader_size(reader));
 	if (positions == NULL)
 		positions = scan_blocks(reader, ar, rst.plan);

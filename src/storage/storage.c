@@ -22,6 +22,7 @@
 
 #include "guc.h"
 #include "storage.h"
+#include "url_scheme.h"
 
 struct PgbStorageWriter
 {
@@ -32,7 +33,7 @@ struct PgbStorageWriter
 static bool
 is_s3(const char *url)
 {
-	return strncmp(url, "s3://", 5) == 0;
+	return pgb_url_scheme(url) == PGB_URL_S3;
 }
 
 static const char *

@@ -32,6 +32,7 @@
 #include "pq_util.h"
 #include "sigv4.h"
 #include "storage.h"
+#include "url_scheme.h"
 
 #define S3_MAX_PARTS 10000
 #define S3_MAX_PART_SIZE ((uint64) 5 * 1024 * 1024 * 1024)
@@ -58,7 +59,7 @@ s3_config(const char *url)
 	const char *slash = strchr(b, '/');
 	const char *ep;
 
-	if (strncmp(url, "s3://", 5) != 0)
+	if (pgb_url_scheme(url) != PGB_URL_S3)
 		elog(ERROR, "not an s3:// URL");
 	c->bucket = slash ? pnstrdup(b, slash - b) : pstrdup(b);
 	c->key = pstrdup(slash ? slash + 1 : "");
@@ -71,7 +72,7 @@ s3_config(const char *url)
 	{
 		size_t		len;
 
-		c->https = strncmp(pgb_s3_endpoint, "https://", 8) == 0;
+		c->https = pgb_url_scheme(pgb_s3_endpoint) == PGB_URL_HTTPS;
 		ep = pgb_s3_endpoint + (c->https ? 8 : 7);
 		len = strcspn(ep, "/");
 		c->endpoint_host = pnstrdup(ep, len);
