@@ -42,6 +42,15 @@
 PG_FUNCTION_INFO_V1(pgbackups_may_read_database);
 PG_FUNCTION_INFO_V1(pgbackups_check_access);
 
+/* the rule itself; dboid InvalidOid: a database that no longer exists */
+static bool
+role_may_read(Oid roleid, Oid dboid)
+{
+	return superuser_arg(roleid) ||
+		has_privs_of_role(roleid, ROLE_PG_READ_ALL_DATA) ||
+		(OidIsValid(dboid) && pg_database_ownercheck(dboid, roleid));
+}
+
 /*
  * pgb_role_may_read_database
  *		The read rule for roleid and the database called dbname.  Needs a
@@ -50,12 +59,7 @@ PG_FUNCTION_INFO_V1(pgbackups_check_access);
 bool
 pgb_role_may_read_database(Oid roleid, const char *dbname)
 {
-	Oid			dboid;
-
-	if (superuser_arg(roleid) || has_privs_of_role(roleid, ROLE_PG_READ_ALL_DATA))
-		return true;
-	dboid = dbname ? get_database_oid(dbname, true) : InvalidOid;
-	return OidIsValid(dboid) && pg_database_ownercheck(dboid, roleid);
+	return role_may_read(roleid, dbname ? get_database_oid(dbname, true) : InvalidOid);
 }
 
 /* the same outside a transaction (the scheduler between its requests) */
@@ -92,9 +96,7 @@ pgb_pin_search_path(void)
 bool
 pgb_may_read_database(Oid dboid)
 {
-	return superuser() ||
-		pg_database_ownercheck(dboid, GetUserId()) ||
-		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_DATA);
+	return role_may_read(GetUserId(), dboid);
 }
 
 /*
