@@ -193,6 +193,7 @@ launcher_round(void)
 			if (start)
 			{
 				s->state = PGB_DB_STARTING;
+				s->stop_requested = false;
 				s->probed_at = now;
 				starting++;
 			}

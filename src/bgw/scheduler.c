@@ -72,6 +72,17 @@ static char *my_dbname = NULL;
 static BackgroundWorkerHandle *job_handles[PGB_MAX_JOBS];
 static bool warned_no_slot[PGB_MAX_JOBS];
 
+static bool
+stop_requested(void)
+{
+	bool		stop;
+
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	stop = my_db->stop_requested;
+	LWLockRelease(PgbShared->lock);
+	return stop;
+}
+
 static void
 scheduler_exit(int code, Datum arg)
 {
@@ -86,6 +97,7 @@ scheduler_exit(int code, Datum arg)
 		my_db->probed_at = GetCurrentTimestamp();
 	}
 	LWLockRelease(PgbShared->lock);
+	ConditionVariableBroadcast(&PgbShared->db_cv);
 	pgb_wake_launcher();
 }
 
@@ -987,6 +999,13 @@ pgb_scheduler_main(Datum arg)
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
+		if (stop_requested())
+		{
+			ereport(LOG,
+					(errmsg("pgbackups scheduler for database \"%s\" stepping aside for a database command",
+							my_dbname)));
+			proc_exit(0);
+		}
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

@@ -38,6 +38,7 @@ pgb_shmem_startup(void)
 		memset(PgbShared, 0, sizeof(PgbSharedState));
 		PgbShared->lock = &(GetNamedLWLockTranche("pgbackups"))->lock;
 		PgbShared->next_generation = 1;
+		ConditionVariableInit(&PgbShared->db_cv);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

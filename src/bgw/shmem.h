@@ -16,6 +16,7 @@
 #ifndef PGB_SHMEM_H
 #define PGB_SHMEM_H
 
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
@@ -33,6 +34,7 @@ typedef enum PgbDbState
 	PGB_DB_UNKNOWN = 0,			/* never probed */
 	PGB_DB_STARTING,			/* scheduler launched, not yet attached */
 	PGB_DB_RUNNING,				/* scheduler running */
+	PGB_DB_IDLE,				/* extension present, scheduler exited idle */
 	PGB_DB_ABSENT				/* probed: no extension in this database */
 } PgbDbState;
 
@@ -44,7 +46,11 @@ typedef struct PgbDbSlot
 	Latch	   *latch;			/* the scheduler's latch while RUNNING */
 	TimestampTz probed_at;
 	TimestampTz paused_until;	/* DROP/ALTER DATABASE in progress */
+	bool		stop_requested; /* pgb_scheduler_pause(): leave now */
 	bool		wanted;			/* someone asked for a (re)probe */
+	bool		reconciled;		/* jobs interrupted by a restart are recorded */
+	TimestampTz next_due;		/* IDLE: next schedule slot or alert retry, on
+								 * the scheduler clock; 0 = none */
 } PgbDbSlot;
 
 typedef enum PgbRequestKind
@@ -130,6 +136,7 @@ typedef struct PgbSharedState
 	Latch	   *launcher_latch;
 	uint32		next_generation;
 	TimestampTz debug_clock;	/* pgbackups.set_clock(); 0 = real time */
+	ConditionVariable db_cv;	/* broadcast when a scheduler starts or leaves */
 	PgbDbSlot	dbs[PGB_MAX_DATABASES];
 	PgbRequest	requests[PGB_MAX_REQUESTS];
 	PgbJobSlot	jobs[PGB_MAX_JOBS];

@@ -26,6 +26,7 @@
 
 #include "guc.h"
 #include "launcher.h"
+#include "sched_control.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;
@@ -71,42 +72,10 @@ database_needing_exclusivity(Node *stmt)
 static void
 pause_scheduler(Oid dboid, bool pause)
 {
-	PgbDbSlot  *s;
-	pid_t		pid = 0;
-	int			waited = 0;
-
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	s = pgb_db_slot(dboid, false);
-	if (s)
-	{
-		s->paused_until = pause ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 60000) : 0;
-		if (pause && (s->state == PGB_DB_RUNNING || s->state == PGB_DB_STARTING))
-			pid = s->pid;
-	}
-	LWLockRelease(PgbShared->lock);
-	if (!pause)
-	{
-		pgb_wake_launcher();
-		return;
-	}
-	if (pid > 0)
-		kill(pid, SIGTERM);
-	/* wait up to 5 s for the scheduler (or a probe) to leave */
-	while (waited < 5000)
-	{
-		bool		gone;
-
-		LWLockAcquire(PgbShared->lock, LW_SHARED);
-		gone = s == NULL || (s->state != PGB_DB_RUNNING && s->state != PGB_DB_STARTING);
-		LWLockRelease(PgbShared->lock);
-		if (gone)
-			break;
-		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20,
-					  PG_WAIT_EXTENSION) & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		waited += 20;
-	}
+	if (pause)
+		pgb_scheduler_pause(dboid, 60000, true);
+	else
+		pgb_scheduler_resume(dboid);
 }
 
 static void

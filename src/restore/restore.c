@@ -66,6 +66,7 @@
 #include "restore.h"
 #include "restore_plan.h"
 #include "restore_worker.h"
+#include "sched_control.h"
 #include "shmem.h"
 #include "storage.h"
 #include "job_kind.h"
@@ -1170,23 +1171,11 @@ carry_catalog(void)
 static void
 pause_target_scheduler(bool pause)
 {
-	PgbDbSlot  *slot;
-	pid_t		pid = 0;
-
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	slot = pgb_db_slot(rst.target->oid, false);
-	if (slot)
-	{
-		slot->paused_until = pause ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 120000) : 0;
-		if (pause)
-			pid = slot->pid;
-	}
-	LWLockRelease(PgbShared->lock);
+	if (pause)
+		pgb_scheduler_pause(rst.target->oid, 120000, false);
+	else
+		pgb_scheduler_resume(rst.target->oid);
 	rst.paused = pause;
-	if (pid > 0)
-		kill(pid, SIGTERM);
-	if (!pause)
-		pgb_wake_launcher();
 }
 
 static void
