@@ -8,7 +8,8 @@
 #   fuzz      fuzz_reader, the libFuzzer target (-fsanitize=fuzzer,address,undefined)
 #   fuzz-compress  fuzz_compress, compressor round trips (same flags)
 #
-# src/archive/archive_reader.c and src/archive/compress.c are compiled unmodified against
+# src/archive/archive_reader.c and src/archive/compress*.c (the shared part and one file
+# per algorithm) are compiled unmodified against
 # the PostgreSQL 15 server headers; test/fuzz/shim supplies the backend
 # runtime (see shim/pgb_shim.h), libpgcommon/libpgport the rest.
 set -euo pipefail
@@ -29,7 +30,7 @@ CFLAGS=(-std=gnu99 -g -fno-omit-frame-pointer -fno-strict-aliasing -D_GNU_SOURCE
 	-Wno-sign-compare -Wno-ignored-attributes)
 LIBS=("$("$PG_CONFIG" --pkglibdir)/libpgcommon.a" "$("$PG_CONFIG" --pkglibdir)/libpgport.a"
 	-lzstd -llz4 -lz -lm)
-SRCS=("$REPO/src/archive/archive_reader.c" "$REPO/src/archive/compress.c" "$HERE/shim/pgb_shim.c" "$HERE/walk.c")
+SRCS=("$REPO/src/archive/archive_reader.c" "$REPO"/src/archive/compress*.c "$HERE/shim/pgb_shim.c" "$HERE/walk.c")
 
 case "$MODE" in
 	asan)

@@ -1,0 +1,102 @@
+/*-------------------------------------------------------------------------
+ *
+ * compress_ops.h
+ *	  The per-algorithm operations behind compress.h, one PgbCompressOps per
+ *	  algorithm (compress_none.c, compress_gzip.c, compress_lz4.c,
+ *	  compress_zstd.c), and the compressor and decompressor state they share
+ *	  with compress.c.  Only src/archive/compress*.c include this file.
+ *
+ * compress.c owns the buffers, the chunking and the output limit; an
+ * algorithm only runs its library.  Library state lives in "state" and is
+ * freed by the release operation, which a memory context callback calls.
+ *
+ * src/archive/compress_ops.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_COMPRESS_OPS_H
+#define PGB_COMPRESS_OPS_H
+
+#include "compress.h"
+
+typedef struct PgbCompressOps PgbCompressOps;
+
+struct PgbCompressor
+{
+	const PgbCompressOps *ops;
+	PgbCompressionSpec spec;
+	PgbByteSink sink;
+	void	   *arg;
+	char	   *out;			/* output buffer of outcap bytes */
+	size_t		outcap;
+	char	   *in;				/* input staging buffer */
+	size_t		inlen;
+	size_t		incap;
+	void	   *state;			/* the algorithm's library state */
+	MemoryContextCallback cb;
+};
+
+struct PgbDecompressor
+{
+	const PgbCompressOps *ops;
+	int64		max_output;
+	int64		produced;
+	PgbByteSink sink;
+	void	   *arg;
+	char	   *out;			/* PGB_CHUNK_SIZE output buffer */
+	bool		finished;		/* end of stream seen */
+	bool		started;		/* any input seen */
+	void	   *state;
+	MemoryContextCallback cb;
+};
+
+/*
+ * One algorithm.  Operations left NULL do nothing.  c_update gets the
+ * staged input (never empty) and d_feed a piece of the item (never empty).
+ */
+struct PgbCompressOps
+{
+	PgbCompression alg;
+	const char *name;			/* as in pgbackups.compression */
+	int			min_level;
+	int			(*max_level) (void);	/* NULL: the algorithm takes no level */
+	int			default_level;	/* the library default, for display */
+	const char *unit;			/* "zlib stream": one item; NULL for none */
+	bool		empty_ok;		/* an item with no bytes at all is valid */
+
+	void		(*c_init) (PgbCompressor *c);
+	void		(*c_begin) (PgbCompressor *c);
+	void		(*c_update) (PgbCompressor *c, const char *data, size_t len);
+	void		(*c_end) (PgbCompressor *c);
+	void		(*c_release) (PgbCompressor *c);
+
+	void		(*d_init) (PgbDecompressor *d);
+	void		(*d_begin) (PgbDecompressor *d);
+	void		(*d_feed) (PgbDecompressor *d, const char *data, size_t len);
+	void		(*d_release) (PgbDecompressor *d);
+};
+
+extern const PgbCompressOps pgb_compress_none_ops;
+extern const PgbCompressOps pgb_compress_gzip_ops;
+extern const PgbCompressOps pgb_compress_lz4_ops;
+extern const PgbCompressOps pgb_compress_zstd_ops;
+
+/* the operations of alg, or NULL */
+extern const PgbCompressOps *pgb_compress_ops(PgbCompression alg);
+
+/* compressor output to the sink, split into chunks of at most PGB_CHUNK_SIZE */
+extern void pgb_compress_emit(PgbCompressor *c, const char *data, size_t len);
+
+/* decompressor output to the sink, counted against max_output */
+extern void pgb_decompress_emit(PgbDecompressor *d, const char *data, size_t len);
+
+/* ERRCODE_DATA_CORRUPTED: "could not decompress <alg> data: <what>" */
+extern void pgb_decompress_corrupt(PgbDecompressor *d, const char *what) pg_attribute_noreturn();
+
+/* ERRCODE_OUT_OF_MEMORY: "could not initialize <alg> <what>" */
+extern void pgb_compress_init_failed(const char *lib, const char *what) pg_attribute_noreturn();
+
+/* ERRCODE_INTERNAL_ERROR: "<alg> compression failed[: <why>]" */
+extern void pgb_compress_failed(const char *lib, const char *why) pg_attribute_noreturn();
+
+#endif							/* PGB_COMPRESS_OPS_H */
