@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * spool.c
- *	  Buffered append-only spool files.  The descriptor is closed by a
- *	  memory context callback, so an error never leaks it; the files
- *	  themselves are removed by the capture's cleanup.
+ *	  Spool files: a capture's chunk streams (Int length, bytes, ..., Int 0)
+ *	  in buffered local files (storage/local_file.c), until the archive is
+ *	  assembled.  The descriptor is closed by a memory context callback, so
+ *	  an error never leaks it; the files themselves are removed by the
+ *	  capture's cleanup.
  *
  * src/capture/spool.c
  *
@@ -12,104 +14,39 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
-#include "common/file_perm.h"
-#include "utils/memutils.h"
 
 #include "archive.h"
+#include "local_file.h"
 #include "spool.h"
-
-#define SPOOL_BUFSIZE (1024 * 1024)
 
 struct PgbSpool
 {
-	int			fd;
-	char	   *path;
-	char	   *buf;
-	size_t		buflen;
-	uint64		pos;
-	MemoryContextCallback cb;
+	PgbLocalFile *file;
 };
-
-static void
-spool_release(void *arg)
-{
-	PgbSpool   *s = (PgbSpool *) arg;
-
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-}
 
 PgbSpool *
 pgb_spool_create(const char *path)
 {
 	PgbSpool   *s = palloc0(sizeof(PgbSpool));
 
-	s->path = pstrdup(path);
-	s->buf = palloc(SPOOL_BUFSIZE);
-	s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
-	if (s->fd < 0)
+	s->file = pgb_local_file_open(path, O_TRUNC, "spool file");
+	if (s->file == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create spool file \"%s\": %m", path)));
-	s->cb.func = spool_release;
-	s->cb.arg = s;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
 	return s;
 }
 
 uint64
 pgb_spool_pos(PgbSpool *s)
 {
-	return s->pos;
-}
-
-/* write(2) all of buf, retrying short writes and EINTR */
-void
-pgb_write_all(int fd, const char *buf, size_t len, const char *path)
-{
-	size_t		off = 0;
-
-	while (off < len)
-	{
-		ssize_t		n = write(fd, buf + off, len - off);
-
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write file \"%s\": %m", path)));
-		}
-		off += n;
-	}
-}
-
-static void
-spool_flush(PgbSpool *s)
-{
-	pgb_write_all(s->fd, s->buf, s->buflen, s->path);
-	s->buflen = 0;
+	return pgb_local_file_pos(s->file);
 }
 
 void
 pgb_spool_put(PgbSpool *s, const char *data, size_t len)
 {
-	while (len > 0)
-	{
-		size_t		n = Min(len, SPOOL_BUFSIZE - s->buflen);
-
-		memcpy(s->buf + s->buflen, data, n);
-		s->buflen += n;
-		s->pos += n;
-		data += n;
-		len -= n;
-		if (s->buflen == SPOOL_BUFSIZE)
-			spool_flush(s);
-	}
+	pgb_local_file_write(s->file, data, len);
 }
 
 void
@@ -139,13 +76,5 @@ pgb_spool_chunk(void *arg, const char *data, size_t len)
 void
 pgb_spool_close(PgbSpool *s)
 {
-	spool_flush(s);
-	if (close(s->fd) != 0)
-	{
-		s->fd = -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close spool file \"%s\": %m", s->path)));
-	}
-	s->fd = -1;
+	pgb_local_file_close(s->file, false);
 }

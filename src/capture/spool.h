@@ -13,7 +13,6 @@
 
 typedef struct PgbSpool PgbSpool;
 
-extern void pgb_write_all(int fd, const char *buf, size_t len, const char *path);
 extern PgbSpool *pgb_spool_create(const char *path);
 extern uint64 pgb_spool_pos(PgbSpool *s);
 extern void pgb_spool_put(PgbSpool *s, const char *data, size_t len);

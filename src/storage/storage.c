@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * storage.c
- *	  The storage interface: the storage URL in effect, keys to URLs, and
- *	  dispatch of writers, readers, deletes and download URLs to the
- *	  file:// and s3:// backends.
+ *	  The storage interface: the storage URL in effect, keys to URLs, local
+ *	  spool and temporary paths, and the calls of storage.h, each handed to
+ *	  the backend of its URL's scheme (PgbStorageOps, storage_ops.h):
+ *	  file:// (storage_local.c) or s3:// (storage_s3.c).
  *
- * Spool files of a capture are always local: next to the archive for
- * file:// storage, in <data directory>/pgbackups_tmp for S3.
+ * Spool files of a capture are always local: next to the archive for a
+ * local backend, in <data directory>/pgbackups_tmp for a remote one.
  *
  * src/storage/storage.c
  *
@@ -14,54 +15,69 @@
  */
 #include "postgres.h"
 
-#include <unistd.h>
-
 #include "access/xlog.h"
 #include "miscadmin.h"
-#include "utils/memutils.h"
 
 #include "guc.h"
+#include "local_file.h"
 #include "storage.h"
+#include "storage_ops.h"
 #include "url_scheme.h"
 
 struct PgbStorageWriter
 {
-	PgbLocalWriter *local;
-	PgbS3Writer *s3;
+	const PgbStorageOps *ops;
+	void	   *backend;
 };
 
-static bool
-is_s3(const char *url)
+void
+pgb_storage_unsupported(const char *url)
 {
-	return pgb_url_scheme(url) == PGB_URL_S3;
-}
-
-static const char *
-local_path(const char *url)
-{
-	if (strncmp(url, "file:///", 8) == 0)
-		return url + 7;
-	if (is_s3(url))
-		elog(ERROR, "not a local URL: \"%s\"", url);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported storage URL \"%s\"", url),
 			 errhint("Use file:///directory or s3://bucket/prefix.")));
-	return NULL;
+}
+
+/* the backend of url's scheme, or NULL */
+static const PgbStorageOps *
+storage_ops_or_null(const char *url)
+{
+	switch (pgb_url_scheme(url))
+	{
+		case PGB_URL_FILE:
+			return &pgb_storage_local_ops;
+		case PGB_URL_S3:
+			return &pgb_storage_s3_ops;
+		default:
+			return NULL;
+	}
+}
+
+static const PgbStorageOps *
+storage_ops(const char *url)
+{
+	const PgbStorageOps *ops = storage_ops_or_null(url);
+
+	if (ops == NULL)
+		pgb_storage_unsupported(url);
+	return ops;
 }
 
 char *
 pgb_storage_root(void)
 {
 	char	   *root;
+	const PgbStorageOps *ops;
 	size_t		len;
 
 	if (pgb_storage_url && pgb_storage_url[0])
 		root = pstrdup(pgb_storage_url);
 	else
 		root = pgb_default_storage_url();
-	if (!is_s3(root))
-		(void) local_path(root);
+	ops = storage_ops(root);
+	if (ops->local_path)
+		(void) ops->local_path(root);	/* rejects file://host/ */
 	len = strlen(root);
 	while (len > 8 && root[len - 1] == '/')
 		root[--len] = '\0';
@@ -83,18 +99,23 @@ pgb_storage_temp_path(const char *name)
 	return path;
 }
 
+/* the spool prefix of url, directories not created */
+static char *
+spool_prefix(const PgbStorageOps *ops, const char *url)
+{
+	const char *base;
+
+	if (ops->local_path)
+		return pstrdup(ops->local_path(url));
+	base = strrchr(url, '/');
+	return psprintf("%s/pgbackups_tmp/%s", DataDir, base ? base + 1 : "archive");
+}
+
 char *
 pgb_storage_spool_prefix(const char *url)
 {
-	char	   *p;
+	char	   *p = spool_prefix(storage_ops(url), url);
 
-	if (is_s3(url))
-	{
-		const char *base = strrchr(url, '/');
-
-		return pgb_storage_temp_path(base ? base + 1 : "archive");
-	}
-	p = pstrdup(local_path(url));
 	pgb_local_make_parent_dirs(p);
 	return p;
 }
@@ -104,87 +125,78 @@ pgb_storage_create(const char *url, uint64 expected_size)
 {
 	PgbStorageWriter *w = palloc0(sizeof(PgbStorageWriter));
 
-	if (is_s3(url))
-		w->s3 = pgb_s3_create(url, expected_size);
-	else
-		w->local = pgb_local_create(local_path(url));
+	w->ops = storage_ops(url);
+	w->backend = w->ops->create_writer(url, expected_size);
 	return w;
 }
 
 void
 pgb_storage_write(PgbStorageWriter *w, const char *data, size_t len)
 {
-	if (w->s3)
-		pgb_s3_write(w->s3, data, len);
-	else
-		pgb_local_write(w->local, data, len);
+	w->ops->write(w->backend, data, len);
 }
 
 void
 pgb_storage_commit(PgbStorageWriter *w)
 {
-	if (w->s3)
-		pgb_s3_commit(w->s3);
-	else
-		pgb_local_commit(w->local);
+	w->ops->commit(w->backend);
 }
 
 void
 pgb_storage_abort(PgbStorageWriter *w)
 {
-	if (w == NULL)
+	if (w == NULL || w->backend == NULL)
 		return;
-	if (w->s3)
-		pgb_s3_abort(w->s3);
-	else if (w->local)
-		pgb_local_abort(w->local);
+	w->ops->abort(w->backend);
 }
 
 bool
 pgb_storage_delete(const char *url)
 {
-	if (is_s3(url))
-		return pgb_s3_delete(url);
-	return pgb_local_delete(local_path(url));
+	return storage_ops(url)->delete_archive(url);
 }
 
+/*
+ * pgb_storage_remove_partials
+ *		Remove the local temporary files of the job whose archive is url (a
+ *		remote upload itself was aborted, or is swept at start-up).  URLs of
+ *		no backend have none.
+ */
 void
 pgb_storage_remove_partials(const char *url)
 {
-	if (is_s3(url))
-	{
-		/* the spool files; the upload itself was aborted or is swept */
-		pgb_local_remove_partials(pgb_storage_spool_prefix(url));
+	const PgbStorageOps *ops = storage_ops_or_null(url);
+
+	if (ops == NULL)
 		return;
-	}
-	if (strncmp(url, "file:///", 8) == 0)
-		pgb_local_remove_partials(url + 7);
+	pgb_local_remove_partials(spool_prefix(ops, url));
 }
 
 PgbArchiveReader *
 pgb_storage_open_reader(const char *url, bool session)
 {
-	if (is_s3(url))
-		return pgb_reader_open_source(pgb_s3_open_source(url));
-	if (url[0] != '/')
-		url = local_path(url);
-	return session ? pgb_reader_open_file_session(url) : pgb_reader_open_file(url);
+	if (url[0] == '/')
+		url = psprintf("file://%s", url);
+	return storage_ops(url)->open_reader(url, session);
 }
 
 char *
 pgb_storage_download_url(const char *url, int expires)
 {
-	if (is_s3(url))
-		return pgb_s3_presign(url, expires);
-	return pstrdup(url);
+	const PgbStorageOps *ops = storage_ops_or_null(url);
+
+	if (ops == NULL)
+		return pstrdup(url);
+	return ops->download_url(url, expires);
 }
 
 void
 pgb_storage_sweep(void)
 {
 	char	   *root = pgb_storage_root();
+	const PgbStorageOps *ops = storage_ops(root);
 
-	if (!is_s3(root))
+	if (ops->sweep == NULL)
 		return;
-	pgb_s3_sweep(root, psprintf(UINT64_FORMAT "/", GetSystemIdentifier()));
+	ops->sweep(root, psprintf(UINT64_FORMAT "/", GetSystemIdentifier()));
 }

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * storage.h
- *	  Where archives live: one interface (storage.c) over the backends,
- *	  file:// (storage_local.c, the embedded default) and s3://
- *	  (storage_s3.c).
+ *	  Where archives live: one interface (storage.c) over the backends of
+ *	  the ops table in storage_ops.h, file:// (storage_local.c, the
+ *	  embedded default) and s3:// (storage_s3.c).
  *
  * An archive becomes visible under its final key only at commit, which
  * never replaces an existing object; an aborted writer leaves nothing (or,
@@ -51,25 +51,10 @@ extern char *pgb_storage_download_url(const char *url, int expires);
 /* at start-up: abort this cluster's unfinished S3 uploads (best effort) */
 extern void pgb_storage_sweep(void);
 
-/* ---- backends (used by storage.c only) ---- */
-
-typedef struct PgbLocalWriter PgbLocalWriter;
-extern PgbLocalWriter *pgb_local_create(const char *path);
-extern void pgb_local_write(PgbLocalWriter *w, const char *data, size_t len);
-extern void pgb_local_commit(PgbLocalWriter *w);
-extern void pgb_local_abort(PgbLocalWriter *w);
-extern bool pgb_local_delete(const char *path);
-extern void pgb_local_remove_partials(const char *path);
-extern void pgb_local_make_parent_dirs(const char *path);
-
-typedef struct PgbS3Writer PgbS3Writer;
-extern PgbS3Writer *pgb_s3_create(const char *url, uint64 expected_size);
-extern void pgb_s3_write(PgbS3Writer *w, const char *data, size_t len);
-extern void pgb_s3_commit(PgbS3Writer *w);
-extern void pgb_s3_abort(PgbS3Writer *w);
-extern bool pgb_s3_delete(const char *url);
-extern char *pgb_s3_presign(const char *url, int expires);
+/*
+ * A read source of an s3:// archive (storage_s3.c), for a caller that wraps
+ * it; pgb_storage_open_reader is the usual way to read any archive.
+ */
 extern PgbReadSource *pgb_s3_open_source(const char *url);
-extern void pgb_s3_sweep(const char *root, const char *prefix);
 
 #endif							/* PGB_STORAGE_H */

@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * storage_local.c
- *	  The file:// storage backend (the embedded default); storage.c maps
- *	  URLs to the paths used here.
+ *	  The file:// storage backend (the embedded default): its entry in the
+ *	  storage ops table.
  *
  * Archives are written to "<final>.tmp", fsynced, and linked to the final
- * name with renameat2(RENAME_NOREPLACE), so an existing archive is never
- * replaced; then the directory is fsynced.  The writer's descriptor and
- * temporary file are released by a memory context callback, so an ERROR
- * anywhere leaves nothing behind.
+ * name with link(2), so an existing archive is never replaced; then the
+ * directory is fsynced.  The writer's descriptor and temporary file are
+ * released by a memory context callback, so an ERROR anywhere leaves
+ * nothing behind.
  *
  * src/storage/storage_local.c
  *
@@ -16,116 +16,81 @@
  */
 #include "postgres.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <stdio.h>
 
-#include "common/file_perm.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
-#include "guc.h"
-#include "spool.h"
-#include "storage.h"
+#include "local_file.h"
+#include "storage_ops.h"
 
-#define WRITE_BUFSIZE (1024 * 1024)
-
-struct PgbLocalWriter
+typedef struct LocalWriter
 {
 	char	   *path;			/* final path */
-	char	   *tmppath;
-	int			fd;
+	char	   *tmppath;		/* NULL: nothing of ours to remove */
+	PgbLocalFile *file;
 	bool		committed;
-	char	   *buf;
-	size_t		buflen;
 	MemoryContextCallback cb;
-};
+} LocalWriter;
+
+/* file:///dir/name -> /dir/name */
+static const char *
+local_path(const char *url)
+{
+	if (strncmp(url, "file:///", 8) != 0)
+		pgb_storage_unsupported(url);
+	return url + 7;
+}
 
 static void
-writer_release(void *arg)
+local_abort(void *arg)
 {
-	PgbLocalWriter *w = (PgbLocalWriter *) arg;
+	LocalWriter *w = (LocalWriter *) arg;
 
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
+	if (w->file)
+		pgb_local_file_release(w->file);
 	if (!w->committed && w->tmppath)
 		unlink(w->tmppath);
+	w->tmppath = NULL;
 }
 
-void
-pgb_local_make_parent_dirs(const char *path)
+static void *
+local_create_writer(const char *url, uint64 expected_size)
 {
-	char	   *dir = pstrdup(path);
-
-	get_parent_directory(dir);
-	if (pg_mkdir_p(dir, pg_dir_create_mode) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create storage directory \"%s\": %m", dir),
-				 errhint("Set pgbackups.storage_url to a writable file:// directory.")));
-	pfree(dir);
-}
-
-PgbLocalWriter *
-pgb_local_create(const char *path)
-{
-	PgbLocalWriter *w = palloc0(sizeof(PgbLocalWriter));
+	LocalWriter *w = palloc0(sizeof(LocalWriter));
 	struct stat st;
 
-	w->path = pstrdup(path);
-	w->tmppath = psprintf("%s.tmp", w->path);
-	w->fd = -1;
-	w->buf = palloc(WRITE_BUFSIZE);
-	w->cb.func = writer_release;
-	w->cb.arg = w;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
-
+	w->path = pstrdup(local_path(url));
 	pgb_local_make_parent_dirs(w->path);
 	if (stat(w->path, &st) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("archive \"file://%s\" already exists", path),
+				 errmsg("archive \"file://%s\" already exists", w->path),
 				 errdetail("pgbackups never overwrites a stored archive.")));
-	w->fd = open(w->tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
-	if (w->fd < 0)
-	{
-		w->tmppath = NULL;		/* not ours to remove */
+	w->file = pgb_local_file_open(psprintf("%s.tmp", w->path), O_EXCL, "archive file");
+	if (w->file == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create archive file \"%s.tmp\": %m", w->path),
 				 errhint("Set pgbackups.storage_url to a writable file:// directory.")));
-	}
+	/* registered after the file's own callback, so it runs first */
+	w->tmppath = psprintf("%s.tmp", w->path);
+	w->cb.func = local_abort;
+	w->cb.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
 	return w;
 }
 
 static void
-flush_buf(PgbLocalWriter *w)
+local_write(void *arg, const char *data, size_t len)
 {
-	pgb_write_all(w->fd, w->buf, w->buflen, w->tmppath);
-	w->buflen = 0;
-}
-
-void
-pgb_local_write(PgbLocalWriter *w, const char *data, size_t len)
-{
-	while (len > 0)
-	{
-		size_t		n = Min(len, WRITE_BUFSIZE - w->buflen);
-
-		memcpy(w->buf + w->buflen, data, n);
-		w->buflen += n;
-		data += n;
-		len -= n;
-		if (w->buflen == WRITE_BUFSIZE)
-			flush_buf(w);
-	}
+	pgb_local_file_write(((LocalWriter *) arg)->file, data, len);
 }
 
 static void
-fsync_dir(const char *path)
+fsync_parent_dir(const char *path)
 {
 	char	   *dir = pstrdup(path);
 	int			fd;
@@ -149,22 +114,12 @@ fsync_dir(const char *path)
 	pfree(dir);
 }
 
-void
-pgb_local_commit(PgbLocalWriter *w)
+static void
+local_commit(void *arg)
 {
-	flush_buf(w);
-	if (pg_fsync(w->fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync archive file \"%s\": %m", w->tmppath)));
-	if (close(w->fd) != 0)
-	{
-		w->fd = -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close archive file \"%s\": %m", w->tmppath)));
-	}
-	w->fd = -1;
+	LocalWriter *w = (LocalWriter *) arg;
+
+	pgb_local_file_close(w->file, true);
 	/* link() never replaces an existing file, unlike rename() */
 	if (link(w->tmppath, w->path) != 0)
 		ereport(ERROR,
@@ -172,18 +127,14 @@ pgb_local_commit(PgbLocalWriter *w)
 				 errmsg("could not store archive as \"%s\": %m", w->path)));
 	w->committed = true;
 	unlink(w->tmppath);
-	fsync_dir(w->path);
+	fsync_parent_dir(w->path);
 }
 
-void
-pgb_local_abort(PgbLocalWriter *w)
+static bool
+local_delete(const char *url)
 {
-	writer_release(w);
-}
+	const char *path = local_path(url);
 
-bool
-pgb_local_delete(const char *path)
-{
 	if (unlink(path) != 0)
 	{
 		if (errno == ENOENT)
@@ -195,44 +146,29 @@ pgb_local_delete(const char *path)
 	return true;
 }
 
-/*
- * pgb_local_remove_partials
- *		Remove the temporary files of a job whose final archive is url:
- *		every "<final name>.*.tmp" and "<final name>.tmp" in its directory.
- */
-void
-pgb_local_remove_partials(const char *path_in)
+static PgbArchiveReader *
+local_open_reader(const char *url, bool session)
 {
-	char	   *path;
-	char	   *dir;
-	const char *base;
-	DIR		   *d;
-	struct dirent *de;
-	size_t		blen;
+	const char *path = local_path(url);
 
-	path = pstrdup(path_in);
-	dir = pstrdup(path);
-	get_parent_directory(dir);
-	base = strrchr(path, '/') + 1;
-	blen = strlen(base);
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-	{
-		size_t		n = strlen(de->d_name);
-
-		if (n >= blen + 4 && strncmp(de->d_name, base, blen) == 0 &&
-			de->d_name[blen] == '.' && strcmp(de->d_name + n - 4, ".tmp") == 0)
-		{
-			char	   *p = psprintf("%s/%s", dir, de->d_name);
-
-			if (unlink(p) != 0 && errno != ENOENT)
-				ereport(WARNING,
-						(errcode_for_file_access(),
-						 errmsg("could not remove temporary file \"%s\": %m", p)));
-			pfree(p);
-		}
-	}
-	closedir(d);
+	return session ? pgb_reader_open_file_session(path) : pgb_reader_open_file(path);
 }
+
+static char *
+local_download_url(const char *url, int expires)
+{
+	return pstrdup(url);
+}
+
+const PgbStorageOps pgb_storage_local_ops = {
+	.scheme = "file",
+	.create_writer = local_create_writer,
+	.write = local_write,
+	.commit = local_commit,
+	.abort = local_abort,
+	.delete_archive = local_delete,
+	.local_path = local_path,
+	.open_reader = local_open_reader,
+	.download_url = local_download_url,
+	.sweep = NULL,
+};

@@ -32,6 +32,7 @@
 #include "pq_util.h"
 #include "sigv4.h"
 #include "storage.h"
+#include "storage_ops.h"
 #include "url_scheme.h"
 
 #define S3_MAX_PARTS 10000
@@ -940,3 +941,48 @@ pgb_s3_sweep(const char *root, const char *prefix)
 				(errmsg("pgbackups: aborted %d unfinished upload(s) in bucket \"%s\"", n, c->bucket)));
 	pgb_http_free(x);
 }
+
+/* ---- the s3:// entry of the storage ops table (storage_ops.h) ---- */
+
+static void *
+s3_create_writer(const char *url, uint64 expected_size)
+{
+	return pgb_s3_create(url, expected_size);
+}
+
+static void
+s3_write(void *w, const char *data, size_t len)
+{
+	pgb_s3_write((PgbS3Writer *) w, data, len);
+}
+
+static void
+s3_commit(void *w)
+{
+	pgb_s3_commit((PgbS3Writer *) w);
+}
+
+static void
+s3_abort(void *w)
+{
+	pgb_s3_abort((PgbS3Writer *) w);
+}
+
+static PgbArchiveReader *
+s3_open_reader(const char *url, bool session)
+{
+	return pgb_reader_open_source(pgb_s3_open_source(url));
+}
+
+const PgbStorageOps pgb_storage_s3_ops = {
+	.scheme = "s3",
+	.create_writer = s3_create_writer,
+	.write = s3_write,
+	.commit = s3_commit,
+	.abort = s3_abort,
+	.delete_archive = pgb_s3_delete,
+	.local_path = NULL,
+	.open_reader = s3_open_reader,
+	.download_url = pgb_s3_presign,
+	.sweep = pgb_s3_sweep,
+};

@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_ops.h
+ *	  The backends behind storage.h: one PgbStorageOps per URL scheme,
+ *	  file:// (storage_local.c) and s3:// (storage_s3.c), chosen once per
+ *	  call by storage.c from pgb_url_scheme().  Only src/storage includes
+ *	  this file.
+ *
+ * src/storage/storage_ops.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_STORAGE_OPS_H
+#define PGB_STORAGE_OPS_H
+
+#include "archive.h"
+
+typedef struct PgbStorageOps
+{
+	const char *scheme;			/* "file", "s3" */
+
+	/* a writer of the archive at url; the others take what it returned */
+	void	   *(*create_writer) (const char *url, uint64 expected_size);
+	void		(*write) (void *writer, const char *data, size_t len);
+	void		(*commit) (void *writer);
+	void		(*abort) (void *writer);	/* never raises an error */
+
+	/* false if there was nothing to delete */
+	bool		(*delete_archive) (const char *url);
+
+	/*
+	 * The local path of url for a backend that stores files on this
+	 * machine; NULL for a remote backend, whose spool files go to
+	 * <data directory>/pgbackups_tmp.
+	 */
+	const char *(*local_path) (const char *url);
+
+	PgbArchiveReader *(*open_reader) (const char *url, bool session);
+
+	/* a URL anyone can download for expires seconds */
+	char	   *(*download_url) (const char *url, int expires);
+
+	/* at start-up: abort this cluster's unfinished uploads; may be NULL */
+	void		(*sweep) (const char *root, const char *prefix);
+} PgbStorageOps;
+
+extern const PgbStorageOps pgb_storage_local_ops;
+extern const PgbStorageOps pgb_storage_s3_ops;
+
+/* ERRCODE_INVALID_PARAMETER_VALUE: "unsupported storage URL" */
+extern void pgb_storage_unsupported(const char *url) pg_attribute_noreturn();
+
+/* ---- the s3:// backend's functions (storage_s3.c) ---- */
+
+typedef struct PgbS3Writer PgbS3Writer;
+extern PgbS3Writer *pgb_s3_create(const char *url, uint64 expected_size);
+extern void pgb_s3_write(PgbS3Writer *w, const char *data, size_t len);
+extern void pgb_s3_commit(PgbS3Writer *w);
+extern void pgb_s3_abort(PgbS3Writer *w);
+extern bool pgb_s3_delete(const char *url);
+extern char *pgb_s3_presign(const char *url, int expires);
+extern void pgb_s3_sweep(const char *root, const char *prefix);
+
+#endif							/* PGB_STORAGE_OPS_H */
