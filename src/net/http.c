@@ -3,7 +3,8 @@
  * http.c
  *	  HTTP transfers through libcurl, inside a backend process: transfer
  *	  set-up (timeouts, protocols, TLS, no proxy from the environment),
- *	  polling with interrupt checks, retry classification and backoff,
+ *	  libcurl's multi-socket API driven from a WaitEventSet with the latch
+ *	  and postmaster death, retry classification and backoff,
  *	  URL redaction and the private-address filter of restore_from_url.
  *
  * src/net/http.c
@@ -17,19 +18,54 @@
 #include <sys/socket.h>
 
 #include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/memutils.h"
 
 #include "guc.h"
 #include "http.h"
 #include "pq_util.h"
 
-#define POLL_MS 100
+/* the longest single wait, a safety net for a timer libcurl did not re-arm */
+#define MAX_WAIT_MS 1000
 #define RESP_CAP (1024 * 1024)
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS 10000
 
+/*
+ * libcurl says, through socket_cb and timer_cb, which sockets it waits on
+ * (for reading, writing or both) and when it wants to be called for its
+ * own timeouts; pgb_http_multi_poll waits for exactly that in a
+ * WaitEventSet that also holds the latch and the postmaster-death event,
+ * and hands what happened back with curl_multi_socket_action.  The
+ * callbacks run inside libcurl, so they only record (in malloc'd memory)
+ * and never ereport; the set is rebuilt before the next wait when the
+ * sockets changed.
+ */
+typedef struct PgbHttpSock
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN, _OUT, _INOUT or _NONE */
+} PgbHttpSock;
+
+struct PgbHttpMulti
+{
+	CURLM	   *curl;			/* NULL once released */
+	MemoryContext cxt;			/* holds this struct and the WaitEventSet */
+	MemoryContextCallback cb;
+	dlist_head	xfers;			/* attached transfers not yet collected */
+	PgbHttpSock *socks;			/* libcurl's sockets (malloc'd) */
+	int			nsocks;
+	int			maxsocks;
+	bool		socks_changed;	/* the WaitEventSet is out of date */
+	bool		oom;			/* socket_cb could not record a socket */
+	TimestampTz timer_at;		/* libcurl's next timeout; 0: none */
+	WaitEventSet *wes;			/* latch, postmaster death, socks; or NULL */
+};
+
 static bool curl_ready = false;
-static CURLM *sync_multi = NULL;
+static PgbHttpMulti *sync_multi = NULL;
 
 static void
 ensure_curl(void)
@@ -154,7 +190,10 @@ xfer_release(void *arg)
 	if (x->easy)
 	{
 		if (x->multi)
-			curl_multi_remove_handle(x->multi, x->easy);
+		{
+			curl_multi_remove_handle(x->multi->curl, x->easy);
+			dlist_delete(&x->node);
+		}
 		curl_easy_cleanup(x->easy);
 	}
 	x->easy = NULL;
@@ -273,23 +312,127 @@ pgb_http_free(PgbHttpXfer *x)
 	x->resp.data = NULL;
 }
 
-CURLM *
+/* ---- the multi handle: libcurl's sockets and timer on the latch ---- */
+
+static int
+socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	PgbHttpMulti *m = (PgbHttpMulti *) userp;
+	int			i;
+
+	for (i = 0; i < m->nsocks; i++)
+		if (m->socks[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < m->nsocks)
+		{
+			m->socks[i] = m->socks[--m->nsocks];
+			m->socks_changed = true;
+		}
+		return 0;
+	}
+	if (i == m->nsocks)
+	{
+		if (m->nsocks == m->maxsocks)
+		{
+			int			n = Max(8, m->maxsocks * 2);
+			PgbHttpSock *grown = realloc(m->socks, sizeof(PgbHttpSock) * n);
+
+			if (grown == NULL)
+			{
+				m->oom = true;
+				return -1;
+			}
+			m->socks = grown;
+			m->maxsocks = n;
+		}
+		m->socks[i].fd = fd;
+		m->socks[i].what = CURL_POLL_NONE;
+		m->nsocks++;
+	}
+	if (m->socks[i].what != what)
+	{
+		m->socks[i].what = what;
+		m->socks_changed = true;
+	}
+	return 0;
+}
+
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	PgbHttpMulti *m = (PgbHttpMulti *) userp;
+
+	m->timer_at = timeout_ms < 0 ? 0 :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	return 0;
+}
+
+/* the multi's memory context callback, and pgb_http_multi_free */
+static void
+multi_release(void *arg)
+{
+	PgbHttpMulti *m = (PgbHttpMulti *) arg;
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &m->xfers)
+	{
+		PgbHttpXfer *x = dlist_container(PgbHttpXfer, node, it.cur);
+
+		dlist_delete(&x->node);
+		if (x->easy && m->curl)
+			curl_multi_remove_handle(m->curl, x->easy);
+		x->multi = NULL;
+	}
+	if (m->curl)
+		curl_multi_cleanup(m->curl);
+	m->curl = NULL;
+	if (m->wes)
+		FreeWaitEventSet(m->wes);
+	m->wes = NULL;
+	free(m->socks);
+	m->socks = NULL;
+	m->nsocks = m->maxsocks = 0;
+}
+
+PgbHttpMulti *
 pgb_http_multi_new(void)
 {
-	CURLM	   *m;
+	PgbHttpMulti *m = palloc0(sizeof(PgbHttpMulti));
 
 	ensure_curl();
-	m = curl_multi_init();
-	if (m == NULL)
+	m->cxt = CurrentMemoryContext;
+	dlist_init(&m->xfers);
+	m->curl = curl_multi_init();
+	if (m->curl == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl multi handle")));
+	m->cb.func = multi_release;
+	m->cb.arg = m;
+	MemoryContextRegisterResetCallback(m->cxt, &m->cb);
+	if (curl_multi_setopt(m->curl, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+		curl_multi_setopt(m->curl, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
+		curl_multi_setopt(m->curl, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
+		curl_multi_setopt(m->curl, CURLMOPT_TIMERDATA, m) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set up a libcurl multi handle")));
 	return m;
 }
 
 void
-pgb_http_multi_add(CURLM *multi, PgbHttpXfer *x)
+pgb_http_multi_free(PgbHttpMulti *m)
 {
+	if (m)
+		multi_release(m);
+}
+
+void
+pgb_http_multi_add(PgbHttpMulti *m, PgbHttpXfer *x)
+{
+	Assert(m->curl != NULL && x->multi == NULL);
 	/* Expect: 100-continue costs a round trip per part */
 	pgb_http_add_header(x, "Expect:");
 	if (curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK)
@@ -298,32 +441,35 @@ pgb_http_multi_add(CURLM *multi, PgbHttpXfer *x)
 				 errmsg("could not set request headers")));
 	x->done = false;
 	x->errbuf[0] = '\0';
-	if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
+	if (curl_multi_add_handle(m->curl, x->easy) != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not start an HTTP transfer")));
-	x->multi = multi;
+	x->multi = m;
+	dlist_push_tail(&m->xfers, &x->node);
 }
 
+/* mark the transfers libcurl has finished done; returns how many */
 static int
-collect_done(CURLM *multi)
+collect_done(PgbHttpMulti *m)
 {
 	CURLMsg    *msg;
 	int			left;
 	int			n = 0;
 
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	while ((msg = curl_multi_info_read(m->curl, &left)) != NULL)
 	{
 		PgbHttpXfer *x = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &x);
-		if (x == NULL)
+		if (x == NULL || x->multi != m)
 			continue;
 		x->result = msg->data.result;
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-		curl_multi_remove_handle(multi, x->easy);
+		curl_multi_remove_handle(m->curl, x->easy);
+		dlist_delete(&x->node);
 		x->multi = NULL;
 		x->done = true;
 		n++;
@@ -331,40 +477,132 @@ collect_done(CURLM *multi)
 	return n;
 }
 
-int
-pgb_http_multi_poll(CURLM *multi, int timeout_ms)
+/* hand an event (or CURL_SOCKET_TIMEOUT) to libcurl */
+static void
+socket_action(PgbHttpMulti *m, curl_socket_t fd, int ev)
 {
 	int			running;
-	int			n;
+	CURLMcode	rc = curl_multi_socket_action(m->curl, fd, ev, &running);
 
-	if (curl_multi_perform(multi, &running) != CURLM_OK)
+	if (m->oom)
+	{
+		m->oom = false;
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	if (rc != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("libcurl multi transfer failed")));
-	n = collect_done(multi);
-	if (n == 0 && running > 0)
+				 errmsg("libcurl multi transfer failed"),
+				 errdetail("%s", curl_multi_strerror(rc))));
+}
+
+/* a WaitEventSet for the latch, postmaster death and libcurl's sockets */
+static void
+rebuild_wait_set(PgbHttpMulti *m)
+{
+	int			i;
+
+	if (m->wes)
+		FreeWaitEventSet(m->wes);
+	m->wes = NULL;
+	m->wes = CreateWaitEventSet(m->cxt, m->nsocks + 2);
+	AddWaitEventToSet(m->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(m->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (i = 0; i < m->nsocks; i++)
 	{
-		(void) curl_multi_poll(multi, NULL, 0, Min(timeout_ms, POLL_MS), NULL);
-		pgb_pq_check_interrupts();
-		if (curl_multi_perform(multi, &running) != CURLM_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("libcurl multi transfer failed")));
-		n = collect_done(multi);
+		uint32		events = 0;
+
+		if (m->socks[i].what & CURL_POLL_IN)
+			events |= WL_SOCKET_READABLE;
+		if (m->socks[i].what & CURL_POLL_OUT)
+			events |= WL_SOCKET_WRITEABLE;
+		if (events != 0)
+			AddWaitEventToSet(m->wes, events, m->socks[i].fd, NULL, NULL);
 	}
-	else
-		pgb_pq_check_interrupts();
+	m->socks_changed = false;
+}
+
+/*
+ * wait_once
+ *		One wait of up to timeout_ms: interrupts are checked on a latch wake
+ *		(the process exits if the postmaster died), ready sockets go to
+ *		libcurl, and so does its timeout when due or when nothing happened
+ *		(a timer that libcurl did not re-arm is never lost).
+ */
+static void
+wait_once(PgbHttpMulti *m, long timeout_ms)
+{
+	WaitEvent	events[16];
+	int			n;
+	int			i;
+
+	if (m->wes == NULL || m->socks_changed)
+		rebuild_wait_set(m);
+	n = WaitEventSetWait(m->wes, timeout_ms, events, lengthof(events), PG_WAIT_EXTENSION);
+	for (i = 0; i < n; i++)
+	{
+		uint32		ev = events[i].events;
+
+		if (ev & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			pgb_pq_check_interrupts();
+		}
+		else if (ev & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			socket_action(m, events[i].fd,
+						  ((ev & WL_SOCKET_READABLE) ? CURL_CSELECT_IN : 0) |
+						  ((ev & WL_SOCKET_WRITEABLE) ? CURL_CSELECT_OUT : 0));
+	}
+	if (n == 0 || (m->timer_at != 0 && m->timer_at <= GetCurrentTimestamp()))
+	{
+		m->timer_at = 0;
+		socket_action(m, CURL_SOCKET_TIMEOUT, 0);
+	}
+}
+
+int
+pgb_http_multi_poll(PgbHttpMulti *m, int timeout_ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	int			n = collect_done(m);
+
+	while (n == 0 && !dlist_is_empty(&m->xfers))
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		wait = TimestampDifferenceMilliseconds(now, end);
+
+		if (m->timer_at != 0)
+			wait = Min(wait, TimestampDifferenceMilliseconds(now, m->timer_at));
+		wait_once(m, Min(wait, MAX_WAIT_MS));
+		n = collect_done(m);
+		if (GetCurrentTimestamp() >= end)
+			break;
+	}
+	pgb_pq_check_interrupts();
 	return n;
 }
 
+/*
+ * pgb_http_perform
+ *		Run x to its end on the process's own multi handle, which lives as
+ *		long as the process (with its WaitEventSet) so that connections to
+ *		the same host are reused.
+ */
 void
 pgb_http_perform(PgbHttpXfer *x)
 {
 	if (sync_multi == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
 		sync_multi = pgb_http_multi_new();
+		MemoryContextSwitchTo(old);
+	}
 	pgb_http_multi_add(sync_multi, x);
 	while (!x->done)
-		(void) pgb_http_multi_poll(sync_multi, POLL_MS);
+		(void) pgb_http_multi_poll(sync_multi, MAX_WAIT_MS);
 }
 
 /* ---- outcomes ---- */

@@ -3,10 +3,13 @@
  * http.h
  *	  HTTP transfers through libcurl, inside a backend process.
  *
- * One PgbHttpXfer is one request/response.  Transfers run on a curl multi
- * handle polled every 100 ms, with interrupts checked in between, so a
- * cancel or a shutdown is honoured within a fraction of a second.  The
- * libcurl handles of a transfer are released by a memory context callback,
+ * One PgbHttpXfer is one request/response.  Transfers run on a
+ * PgbHttpMulti: libcurl's multi-socket API, whose sockets and timer are
+ * waited for in a WaitEventSet that also holds the process latch and the
+ * postmaster-death event.  Every latch wake checks for interrupts, so a
+ * cancel or a shutdown is honoured at once, and the process exits when
+ * the postmaster dies.  The libcurl handles of a transfer, and the multi
+ * handle with its WaitEventSet, are released by memory context callbacks,
  * so an ERROR anywhere leaks nothing.  Retrying is the caller's loop:
  * pgb_http_transient() says whether a failure is worth retrying and
  * pgb_http_backoff() sleeps (exponential, full jitter) within a deadline.
@@ -20,6 +23,7 @@
 
 #include <curl/curl.h>
 
+#include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 
@@ -30,10 +34,14 @@
  */
 typedef bool (*PgbHttpSink) (void *arg, const char *data, size_t len);
 
+/* transfers in progress, and what they wait for (opaque) */
+typedef struct PgbHttpMulti PgbHttpMulti;
+
 typedef struct PgbHttpXfer
 {
 	CURL	   *easy;
-	CURLM	   *multi;			/* the multi handle it is attached to */
+	PgbHttpMulti *multi;		/* the multi it is attached to, or NULL */
+	dlist_node	node;			/* in multi's list of transfers */
 	struct curl_slist *headers;
 	char		errbuf[CURL_ERROR_SIZE];
 
@@ -73,11 +81,21 @@ extern void pgb_http_free(PgbHttpXfer *x);
 /* run one transfer to its end (synchronously) */
 extern void pgb_http_perform(PgbHttpXfer *x);
 
-/* several transfers at once on one multi handle */
-extern CURLM *pgb_http_multi_new(void);
-extern void pgb_http_multi_add(CURLM *multi, PgbHttpXfer *x);
-/* poll up to timeout_ms; finished transfers get done = true; returns how many finished */
-extern int	pgb_http_multi_poll(CURLM *multi, int timeout_ms);
+/*
+ * Several transfers at once.  A PgbHttpMulti lives in the memory context
+ * current at pgb_http_multi_new and is released with it, or earlier by
+ * pgb_http_multi_free (idempotent; its transfers are detached, not freed).
+ */
+extern PgbHttpMulti *pgb_http_multi_new(void);
+extern void pgb_http_multi_free(PgbHttpMulti *m);
+extern void pgb_http_multi_add(PgbHttpMulti *m, PgbHttpXfer *x);
+
+/*
+ * Wait on the latch for up to timeout_ms (0: only what is ready now) until
+ * a transfer finishes; finished transfers get done = true.  Returns how
+ * many finished.  Checks for interrupts (may ereport).
+ */
+extern int	pgb_http_multi_poll(PgbHttpMulti *m, int timeout_ms);
 
 extern bool pgb_http_ok(const PgbHttpXfer *x);
 extern bool pgb_http_transient(const PgbHttpXfer *x);

@@ -297,7 +297,7 @@ struct PgbS3Writer
 	int			nparts;			/* parts handed out so far */
 	char	  **etags;			/* by part number - 1 */
 	char	   *upload_id;
-	CURLM	   *multi;
+	PgbHttpMulti *multi;
 	bool		done;			/* completed or aborted */
 	MemoryContextCallback cb;
 };
@@ -314,8 +314,7 @@ writer_release(void *arg)
 			pgb_http_free(w->slots[i].x);
 			w->slots[i].x = NULL;
 		}
-	if (w->multi)
-		curl_multi_cleanup(w->multi);
+	pgb_http_multi_free(w->multi);
 	w->multi = NULL;
 }
 
@@ -365,6 +364,7 @@ initiate(PgbS3Writer *w)
 {
 	S3Request	rq = {0};
 	PgbHttpXfer *x;
+	MemoryContext old;
 
 	rq.method = "POST";
 	rq.key = w->cfg->key;
@@ -377,7 +377,10 @@ initiate(PgbS3Writer *w)
 				 errmsg("could not start the upload of \"%s\": the response has no UploadId",
 						w->location)));
 	pgb_http_free(x);
+	/* the multi handle lives as long as the writer */
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(w));
 	w->multi = pgb_http_multi_new();
+	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -519,7 +522,7 @@ pgb_s3_write(PgbS3Writer *w, const char *data, size_t len)
 		if (w->cur->len == w->part_size)
 			submit_current(w);
 		else if (w->multi)
-			(void) curl_multi_perform(w->multi, &(int) {0});
+			(void) pgb_http_multi_poll(w->multi, 0);
 	}
 }
 
@@ -679,7 +682,7 @@ typedef struct S3Source
 	size_t		fill;			/* bytes of the synchronous GET so far */
 	size_t		want;
 	/* read-ahead: the next window, fetched while the current one is read */
-	CURLM	   *multi;
+	PgbHttpMulti *multi;
 	MemoryContext ahead_cxt;	/* the read-ahead request, reset per window */
 	PgbHttpXfer *ahead;
 	char	   *ahead_buf;
@@ -776,7 +779,12 @@ start_ahead(S3Source *s)
 	if (s->ahead || next >= (uint64) s->size)
 		return;
 	if (s->multi == NULL)
+	{
+		/* the multi handle lives as long as the source */
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(s));
 		s->multi = pgb_http_multi_new();
+		MemoryContextSwitchTo(old);
+	}
 	if (s->ahead_cxt == NULL)
 		s->ahead_cxt = AllocSetContextCreate(GetMemoryChunkContext(s), "pgbackups S3 read-ahead",
 											 ALLOCSET_SMALL_SIZES);
@@ -846,7 +854,7 @@ s3_source_read(void *arg, uint64 pos, char *buf, size_t n)
 	}
 	/* let the read-ahead move on while the caller works */
 	if (s->multi && s->ahead && !s->ahead->done)
-		(void) curl_multi_perform(s->multi, &(int) {0});
+		(void) pgb_http_multi_poll(s->multi, 0);
 	return done;
 }
 
@@ -856,8 +864,7 @@ s3_source_close(void *arg)
 	S3Source   *s = (S3Source *) arg;
 
 	drop_ahead(s);
-	if (s->multi)
-		curl_multi_cleanup(s->multi);
+	pgb_http_multi_free(s->multi);
 	s->multi = NULL;
 	if (s->win)
 		pfree(s->win);
