@@ -37,6 +37,7 @@
 #include "access.h"
 #include "api.h"
 #include "compress.h"
+#include "error_info.h"
 #include "guc.h"
 #include "pq_util.h"
 #include "shmem.h"
@@ -291,6 +292,28 @@ check_self_deadlock(const char *id)
 }
 
 /*
+ * raise_job_error
+ *		Raise the error of failed job id (slot j) as its worker raised it:
+ *		its SQLSTATE, its message after "backup b001 failed: ", its detail,
+ *		hint and context.  Without a hint of its own, the hint points to the
+ *		job's log.
+ */
+static void
+raise_job_error(const char *id, const PgbJobSlot *j)
+{
+	PgbErrorInfo err;
+
+	err.sqlerrcode = j->sqlerrcode;
+	pgb_error_text_copy(err.message, sizeof(err.message),
+						psprintf("%s %s failed: %s", kind_word(id), id, j->errmsg));
+	err.extra = j->err_extra;
+	if (err.extra.hint[0] == '\0')
+		pgb_error_text_copy(err.extra.hint, sizeof(err.extra.hint),
+							psprintf("SELECT * FROM pgbackups.logs('%s') shows the job's log.", id));
+	pgb_error_info_raise(&err, ERROR);
+}
+
+/*
  * wait_for_job
  *		Follow a job until it ends; NOTICE progress; raise its error if it
  *		failed or was canceled.  Returns the final status word.
@@ -366,10 +389,7 @@ wait_for_job(const char *id)
 				ereport(ERROR,
 						(errcode(ERRCODE_QUERY_CANCELED),
 						 errmsg("%s %s was canceled", kind_word(id), id)));
-			ereport(ERROR,
-					(errcode(copy.sqlerrcode ? copy.sqlerrcode : ERRCODE_INTERNAL_ERROR),
-					 errmsg("%s %s failed: %s", kind_word(id), id, copy.errmsg),
-					 errhint("SELECT * FROM pgbackups.logs('%s') shows the job's log.", id)));
+			raise_job_error(id, &copy);
 		}
 		{
 			char		now[256];

@@ -19,6 +19,7 @@
 #include "storage/ipc.h"
 #include "utils/timestamp.h"
 
+#include "error_info.h"
 #include "guc.h"
 #include "job_slot.h"
 #include "job_kind.h"
@@ -137,14 +138,39 @@ pgb_job_release_proc(void)
 	LWLockRelease(PgbShared->lock);
 }
 
+/*
+ * pgb_job_finish
+ *		Record the job's final status in its slot; err is its error (NULL
+ *		when it completed), kept whole for the backend that waits for it.
+ */
 void
-pgb_job_finish(PgbJobStatus status, int sqlerrcode, const char *msg)
+pgb_job_finish(PgbJobStatus status, const PgbErrorInfo *err)
 {
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	my_slot->status = status;
-	my_slot->sqlerrcode = sqlerrcode;
-	strlcpy(my_slot->errmsg, msg ? msg : "", sizeof(my_slot->errmsg));
+	if (err != NULL)
+	{
+		my_slot->sqlerrcode = err->sqlerrcode;
+		pgb_error_text_copy(my_slot->errmsg, sizeof(my_slot->errmsg), err->message);
+		my_slot->err_extra = err->extra;
+	}
+	else
+	{
+		my_slot->sqlerrcode = 0;
+		my_slot->errmsg[0] = '\0';
+		memset(&my_slot->err_extra, 0, sizeof(my_slot->err_extra));
+	}
 	my_slot->finished = true;
 	my_slot->finished_at = GetCurrentTimestamp();
 	LWLockRelease(PgbShared->lock);
+}
+
+/* pgb_job_fail: the job failed before it ran, with only a code and message */
+void
+pgb_job_fail(int sqlerrcode, const char *message)
+{
+	PgbErrorInfo err;
+
+	pgb_error_info_set(&err, sqlerrcode, message);
+	pgb_job_finish(PGB_JOB_FAILED, &err);
 }

@@ -3,7 +3,8 @@
  * job_slot.h
  *	  A job worker's view of its shared-memory job slot: attach, progress,
  *	  cancel checks, process accounting against pgbackups.max_workers and
- *	  the final status.  Shared by capture jobs and restore/copy jobs.
+ *	  the final status with the job's whole error.  Shared by capture jobs
+ *	  and restore/copy jobs.
  *
  * src/bgw/job_slot.h
  *
@@ -12,6 +13,7 @@
 #ifndef PGB_JOB_SLOT_H
 #define PGB_JOB_SLOT_H
 
+#include "error_info.h"
 #include "job_worker.h"
 #include "shmem.h"
 
@@ -28,6 +30,8 @@ extern void pgb_job_progress(const char *phase, int done, int total, int64 bytes
 extern bool pgb_job_reserve_proc(void);
 extern void pgb_job_release_proc(void);
 
-extern void pgb_job_finish(PgbJobStatus status, int sqlerrcode, const char *msg);
+/* the final status and, unless it completed, the whole error */
+extern void pgb_job_finish(PgbJobStatus status, const PgbErrorInfo *err);
+extern void pgb_job_fail(int sqlerrcode, const char *message);
 
 #endif							/* PGB_JOB_SLOT_H */

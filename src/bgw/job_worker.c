@@ -36,6 +36,7 @@
 #include "capture.h"
 #include "catalog.h"
 #include "compress.h"
+#include "error_info.h"
 #include "guc.h"
 #include "job_slot.h"
 #include "job_worker.h"
@@ -57,6 +58,36 @@ job_exit(int code, Datum arg)
 	pgb_capture_cleanup_on_exit();
 }
 
+/*
+ * record_failure
+ *		The capture raised edata: remove what it left, and record the
+ *		outcome in the catalog (the error column holds the message and
+ *		detail, the job's log the whole error) and in the job slot (the
+ *		whole error, raised again by wait()).
+ */
+static void
+record_failure(const char *location, const ErrorData *edata)
+{
+	PgbErrorInfo err;
+
+	pgb_capture_cleanup();
+	pgb_storage_remove_partials(location);
+	if (pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	{
+		pgb_catalog_mark_ended(my_id, "canceled", "canceled by user request",
+							   unpack_sql_state(edata->sqlerrcode));
+		pgb_catalog_log(my_id, "backup canceled");
+		pgb_error_info_set(&err, edata->sqlerrcode, psprintf("backup %s was canceled", my_id));
+		pgb_job_finish(PGB_JOB_CANCELED, &err);
+		return;
+	}
+	pgb_catalog_mark_ended(my_id, "failed", pgb_error_summary(edata),
+						   unpack_sql_state(edata->sqlerrcode));
+	pgb_catalog_log(my_id, psprintf("backup failed: %s", pgb_error_report(edata)));
+	pgb_error_info_save(&err, edata);
+	pgb_job_finish(PGB_JOB_FAILED, &err);
+}
+
 void
 pgb_job_worker_main(Datum arg)
 {
@@ -66,7 +97,6 @@ pgb_job_worker_main(Datum arg)
 	PgbCaptureResult result;
 	PgbCaptureHooks hooks;
 	MemoryContext jobctx;
-	char	   *err;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
@@ -84,7 +114,7 @@ pgb_job_worker_main(Datum arg)
 	row = pgb_catalog_get_backup(my_id);
 	if (row == NULL || strcmp(row->status, "pending") != 0)
 	{
-		pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_OBJECT, "backup is no longer pending");
+		pgb_job_fail(ERRCODE_UNDEFINED_OBJECT, "backup is no longer pending");
 		proc_exit(0);
 	}
 	pgb_catalog_mark_running(my_id, MyProcPid);
@@ -116,26 +146,8 @@ pgb_job_worker_main(Datum arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-		bool		canceled;
-
 		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(jobctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		if (IsTransactionState())
-			AbortCurrentTransaction();
-		canceled = pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
-		pgb_capture_cleanup();
-		pgb_storage_remove_partials(row->location);
-		err = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
-			: pstrdup(edata->message);
-		pgb_catalog_mark_ended(my_id, canceled ? "canceled" : "failed",
-							   canceled ? "canceled by user request" : err,
-							   unpack_sql_state(edata->sqlerrcode));
-		pgb_catalog_log(my_id, canceled ? "backup canceled" : psprintf("backup failed: %s", err));
-		pgb_job_finish(canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED, edata->sqlerrcode,
-					canceled ? psprintf("backup %s was canceled", my_id) : err);
+		record_failure(row->location, pgb_catch_error(jobctx));
 		RESUME_INTERRUPTS();
 		proc_exit(0);
 	}
@@ -147,6 +159,6 @@ pgb_job_worker_main(Datum arg)
 		pgb_retention_manual(my_id);
 	else if (row->schedule)
 		pgb_retention_schedule(my_id, row->schedule);
-	pgb_job_finish(PGB_JOB_COMPLETED, 0, NULL);
+	pgb_job_finish(PGB_JOB_COMPLETED, NULL);
 	proc_exit(0);
 }

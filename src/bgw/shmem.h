@@ -21,6 +21,8 @@
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
+#include "error_info.h"
+
 #define PGB_MAX_DATABASES 256
 #define PGB_MAX_REQUESTS 64
 /* presigned URLs with session tokens run to a few kB */
@@ -89,6 +91,7 @@ typedef struct PgbRequest
 	/* reply */
 	int			sqlerrcode;		/* 0 = success */
 	char		errmsg[PGB_ERRMSG_LEN];
+	PgbErrorExtra err_extra;	/* detail, hint and context of that error */
 	char		result_id[PGB_ID_LEN];
 } PgbRequest;
 
@@ -117,8 +120,9 @@ typedef struct PgbJobSlot
 	int			nprocs;			/* processes counted against max_workers */
 	TimestampTz created_at;
 	TimestampTz finished_at;
-	int			sqlerrcode;
+	int			sqlerrcode;		/* the job's error, raised again by wait() */
 	char		errmsg[PGB_ERRMSG_LEN];
+	PgbErrorExtra err_extra;	/* detail, hint and context of that error */
 	Oid			roleid;			/* the requesting role (restores and copies) */
 	/* a copy's source connection string or a restore's URL, kept out of the catalog */
 	char		source[PGB_SOURCE_LEN];

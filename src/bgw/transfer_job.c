@@ -37,6 +37,7 @@
 #include "capture.h"
 #include "catalog_remote.h"
 #include "compress.h"
+#include "error_info.h"
 #include "job_slot.h"
 #include "job_worker.h"
 #include "pq_util.h"
@@ -261,6 +262,49 @@ run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	temp_archive = NULL;
 }
 
+/*
+ * record_failure
+ *		The restore or copy raised edata: undo what it left, and record the
+ *		outcome in the catalog (the error column holds the message and
+ *		detail, the job's log the whole error) and in the job slot (the
+ *		whole error, raised again by wait()).
+ *
+ *		Interrupts stay enabled: DROP DATABASE waits for every process, this
+ *		one included, to absorb its ProcSignalBarrier.  A cancel must not
+ *		interrupt the clean-up itself.
+ */
+static void
+record_failure(bool is_restore, const ErrorData *edata)
+{
+	const char *what = is_restore ? "restore" : "copy";
+	PgbErrorInfo err;
+
+	pgb_pq_set_interrupt_check(NULL);
+	pgb_restore_cleanup();
+	pgb_capture_cleanup();
+	if (temp_archive)
+	{
+		(void) unlink(temp_archive);
+		pgb_storage_remove_partials(psprintf("file://%s", temp_archive));
+		temp_archive = NULL;
+	}
+	if (pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	{
+		pgb_rcat_mark_ended(&rcat, "canceled", "canceled by user request",
+							unpack_sql_state(edata->sqlerrcode), NULL);
+		tlog(psprintf("%s canceled; the target database was left as it was", what));
+		pgb_error_info_set(&err, edata->sqlerrcode,
+						   psprintf("%s %s was canceled", what, rcat.job_id));
+		pgb_job_finish(PGB_JOB_CANCELED, &err);
+		return;
+	}
+	pgb_rcat_mark_ended(&rcat, "failed", pgb_error_summary(edata),
+						unpack_sql_state(edata->sqlerrcode), NULL);
+	tlog(psprintf("%s failed: %s", what, pgb_error_report(edata)));
+	pgb_error_info_save(&err, edata);
+	pgb_job_finish(PGB_JOB_FAILED, &err);
+}
+
 void
 pgb_transfer_job_main(Datum arg)
 {
@@ -291,7 +335,7 @@ pgb_transfer_job_main(Datum arg)
 	rcat.job_id = pstrdup(args.id);
 	if (rcat.dbname == NULL)
 	{
-		pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_DATABASE, "the catalog database is gone");
+		pgb_job_fail(ERRCODE_UNDEFINED_DATABASE, "the catalog database is gone");
 		proc_exit(0);
 	}
 	pgb_pq_set_interrupt_check(pgb_job_check);
@@ -306,7 +350,7 @@ pgb_transfer_job_main(Datum arg)
 	{
 		if (!pgb_rcat_mark_running(&rcat, MyProcPid))
 		{
-			pgb_job_finish(PGB_JOB_FAILED, ERRCODE_UNDEFINED_OBJECT, "job is no longer pending");
+			pgb_job_fail(ERRCODE_UNDEFINED_OBJECT, "job is no longer pending");
 			proc_exit(0);
 		}
 		if (is_restore)
@@ -316,45 +360,7 @@ pgb_transfer_job_main(Datum arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-		bool		canceled;
-		char	   *err;
-
-		MemoryContextSwitchTo(jobctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		if (IsTransactionState())
-			AbortCurrentTransaction();
-
-		/*
-		 * Interrupts stay enabled: DROP DATABASE waits for every process,
-		 * this one included, to absorb its ProcSignalBarrier.  A cancel
-		 * must not interrupt the clean-up itself.
-		 */
-		pgb_pq_set_interrupt_check(NULL);
-		pgb_restore_cleanup();
-		pgb_capture_cleanup();
-		if (temp_archive)
-		{
-			(void) unlink(temp_archive);
-			pgb_storage_remove_partials(psprintf("file://%s", temp_archive));
-			temp_archive = NULL;
-		}
-		canceled = pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
-		/* the caller sees only this text: the hint goes with it */
-		err = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
-			: pstrdup(edata->message);
-		if (edata->hint)
-			err = psprintf("%s %s", err, edata->hint);
-		pgb_rcat_mark_ended(&rcat, canceled ? "canceled" : "failed",
-							canceled ? "canceled by user request" : err,
-							unpack_sql_state(edata->sqlerrcode), NULL);
-		tlog(canceled ? psprintf("%s canceled; the target database was left as it was",
-								 is_restore ? "restore" : "copy")
-			 : psprintf("%s failed: %s", is_restore ? "restore" : "copy", err));
-		pgb_job_finish(canceled ? PGB_JOB_CANCELED : PGB_JOB_FAILED, edata->sqlerrcode,
-					   canceled ? psprintf("%s %s was canceled", is_restore ? "restore" : "copy", args.id)
-					   : err);
+		record_failure(is_restore, pgb_catch_error(jobctx));
 		pgb_rcat_close(&rcat);
 		proc_exit(0);
 	}
@@ -366,7 +372,7 @@ pgb_transfer_job_main(Datum arg)
 		tlog(psprintf("%s completed: %d tables, " INT64_FORMAT " rows",
 					  is_restore ? "restore" : "copy", result.stats.tables, result.stats.rows));
 	}
-	pgb_job_finish(PGB_JOB_COMPLETED, 0, NULL);
+	pgb_job_finish(PGB_JOB_COMPLETED, NULL);
 	pgb_rcat_close(&rcat);
 	proc_exit(0);
 }

@@ -122,8 +122,9 @@ check_eq "the job log says who created them" \
 # --- untrusted: refused for op, before anything is created ---
 refused "untrusted extension, op requests" "dbname=$CAT user=op" 42501 \
 	"SELECT pgbackups.restore('$B_U', target => 'tgt_b', confirm => 'tgt_b', wait => true)" tgt_b \
-	'nothing was changed\. .*pgbackups\.restore_extensions'
+	'^DETAIL:  .*nothing was changed\.$'
 check "untrusted extension: the error names postgres_fdw" grep -q postgres_fdw <<<"$TRY_MSG"
+check "untrusted extension: its hint names pgbackups.restore_extensions" grep -qE '^HINT:  .*pgbackups\.restore_extensions' <<<"$TRY_ERR"
 rid=$(last_restore)
 check_eq "untrusted extension: $rid failed with 42501" "$(job_field $CAT "$rid" "status || ' ' || error_code")" "failed 42501"
 check_eq "untrusted extension: $rid never created a staging database" "$(staged "$rid")" 0
