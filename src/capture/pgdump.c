@@ -9,8 +9,14 @@
  * itself, reading the capture's exported snapshot (--snapshot).  The
  * child is started with fork/execv (no shell), its stderr goes to a file
  * that is quoted in the error if it fails, and the parent polls it with
- * waitpid(WNOHANG) between latch waits so cancellation stays prompt.  The
- * child is killed on every error path (pgb_pgdump_kill).
+ * waitpid(WNOHANG) between latch waits so cancellation stays prompt
+ * (waitpid, not kill(pid, 0): a zombie or a reused PID never looks like a
+ * running pg_dump).  The child is killed on every error path
+ * (pgb_pgdump_kill: SIGTERM, a bounded wait for its exit, then SIGKILL),
+ * and on Linux it never outlives its worker: it is started with
+ * PR_SET_PDEATHSIG = SIGKILL, so a worker that is killed with SIGKILL, or
+ * exits without reaching its error path (FATAL, the postmaster's crash
+ * shutdown), takes its pg_dump with it.
  *
  * No secret goes on pg_dump's command line, which every local user can
  * read with ps: the connection string is rebuilt in key=value form without
@@ -36,13 +42,22 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "pgstat.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "guc.h"
 #include "pgdump.h"
@@ -54,6 +69,9 @@
  * a capture runs one), removed at process exit whatever happened before.
  */
 #define PGB_MAX_PASSFILES 4
+
+/* how long pgb_pgdump_kill waits after SIGTERM before SIGKILL */
+#define PGDUMP_TERM_WAIT_MS 5000
 static char *live_passfiles[PGB_MAX_PASSFILES];
 static bool passfile_exit_registered = false;
 static uint32 passfile_counter = 0;
@@ -254,6 +272,42 @@ dump_conninfo(PgbPgDump *d, const char *conninfo)
 	return buf.data;
 }
 
+/*
+ * exec_child
+ *		In the forked child: stdin and stdout to /dev/null, stderr to errfd,
+ *		default signal handling, and (Linux) SIGKILL when the parent dies,
+ *		then exec pg_dump.  No PostgreSQL code runs here.
+ */
+static void
+exec_child(const char *path, char **argv, int errfd, pid_t parent)
+{
+	int			nullfd = open("/dev/null", O_RDWR);
+	sigset_t	none;
+
+	if (nullfd >= 0)
+	{
+		dup2(nullfd, 0);
+		dup2(nullfd, 1);
+	}
+	dup2(errfd, 2);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+#if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_PDEATHSIG)
+	/* pg_dump dies with its worker, however the worker ends */
+	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+	/* the worker died before that took effect: nobody wants this pg_dump */
+	if (getppid() != parent)
+		_exit(1);
+	execv(path, argv);
+	_exit(127);
+}
+
 char *
 pgb_pgdump_path(void)
 {
@@ -278,6 +332,7 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 	int			i = 0;
 	ListCell   *lc;
 	pid_t		pid;
+	pid_t		parent = getpid();
 	int			errfd;
 
 	if (access(path, X_OK) != 0)
@@ -331,30 +386,7 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 				 errmsg("could not start pg_dump: %m")));
 	}
 	if (pid == 0)
-	{
-		/* child: no PostgreSQL code from here on */
-		int			nullfd = open("/dev/null", O_RDWR);
-
-		if (nullfd >= 0)
-		{
-			dup2(nullfd, 0);
-			dup2(nullfd, 1);
-		}
-		dup2(errfd, 2);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGQUIT, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		{
-			sigset_t	none;
-
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-		}
-		execv(path, argv);
-		_exit(127);
-	}
+		exec_child(path, argv, errfd, parent);
 	close(errfd);
 	d->pid = pid;
 	return d;
@@ -435,6 +467,48 @@ pgb_pgdump_finish(PgbPgDump *d)
 	}
 }
 
+/*
+ * wait_exit
+ *		Wait up to ms for the child to exit (true if it did), reaping it.
+ *		On Linux the wait is on a pidfd, which becomes readable when the
+ *		child exits; elsewhere it is checked every 10 ms.  The latch is not
+ *		watched and interrupts are not checked: this runs on error paths,
+ *		where another ERROR must not be raised, and is bounded.  The process
+ *		exits if the postmaster dies.
+ */
+static bool
+wait_exit(PgbPgDump *d, int ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	int			pidfd = -1;
+
+#if defined(__linux__) && defined(SYS_pidfd_open)
+	pidfd = (int) syscall(SYS_pidfd_open, d->pid, 0);
+#endif
+	while (!pgb_pgdump_poll(d))
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+
+		if (left <= 0)
+			break;
+		if (pidfd >= 0)
+			(void) WaitLatchOrSocket(NULL, WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 pidfd, left, PG_WAIT_EXTENSION);
+		else
+			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(left, 10), PG_WAIT_EXTENSION);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return d->exited;
+}
+
+/*
+ * pgb_pgdump_kill
+ *		Stop a running pg_dump: SIGTERM (pg_dump then cancels its query),
+ *		and SIGKILL if it has not exited within PGDUMP_TERM_WAIT_MS.  Never
+ *		raises an error; the child is always reaped.
+ */
 void
 pgb_pgdump_kill(PgbPgDump *d)
 {
@@ -442,10 +516,16 @@ pgb_pgdump_kill(PgbPgDump *d)
 		return;
 	/* also when pg_dump has exited but pgb_pgdump_finish was not reached */
 	remove_passfile(d);
-	if (d->exited || d->pid <= 0)
+	if (d->pid <= 0 || pgb_pgdump_poll(d))
 		return;
-	kill(d->pid, SIGTERM);
-	waitpid(d->pid, NULL, 0);
-	d->exited = true;
+	(void) kill(d->pid, SIGTERM);
+	if (!wait_exit(d, PGDUMP_TERM_WAIT_MS))
+	{
+		(void) kill(d->pid, SIGKILL);
+		while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		d->exited = true;
+		d->status = -1;
+	}
 	unlink(d->err_path);
 }
