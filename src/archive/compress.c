@@ -238,7 +238,7 @@ flush_input(PgbCompressor *c)
 {
 	if (c->inlen == 0)
 		return;
-	c->ops->c_update(c, c->in, c->inlen);
+	c->ops->c_compress(c, c->in, c->inlen, false);
 	c->inlen = 0;
 }
 
@@ -272,8 +272,7 @@ void
 pgb_compressor_end(PgbCompressor *c)
 {
 	flush_input(c);
-	if (c->ops->c_end)
-		c->ops->c_end(c);
+	c->ops->c_compress(c, NULL, 0, true);
 }
 
 /* ---------------------------------------------------------------------

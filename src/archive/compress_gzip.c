@@ -60,9 +60,10 @@ gzip_c_begin(PgbCompressor *c)
 }
 
 static void
-zlib_run(PgbCompressor *c, const char *data, size_t len, int flush)
+gzip_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 {
 	GzipState  *s = c->state;
+	int			flush = finish ? Z_FINISH : Z_NO_FLUSH;
 	int			rc;
 
 	s->zs.next_in = (Bytef *) data;
@@ -76,18 +77,6 @@ zlib_run(PgbCompressor *c, const char *data, size_t len, int flush)
 			pgb_compress_failed("zlib", NULL);
 		pgb_compress_emit(c, c->out, c->outcap - s->zs.avail_out);
 	} while (s->zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
-}
-
-static void
-gzip_c_update(PgbCompressor *c, const char *data, size_t len)
-{
-	zlib_run(c, data, len, Z_NO_FLUSH);
-}
-
-static void
-gzip_c_end(PgbCompressor *c)
-{
-	zlib_run(c, NULL, 0, Z_FINISH);
 }
 
 /* ---- decompressor ---- */
@@ -172,8 +161,7 @@ const PgbCompressOps pgb_compress_gzip_ops = {
 	.empty_ok = false,
 	.c_init = gzip_c_init,
 	.c_begin = gzip_c_begin,
-	.c_update = gzip_c_update,
-	.c_end = gzip_c_end,
+	.c_compress = gzip_compress,
 	.c_release = gzip_c_release,
 	.d_init = gzip_d_init,
 	.d_begin = gzip_d_begin,

@@ -69,18 +69,15 @@ lz4_c_begin(PgbCompressor *c)
 }
 
 static void
-lz4_c_update(PgbCompressor *c, const char *data, size_t len)
+lz4_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 {
-	pgb_compress_emit(c, c->out,
-					  lz4_check(LZ4F_compressUpdate(c->state, c->out, c->outcap,
-													data, len, NULL)));
-}
+	size_t		n;
 
-static void
-lz4_c_end(PgbCompressor *c)
-{
-	pgb_compress_emit(c, c->out,
-					  lz4_check(LZ4F_compressEnd(c->state, c->out, c->outcap, NULL)));
+	if (finish)
+		n = LZ4F_compressEnd(c->state, c->out, c->outcap, NULL);
+	else
+		n = LZ4F_compressUpdate(c->state, c->out, c->outcap, data, len, NULL);
+	pgb_compress_emit(c, c->out, lz4_check(n));
 }
 
 /* ---- decompressor ---- */
@@ -143,8 +140,7 @@ const PgbCompressOps pgb_compress_lz4_ops = {
 	.empty_ok = true,
 	.c_init = lz4_c_init,
 	.c_begin = lz4_c_begin,
-	.c_update = lz4_c_update,
-	.c_end = lz4_c_end,
+	.c_compress = lz4_compress,
 	.c_release = lz4_c_release,
 	.d_init = lz4_d_init,
 	.d_begin = lz4_d_begin,

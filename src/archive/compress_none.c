@@ -12,7 +12,7 @@
 #include "compress_ops.h"
 
 static void
-none_update(PgbCompressor *c, const char *data, size_t len)
+none_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 {
 	pgb_compress_emit(c, data, len);
 }
@@ -26,6 +26,6 @@ none_feed(PgbDecompressor *d, const char *data, size_t len)
 const PgbCompressOps pgb_compress_none_ops = {
 	.alg = PGB_COMPRESS_NONE,
 	.name = "none",
-	.c_update = none_update,
+	.c_compress = none_compress,
 	.d_feed = none_feed,
 };

@@ -51,8 +51,9 @@ struct PgbDecompressor
 };
 
 /*
- * One algorithm.  Operations left NULL do nothing.  c_update gets the
- * staged input (never empty) and d_feed a piece of the item (never empty).
+ * One algorithm.  Operations left NULL do nothing.  c_compress gets the
+ * staged input (never empty), or, with finish, no input: then it ends the
+ * item.  d_feed gets a piece of the item (never empty).
  */
 struct PgbCompressOps
 {
@@ -66,8 +67,8 @@ struct PgbCompressOps
 
 	void		(*c_init) (PgbCompressor *c);
 	void		(*c_begin) (PgbCompressor *c);
-	void		(*c_update) (PgbCompressor *c, const char *data, size_t len);
-	void		(*c_end) (PgbCompressor *c);
+	void		(*c_compress) (PgbCompressor *c, const char *data, size_t len,
+								   bool finish);
 	void		(*c_release) (PgbCompressor *c);
 
 	void		(*d_init) (PgbDecompressor *d);

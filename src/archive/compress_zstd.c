@@ -43,8 +43,9 @@ zstd_c_begin(PgbCompressor *c)
 }
 
 static void
-zstd_run(PgbCompressor *c, const char *data, size_t len, ZSTD_EndDirective mode)
+zstd_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 {
+	ZSTD_EndDirective mode = finish ? ZSTD_e_end : ZSTD_e_continue;
 	ZSTD_inBuffer in = {data, len, 0};
 	size_t		remaining;
 
@@ -57,18 +58,6 @@ zstd_run(PgbCompressor *c, const char *data, size_t len, ZSTD_EndDirective mode)
 			pgb_compress_failed("zstd", ZSTD_getErrorName(remaining));
 		pgb_compress_emit(c, c->out, out.pos);
 	} while (mode == ZSTD_e_end ? remaining != 0 : in.pos < in.size);
-}
-
-static void
-zstd_c_update(PgbCompressor *c, const char *data, size_t len)
-{
-	zstd_run(c, data, len, ZSTD_e_continue);
-}
-
-static void
-zstd_c_end(PgbCompressor *c)
-{
-	zstd_run(c, NULL, 0, ZSTD_e_end);
 }
 
 /* ---- decompressor ---- */
@@ -145,8 +134,7 @@ const PgbCompressOps pgb_compress_zstd_ops = {
 	.empty_ok = true,
 	.c_init = zstd_c_init,
 	.c_begin = zstd_c_begin,
-	.c_update = zstd_c_update,
-	.c_end = zstd_c_end,
+	.c_compress = zstd_compress,
 	.c_release = zstd_c_release,
 	.d_init = zstd_d_init,
 	.d_begin = zstd_d_begin,
