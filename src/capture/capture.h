@@ -11,6 +11,7 @@
 #ifndef PGB_CAPTURE_H
 #define PGB_CAPTURE_H
 
+#include "capture_result.h"
 #include "compress.h"
 
 typedef struct PgbCaptureParams
@@ -21,21 +22,6 @@ typedef struct PgbCaptureParams
 	PgbCompressionSpec comp;
 	int			parallel;
 } PgbCaptureParams;
-
-typedef struct PgbCaptureResult
-{
-	int			tables;
-	int64		rows;
-	int64		raw_size;
-	int64		archive_size;
-	int64		source_size;
-	char		sha256[65];
-	char	   *table_rows_json;
-	char	   *archive_version;
-	char	   *server_version;
-	char	   *pgdump_version;
-	int			streams_used;
-} PgbCaptureResult;
 
 /* hooks the job worker provides */
 typedef struct PgbCaptureHooks

@@ -26,8 +26,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "capture.h"
 #include "access.h"
+#include "capture_result.h"
 #include "catalog.h"
 #include "catalog_spi.h"
 #include "storage.h"

@@ -1,0 +1,358 @@
+/*-------------------------------------------------------------------------
+ *
+ * assemble.c
+ *	  Steps 4 and 5 of a capture: pg_dump's archive is read, its own data
+ *	  items (large objects, extension configuration tables) re-encoded with
+ *	  the capture's compression into the extra spool, and the output archive
+ *	  is laid out: pg_dump's header and TOC with exactly one TABLE DATA
+ *	  entry per copied table inserted where pg_dump puts data (sorted by
+ *	  schema and name), and every data offset filled in.  upload.c then
+ *	  writes header, TOC and blocks in TOC order.
+ *
+ * src/capture/assemble.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include "capture_int.h"
+#include "pq_util.h"
+#include "spool.h"
+
+/* a TABLE DATA entry made for a copied table, and that table's index in sh->tables */
+typedef struct NewData
+{
+	PgbTocEntry *te;
+	int			table;
+} NewData;
+
+/* ---- pg_dump's own data items, re-encoded ---- */
+
+typedef struct Reencode
+{
+	PgbDecompressor *dec;
+	PgbCompressor *comp;
+} Reencode;
+
+static void
+feed_compressor(void *arg, const char *data, size_t len)
+{
+	pgb_compressor_write((PgbCompressor *) arg, data, len);
+}
+
+static void
+feed_decompressor(void *arg, const char *data, size_t len)
+{
+	pgb_decompressor_feed((PgbDecompressor *) arg, data, len);
+}
+
+static int64
+reencode_stream(PgbArchiveReader *r, Reencode *re, PgbSpool *out)
+{
+	int64		raw;
+
+	pgb_compressor_begin(re->comp, pgb_spool_chunk, out);
+	pgb_decompressor_begin(re->dec, feed_compressor, re->comp);
+	pgb_reader_read_chunks(r, feed_decompressor, re->dec);
+	raw = pgb_decompressor_end(re->dec);
+	pgb_compressor_end(re->comp);
+	pgb_spool_put_int(out, 0);
+	return raw;
+}
+
+/*
+ * reencode_pgdump_data
+ *		Copy every data block of pg_dump's archive into the extra spool in
+ *		the capture's compression, remembering where each went.
+ */
+static void
+reencode_pgdump_data(PgbArchiveReader *r, const PgbArchive *ar,
+					 const PgbCompressionSpec *comp, const char *path,
+					 PgbBlockSource *src_by_index, int64 *raw_total)
+{
+	PgbSpool   *out = pgb_spool_create(path);
+	Reencode	re;
+	int			blktype;
+	PgbTocEntry *te;
+
+	re.dec = pgb_decompressor_create(ar->hdr.compression, -1);
+	re.comp = pgb_compressor_create(comp);
+	while (pgb_reader_next_block(r, &blktype, &te))
+	{
+		int			idx = te - ar->toc;
+		uint64		start = pgb_spool_pos(out);
+
+		pgb_pq_check_interrupts();
+		if (blktype == PGB_BLK_DATA)
+			*raw_total += reencode_stream(r, &re, out);
+		else
+		{
+			Oid			oid;
+
+			while (pgb_reader_next_blob(r, &oid))
+			{
+				pgb_spool_put_int(out, (int) oid);
+				*raw_total += reencode_stream(r, &re, out);
+			}
+			pgb_spool_put_int(out, 0);
+		}
+		src_by_index[idx].spool = PGB_EXTRA_SPOOL;
+		src_by_index[idx].off = start;
+		src_by_index[idx].len = pgb_spool_pos(out) - start;
+	}
+	pgb_spool_close(out);
+}
+
+/*
+ * read_pgdump
+ *		pg_dump's TOC (its version must be the server's), with its data
+ *		items re-encoded; *dump_src gets where each one went.
+ */
+static const PgbArchive *
+read_pgdump(PgbCaptureState *cs, PgbAssembly *a, PgbBlockSource **dump_src)
+{
+	PgbArchiveReader *reader = pgb_reader_open_file(cs->pgdump_out);
+	const PgbArchive *dump = pgb_reader_read_toc(reader);
+
+	if (dump->hdr.pgdump_version == NULL ||
+		atoi(dump->hdr.pgdump_version) != PG_VERSION_NUM / 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_dump version %s does not match the server's major version %d",
+						dump->hdr.pgdump_version ? dump->hdr.pgdump_version : "(unknown)",
+						PG_VERSION_NUM / 10000),
+				 errhint("Set pgbackups.pg_dump_path to the pg_dump of the server's version.")));
+	cs->result->pgdump_version = pstrdup(dump->hdr.pgdump_version);
+	*dump_src = palloc0(sizeof(PgbBlockSource) * Max(dump->ntoc, 1));
+	pgb_capture_progress(cs, "writing archive");
+	reencode_pgdump_data(reader, dump, &cs->params->comp,
+						 pgb_stream_spool_path(cs->spool_prefix, PGB_EXTRA_SPOOL),
+						 *dump_src, &a->raw_extra);
+	pgb_reader_close(reader);
+	unlink(cs->pgdump_out);
+	return dump;
+}
+
+/* ---- the output TOC ---- */
+
+static int
+cmp_tabledata(const void *a, const void *b)
+{
+	const PgbTocEntry *x = ((const NewData *) a)->te;
+	const PgbTocEntry *y = ((const NewData *) b)->te;
+	int			c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
+
+	return c != 0 ? c : strcmp(x->tag, y->tag);
+}
+
+/* pg_dump's TABLE entry of the table with this OID, or NULL */
+static PgbTocEntry *
+find_table_entry(const PgbArchive *dump, const char *oidstr)
+{
+	int			j;
+
+	for (j = 0; j < dump->ntoc; j++)
+	{
+		PgbTocEntry *c = &dump->toc[j];
+
+		if (strcmp(c->desc, "TABLE") == 0 && c->oid && strcmp(c->oid, oidstr) == 0 &&
+			c->tableoid && strcmp(c->tableoid, "1259") == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* a TABLE DATA entry for t, as pg_dump would write it, depending on table */
+static PgbTocEntry *
+make_data_entry(const PgbTocEntry *table, const PgbCaptureTable *t,
+				const char *oidstr, int dump_id)
+{
+	PgbTocEntry *te = palloc0(sizeof(PgbTocEntry));
+	const char *target = t->load_via_root[0] ? t->load_via_root : t->qname;
+
+	te->dump_id = dump_id;
+	te->had_dumper = 1;
+	te->tableoid = "0";
+	te->oid = pstrdup(oidstr);
+	te->tag = table->tag;
+	te->desc = "TABLE DATA";
+	te->section = PGB_SECTION_DATA;
+	te->copy_stmt = psprintf("COPY %s %s%s%sFROM stdin;\n", target,
+							 t->cols[0] ? "(" : "", t->cols, t->cols[0] ? ") " : " ");
+	if (t->load_via_root[0])
+		te->defn = psprintf("-- load via partition root %s", t->load_via_root);
+	te->namespace = table->namespace;
+	te->owner = table->owner;
+	te->with_oids = "false";
+	te->ndeps = 1;
+	te->deps = palloc(sizeof(int));
+	te->deps[0] = table->dump_id;
+	te->data_state = PGB_OFFSET_SET;
+	return te;
+}
+
+/*
+ * new_data_entries
+ *		One TABLE DATA entry per copied table that pg_dump dumped (a table
+ *		dropped meanwhile is not), sorted by schema and name.
+ */
+static int
+new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, NewData **result)
+{
+	PgbCaptureShared *sh = cs->sh;
+	NewData    *newdata = palloc(sizeof(NewData) * Max(sh->ntables, 1));
+	int			nnew = 0;
+	int			maxid = 0;
+	int			i;
+
+	for (i = 0; i < dump->ntoc; i++)
+		maxid = Max(maxid, dump->toc[i].dump_id);
+	for (i = 0; i < sh->ntables; i++)
+	{
+		char		oidstr[16];
+		PgbTocEntry *table;
+
+		snprintf(oidstr, sizeof(oidstr), "%u", sh->tables[i].relid);
+		table = find_table_entry(dump, oidstr);
+		if (table == NULL)
+		{
+			pgb_capture_log("table %s is not in pg_dump's output; its data is left out",
+							PGB_STREAM_STR(sh, sh->tables[i].name_off));
+			continue;
+		}
+		newdata[nnew].te = make_data_entry(table, list_nth(cs->tables, i), oidstr, ++maxid);
+		newdata[nnew].table = i;
+		nnew++;
+	}
+	qsort(newdata, nnew, sizeof(NewData), cmp_tabledata);
+	*result = newdata;
+	return nnew;
+}
+
+/* pg_dump's header, with the capture's compression and start time */
+static void
+output_header(PgbArchiveHeader *hdr, const PgbArchiveHeader *dump,
+			  const PgbCompressionSpec *comp, time_t created)
+{
+	struct tm  *lt = localtime(&created);
+
+	*hdr = *dump;
+	hdr->compression = comp->alg;
+	hdr->level = comp->alg == PGB_COMPRESS_NONE ? 0 : (comp->level < 0 ? -1 : comp->level);
+	if (comp->alg == PGB_COMPRESS_LZ4 || comp->alg == PGB_COMPRESS_ZSTD)
+		hdr->version = Max(dump->version, PGB_K_VERS_1_15);
+	else
+		hdr->version = Max(dump->version, PGB_K_VERS_1_14);
+	hdr->tm[0] = lt->tm_sec;
+	hdr->tm[1] = lt->tm_min;
+	hdr->tm[2] = lt->tm_hour;
+	hdr->tm[3] = lt->tm_mday;
+	hdr->tm[4] = lt->tm_mon;
+	hdr->tm[5] = lt->tm_year;
+	hdr->tm[6] = lt->tm_isdst > 0 ? 1 : 0;
+	hdr->pgdump_version = psprintf("%s (pgbackups 1.0)", dump->pgdump_version);
+}
+
+/*
+ * merge_toc
+ *		pg_dump's entries with the new ones inserted before its first DATA or
+ *		POST_DATA entry, and where each data block's payload is.
+ */
+static void
+merge_toc(PgbCaptureState *cs, PgbAssembly *a, const PgbArchive *dump,
+		  const PgbBlockSource *dump_src, const NewData *newdata, int nnew)
+{
+	int			insert_at = dump->ntoc;
+	int			i,
+				j = 0;
+
+	for (i = 0; i < dump->ntoc; i++)
+		if (dump->toc[i].section == PGB_SECTION_DATA || dump->toc[i].section == PGB_SECTION_POST_DATA)
+		{
+			insert_at = i;
+			break;
+		}
+	a->out.ntoc = dump->ntoc + nnew;
+	a->out.toc = palloc0(sizeof(PgbTocEntry) * Max(a->out.ntoc, 1));
+	a->src = palloc0(sizeof(PgbBlockSource) * Max(a->out.ntoc, 1));
+	for (i = 0; i <= dump->ntoc; i++)
+	{
+		int			k;
+
+		for (k = 0; i == insert_at && k < nnew; k++, j++)
+		{
+			PgbStreamTable *st = &cs->sh->tables[newdata[k].table];
+
+			a->out.toc[j] = *newdata[k].te;
+			a->src[j].spool = st->stream;
+			a->src[j].off = st->spool_off;
+			a->src[j].len = st->spool_len;
+		}
+		if (i == dump->ntoc)
+			break;
+		a->out.toc[j] = dump->toc[i];
+		a->out.toc[j].data_state = a->out.toc[j].had_dumper ? PGB_OFFSET_SET : PGB_OFFSET_NO_DATA;
+		if (a->out.toc[j].had_dumper)
+			a->src[j] = dump_src[i];
+		j++;
+	}
+}
+
+/*
+ * set_offsets
+ *		Serialize header and TOC once to learn their length, fill in every
+ *		data offset, and serialize again: the length must not change.
+ */
+static void
+set_offsets(PgbAssembly *a)
+{
+	uint64		pos;
+	int			len1;
+	int			i;
+
+	initStringInfo(&a->head);
+	pgb_write_header(&a->head, &a->out.hdr);
+	pgb_write_toc(&a->head, &a->out);
+	pos = a->head.len;
+	for (i = 0; i < a->out.ntoc; i++)
+		if (a->out.toc[i].had_dumper)
+		{
+			a->out.toc[i].data_pos = pos;
+			pos += 6 + a->src[i].len;
+		}
+	len1 = a->head.len;
+	resetStringInfo(&a->head);
+	pgb_write_header(&a->head, &a->out.hdr);
+	pgb_write_toc(&a->head, &a->out);
+	if (a->head.len != len1)
+		elog(ERROR, "archive TOC changed length when data offsets were filled in");
+	a->size = pos;
+}
+
+/*
+ * pgb_capture_assemble
+ *		Lay out the archive from pg_dump's output and the streams' spools.
+ */
+void
+pgb_capture_assemble(PgbCaptureState *cs, PgbAssembly *a)
+{
+	PgbBlockSource *dump_src;
+	const PgbArchive *dump;
+	NewData    *newdata;
+	int			nnew;
+	int			i;
+
+	memset(a, 0, sizeof(PgbAssembly));
+	dump = read_pgdump(cs, a, &dump_src);
+	nnew = new_data_entries(cs, dump, &newdata);
+	output_header(&a->out.hdr, &dump->hdr, &cs->params->comp, cs->started);
+	merge_toc(cs, a, dump, dump_src, newdata, nnew);
+	set_offsets(a);
+	a->copied = palloc(sizeof(int) * Max(nnew, 1));
+	for (i = 0; i < nnew; i++)
+		a->copied[i] = newdata[i].table;
+	a->ncopied = nnew;
+}

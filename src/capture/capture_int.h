@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture_int.h
+ *	  The state a capture's steps share (capture.c drives them): the
+ *	  coordinator's snapshot (snapshot.c), the streams (stream_pool.c),
+ *	  the merged archive (assemble.c) and its upload (upload.c).  Only
+ *	  src/capture includes this file.
+ *
+ * src/capture/capture_int.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_CAPTURE_INT_H
+#define PGB_CAPTURE_INT_H
+
+#include <time.h>
+#include <openssl/evp.h>
+
+#include "libpq-fe.h"
+#include "nodes/pg_list.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "utils/timestamp.h"
+
+#include "archive.h"
+#include "capture.h"
+#include "pgdump.h"
+#include "storage.h"
+#include "stream.h"
+
+/* a table whose data the capture copies itself (snapshot.c) */
+typedef struct PgbCaptureTable
+{
+	Oid			relid;
+	char	   *nspname;
+	char	   *relname;
+	char	   *qname;
+	char	   *cols;
+	int64		est_bytes;
+	char	   *load_via_root;	/* "" or the partition root pg_dump loads through */
+} PgbCaptureTable;
+
+/* where the payload of one data block waits: a spool file range */
+typedef struct PgbBlockSource
+{
+	int			spool;			/* stream number, or PGB_EXTRA_SPOOL */
+	uint64		off;
+	uint64		len;
+} PgbBlockSource;
+
+/* the archive to write (assemble.c) */
+typedef struct PgbAssembly
+{
+	PgbArchive	out;			/* header and TOC, data offsets set */
+	PgbBlockSource *src;		/* payload of out.toc[i] if it had a dumper */
+	StringInfoData head;		/* header and TOC, serialized */
+	uint64		size;			/* of the whole archive */
+	int		   *copied;			/* sh->tables indexes that got an entry, by name */
+	int			ncopied;
+	int64		raw_extra;		/* uncompressed bytes of pg_dump's own data */
+} PgbAssembly;
+
+/*
+ * Everything a capture holds; pgb_capture_cleanup() releases it on the
+ * success and the error path alike.
+ */
+typedef struct PgbCaptureState
+{
+	bool		active;
+	const PgbCaptureParams *params;
+	const PgbCaptureHooks *hooks;
+	PgbCaptureResult *result;
+	time_t		started;		/* the archive's creation time */
+	/* snapshot.c */
+	char	   *conninfo;
+	PGconn	   *coord;
+	List	   *tables;			/* of PgbCaptureTable, largest first */
+	char	   *snapshot;
+	char	   *encoding;
+	/* pg_dump */
+	PgbPgDump  *pgdump;
+	char	   *pgdump_out;
+	/* stream_pool.c */
+	char	   *spool_prefix;
+	dsm_segment *seg;
+	PgbCaptureShared *sh;
+	BackgroundWorkerHandle *helpers[PGB_MAX_PARALLEL];
+	int			nhelpers;
+	int			nstreams;
+	/* upload.c */
+	EVP_MD_CTX *md;
+	PgbStorageWriter *writer;	/* aborted on an error path */
+	int			copy_fd;
+	bool		succeeded;
+	TimestampTz last_progress;
+} PgbCaptureState;
+
+/* capture.c: the interrupt check of every wait, and the job's log */
+extern void pgb_capture_check(void);
+extern void pgb_capture_log(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void pgb_capture_progress(PgbCaptureState *cs, const char *phase);
+
+/* snapshot.c */
+extern void pgb_capture_open_snapshot(PgbCaptureState *cs);
+
+/* stream_pool.c */
+extern void pgb_capture_run_streams(PgbCaptureState *cs);
+extern void pgb_capture_stop_streams(PgbCaptureState *cs, bool wait);
+
+/* assemble.c */
+extern void pgb_capture_assemble(PgbCaptureState *cs, PgbAssembly *a);
+
+/* upload.c */
+extern void pgb_capture_upload(PgbCaptureState *cs, PgbAssembly *a);
+
+#endif							/* PGB_CAPTURE_INT_H */
