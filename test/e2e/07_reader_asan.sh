@@ -1,6 +1,6 @@
 #!/bin/bash
 # 07_reader_asan: the archive reader and decompressors (src/archive/archive_reader.c,
-# src/archive/compress.c) outside the server, under sanitizers.  test/fuzz/run-asan.sh
+# src/archive/compress*.c) outside the server, under sanitizers.  test/fuzz/run-asan.sh
 # walks every archive of test/fuzz/corpus and test/data/archives with
 # ASan/UBSan/LeakSanitizer: real archives must be read, each malformed one
 # rejected with a clean error (test/fuzz/corpus/expected.tsv).  The same
