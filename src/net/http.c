@@ -170,13 +170,20 @@ static curl_socket_t
 opensocket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	PgbHttpXfer *x = (PgbHttpXfer *) arg;
+	char		text[64];
 
 	if (x->check_address && !x->allow_private &&
-		pgb_http_address_is_private(&addr->addr, x->refused_addr, sizeof(x->refused_addr)))
+		pgb_http_address_is_private(&addr->addr, text, sizeof(text)))
 	{
+		/* a resolution reports the first internal address */
+		if (!(x->resolve_only && x->refused))
+			strlcpy(x->refused_addr, text, sizeof(x->refused_addr));
 		x->refused = true;
 		return CURL_SOCKET_BAD;
 	}
+	/* refusing every address makes libcurl try the next, so all are seen */
+	if (x->resolve_only)
+		return CURL_SOCKET_BAD;
 	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
@@ -740,6 +747,37 @@ pgb_http_redact_url(const char *url)
 }
 
 /* ---- the address filter ---- */
+
+/*
+ * pgb_http_first_private_address
+ *		Resolve host through libcurl, on a multi handle of its own (no DNS
+ *		cache shared with later transfers), so that the wait for a slow DNS
+ *		server is on the latch like every other: a cancel or a shutdown ends
+ *		it.  The socket callback sees every address libcurl would try,
+ *		records the first internal one and refuses them all.
+ */
+char *
+pgb_http_first_private_address(const char *host)
+{
+	bool		v6 = strchr(host, ':') != NULL;
+	char	   *url = psprintf("https://%s%s%s/", v6 ? "[" : "", host, v6 ? "]" : "");
+	PgbHttpMulti *m = pgb_http_multi_new();
+	PgbHttpXfer *x = pgb_http_new("GET", url, false);
+	char	   *found = NULL;
+
+	x->check_address = true;
+	x->resolve_only = true;
+	SETOPT(x, CURLOPT_CONNECT_ONLY, 1L);
+	pgb_http_multi_add(m, x);
+	while (!x->done)
+		(void) pgb_http_multi_poll(m, MAX_WAIT_MS);
+	if (x->refused)
+		found = pstrdup(x->refused_addr);
+	pgb_http_free(x);
+	pgb_http_multi_free(m);
+	pfree(url);
+	return found;
+}
 
 /*
  * v4_private

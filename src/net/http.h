@@ -70,6 +70,7 @@ typedef struct PgbHttpXfer
 	bool		allow_private;
 	bool		refused;
 	char		refused_addr[64];
+	bool		resolve_only;	/* record addresses, connect to none */
 } PgbHttpXfer;
 
 /* a new transfer for method and url; allow_http permits http:// */
@@ -116,6 +117,13 @@ extern char *pgb_http_xml_value(const char *body, const char *tag);
 
 /* the URL without userinfo, query and fragment: safe to log */
 extern char *pgb_http_redact_url(const char *url);
+
+/*
+ * The first address of host that pgb_http_address_is_private refuses, as
+ * text, or NULL (none, or host does not resolve).  Resolved by libcurl
+ * while waiting on the latch; nothing is connected to.
+ */
+extern char *pgb_http_first_private_address(const char *host);
 
 /* true if addr (a sockaddr) is loopback, private, link-local, ... */
 extern bool pgb_http_address_is_private(const struct sockaddr *addr, char *text, size_t textlen);

@@ -7,7 +7,10 @@
  * in pgbackups.url_allowed_hosts.  Every connection's address is checked
  * after DNS resolution (http.c's socket callback): loopback, private,
  * link-local (cloud metadata), CGNAT, multicast and reserved addresses are
- * refused unless the URL's host is allow-listed.  Redirects are followed
+ * refused unless the URL's host is allow-listed.  The check before the
+ * download resolves through libcurl too, so that every DNS wait is on the
+ * latch like the transfers' (a cancel is never stuck behind a slow DNS
+ * server).  Redirects are followed
  * here, not by libcurl, so that each hop is checked again: https only, the
  * allow-list applied to the new host, at most five hops.  TLS is always
  * verified.  The body goes to a local file (created exclusively) of at
@@ -31,7 +34,6 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <unistd.h>
 
 #include "common/file_perm.h"
@@ -117,36 +119,21 @@ pgb_url_host_allowed(const char *host)
  * check_addresses
  *		Refuse (42501) a host that resolves, now, to any internal address.
  *		via is the URL that redirected to it, or NULL.  A host that does not
- *		resolve passes: the download reports that.
+ *		resolve passes: the download reports that.  The lookup is libcurl's,
+ *		waiting on the latch (a slow DNS server does not hold up a cancel).
  */
 static void
 check_addresses(const char *host, const char *via)
 {
-	struct addrinfo hints;
-	struct addrinfo *res;
-	struct addrinfo *ai;
+	char	   *addr = pgb_http_first_private_address(host);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0)
-		return;
-	for (ai = res; ai; ai = ai->ai_next)
-	{
-		char		addr[64];
-
-		if (pgb_http_address_is_private(ai->ai_addr, addr, sizeof(addr)))
-		{
-			freeaddrinfo(res);
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("URL host \"%s\" resolves to %s, a loopback, private, link-local or reserved address", host, addr),
-					 via ? errdetail("A redirect from \"%s\" led there; restore_from_url does not reach internal addresses.", via) :
-					 errdetail("restore_from_url does not reach internal addresses."),
-					 errhint("A superuser can allow the host in pgbackups.url_allowed_hosts.")));
-		}
-	}
-	freeaddrinfo(res);
+	if (addr != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("URL host \"%s\" resolves to %s, a loopback, private, link-local or reserved address", host, addr),
+				 via ? errdetail("A redirect from \"%s\" led there; restore_from_url does not reach internal addresses.", via) :
+				 errdetail("restore_from_url does not reach internal addresses."),
+				 errhint("A superuser can allow the host in pgbackups.url_allowed_hosts.")));
 }
 
 /*
