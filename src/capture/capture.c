@@ -70,10 +70,8 @@ pgb_capture_check(void)
 			cap.last_progress = now;
 		}
 	}
-	if (cap.sh && cap.sh->sqlerrcode != 0)
-		ereport(ERROR,
-				(errcode(cap.sh->sqlerrcode),
-				 errmsg("%s", cap.sh->errmsg)));
+	if (cap.sh)
+		pgb_stream_raise_error(cap.sh);
 }
 
 void

@@ -50,23 +50,33 @@ pgb_stream_check_abort(PgbCaptureShared *sh)
 				 errmsg("capture stream stopped because the capture was aborted")));
 }
 
+/*
+ * pgb_stream_record_error
+ *		Keep a helper's error whole (SQLSTATE, message, detail, hint,
+ *		context) for the leader, the first one only, and stop every stream.
+ */
 void
 pgb_stream_record_error(PgbCaptureShared *sh, ErrorData *edata)
 {
-	SpinLockAcquire(&sh->mutex);
-	if (sh->sqlerrcode == 0)
-	{
-		sh->sqlerrcode = edata->sqlerrcode ? edata->sqlerrcode : ERRCODE_INTERNAL_ERROR;
-		strlcpy(sh->errmsg, edata->message ? edata->message : "unknown error", sizeof(sh->errmsg));
-		if (edata->context)
-		{
-			size_t		l = strlen(sh->errmsg);
+	uint32		unclaimed = 0;
 
-			snprintf(sh->errmsg + l, sizeof(sh->errmsg) - l, " (%s)", edata->context);
-		}
+	if (pg_atomic_compare_exchange_u32(&sh->error_claimed, &unclaimed, 1))
+	{
+		pgb_error_info_save(&sh->error, edata);
+		pg_write_barrier();
+		pg_atomic_write_u32(&sh->error_ready, 1);
 	}
-	SpinLockRelease(&sh->mutex);
 	pg_atomic_write_u32(&sh->abort, 1);
+}
+
+/* pgb_stream_raise_error: in the leader, raise a helper's error if there is one */
+void
+pgb_stream_raise_error(PgbCaptureShared *sh)
+{
+	if (pg_atomic_read_u32(&sh->error_ready) == 0)
+		return;
+	pg_read_barrier();
+	pgb_error_info_raise(&sh->error, ERROR);
 }
 
 static void

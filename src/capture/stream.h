@@ -15,6 +15,7 @@
 #include "storage/spin.h"
 
 #include "compress.h"
+#include "error_info.h"
 #include "guc.h"
 
 typedef struct PgbStreamTable
@@ -36,6 +37,8 @@ typedef struct PgbCaptureShared
 {
 	pg_atomic_uint32 next_table;
 	pg_atomic_uint32 abort;
+	pg_atomic_uint32 error_claimed;	/* a stream is writing "error" */
+	pg_atomic_uint32 error_ready;	/* "error" is written */
 	int			ntables;
 	int			nstreams;
 	PgbCompressionSpec comp;
@@ -46,10 +49,9 @@ typedef struct PgbCaptureShared
 	slock_t		mutex;			/* protects what follows */
 	int			tables_done;
 	int64		bytes_done;
-	int			sqlerrcode;
-	char		errmsg[1024];
 	bool		stream_done[PGB_MAX_PARALLEL];
 	Size		strings_off;	/* from the start of this struct */
+	PgbErrorInfo error;			/* a helper's first error, whole */
 	PgbStreamTable tables[FLEXIBLE_ARRAY_MEMBER];
 } PgbCaptureShared;
 
@@ -60,6 +62,7 @@ typedef struct PgbCaptureShared
 extern char *pgb_stream_spool_path(const char *prefix, int stream);
 extern void pgb_stream_run(PgbCaptureShared *sh, int stream);
 extern void pgb_stream_record_error(PgbCaptureShared *sh, ErrorData *edata);
+extern void pgb_stream_raise_error(PgbCaptureShared *sh);
 extern void pgb_stream_check_abort(PgbCaptureShared *sh);
 
 extern PGDLLEXPORT void pgb_stream_worker_main(Datum arg);

@@ -80,6 +80,8 @@ build_shared(PgbCaptureState *cs)
 	memset(sh, 0, size);
 	pg_atomic_init_u32(&sh->next_table, 0);
 	pg_atomic_init_u32(&sh->abort, 0);
+	pg_atomic_init_u32(&sh->error_claimed, 0);
+	pg_atomic_init_u32(&sh->error_ready, 0);
 	SpinLockInit(&sh->mutex);
 	sh->ntables = ntables;
 	sh->nstreams = cs->nstreams;
