@@ -368,11 +368,16 @@ wait_for_job(const char *id)
 			if (strcmp(status, "completed") == 0)
 				return "completed";
 			if (strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0)
+			{
+				int			sqlerrcode = pgb_error_code_from_text(code);
+
+				/* the whole error is in the job's log */
 				ereport(ERROR,
-						(errcode(code && strlen(code) == 5 ?
-								 MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]) :
-								 ERRCODE_INTERNAL_ERROR),
-						 errmsg("%s %s %s: %s", kind_word(id), id, status, error ? error : "no error recorded")));
+						(errcode(sqlerrcode ? sqlerrcode : ERRCODE_INTERNAL_ERROR),
+						 errmsg("%s %s %s: %s", kind_word(id), id, status, error ? error : "no error recorded"),
+						 strcmp(status, "failed") == 0 ?
+						 errhint("SELECT * FROM pgbackups.logs('%s') shows the job's log.", id) : 0));
+			}
 			sleep_ms(500);
 			continue;
 		}

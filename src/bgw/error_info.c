@@ -117,6 +117,26 @@ pgb_error_summary(const ErrorData *e)
 }
 
 /*
+ * pgb_error_code_from_text
+ *		The errcode of a SQLSTATE recorded as text (a catalog's error_code,
+ *		a libpq result field): 0 unless it is five digits or upper-case
+ *		letters.
+ */
+int
+pgb_error_code_from_text(const char *sqlstate)
+{
+	int			i;
+
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return 0;
+	for (i = 0; i < 5; i++)
+		if (!((sqlstate[i] >= '0' && sqlstate[i] <= '9') ||
+			  (sqlstate[i] >= 'A' && sqlstate[i] <= 'Z')))
+			return 0;
+	return MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4]);
+}
+
+/*
  * pgb_catch_error
  *		The first step of every PG_CATCH block of pgbackups' processes:
  *		leave ErrorContext for cxt, copy the error there, flush the error

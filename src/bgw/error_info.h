@@ -45,6 +45,9 @@ extern char *pgb_error_report(const ErrorData *e);
 /* message, then ": detail" if present: one line for a catalog column */
 extern char *pgb_error_summary(const ErrorData *e);
 
+/* "57014" -> ERRCODE_QUERY_CANCELED; 0 unless five digits or upper-case letters */
+extern int	pgb_error_code_from_text(const char *sqlstate);
+
 /* inside PG_CATCH: the error copied into cxt, flushed, transaction aborted */
 extern ErrorData *pgb_catch_error(MemoryContext cxt);
 

@@ -6,7 +6,8 @@
 # (pgbackups.logs: "... failed: MESSAGE", then "DETAIL: ", "HINT: " lines)
 # and its catalog row (error_code) recorded in the worker.  The same from
 # capture(wait => true), restore(..., wait => true) and from wait('<id>')
-# once the job has ended.  Real errors, each asserted to the letter:
+# once the job has ended.  After a restart (no job slots), wait('<id>')
+# raises the catalog's error_code and error, and points to the job's log.  Real errors, each asserted to the letter:
 #   capture, pgbackups.pg_dump_path names a missing file: 58P01 with a hint;
 #   capture, pg_dump exits 3 with a message: 38000 with a detail (and the
 #     caller's hint, when the worker gave none, points to the job's log);
@@ -118,6 +119,7 @@ set_conf pgbackups.pg_dump_path "$W/no/such/pg_dump"
 relayed "capture, missing pg_dump" $CAT "SELECT pgbackups.capture(wait => true)" last_backup \
 	58P01 "pg_dump not found at \"$W/no/such/pg_dump\"" "" \
 	"Install the PostgreSQL client of the server's major version, or set pgbackups.pg_dump_path."
+B_MISSING=$(last_backup)
 
 FAKE=$W/bin/pg_dump
 mkdir -p "$W/bin"
@@ -151,5 +153,17 @@ if "$CRAFT" "$W/pg15_seek.dump" --insert-before pos:5 EXTENSION pre \
 else
 	fail "craft-archive: $(cat "$W/craft.err")"
 fi
+
+# ====== after a restart: the job slots are gone, wait() reads the catalog ======================
+# (its error and error_code; the whole error stays in the job's log)
+restart_cluster
+server_up || die "the server did not come back"
+psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d $CAT -c "SELECT pgbackups.wait('$B_MISSING')" >/dev/null 2>"$W/restart.err" &&
+	fail "wait('$B_MISSING') after a restart succeeded"
+check_eq "after a restart, wait('$B_MISSING') raises the recorded SQLSTATE" "$(error_part "$W/restart.err" sqlstate)" 58P01
+check_eq "after a restart, wait('$B_MISSING') raises the recorded message" "$(error_part "$W/restart.err" message)" \
+	"backup $B_MISSING failed: pg_dump not found at \"$W/no/such/pg_dump\""
+check_eq "after a restart, wait('$B_MISSING') points to the job's log" "$(error_part "$W/restart.err" HINT)" \
+	"SELECT * FROM pgbackups.logs('$B_MISSING') shows the job's log."
 
 finish
