@@ -40,6 +40,7 @@
 #include "error_info.h"
 #include "guc.h"
 #include "pq_util.h"
+#include "request.h"
 #include "shmem.h"
 #include "storage.h"
 #include "url_fetch.h"
@@ -57,8 +58,6 @@ PG_FUNCTION_INFO_V1(pgbackups_restore_from_url);
 PG_FUNCTION_INFO_V1(pgbackups_copy);
 PG_FUNCTION_INFO_V1(pgbackups_url);
 
-#define SCHEDULER_WAIT_MS 15000
-
 static void
 check_loaded(void)
 {
@@ -73,144 +72,6 @@ static void
 sleep_ms(int ms)
 {
 	pgb_pq_sleep(ms);
-}
-
-/*
- * ensure_scheduler
- *		Make sure this database's scheduler runs, asking the launcher for
- *		one if needed, and return its latch.
- */
-static Latch *
-ensure_scheduler(void)
-{
-	TimestampTz asked = GetCurrentTimestamp();
-	int			waited = 0;
-
-	for (;;)
-	{
-		PgbDbSlot  *s;
-		Latch	   *latch = NULL;
-		bool		absent = false;
-
-		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-		s = pgb_db_slot(MyDatabaseId, true);
-		if (s == NULL)
-		{
-			LWLockRelease(PgbShared->lock);
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("too many databases use pgbackups on this server")));
-		}
-		if (s->state == PGB_DB_RUNNING && s->latch)
-			latch = s->latch;
-		else
-		{
-			if (s->state == PGB_DB_ABSENT && s->probed_at >= asked)
-				absent = true;
-			else if (s->state != PGB_DB_STARTING)
-			{
-				s->wanted = true;
-				s->paused_until = 0;
-			}
-		}
-		LWLockRelease(PgbShared->lock);
-		if (latch)
-			return latch;
-		if (absent)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the pgbackups scheduler cannot see the extension in database \"%s\"",
-							get_database_name(MyDatabaseId)),
-					 errhint("If CREATE EXTENSION pgbackups ran in this transaction, commit it first.")));
-		pgb_wake_launcher();
-		if (waited >= SCHEDULER_WAIT_MS)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the pgbackups scheduler for database \"%s\" is not running",
-							get_database_name(MyDatabaseId)),
-					 errhint("Check the server log, and that max_worker_processes leaves room for pgbackups.")));
-		sleep_ms(50);
-		waited += 50;
-	}
-}
-
-/*
- * submit
- *		Hand rq to the scheduler and wait for the reply; raises the
- *		scheduler's error, else returns the resulting id.
- */
-static char *
-submit(PgbRequest *rq)
-{
-	Latch	   *sched = ensure_scheduler();
-	int			idx = -1;
-	int			i;
-	PgbRequest	done;
-	int			waited = 0;
-
-	rq->dboid = MyDatabaseId;
-	rq->roleid = GetUserId();
-	rq->requester = MyLatch;
-	rq->state = PGB_RQ_SUBMITTED;
-
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < PGB_MAX_REQUESTS; i++)
-		if (PgbShared->requests[i].state == PGB_RQ_FREE)
-		{
-			idx = i;
-			memcpy(&PgbShared->requests[i], rq, sizeof(PgbRequest));
-			break;
-		}
-	LWLockRelease(PgbShared->lock);
-	if (idx < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many concurrent pgbackups requests"),
-				 errhint("Try again in a moment.")));
-	SetLatch(sched);
-
-	PG_TRY();
-	{
-		for (;;)
-		{
-			bool		finished;
-			bool		sched_alive;
-
-			LWLockAcquire(PgbShared->lock, LW_SHARED);
-			finished = PgbShared->requests[idx].state == PGB_RQ_DONE;
-			if (finished)
-				memcpy(&done, &PgbShared->requests[idx], sizeof(done));
-			{
-				PgbDbSlot  *s = pgb_db_slot(MyDatabaseId, false);
-
-				sched_alive = s && s->state == PGB_DB_RUNNING;
-			}
-			LWLockRelease(PgbShared->lock);
-			if (finished)
-				break;
-			if (!sched_alive)
-				waited += 10;
-			if (waited > SCHEDULER_WAIT_MS)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("the pgbackups scheduler for database \"%s\" stopped",
-								get_database_name(MyDatabaseId))));
-			sleep_ms(10);
-		}
-	}
-	PG_FINALLY();
-	{
-		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-		PgbShared->requests[idx].state = PGB_RQ_FREE;
-		LWLockRelease(PgbShared->lock);
-	}
-	PG_END_TRY();
-
-	if (done.sqlerrcode != 0)
-		ereport(ERROR,
-				(errcode(done.sqlerrcode),
-				 errmsg("%s", done.errmsg)));
-	return pstrdup(done.result_id);
 }
 
 static const char *
@@ -482,7 +343,7 @@ pgbackups_capture(PG_FUNCTION_ARGS)
 	rq.parallel = parallel;
 	if (label)
 		strlcpy(rq.label, label, sizeof(rq.label));
-	id = submit(&rq);
+	id = pgb_request_submit(&rq);
 	if (wait)
 		(void) wait_for_job(id);
 	PG_RETURN_TEXT_P(cstring_to_text(id));
@@ -547,7 +408,7 @@ pgbackups_cancel(PG_FUNCTION_ARGS)
 	else
 		newest_unfinished_visible(rq.id, sizeof(rq.id));
 	pgb_check_job_access(rq.id);
-	id = submit(&rq);
+	id = pgb_request_submit(&rq);
 
 	/* wait (briefly) until the job has really stopped */
 	while (waited < 5000)
@@ -579,23 +440,27 @@ pgbackups_delete(PG_FUNCTION_ARGS)
 	memset(&rq, 0, sizeof(rq));
 	rq.kind = PGB_REQ_DELETE;
 	strlcpy(rq.id, id, sizeof(rq.id));
-	PG_RETURN_TEXT_P(cstring_to_text(submit(&rq)));
+	id = pgb_request_submit(&rq);
+
+	/*
+	 * The scheduler removed the record; the files go here, in the caller's
+	 * session, so that a slow or retried storage delete never holds up the
+	 * scheduler.
+	 */
+	if (rq.source[0])
+	{
+		pgb_storage_delete(rq.source);
+		pgb_storage_remove_partials(rq.source);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(id));
 }
 
+/* CREATE EXTENSION calls this: a scheduler probes the database after the commit */
 Datum
 pgbackups_launcher_wakeup(PG_FUNCTION_ARGS)
 {
 	if (PgbShared != NULL)
-	{
-		PgbDbSlot  *s;
-
-		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-		s = pgb_db_slot(MyDatabaseId, true);
-		if (s)
-			s->wanted = true;
-		LWLockRelease(PgbShared->lock);
-		pgb_wake_launcher();
-	}
+		pgb_request_wake_at_commit();
 	PG_RETURN_VOID();
 }
 
@@ -674,7 +539,7 @@ submit_restore(FunctionCallInfo fcinfo, const char *source, bool from_url)
 	rq.parallel = parallel;
 	rq.keep_owner = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
 	rq.keep_acl = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
-	id = submit(&rq);
+	id = pgb_request_submit(&rq);
 	if (wait)
 		(void) wait_for_job(id);
 	PG_RETURN_TEXT_P(cstring_to_text(id));
@@ -809,7 +674,7 @@ pgbackups_copy(PG_FUNCTION_ARGS)
 	strlcpy(rq.target_db, target, sizeof(rq.target_db));
 	strlcpy(rq.source, source, sizeof(rq.source));
 	rq.parallel = parallel_arg(fcinfo, 3);
-	id = submit(&rq);
+	id = pgb_request_submit(&rq);
 	if (wait)
 		(void) wait_for_job(id);
 	PG_RETURN_TEXT_P(cstring_to_text(id));

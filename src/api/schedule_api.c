@@ -33,6 +33,7 @@
 #include "api.h"
 #include "clock.h"
 #include "cron.h"
+#include "request.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_schedule);
@@ -204,6 +205,7 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 	row.creator = creator;
 	row.next = next;
 	pgb_run_as_superuser(store_schedule, &row);
+	pgb_request_wake_at_commit();	/* the scheduler plans the next slot */
 
 	PG_RETURN_TEXT_P(cstring_to_text(dbname));
 }
@@ -285,6 +287,7 @@ pgbackups_unschedule(PG_FUNCTION_ARGS)
 	u.caller = CurrentMemoryContext;
 	initStringInfo(&u.names);
 	pgb_run_as_superuser(unschedule_row, &u);
+	pgb_request_wake_at_commit();
 
 	if (u.given == NULL && u.visible == 0)
 		ereport(ERROR,

@@ -1,18 +1,31 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.c
- *	  "pgbackups launcher": a static background worker that starts one
- *	  scheduler for every database that has the extension.
+ *	  "pgbackups launcher": the one static background worker.  It starts
+ *	  every other pgbackups process, on demand, and keeps their handles.
  *
- * The launcher reads pg_database every 10 seconds, or at once when its
- * latch is set (CREATE EXTENSION, a capture() in a database without a
- * running scheduler, a DROP DATABASE finishing).  A database it has not
- * seen gets a probe: a scheduler is started there and exits at once if the
- * extension is absent, marking the database ABSENT; such databases are
- * probed again every minute or when someone asks.  Template databases and
- * databases that do not allow connections are skipped, and so are
- * databases paused by the utility hook (DROP/ALTER DATABASE, CREATE
- * DATABASE ... TEMPLATE), which need the scheduler out of the way.
+ * A database with the extension and nothing to do holds no process.  The
+ * launcher starts, for a database:
+ *	- its scheduler (scheduler.c) when a request waits (a SQL caller set
+ *	  the slot's wanted flag), when its next schedule slot has come
+ *	  (next_due, which the scheduler left when it exited idle), when one of
+ *	  its jobs died without recording an outcome, or, once per server
+ *	  start, to reconcile; never more than MAX_SCHEDULERS at once, so that
+ *	  fifty databases cannot take every background worker slot;
+ *	- its maintenance worker (maintenance.c) for webhook deliveries and
+ *	  leftover databases, which are slow and so never run in a scheduler;
+ *	- the worker of every job the schedulers recorded (pending job slots,
+ *	  in the order they were created) while fewer than
+ *	  pgbackups.max_workers pgbackups processes run.  A job that finds no
+ *	  background worker slot stays pending and is started when one frees.
+ * Every process it starts notifies it of its start and exit (the latch),
+ * so liveness is read from BackgroundWorkerHandles, never from PIDs.
+ *
+ * Databases it has not seen get a probe (a scheduler that exits at once,
+ * marking the database ABSENT, when the extension is not there);
+ * CREATE EXTENSION asks for a new probe at commit.  A database paused by
+ * pgb_scheduler_pause() (DROP/ALTER DATABASE, a restore's swap) gets no
+ * process, and its maintenance worker is terminated.
  *
  * src/bgw/launcher.c
  *
@@ -38,15 +51,38 @@
 #include "utils/snapmgr.h"
 
 #include "access.h"
+#include "bgw_start.h"
+#include "clock.h"
+#include "guc.h"
+#include "job_kind.h"
+#include "job_worker.h"
 #include "launcher.h"
 #include "shmem.h"
 #include "storage.h"
 
 #define LAUNCHER_NAPTIME_MS 10000
-#define REPROBE_MS 60000
-#define MAX_STARTING 4
+#define RETRY_MS 1000
+#define REPROBE_MS (10 * 60 * 1000)
+#define DEAD_RETRY_MS 5000
+#define MAX_SCHEDULERS 2
+#define MAX_MAINTENANCE 1
+#define FINISHED_SLOT_TTL_MS (10 * 60 * 1000)
 
 static BackgroundWorkerHandle *sched_handles[PGB_MAX_DATABASES];
+static BackgroundWorkerHandle *maint_handles[PGB_MAX_DATABASES];
+static BackgroundWorkerHandle *job_handles[PGB_MAX_JOBS];
+static bool warned_no_slot[PGB_MAX_JOBS];
+static uint32 noted_gen[PGB_MAX_JOBS];	/* finished jobs already noted */
+
+/* the next wake-up of this round: the earliest time something is due */
+static long next_wait_ms;
+
+static void
+wake_within(long ms)
+{
+	if (ms < next_wait_ms)
+		next_wait_ms = Max(ms, 10);
+}
 
 void
 pgb_launcher_register(void)
@@ -98,117 +134,327 @@ list_databases(void)
 	return dbs;
 }
 
+/* start a per-database process (scheduler or maintenance worker) */
 static bool
-start_scheduler(int idx, Oid dboid)
+start_db_worker(const char *function, const char *type, Oid dboid,
+				BackgroundWorkerHandle **handle)
 {
-	BackgroundWorker bgw;
+	PgbBgwSpec	spec;
+	char		name[BGW_MAXLEN];
 
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pgbackups");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "pgb_scheduler_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "pgbackups scheduler %u", dboid);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "pgbackups scheduler");
-	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
-	bgw.bgw_notify_pid = MyProcPid;
-	{
-		/* the handle must outlive the per-loop memory context */
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-		bool		ok;
-
-		if (sched_handles[idx])
-			pfree(sched_handles[idx]);
-		sched_handles[idx] = NULL;
-		ok = RegisterDynamicBackgroundWorker(&bgw, &sched_handles[idx]);
-		MemoryContextSwitchTo(old);
-		return ok;
-	}
+	snprintf(name, sizeof(name), "%s %u", type, dboid);
+	memset(&spec, 0, sizeof(spec));
+	spec.function = function;
+	spec.type = type;
+	spec.name = name;
+	spec.database = true;
+	spec.main_arg = ObjectIdGetDatum(dboid);
+	if (*handle)
+		pfree(*handle);
+	*handle = NULL;
+	return pgb_bgw_start(&spec, TopMemoryContext, handle);
 }
 
-static void
-launcher_round(void)
+static bool
+handle_stopped(BackgroundWorkerHandle *h)
 {
-	List	   *dbs = list_databases();
-	TimestampTz now = GetCurrentTimestamp();
-	int			starting = 0;
+	pid_t		pid;
+
+	return h != NULL && GetBackgroundWorkerPid(h, &pid) == BGWH_STOPPED;
+}
+
+/*
+ * note_exits
+ *		Schedulers and maintenance workers that are gone; lock held.  A
+ *		scheduler that exited without saying so (an error) is probed again
+ *		after a pause.
+ */
+static void
+note_exits(TimestampTz now, int *schedulers, int *maintenance)
+{
 	int			i;
 
-	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-	/* forget databases that are gone, and notice dead schedulers */
 	for (i = 0; i < PGB_MAX_DATABASES; i++)
 	{
 		PgbDbSlot  *s = &PgbShared->dbs[i];
-		pid_t		pid;
 
-		if (s->dboid == InvalidOid)
-			continue;
-		if ((s->state == PGB_DB_STARTING || s->state == PGB_DB_RUNNING) &&
-			sched_handles[i] != NULL &&
-			GetBackgroundWorkerPid(sched_handles[i], &pid) == BGWH_STOPPED)
+		if (handle_stopped(maint_handles[i]))
 		{
-			/* exited without saying why: try again after a pause */
-			if (s->state == PGB_DB_STARTING || s->pid == 0 || s->state == PGB_DB_RUNNING)
+			pfree(maint_handles[i]);
+			maint_handles[i] = NULL;
+			s->maint_running = false;
+		}
+		if (maint_handles[i] != NULL)
+			(*maintenance)++;
+		if (handle_stopped(sched_handles[i]))
+		{
+			pfree(sched_handles[i]);
+			sched_handles[i] = NULL;
+			if (s->state == PGB_DB_STARTING || s->state == PGB_DB_RUNNING)
 			{
 				s->state = PGB_DB_UNKNOWN;
 				s->probed_at = now;
 				s->pid = 0;
 				s->latch = NULL;
+				ConditionVariableBroadcast(&PgbShared->db_cv);
 			}
-			pfree(sched_handles[i]);
-			sched_handles[i] = NULL;
 		}
-		if (s->state == PGB_DB_STARTING)
-			starting++;
-		if (!list_member_oid(dbs, s->dboid) &&
-			s->state != PGB_DB_STARTING && s->state != PGB_DB_RUNNING)
+		if (sched_handles[i] != NULL)
+			(*schedulers)++;
+	}
+}
+
+/* whether the database's scheduler should be started now; lock held */
+static bool
+scheduler_due(PgbDbSlot *s, TimestampTz now, TimestampTz clock)
+{
+	switch (s->state)
+	{
+		case PGB_DB_UNKNOWN:
+			if (s->wanted || s->probed_at == 0 ||
+				TimestampDifferenceExceeds(s->probed_at, now, DEAD_RETRY_MS))
+				return true;
+			wake_within(DEAD_RETRY_MS);
+			return false;
+		case PGB_DB_ABSENT:
+			return s->wanted || TimestampDifferenceExceeds(s->probed_at, now, REPROBE_MS);
+		case PGB_DB_IDLE:
+			if (s->wanted || s->jobs_died)
+				return true;
+			if (s->next_due != 0)
+			{
+				if (s->next_due <= clock)
+					return true;
+				if (clock == now)	/* real time: sleep until the slot */
+					wake_within(TimestampDifferenceMilliseconds(now, s->next_due));
+			}
+			return false;
+		default:
+			return false;
+	}
+}
+
+/* whether the database's maintenance worker should be started now; lock held */
+static bool
+maintenance_due(PgbDbSlot *s, TimestampTz now)
+{
+	if (s->maint_running || s->state == PGB_DB_ABSENT)
+		return false;
+	if (s->maint_flags != 0)
+		return true;
+	if (s->alerts_next != 0 && pgb_webhook_url && pgb_webhook_url[0])
+	{
+		if (s->alerts_next <= now)
+			return true;
+		wake_within(TimestampDifferenceMilliseconds(now, s->alerts_next));
+	}
+	return false;
+}
+
+/*
+ * databases_round
+ *		Start the schedulers and maintenance workers that are due, within
+ *		their caps; forget databases that are gone.
+ */
+static void
+databases_round(void)
+{
+	List	   *dbs = list_databases();
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz clock = pgb_clock_now();
+	int			schedulers = 0;
+	int			maintenance = 0;
+	int			waiting = 0;
+	int			i;
+	ListCell   *lc;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	foreach(lc, dbs)
+		(void) pgb_db_slot(lfirst_oid(lc), true);	/* a new database gets probed */
+	note_exits(now, &schedulers, &maintenance);
+	for (i = 0; i < PGB_MAX_DATABASES; i++)
+	{
+		PgbDbSlot  *s = &PgbShared->dbs[i];
+
+		if (s->dboid == InvalidOid)
+			continue;
+		if (!list_member_oid(dbs, s->dboid) && sched_handles[i] == NULL &&
+			maint_handles[i] == NULL)
 		{
 			memset(s, 0, sizeof(PgbDbSlot));
-			if (sched_handles[i])
-				pfree(sched_handles[i]);
-			sched_handles[i] = NULL;
+			continue;
+		}
+		if (s->paused_until > now)
+		{
+			/* a pause: the maintenance worker goes too (it may be in a slow POST) */
+			if (maint_handles[i] != NULL)
+				TerminateBackgroundWorker(maint_handles[i]);
+			wake_within(TimestampDifferenceMilliseconds(now, s->paused_until));
+			continue;
+		}
+		if (sched_handles[i] == NULL && scheduler_due(s, now, clock))
+		{
+			if (schedulers >= MAX_SCHEDULERS)
+				waiting++;
+			else
+			{
+				s->stop_requested = false;
+				s->probed_at = now;
+				if (start_db_worker("pgb_scheduler_main", "pgbackups scheduler", s->dboid,
+									&sched_handles[i]))
+				{
+					s->state = PGB_DB_STARTING;
+					schedulers++;
+				}
+				else
+				{
+					waiting++;
+					wake_within(RETRY_MS);
+				}
+			}
+		}
+		if (maint_handles[i] == NULL && maintenance < MAX_MAINTENANCE &&
+			maintenance_due(s, now))
+		{
+			if (start_db_worker("pgb_maintenance_main", "pgbackups maintenance", s->dboid,
+								&maint_handles[i]))
+			{
+				s->maint_running = true;
+				maintenance++;
+			}
+			else
+				wake_within(RETRY_MS);
+		}
+	}
+	/* schedulers wait for a turn: the running ones leave as soon as they are idle */
+	PgbShared->schedulers_waiting = waiting;
+	LWLockRelease(PgbShared->lock);
+	list_free(dbs);
+}
+
+/* register the worker of a pending job; lock held */
+static bool
+launch_job(PgbJobSlot *j)
+{
+	PgbBgwSpec	spec;
+	PgbJobArgs	args;
+	char		name[BGW_MAXLEN];
+	int			idx = j - PgbShared->jobs;
+
+	memset(&args, 0, sizeof(args));
+	args.dboid = j->dboid;
+	args.slot = idx;
+	args.generation = j->generation;
+	strlcpy(args.id, j->id, sizeof(args.id));
+	snprintf(name, sizeof(name), "pgbackups job %s", j->id);
+	memset(&spec, 0, sizeof(spec));
+	spec.function = pgb_job_kind(j->id)->transfer ? "pgb_transfer_job_main" : "pgb_job_worker_main";
+	spec.type = "pgbackups job";
+	spec.name = name;
+	spec.database = true;
+	spec.extra = &args;
+	spec.extra_len = sizeof(args);
+	StaticAssertStmt(sizeof(PgbJobArgs) <= BGW_EXTRALEN, "job arguments do not fit in bgw_extra");
+	if (job_handles[idx])
+		pfree(job_handles[idx]);
+	job_handles[idx] = NULL;
+	if (pgb_bgw_start(&spec, TopMemoryContext, &job_handles[idx]))
+	{
+		j->launched = true;
+		j->nprocs = 1;
+		warned_no_slot[idx] = false;
+		return true;
+	}
+	if (!warned_no_slot[idx])
+		ereport(LOG,
+				(errmsg("pgbackups: no background worker slot for job %s; it stays pending until one frees",
+						j->id)));
+	warned_no_slot[idx] = true;
+	return false;
+}
+
+/* the oldest pending job not yet launched; lock held */
+static PgbJobSlot *
+oldest_pending(void)
+{
+	PgbJobSlot *best = NULL;
+	int			i;
+
+	for (i = 0; i < PGB_MAX_JOBS; i++)
+	{
+		PgbJobSlot *j = &PgbShared->jobs[i];
+
+		if (j->in_use && !j->launched && !j->finished &&
+			(best == NULL || (int32) (j->generation - best->generation) < 0))
+			best = j;
+	}
+	return best;
+}
+
+/* flag a database for its scheduler or maintenance worker; lock held */
+static void
+flag_database(Oid dboid, bool died, int maint_flags)
+{
+	PgbDbSlot  *s = pgb_db_slot(dboid, false);
+
+	if (s == NULL)
+		return;
+	if (died)
+		s->jobs_died = true;
+	s->maint_flags |= maint_flags;
+}
+
+/*
+ * jobs_round
+ *		Notice job workers that are gone (one that exited without an
+ *		outcome is left for its database's scheduler to record), note
+ *		finished jobs for webhook delivery, start pending jobs within
+ *		pgbackups.max_workers, and forget slots finished long ago.
+ */
+static void
+jobs_round(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		webhook = pgb_webhook_url && pgb_webhook_url[0];
+	int			i;
+
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < PGB_MAX_JOBS; i++)
+	{
+		PgbJobSlot *j = &PgbShared->jobs[i];
+
+		if (!j->in_use)
+			continue;
+		if (j->launched && !j->exited && handle_stopped(job_handles[i]))
+			j->exited = true;
+		if (j->launched && j->exited && !j->finished)
+			flag_database(j->dboid, true, 0);
+		if (j->finished && noted_gen[i] != j->generation)
+		{
+			noted_gen[i] = j->generation;
+			if (webhook)
+				flag_database(j->dboid, false, PGB_MAINT_ALERTS);
+		}
+		if (j->finished && (j->exited || !j->launched) &&
+			TimestampDifferenceExceeds(j->finished_at, now, FINISHED_SLOT_TTL_MS))
+			j->in_use = false;
+	}
+	for (;;)
+	{
+		PgbJobSlot *j;
+
+		if (pgb_procs_in_use() >= pgb_max_workers)
+			break;
+		j = oldest_pending();
+		if (j == NULL)
+			break;
+		if (!launch_job(j))
+		{
+			wake_within(RETRY_MS);
+			break;
 		}
 	}
 	LWLockRelease(PgbShared->lock);
-
-	for (i = 0; i < list_length(dbs); i++)
-	{
-		Oid			dboid = list_nth_oid(dbs, i);
-		PgbDbSlot  *s;
-		bool		start = false;
-		int			idx;
-
-		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-		s = pgb_db_slot(dboid, true);
-		if (s != NULL && s->paused_until <= now && starting < MAX_STARTING)
-		{
-			if (s->state == PGB_DB_UNKNOWN &&
-				(s->wanted || s->probed_at == 0 ||
-				 TimestampDifferenceExceeds(s->probed_at, now, 5000)))
-				start = true;
-			else if (s->state == PGB_DB_ABSENT &&
-					 (s->wanted || TimestampDifferenceExceeds(s->probed_at, now, REPROBE_MS)))
-				start = true;
-			if (start)
-			{
-				s->state = PGB_DB_STARTING;
-				s->stop_requested = false;
-				s->probed_at = now;
-				starting++;
-			}
-		}
-		idx = s ? s - PgbShared->dbs : -1;
-		LWLockRelease(PgbShared->lock);
-
-		if (start && !start_scheduler(idx, dboid))
-		{
-			LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
-			s->state = PGB_DB_UNKNOWN;
-			LWLockRelease(PgbShared->lock);
-		}
-	}
-	list_free(dbs);
 }
 
 /*
@@ -277,9 +523,11 @@ pgb_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		MemoryContextReset(loopctx);
-		launcher_round();
+		next_wait_ms = LAUNCHER_NAPTIME_MS;
+		jobs_round();
+		databases_round();
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   LAUNCHER_NAPTIME_MS, PG_WAIT_EXTENSION);
+					   next_wait_ms, PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
 			ResetLatch(MyLatch);
 	}

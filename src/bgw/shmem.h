@@ -51,9 +51,18 @@ typedef struct PgbDbSlot
 	bool		stop_requested; /* pgb_scheduler_pause(): leave now */
 	bool		wanted;			/* someone asked for a (re)probe */
 	bool		reconciled;		/* jobs interrupted by a restart are recorded */
-	TimestampTz next_due;		/* IDLE: next schedule slot or alert retry, on
-								 * the scheduler clock; 0 = none */
+	TimestampTz next_due;		/* IDLE: next schedule slot, on the scheduler
+								 * clock; 0 = none */
+	bool		jobs_died;		/* a job worker exited without an outcome */
+	int			maint_flags;	/* PGB_MAINT_*: work for the maintenance worker */
+	bool		maint_running;	/* its maintenance worker runs */
+	TimestampTz alerts_next;	/* the next webhook retry; 0 = none */
 } PgbDbSlot;
+
+/* what a database's maintenance worker has to do */
+#define PGB_MAINT_ALERTS	0x01	/* deliver due alerts */
+#define PGB_MAINT_LEFTOVERS 0x02	/* drop staging databases of dead jobs */
+#define PGB_MAINT_OLD		0x04	/* also drop every replaced (_old) database */
 
 typedef enum PgbRequestKind
 {
@@ -74,6 +83,7 @@ typedef enum PgbRequestState
 typedef struct PgbRequest
 {
 	PgbRequestState state;
+	bool		picked;			/* a scheduler has taken it */
 	PgbRequestKind kind;
 	Oid			dboid;			/* catalog database */
 	Oid			roleid;			/* requesting role */
@@ -141,6 +151,7 @@ typedef struct PgbSharedState
 	uint32		next_generation;
 	TimestampTz debug_clock;	/* pgbackups.set_clock(); 0 = real time */
 	ConditionVariable db_cv;	/* broadcast when a scheduler starts or leaves */
+	int			schedulers_waiting; /* databases waiting for a scheduler turn */
 	PgbDbSlot	dbs[PGB_MAX_DATABASES];
 	PgbRequest	requests[PGB_MAX_REQUESTS];
 	PgbJobSlot	jobs[PGB_MAX_JOBS];

@@ -240,3 +240,27 @@ pgb_catalog_alert_attempted(const char *alert_id, bool delivered, const char *er
 				"WHERE alert_id = $1::bigint", 4, args);
 	pgb_cat_commit();
 }
+
+/*
+ * pgb_catalog_next_wakeup
+ *		When the scheduler must next run: the earliest next_run of any
+ *		schedule (on the scheduler clock), and in *alerts_at the earliest
+ *		retry of an undelivered alert (real time); 0 for none.
+ */
+TimestampTz
+pgb_catalog_next_wakeup(TimestampTz *alerts_at)
+{
+	TimestampTz next = 0;
+
+	*alerts_at = 0;
+	pgb_cat_begin("pgbackups: next wake-up");
+	pgb_cat_run("SELECT (SELECT min(next_run) FROM pgbackups.schedule_defs WHERE isfinite(next_run)), "
+				"(SELECT min(next_attempt) FROM pgbackups.alerts WHERE delivered_at IS NULL "
+				" AND attempts < " CppAsString2(PGB_ALERT_MAX_ATTEMPTS) ")", 0, NULL);
+	if (pgb_cat_get(0, 1))
+		next = ts_in(pgb_cat_get(0, 1));
+	if (pgb_cat_get(0, 2))
+		*alerts_at = ts_in(pgb_cat_get(0, 2));
+	pgb_cat_commit();
+	return next;
+}

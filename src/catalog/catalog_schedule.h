@@ -54,6 +54,7 @@ extern char *pgb_catalog_busy_capture(const char *database);
 extern char *pgb_catalog_schedule_decide(const PgbScheduleRow *s, const PgbScheduleDecision *d);
 extern List *pgb_catalog_gfs_expire(const char *schedule, char **policy);
 extern List *pgb_catalog_due_alerts(int limit);
+extern TimestampTz pgb_catalog_next_wakeup(TimestampTz *alerts_at);
 extern void pgb_catalog_alert_attempted(const char *alert_id, bool delivered,
 										const char *error, int retry_ms);
 

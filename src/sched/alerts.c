@@ -6,8 +6,8 @@
  * Alerts are queued by triggers in the transaction of the state change
  * itself (a failed job, a missed slot; completed jobs when
  * pgbackups.webhook_on_success is on), so none is lost to a crash.  The
- * scheduler of the database POSTs them here one by one, as JSON, with one
- * attempt per turn: a failure (connection error, timeout, non-2xx) is
+ * database's maintenance worker (bgw/maintenance.c), never its scheduler,
+ * POSTs them here one by one, as JSON, one attempt per alert and round: a failure (connection error, timeout, non-2xx) is
  * retried on later turns after 5 s, 10 s, 20 s, ... (at most 10 minutes
  * apart), PGB_ALERT_MAX_ATTEMPTS times in all, then given up with a
  * WARNING.  The URL is set by a superuser, so http:// and internal
@@ -49,14 +49,14 @@ post(const char *url, const char *body)
 	return err;
 }
 
-void
+int
 pgb_alerts_deliver(void)
 {
 	List	   *due;
 	ListCell   *lc;
 
 	if (pgb_webhook_url == NULL || pgb_webhook_url[0] == '\0')
-		return;
+		return 0;
 	due = pgb_catalog_due_alerts(ALERTS_PER_TURN);
 	foreach(lc, due)
 	{
@@ -96,4 +96,5 @@ pgb_alerts_deliver(void)
 					(errmsg("pgbackups: webhook %s: alert %s not delivered (%s); retrying in %d s",
 							pgb_http_redact_url(pgb_webhook_url), a->alert_id, err, retry_ms / 1000)));
 	}
+	return list_length(due);
 }

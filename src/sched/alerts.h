@@ -11,6 +11,7 @@
 #define PGB_ALERTS_H
 
 /* POST the due alerts to pgbackups.webhook_url (scheduler only) */
-extern void pgb_alerts_deliver(void);
+/* POST the due alerts (a few); returns how many were attempted */
+extern int	pgb_alerts_deliver(void);
 
 #endif							/* PGB_ALERTS_H */

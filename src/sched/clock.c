@@ -49,7 +49,7 @@ pgbackups_now(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(pgb_clock_now());
 }
 
-/* freeze the clock (NULL: real time again) and wake every scheduler */
+/* freeze the clock (NULL: real time again) and wake every scheduler and the launcher */
 Datum
 pgbackups_set_clock(PG_FUNCTION_ARGS)
 {
@@ -77,6 +77,8 @@ pgbackups_set_clock(PG_FUNCTION_ARGS)
 		if (PgbShared->dbs[i].latch)
 			SetLatch(PgbShared->dbs[i].latch);
 	LWLockRelease(PgbShared->lock);
+	/* idle databases: the launcher compares their next slot with the new time */
+	pgb_wake_launcher();
 	if (t == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(t);
