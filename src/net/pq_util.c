@@ -6,8 +6,20 @@
  * Every wait goes through WaitLatchOrSocket, so cancellation, SIGTERM and
  * postmaster death are noticed within 100 ms.  Connections are counted
  * as external file descriptors and remembered, so an error path can close
- * all of them (pgb_pq_disconnect_all).  A PGresult never outlives the call
- * that received it: errors are raised only after PQclear.
+ * all of them (pgb_pq_disconnect_all); when the process exits (even on
+ * FATAL, e.g. pg_terminate_backend), a query still running on any of them
+ * is canceled first, so that no server session keeps working, or keeps a
+ * transaction waiting on a lock, for a process that is gone.  A PGresult
+ * never outlives the call that received it: errors are raised only after
+ * PQclear, with the server's own SQLSTATE, detail, hint and context.
+ *
+ * Cancel and roll back (pgb_pq_abort): a caller whose wait was interrupted
+ * (a cancel request, an error) sends the server a cancel request
+ * (PQcancel), drains the results and rolls the transaction back, waiting
+ * on the latch with interrupts held for a bounded time, so a clean-up never
+ * raises and never hangs.  Some waits must not be interrupted at all: once
+ * a COMMIT is sent, its outcome is what the caller must report
+ * (pgb_pq_exec_uninterruptible).
  *
  * How the worker authenticates: it connects over the server's first Unix
  * socket directory (or localhost when there is none) and port, as
@@ -31,9 +43,11 @@
 #include "pgstat.h"
 #include "postmaster/postmaster.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "guc.h"
@@ -43,6 +57,11 @@
 
 static PGconn *open_conns[PGB_MAX_CONNS];
 static PgbInterruptCheck interrupt_check = NULL;
+static bool exit_callback_registered = false;
+
+static void cancel_active(PGconn *conn);
+static void raise_error(PGconn *conn, PGresult *res, const char *what,
+						const char *context) pg_attribute_noreturn();
 
 void
 pgb_pq_set_interrupt_check(PgbInterruptCheck fn)
@@ -178,11 +197,23 @@ pgb_pq_conninfo_without_password(const char *conninfo, char **password)
 	return buf.data;
 }
 
+/* on process exit: cancel what still runs, then hang up */
+static void
+pq_exit(int code, Datum arg)
+{
+	pgb_pq_disconnect_all();
+}
+
 static void
 remember(PGconn *conn)
 {
 	int			i;
 
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(pq_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
 	for (i = 0; i < PGB_MAX_CONNS; i++)
 		if (open_conns[i] == NULL)
 		{
@@ -194,20 +225,6 @@ remember(PGconn *conn)
 	ereport(ERROR,
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many pgbackups connections in one worker")));
-}
-
-void
-pgb_pq_wait_socket(PGconn *conn, bool for_write)
-{
-	int			rc;
-
-	rc = WaitLatchOrSocket(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
-						   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
-						   PQsocket(conn), 100, PG_WAIT_EXTENSION);
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
-	pgb_pq_check_interrupts();
 }
 
 PGconn *
@@ -333,16 +350,48 @@ pgb_pq_disconnect_all(void)
 
 /*
  * pgb_pq_error
- *		Raise the error of a failed libpq call, keeping the remote SQLSTATE.
- *		Clears res.
+ *		Raise the error of a failed libpq call.  A server error keeps its
+ *		own SQLSTATE, message, detail, hint and context (as postgres_fdw's
+ *		pgfdw_report_error does); context (may be NULL) is added to the
+ *		server's context.  Without a result (the connection failed) the code is
+ *		connection_failure, with libpq's message.  Clears res.
  */
 void
 pgb_pq_error(PGconn *conn, PGresult *res, const char *context)
+{
+	raise_error(conn, res, NULL, context);
+}
+
+/*
+ * pgb_pq_error_in
+ *		The same, the message prefixed with what failed ("could not swap
+ *		...: <the server's message>").
+ */
+void
+pgb_pq_error_in(PGconn *conn, PGresult *res, const char *what)
+{
+	raise_error(conn, res, what, NULL);
+}
+
+/* the SQLSTATE of an error result as an errcode, or 0 */
+int
+pgb_pq_result_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (s == NULL || strlen(s) != 5)
+		return 0;
+	return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+}
+
+static void
+raise_error(PGconn *conn, PGresult *res, const char *what, const char *context)
 {
 	int			sqlstate = ERRCODE_CONNECTION_FAILURE;
 	char	   *primary = NULL;
 	char	   *detail = NULL;
 	char	   *hint = NULL;
+	char	   *remote_context = NULL;
 
 	if (res)
 	{
@@ -350,29 +399,71 @@ pgb_pq_error(PGconn *conn, PGresult *res, const char *context)
 		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		const char *d = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 		const char *h = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		const char *c = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		ExecStatusType st = PQresultStatus(res);
 
 		if (s && strlen(s) == 5)
 			sqlstate = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
 		if (m)
 			primary = pstrdup(m);
+		else if (st != PGRES_FATAL_ERROR && st != PGRES_NONFATAL_ERROR &&
+				 st != PGRES_BAD_RESPONSE)
+		{
+			/* a result, but not the kind the caller expected */
+			sqlstate = ERRCODE_PROTOCOL_VIOLATION;
+			primary = psprintf("unexpected result from the server: %s", PQresStatus(st));
+		}
 		if (d)
 			detail = pstrdup(d);
 		if (h)
 			hint = pstrdup(h);
+		if (c)
+			remote_context = pstrdup(c);
 		PQclear(res);
 	}
 	if (primary == NULL)
 		primary = pchomp(PQerrorMessage(conn));
+	if (what)
+		primary = psprintf("%s: %s", what, primary);
 	ereport(ERROR,
 			(errcode(sqlstate),
-			 errmsg("%s", primary),
+			 errmsg_internal("%s", primary),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0,
+			 remote_context ? errcontext("%s", remote_context) : 0,
 			 context ? errcontext("%s", context) : 0));
 }
 
+/*
+ * wait_socket
+ *		Wait until conn's socket is ready (or timeout_ms, -1: 100 ms, then
+ *		check interrupts).  An uninterruptible wait checks nothing: the
+ *		caller holds interrupts, and only postmaster death ends it.
+ */
 static void
-flush_output(PGconn *conn)
+wait_socket(PGconn *conn, bool for_write, bool interruptible, long timeout_ms)
+{
+	int			rc;
+
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+						   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+						   PQsocket(conn), timeout_ms < 0 ? 100 : timeout_ms,
+						   PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	if (interruptible)
+		pgb_pq_check_interrupts();
+}
+
+void
+pgb_pq_wait_socket(PGconn *conn, bool for_write)
+{
+	wait_socket(conn, for_write, true, -1);
+}
+
+static void
+flush_output(PGconn *conn, bool interruptible)
 {
 	for (;;)
 	{
@@ -382,26 +473,30 @@ flush_output(PGconn *conn)
 			return;
 		if (rc < 0)
 			pgb_pq_error(conn, NULL, NULL);
-		pgb_pq_wait_socket(conn, true);
+		wait_socket(conn, true, interruptible, -1);
 		if (PQconsumeInput(conn) == 0)
 			pgb_pq_error(conn, NULL, NULL);
 	}
 }
 
-/* collect the results of the query just sent; the last one must be expect */
+/*
+ * collect_results
+ *		Collect the results of the query just sent and return the last one,
+ *		whatever its status (the first error, if one came before it).
+ */
 static PGresult *
-collect_results(PGconn *conn, ExecStatusType expect)
+collect_results(PGconn *conn, bool interruptible)
 {
 	PGresult   *last = NULL;
 
-	flush_output(conn);
+	flush_output(conn, interruptible);
 	for (;;)
 	{
 		PGresult   *res;
 
 		while (PQisBusy(conn))
 		{
-			pgb_pq_wait_socket(conn, false);
+			wait_socket(conn, false, interruptible, -1);
 			if (PQconsumeInput(conn) == 0)
 			{
 				if (last)
@@ -427,9 +522,18 @@ collect_results(PGconn *conn, ExecStatusType expect)
 		if (PQresultStatus(res) == PGRES_COPY_OUT || PQresultStatus(res) == PGRES_COPY_IN)
 			break;
 	}
-	if (last == NULL || PQresultStatus(last) != expect)
-		pgb_pq_error(conn, last, NULL);
+	if (last == NULL)
+		pgb_pq_error(conn, NULL, NULL);
 	return last;
+}
+
+/* the last result, which must have status expect; else raise the error */
+static PGresult *
+expect_result(PGconn *conn, PGresult *res, ExecStatusType expect)
+{
+	if (PQresultStatus(res) != expect)
+		pgb_pq_error(conn, res, NULL);
+	return res;
 }
 
 /*
@@ -459,7 +563,7 @@ pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expect)
 {
 	if (!PQsendQuery(conn, sql))
 		pgb_pq_error(conn, NULL, NULL);
-	return collect_results(conn, expect);
+	return expect_result(conn, collect_results(conn, true), expect);
 }
 
 /* the same with text parameters $1..$n (NULL pointers are SQL NULLs) */
@@ -469,11 +573,141 @@ pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
 {
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
 		pgb_pq_error(conn, NULL, NULL);
-	return collect_results(conn, expect);
+	return expect_result(conn, collect_results(conn, true), expect);
 }
 
 void
 pgb_pq_command(PGconn *conn, const char *sql)
 {
 	PQclear(pgb_pq_exec(conn, sql, PGRES_COMMAND_OK));
+}
+
+/*
+ * pgb_pq_finish_command
+ *		The result of a command already under way (after COPY data and
+ *		PQputCopyEnd, or once PQgetCopyData said the copy is over), which
+ *		must have status expect.
+ */
+PGresult *
+pgb_pq_finish_command(PGconn *conn, ExecStatusType expect)
+{
+	return expect_result(conn, collect_results(conn, true), expect);
+}
+
+/*
+ * pgb_pq_query
+ *		Run one query and return its last result whatever its status: the
+ *		caller looks at an error itself (and PQclears the result).  The
+ *		wait is interruptible like pgb_pq_exec's.
+ */
+PGresult *
+pgb_pq_query(PGconn *conn, const char *sql)
+{
+	if (!PQsendQuery(conn, sql))
+		pgb_pq_error(conn, NULL, NULL);
+	return collect_results(conn, true);
+}
+
+/*
+ * pgb_pq_query_to_end
+ *		The same, but once sent the query is waited for until its outcome
+ *		is known, whatever arrives meanwhile (cancel requests, SIGTERM):
+ *		for a COMMIT whose result the caller must report truthfully.
+ *		Interrupts are held meanwhile and processed at the caller's next
+ *		check; postmaster death still ends the process.  A lost connection
+ *		raises connection_failure: the outcome is then unknown.
+ */
+PGresult *
+pgb_pq_query_to_end(PGconn *conn, const char *sql)
+{
+	PGresult   *volatile res = NULL;
+
+	HOLD_INTERRUPTS();
+	PG_TRY();
+	{
+		if (!PQsendQuery(conn, sql))
+			pgb_pq_error(conn, NULL, NULL);
+		res = collect_results(conn, false);
+	}
+	PG_FINALLY();
+	{
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+	return res;
+}
+
+/*
+ * drain
+ *		Read and discard results until the connection is idle, without
+ *		checking interrupts, until deadline.  False if the connection is not
+ *		usable afterwards (lost, timed out, or in COPY OUT).
+ */
+static bool
+drain(PGconn *conn, TimestampTz deadline)
+{
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(conn))
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+			if (left <= 0)
+				return false;
+			wait_socket(conn, false, false, Min(left, 100));
+			if (PQconsumeInput(conn) == 0)
+				return false;
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			return true;
+		if (PQresultStatus(res) == PGRES_COPY_IN)
+		{
+			if (PQputCopyEnd(conn, "canceled") != 1 || PQflush(conn) != 0)
+			{
+				PQclear(res);
+				return false;
+			}
+		}
+		else if (PQresultStatus(res) == PGRES_COPY_OUT)
+		{
+			PQclear(res);
+			return false;
+		}
+		PQclear(res);
+	}
+}
+
+/*
+ * pgb_pq_abort
+ *		After a wait on conn was interrupted (a cancel, an error): cancel the
+ *		query still running on the server (PQcancel), read what it sends
+ *		back and roll back its transaction, within timeout_ms.  Never
+ *		raises; false when the connection is not usable afterwards (the
+ *		caller closes it, and the server then rolls back on its own).
+ */
+bool
+pgb_pq_abort(PGconn *conn, int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	bool		ok;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+		return false;
+	HOLD_INTERRUPTS();
+	ok = PQflush(conn) == 0;
+	if (ok && PQtransactionStatus(conn) == PQTRANS_ACTIVE)
+	{
+		cancel_active(conn);
+		ok = drain(conn, deadline);
+	}
+	if (ok && PQtransactionStatus(conn) != PQTRANS_IDLE)
+	{
+		ok = PQsendQuery(conn, "ROLLBACK") == 1 && PQflush(conn) == 0 &&
+			drain(conn, deadline) && PQtransactionStatus(conn) == PQTRANS_IDLE;
+	}
+	RESUME_INTERRUPTS();
+	return ok;
 }

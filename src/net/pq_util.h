@@ -33,6 +33,12 @@ extern PGresult *pgb_pq_exec(PGconn *conn, const char *sql, ExecStatusType expec
 extern PGresult *pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
 									 const char *const *values, ExecStatusType expect);
 extern void pgb_pq_command(PGconn *conn, const char *sql);
+extern PGresult *pgb_pq_finish_command(PGconn *conn, ExecStatusType expect);
+extern PGresult *pgb_pq_query(PGconn *conn, const char *sql);
+extern PGresult *pgb_pq_query_to_end(PGconn *conn, const char *sql);
+extern bool pgb_pq_abort(PGconn *conn, int timeout_ms);
 extern void pgb_pq_error(PGconn *conn, PGresult *res, const char *context) pg_attribute_noreturn();
+extern void pgb_pq_error_in(PGconn *conn, PGresult *res, const char *what) pg_attribute_noreturn();
+extern int	pgb_pq_result_sqlstate(const PGresult *res);
 
 #endif							/* PGB_PQ_UTIL_H */

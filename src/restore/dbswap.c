@@ -19,7 +19,11 @@
  * slips in between the termination and the rename makes the rename fail,
  * and the swap is retried.  Everything runs as SQL over a superuser libpq
  * connection to a maintenance database (postgres, else template1), the way
- * dropdb does; values are quoted by the server (format %I/%L).
+ * dropdb does; values are quoted by the server (format %I/%L).  Every call
+ * is asynchronous libpq waiting on the latch (pq_util.c): a cancel or
+ * SIGTERM while the swap's renames wait on a lock cancels its transaction
+ * (PQcancel) and rolls it back; only once COMMIT is sent is its outcome
+ * waited for, and reported as it is.
  *
  * src/restore/dbswap.c
  *
@@ -38,6 +42,7 @@
 #include "pq_util.h"
 
 #define SWAP_ATTEMPTS 20
+#define SWAP_ABORT_MS 5000		/* to cancel and roll back an attempt */
 
 static char *
 value(PGresult *res, int row, int col)
@@ -181,39 +186,72 @@ command_params(PGconn *m, const char *sql, const char *p1, const char *p2)
 	PQclear(pgb_pq_exec_params(m, sql, p2 ? 2 : 1, params, PGRES_TUPLES_OK));
 }
 
-/* run the statement the server formats from a template and arguments */
-static void
-run_formatted(PGconn *m, const char *format_sql, const char *p1, const char *p2)
+/* the statement the server formats from a template and arguments */
+static char *
+formatted(PGconn *m, const char *format_sql, int nparams, const char *const *params)
 {
-	const char *params[2] = {p1, p2};
-	PGresult   *res = pgb_pq_exec_params(m, format_sql, p2 ? 2 : 1, params, PGRES_TUPLES_OK);
+	PGresult   *res = pgb_pq_exec_params(m, format_sql, nparams, params, PGRES_TUPLES_OK);
 	char	   *sql = pstrdup(PQgetvalue(res, 0, 0));
 
 	PQclear(res);
-	pgb_pq_command(m, sql);
+	return sql;
 }
 
 void
 pgb_db_create_staging(PGconn *m, const PgbDbInfo *target, const char *staging)
 {
 	const char *params[3] = {staging, target->owner, target->create_options};
-	PGresult   *res;
-	char	   *sql;
 
-	res = pgb_pq_exec_params(m,
-							 "SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0 %s', $1::text, $2::text, $3::text)",
-							 3, params, PGRES_TUPLES_OK);
-	sql = pstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	pgb_pq_command(m, sql);
+	pgb_pq_command(m, formatted(m, "SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0 %s', $1::text, $2::text, $3::text)",
+								3, params));
 	/* only its owner (and superusers) may look in while it is built */
-	run_formatted(m, "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)", staging, NULL);
+	pgb_pq_command(m, formatted(m, "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)",
+								1, params));
+}
+
+static char *
+drop_sql(PGconn *m, const char *name)
+{
+	const char *params[1] = {name};
+
+	return formatted(m, "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)", 1, params);
 }
 
 void
 pgb_db_drop(PGconn *m, const char *name)
 {
-	run_formatted(m, "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)", name, NULL);
+	pgb_pq_command(m, drop_sql(m, name));
+}
+
+/*
+ * pgb_db_try_drop
+ *		Drop the database unless that means waiting more than timeout_ms for
+ *		a lock (DROP DATABASE locks pg_database, which a session may hold):
+ *		false then, and nothing was dropped.
+ */
+bool
+pgb_db_try_drop(PGconn *m, const char *name, int timeout_ms)
+{
+	char	   *sql = drop_sql(m, name);
+	char		set[64];
+	PGresult   *res;
+
+	snprintf(set, sizeof(set), "SET lock_timeout = %d", timeout_ms);
+	pgb_pq_command(m, set);
+	res = pgb_pq_query(m, sql);
+	pgb_pq_command(m, "RESET lock_timeout");
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+	{
+		PQclear(res);
+		return true;
+	}
+	if (pgb_pq_result_sqlstate(res) == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		PQclear(res);
+		return false;
+	}
+	pgb_pq_error_in(m, res, psprintf("could not drop database \"%s\"", name));
+	return false;				/* not reached */
 }
 
 void
@@ -273,16 +311,10 @@ pgb_db_end_sessions(PGconn *m, const char *name, int keep_pid)
 			 errmsg("sessions connected to database \"%s\" did not end", name)));
 }
 
-/*
- * pgb_db_swap
- *		One transaction: target -> old, staging -> target, with the
- *		target's properties; then drop the old one.  Retried while a session
- *		slips in between the termination and the rename.
- */
-void
-pgb_db_swap(PGconn *m, const PgbDbInfo *target, const char *staging, const char *old)
+/* the swap's statements: target -> old, staging -> target, properties */
+static char *
+swap_sql(PGconn *m, const PgbDbInfo *target, const char *staging, const char *old)
 {
-	int			attempt;
 	const char *params[4];
 	char		limit[16];
 	PGresult   *res;
@@ -303,38 +335,136 @@ pgb_db_swap(PGconn *m, const PgbDbInfo *target, const char *staging, const char 
 	appendStringInfoString(&txn, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	appendStringInfoString(&txn, target->props_sql);
+	return txn.data;
+}
 
-	for (attempt = 1;; attempt++)
+/*
+ * swap_committed
+ *		After the connection was lost while its COMMIT was under way: ask a
+ *		new connection whether the target's database now bears the old name.
+ */
+static bool
+swap_committed(const PgbDbInfo *target, const char *old)
+{
+	PGconn	   *c = pgb_db_maintenance_connect(target->name, old);
+	char		oid[16];
+	const char *params[2] = {oid, old};
+	PGresult   *res;
+	bool		committed;
+
+	snprintf(oid, sizeof(oid), "%u", target->oid);
+	res = pgb_pq_exec_params(c, "SELECT pg_catalog.count(*) FROM pg_catalog.pg_database "
+							 "WHERE oid = $1::pg_catalog.oid AND datname = $2",
+							 2, params, PGRES_TUPLES_OK);
+	committed = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	PQclear(res);
+	pgb_pq_disconnect(c);
+	return committed;
+}
+
+/*
+ * commit_swap
+ *		Send COMMIT and wait for its outcome whatever arrives meanwhile: from
+ *		here on the truth is reported, not a cancel.
+ */
+static void
+commit_swap(PGconn *m, const PgbDbInfo *target, const char *old)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	PGresult   *volatile res = NULL;
+	volatile bool lost = false;
+
+	PG_TRY();
 	{
-		PGresult   *r;
-
-		pgb_db_terminate_sessions(m, target->name, 0);
-		pgb_db_terminate_sessions(m, staging, 0);
-		pgb_pq_command(m, "BEGIN");
-		r = PQexec(m, txn.data);
-		if (PQresultStatus(r) == PGRES_COMMAND_OK)
-		{
-			PQclear(r);
-			pgb_pq_command(m, "COMMIT");
-			break;
-		}
-		{
-			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-			bool		in_use = state && strcmp(state, "55006") == 0;
-
-			if (!in_use || attempt >= SWAP_ATTEMPTS)
-			{
-				char	   *msg = pstrdup(PQresultErrorMessage(r));
-
-				PQclear(r);
-				PQclear(PQexec(m, "ROLLBACK"));
-				ereport(ERROR,
-						(errcode(in_use ? ERRCODE_OBJECT_IN_USE : ERRCODE_INTERNAL_ERROR),
-						 errmsg("could not swap the restored database in: %s", msg)));
-			}
-		}
-		PQclear(r);
-		PQclear(PQexec(m, "ROLLBACK"));
-		pgb_pq_sleep(200);
+		res = pgb_pq_query_to_end(m, "COMMIT");
 	}
+	PG_CATCH();
+	{
+		/* the connection was lost: did the server commit? */
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		lost = true;
+	}
+	PG_END_TRY();
+	if (lost)
+	{
+		if (swap_committed(target, old))
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not swap the restored database in for \"%s\": the connection was lost during COMMIT",
+						target->name),
+				 errdetail("The rename did not commit; database \"%s\" was left as it was.",
+						   target->name)));
+	}
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		pgb_pq_error_in(m, res, psprintf("could not swap the restored database in for \"%s\"",
+										 target->name));
+	PQclear(res);
+}
+
+/*
+ * swap_attempt
+ *		One transaction of renames.  Every wait until the COMMIT is sent is
+ *		on the latch and honours a cancel or SIGTERM: the transaction, which
+ *		may wait on locks (pg_database, the target), is then canceled
+ *		(PQcancel) and rolled back, so both databases stay as they were.
+ *		False when a session slipped into a database (object_in_use) and
+ *		another attempt may follow; true once committed.
+ */
+static bool
+swap_attempt(PGconn *m, const PgbDbInfo *target, const char *staging,
+			 const char *old, const char *txn, bool last)
+{
+	PGresult   *volatile r = NULL;
+
+	pgb_db_terminate_sessions(m, target->name, 0);
+	pgb_db_terminate_sessions(m, staging, 0);
+	PG_TRY();
+	{
+		pgb_pq_command(m, "BEGIN");
+		r = pgb_pq_query(m, txn);
+	}
+	PG_CATCH();
+	{
+		/* a cancel, shutdown or error while waiting */
+		(void) pgb_pq_abort(m, SWAP_ABORT_MS);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+	{
+		PQclear(r);
+		commit_swap(m, target, old);
+		return true;
+	}
+	if (pgb_pq_result_sqlstate(r) == ERRCODE_OBJECT_IN_USE && !last)
+	{
+		PQclear(r);
+		pgb_pq_command(m, "ROLLBACK");
+		return false;
+	}
+	/* the server's own error, once the transaction is rolled back */
+	(void) pgb_pq_abort(m, SWAP_ABORT_MS);
+	pgb_pq_error_in(m, r, psprintf("could not swap the restored database in for \"%s\"",
+								   target->name));
+	return false;				/* not reached */
+}
+
+/*
+ * pgb_db_swap
+ *		One transaction: target -> old, staging -> target, with the
+ *		target's properties; retried while a session slips in between the
+ *		termination and the rename.  The caller drops the old one.
+ */
+void
+pgb_db_swap(PGconn *m, const PgbDbInfo *target, const char *staging, const char *old)
+{
+	char	   *txn = swap_sql(m, target, staging, old);
+	int			attempt;
+
+	for (attempt = 1; !swap_attempt(m, target, staging, old, txn, attempt >= SWAP_ATTEMPTS); attempt++)
+		pgb_pq_sleep(200);
+	pfree(txn);
 }

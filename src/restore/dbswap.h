@@ -34,6 +34,7 @@ extern char *pgb_db_old_name(Oid catalog_db, const char *job_id);
 
 extern void pgb_db_create_staging(PGconn *m, const PgbDbInfo *target, const char *staging);
 extern void pgb_db_drop(PGconn *m, const char *name);
+extern bool pgb_db_try_drop(PGconn *m, const char *name, int timeout_ms);
 extern void pgb_db_terminate_sessions(PGconn *m, const char *name, int keep_pid);
 extern void pgb_db_end_sessions(PGconn *m, const char *name, int keep_pid);
 extern void pgb_db_swap(PGconn *m, const PgbDbInfo *target, const char *staging,

@@ -55,12 +55,6 @@
 
 #define LO_WRITE_SIZE (1024 * 1024)
 
-static bool
-desc_is(const PgbTocEntry *te, const char *desc)
-{
-	return te->desc && strcmp(te->desc, desc) == 0;
-}
-
 /* text from the archive, in the database encoding (validated) */
 static char *
 to_server(PgbRestoreExec *x, const char *s)
@@ -424,7 +418,7 @@ acl_per_blob(PgbRestoreExec *x, const PgbTocEntry *te)
 	char	   *en = buf;
 	bool		inquotes = false;
 
-	if (blobs == NULL || !desc_is(blobs, "BLOB METADATA"))
+	if (blobs == NULL || !pgb_toc_is(blobs, "BLOB METADATA"))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid archive: large object ACL entry %d does not depend on its BLOB METADATA",
@@ -469,11 +463,11 @@ acl_per_blob(PgbRestoreExec *x, const PgbTocEntry *te)
 static void
 run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
 {
-	if (!x->keep_owner && desc_is(te, "SCHEMA") && te->defn && strncmp(te->defn, "--", 2) != 0)
+	if (!x->keep_owner && pgb_toc_is(te, "SCHEMA") && te->defn && strncmp(te->defn, "--", 2) != 0)
 		run_sql(x, psprintf("CREATE SCHEMA %s;", quote_identifier(to_server(x, te->tag))));
-	else if (desc_is(te, "BLOB METADATA"))
+	else if (pgb_toc_is(te, "BLOB METADATA"))
 		per_blob(x, te, "SELECT pg_catalog.lo_create('", "')");
-	else if (desc_is(te, "ACL") && te->tag && strncmp(te->tag, "LARGE OBJECTS", 13) == 0)
+	else if (pgb_toc_is(te, "ACL") && te->tag && strncmp(te->tag, "LARGE OBJECTS", 13) == 0)
 		acl_per_blob(x, te);
 	else if (te->defn && te->defn[0] && strncmp(te->defn, "-- load via partition root ", 27) != 0)
 		run_sql(x, te->defn);
@@ -482,7 +476,7 @@ run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
 	{
 		const char *owner = quote_identifier(to_server(x, te->owner));
 
-		if (desc_is(te, "BLOB METADATA"))
+		if (pgb_toc_is(te, "BLOB METADATA"))
 			per_blob(x, te, "ALTER LARGE OBJECT ", psprintf(" OWNER TO %s", owner));
 		else
 		{
@@ -509,7 +503,7 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes)
 	 * may create the extension: rebuilt from the parsed names, with a safe
 	 * search_path for this transaction only
 	 */
-	if (desc_is(te, "EXTENSION"))
+	if (pgb_toc_is(te, "EXTENSION"))
 	{
 		char	   *name;
 		char	   *schema;

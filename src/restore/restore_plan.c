@@ -32,10 +32,18 @@
 
 #include "restore_plan.h"
 
-static bool
-desc_is(const PgbTocEntry *te, const char *desc)
+bool
+pgb_toc_is(const PgbTocEntry *te, const char *desc)
 {
 	return te->desc && strcmp(te->desc, desc) == 0;
+}
+
+char *
+pgb_restore_entry_name(const PgbTocEntry *te)
+{
+	if (te->namespace && te->namespace[0])
+		return psprintf("%s %s.%s", te->desc, te->namespace, te->tag ? te->tag : "");
+	return psprintf("%s %s", te->desc, te->tag ? te->tag : "");
 }
 
 static bool
@@ -71,7 +79,7 @@ pgb_archive_session(const PgbArchive *ar, PgbArchiveSession *s)
 	{
 		const PgbTocEntry *te = &ar->toc[i];
 
-		if (desc_is(te, "ENCODING"))
+		if (pgb_toc_is(te, "ENCODING"))
 		{
 			const char *q1 = te->defn ? strchr(te->defn, '\'') : NULL;
 			const char *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
@@ -84,7 +92,7 @@ pgb_archive_session(const PgbArchive *ar, PgbArchiveSession *s)
 			if (s->encoding < 0 || !PG_VALID_ENCODING(s->encoding))
 				plan_fail(te, psprintf("unrecognized encoding \"%s\"", name));
 		}
-		else if (desc_is(te, "STDSTRINGS"))
+		else if (pgb_toc_is(te, "STDSTRINGS"))
 		{
 			if (te->defn && strstr(te->defn, "'on'"))
 				s->std_strings = true;
@@ -93,7 +101,7 @@ pgb_archive_session(const PgbArchive *ar, PgbArchiveSession *s)
 			else
 				plan_fail(te, "malformed STDSTRINGS entry");
 		}
-		else if (desc_is(te, "SEARCHPATH"))
+		else if (pgb_toc_is(te, "SEARCHPATH"))
 			s->searchpath = te->defn ? pstrdup(te->defn) : NULL;
 	}
 }
@@ -101,11 +109,11 @@ pgb_archive_session(const PgbArchive *ar, PgbArchiveSession *s)
 static PgbRestorePass
 entry_pass(const PgbTocEntry *te)
 {
-	if (desc_is(te, "ACL") || desc_is(te, "ACL LANGUAGE") || desc_is(te, "DEFAULT ACL"))
+	if (pgb_toc_is(te, "ACL") || pgb_toc_is(te, "ACL LANGUAGE") || pgb_toc_is(te, "DEFAULT ACL"))
 		return PGB_PASS_ACL;
-	if (desc_is(te, "EVENT TRIGGER") || desc_is(te, "MATERIALIZED VIEW DATA"))
+	if (pgb_toc_is(te, "EVENT TRIGGER") || pgb_toc_is(te, "MATERIALIZED VIEW DATA"))
 		return PGB_PASS_POST_ACL;
-	if (desc_is(te, "COMMENT") && tag_starts(te, "EVENT TRIGGER "))
+	if (pgb_toc_is(te, "COMMENT") && tag_starts(te, "EVENT TRIGGER "))
 		return PGB_PASS_POST_ACL;
 	return PGB_PASS_MAIN;
 }
@@ -145,26 +153,45 @@ cmp_priority(const void *a, const void *b)
 static int *priority_order;
 static int	npriority;
 
-PgbRestorePlan *
-pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
+/* section tracking, as pg_restore does: 0 for an unknown section */
+static int
+entry_section(const PgbTocEntry *te, int *cur_section)
 {
-	PgbRestorePlan *plan = palloc0(sizeof(PgbRestorePlan));
-	HASHCTL		ctl;
-	HTAB	   *map;
-	int		   *table_data;		/* item index of each TABLE's TABLE DATA */
+	int			section = te->section;
+
+	if (section == PGB_SECTION_NONE)
+		return *cur_section;
+	if (section >= PGB_SECTION_PRE_DATA && section <= PGB_SECTION_POST_DATA)
+		return *cur_section = section;
+	return *cur_section = 0;
+}
+
+/* why an entry is not restored, or NULL */
+static const char *
+skip_reason(const PgbTocEntry *te, int section, PgbRestorePass pass, bool keep_acl)
+{
+	if (section == 0)
+		return "unknown section";
+	if (pgb_toc_is(te, "ENCODING") || pgb_toc_is(te, "STDSTRINGS") || pgb_toc_is(te, "SEARCHPATH"))
+		return "session setting";
+	if (pgb_toc_is(te, "DATABASE") || pgb_toc_is(te, "DATABASE PROPERTIES"))
+		return "database properties stay those of the target";
+	if (pass == PGB_PASS_ACL && !keep_acl)
+		return "privileges are restored only with keep_acl => true";
+	if (pgb_toc_is(te, "STATISTICS DATA") && PG_VERSION_NUM < 180000)
+		return "statistics need PostgreSQL 18";
+	if (pgb_toc_is(te, "COMMENT") && tag_starts(te, "EXTENSION "))
+		return "an extension's comment comes with the extension";
+	return NULL;
+}
+
+/* one item per TOC entry: pass, action, section; map dumpId -> item */
+static void
+plan_items(PgbRestorePlan *plan, HTAB *map, bool keep_acl)
+{
+	const PgbArchive *ar = plan->ar;
 	int			cur_section = PGB_SECTION_PRE_DATA;
 	int			i;
-
-	plan->ar = ar;
-	plan->nitems = ar->ntoc;
-	plan->items = palloc0(sizeof(PgbRestoreItem) * Max(ar->ntoc, 1));
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int);
-	ctl.entrysize = sizeof(DumpIdEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	map = hash_create("pgbackups dumpIds", Max(ar->ntoc, 16), &ctl,
-					  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	for (i = 0; i < ar->ntoc; i++)
 	{
@@ -182,56 +209,42 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 		if (found)
 			plan_fail(te, "duplicate dumpId");
 		e->item = i;
-
-		/* section tracking, as pg_restore does */
-		section = te->section;
-		if (section == PGB_SECTION_NONE)
-			section = cur_section;
-		else if (section >= PGB_SECTION_PRE_DATA && section <= PGB_SECTION_POST_DATA)
-			cur_section = section;
-		else
-			cur_section = section = 0;
-
-		it->pass = entry_pass(te);
-		it->has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
-		it->action = PGB_ACT_WORKER;
+		section = entry_section(te, &cur_section);
 		if (te->desc == NULL)
 			plan_fail(te, "entry without a type");
-		if (section == 0)
-			it->skip_reason = "unknown section";
-		else if (desc_is(te, "ENCODING") || desc_is(te, "STDSTRINGS") || desc_is(te, "SEARCHPATH"))
-			it->skip_reason = "session setting";
-		else if (desc_is(te, "DATABASE") || desc_is(te, "DATABASE PROPERTIES"))
-			it->skip_reason = "database properties stay those of the target";
-		else if (it->pass == PGB_PASS_ACL && !keep_acl)
-			it->skip_reason = "privileges are restored only with keep_acl => true";
-		else if (desc_is(te, "STATISTICS DATA") && PG_VERSION_NUM < 180000)
-			it->skip_reason = "statistics need PostgreSQL 18";
-		else if (desc_is(te, "COMMENT") && tag_starts(te, "EXTENSION "))
-			it->skip_reason = "an extension's comment comes with the extension";
-		else if (desc_is(te, "EXTENSION"))
-			it->action = PGB_ACT_EXTENSION;
+		it->pass = entry_pass(te);
+		it->has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
+		it->skip_reason = skip_reason(te, section, it->pass, keep_acl);
 		if (it->skip_reason)
 		{
 			it->action = PGB_ACT_SKIP;
 			it->state = PGB_ITEM_DONE;
 			plan->nskipped++;
 		}
+		else
+			it->action = pgb_toc_is(te, "EXTENSION") ? PGB_ACT_EXTENSION : PGB_ACT_WORKER;
 		it->pre_data = (section == PGB_SECTION_PRE_DATA && it->pass == PGB_PASS_MAIN);
 	}
+}
 
-	/*
-	 * each table's TABLE DATA: its first dependency is the table (absent for
-	 * an extension's configuration table, which the extension creates)
-	 */
-	table_data = palloc(sizeof(int) * Max(ar->ntoc, 1));
-	for (i = 0; i < ar->ntoc; i++)
+/*
+ * each table's TABLE DATA item (-1: none): its first dependency is the
+ * table (absent for an extension's configuration table, which the
+ * extension creates)
+ */
+static int *
+table_data_items(const PgbRestorePlan *plan, HTAB *map)
+{
+	int		   *table_data = palloc(sizeof(int) * Max(plan->nitems, 1));
+	int			i;
+
+	for (i = 0; i < plan->nitems; i++)
 		table_data[i] = -1;
-	for (i = 0; i < ar->ntoc; i++)
+	for (i = 0; i < plan->nitems; i++)
 	{
-		PgbTocEntry *te = &ar->toc[i];
+		const PgbTocEntry *te = plan->items[i].te;
 
-		if (desc_is(te, "TABLE DATA") && te->ndeps > 0)
+		if (pgb_toc_is(te, "TABLE DATA") && te->ndeps > 0)
 		{
 			int			t = lookup(map, te->deps[0]);
 
@@ -239,69 +252,74 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 				table_data[t] = i;
 		}
 	}
+	return table_data;
+}
 
-	/* the dependency graph of everything after the pre-data phase */
-	for (i = 0; i < ar->ntoc; i++)
+/*
+ * item i's dependencies in the graph of everything after the pre-data
+ * phase, and the tables it locks exclusively
+ */
+static void
+item_edges(PgbRestorePlan *plan, HTAB *map, const int *table_data, int i)
+{
+	PgbRestoreItem *it = &plan->items[i];
+	PgbTocEntry *te = it->te;
+	bool		post = te->section == PGB_SECTION_POST_DATA ||
+		(te->section == PGB_SECTION_NONE && !it->pre_data);
+	int			d;
+
+	it->deps = palloc(sizeof(int) * Max(te->ndeps, 1));
+	it->locks = palloc(sizeof(int) * Max(te->ndeps, 1));
+	for (d = 0; d < te->ndeps; d++)
 	{
-		PgbRestoreItem *it = &plan->items[i];
-		PgbTocEntry *te = it->te;
-		bool		post = te->section == PGB_SECTION_POST_DATA ||
-			(te->section == PGB_SECTION_NONE && !it->pre_data);
-		int			d;
+		int			dep = lookup(map, te->deps[d]);
+		int			k;
+		bool		dup = false;
 
-		if (!in_graph(it))
-			continue;
-		it->deps = palloc(sizeof(int) * Max(te->ndeps, 1));
-		it->locks = palloc(sizeof(int) * Max(te->ndeps, 1));
-		for (d = 0; d < te->ndeps; d++)
+		if (dep < 0)
+			continue;			/* absent ids are ignored, as pg_restore does */
+		if (post && pgb_toc_is(plan->items[dep].te, "TABLE") && table_data[dep] >= 0)
+			dep = table_data[dep];
+		if (post && !pgb_toc_is(te, "INDEX"))
 		{
-			int			dep = lookup(map, te->deps[d]);
-			int			k;
-			bool		dup = false;
+			const PgbTocEntry *dte = plan->items[dep].te;
 
-			if (dep < 0)
-				continue;		/* absent ids are ignored, as pg_restore does */
-			if (post && desc_is(plan->items[dep].te, "TABLE") && table_data[dep] >= 0)
-				dep = table_data[dep];
-			if (post && !desc_is(te, "INDEX"))
-			{
-				const PgbTocEntry *dte = plan->items[dep].te;
-
-				if (desc_is(dte, "TABLE"))
-					it->locks[it->nlocks++] = dte->dump_id;
-				else if (desc_is(dte, "TABLE DATA") && dte->ndeps > 0)
-					it->locks[it->nlocks++] = dte->deps[0];
-			}
-			if (!in_graph(&plan->items[dep]) || dep == i)
-				continue;
-			for (k = 0; k < it->ndeps; k++)
-				if (it->deps[k] == dep)
-					dup = true;
-			if (!dup)
-				it->deps[it->ndeps++] = dep;
+			if (pgb_toc_is(dte, "TABLE"))
+				it->locks[it->nlocks++] = dte->dump_id;
+			else if (pgb_toc_is(dte, "TABLE DATA") && dte->ndeps > 0)
+				it->locks[it->nlocks++] = dte->deps[0];
 		}
-		it->depcount = it->ndeps;
+		if (!in_graph(&plan->items[dep]) || dep == i)
+			continue;
+		for (k = 0; k < it->ndeps; k++)
+			if (it->deps[k] == dep)
+				dup = true;
+		if (!dup)
+			it->deps[it->ndeps++] = dep;
 	}
-	/* reverse edges */
-	for (i = 0; i < ar->ntoc; i++)
-	{
-		PgbRestoreItem *it = &plan->items[i];
-		int			d;
+	it->depcount = it->ndeps;
+}
 
-		for (d = 0; d < it->ndeps; d++)
-			plan->items[it->deps[d]].nrevdeps++;
-	}
-	for (i = 0; i < ar->ntoc; i++)
+/* the reverse edges: who waits for each item */
+static void
+reverse_edges(PgbRestorePlan *plan)
+{
+	int			i;
+	int			d;
+
+	for (i = 0; i < plan->nitems; i++)
+		for (d = 0; d < plan->items[i].ndeps; d++)
+			plan->items[plan->items[i].deps[d]].nrevdeps++;
+	for (i = 0; i < plan->nitems; i++)
 	{
 		PgbRestoreItem *it = &plan->items[i];
 
 		it->revdeps = palloc(sizeof(int) * Max(it->nrevdeps, 1));
 		it->nrevdeps = 0;
 	}
-	for (i = 0; i < ar->ntoc; i++)
+	for (i = 0; i < plan->nitems; i++)
 	{
 		PgbRestoreItem *it = &plan->items[i];
-		int			d;
 
 		for (d = 0; d < it->ndeps; d++)
 		{
@@ -310,6 +328,34 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 			dep->revdeps[dep->nrevdeps++] = i;
 		}
 	}
+}
+
+PgbRestorePlan *
+pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
+{
+	PgbRestorePlan *plan = palloc0(sizeof(PgbRestorePlan));
+	HASHCTL		ctl;
+	HTAB	   *map;
+	int		   *table_data;
+	int			i;
+
+	plan->ar = ar;
+	plan->nitems = ar->ntoc;
+	plan->items = palloc0(sizeof(PgbRestoreItem) * Max(ar->ntoc, 1));
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int);
+	ctl.entrysize = sizeof(DumpIdEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	map = hash_create("pgbackups dumpIds", Max(ar->ntoc, 16), &ctl,
+					  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	plan_items(plan, map, keep_acl);
+	table_data = table_data_items(plan, map);
+	for (i = 0; i < plan->nitems; i++)
+		if (in_graph(&plan->items[i]))
+			item_edges(plan, map, table_data, i);
+	reverse_edges(plan);
 	hash_destroy(map);
 	pfree(table_data);
 	return plan;
@@ -441,17 +487,17 @@ pgb_restore_owner_target(const PgbTocEntry *te)
 		te->drop_stmt == NULL || te->drop_stmt[0] == '\0')
 		return NULL;
 	for (i = 0; plain[i]; i++)
-		if (desc_is(te, plain[i]))
+		if (pgb_toc_is(te, plain[i]))
 		{
 			if (te->namespace && te->namespace[0])
 				return psprintf("%s %s", te->desc,
 								quote_qualified_identifier(te->namespace, te->tag));
 			return psprintf("%s %s", te->desc, quote_identifier(te->tag));
 		}
-	if (desc_is(te, "BLOB"))
+	if (pgb_toc_is(te, "BLOB"))
 		return psprintf("LARGE OBJECT %s", te->tag);
 	for (i = 0; from_drop[i]; i++)
-		if (desc_is(te, from_drop[i]))
+		if (pgb_toc_is(te, from_drop[i]))
 		{
 			char	   *s;
 			int			len;
@@ -465,9 +511,9 @@ pgb_restore_owner_target(const PgbTocEntry *te)
 			return s;
 		}
 	for (i = 0; ownerless[i]; i++)
-		if (desc_is(te, ownerless[i]))
+		if (pgb_toc_is(te, ownerless[i]))
 			return NULL;
-	if (desc_is(te, "BLOB METADATA"))
+	if (pgb_toc_is(te, "BLOB METADATA"))
 		return NULL;			/* per large object, by the executor */
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

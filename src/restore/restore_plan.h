@@ -76,6 +76,10 @@ typedef struct PgbArchiveSession
 
 extern void pgb_archive_session(const PgbArchive *ar, PgbArchiveSession *s);
 
+/* whether an entry has type desc ("TABLE DATA"...), and how logs name it */
+extern bool pgb_toc_is(const PgbTocEntry *te, const char *desc);
+extern char *pgb_restore_entry_name(const PgbTocEntry *te);
+
 extern PgbRestorePlan *pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl);
 
 /* parallel phase: the next item a worker may start, or -1 */

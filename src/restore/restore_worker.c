@@ -8,7 +8,8 @@
  * bgw_main_arg is the DSM handle of the restore's PgbRestoreShared and
  * bgw_extra the worker's slot number.  An error in an entry is reported to
  * the leader (which fails the restore) and the worker waits for the next
- * order; the leader's death or an EXIT order ends the worker.
+ * order; an EXIT order or the leader's going away (leader_gone, set by its
+ * detach callback) ends the worker.
  *
  * src/restore/restore_worker.c
  *
@@ -55,19 +56,57 @@ worker_exit(int code, Datum arg)
 	SetLatch(rs->leader_latch);
 }
 
+/*
+ * report_error
+ *		The error of item (-1: of the start-up) for the leader, whole:
+ *		SQLSTATE, message, detail, hint, context.  The slot's error is
+ *		written before the state says DONE; the leader reads it only then.
+ */
 static void
 report_error(ErrorData *edata, int item)
 {
+	pgb_error_info_save(&me->error, edata);
 	SpinLockAcquire(&rs->mutex);
-	me->sqlerrcode = edata->sqlerrcode ? edata->sqlerrcode : ERRCODE_INTERNAL_ERROR;
-	if (edata->detail)
-		snprintf(me->errmsg, sizeof(me->errmsg), "%s: %s", edata->message, edata->detail);
-	else
-		strlcpy(me->errmsg, edata->message ? edata->message : "unknown error", sizeof(me->errmsg));
 	me->item = item;
 	me->state = PGB_RW_DONE;
 	SpinLockRelease(&rs->mutex);
 	SetLatch(rs->leader_latch);
+}
+
+/* run the assigned item in itemctx and report its outcome */
+static void
+run_item(PgbRestoreExec *exec, int item, MemoryContext workctx, MemoryContext itemctx)
+{
+	int64		rows = 0;
+	int64		bytes = 0;
+
+	MemoryContextSwitchTo(itemctx);
+	pgstat_report_activity(STATE_RUNNING, rs->archive_path);
+	PG_TRY();
+	{
+		pgb_exec_item(exec, item, &rows, &bytes);
+		me->error.sqlerrcode = 0;
+		SpinLockAcquire(&rs->mutex);
+		me->rows = rows;
+		me->bytes = bytes;
+		me->state = PGB_RW_DONE;
+		SpinLockRelease(&rs->mutex);
+		SetLatch(rs->leader_latch);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		edata = pgb_catch_error(workctx);
+		report_error(edata, item);
+		FreeErrorData(edata);
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(workctx);
+	MemoryContextReset(itemctx);
 }
 
 void
@@ -115,14 +154,7 @@ pgb_restore_worker_main(Datum arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(workctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		if (IsTransactionState())
-			AbortCurrentTransaction();
-		report_error(edata, -1);
+		report_error(pgb_catch_error(workctx), -1);
 		proc_exit(0);
 	}
 	PG_END_TRY();
@@ -132,53 +164,25 @@ pgb_restore_worker_main(Datum arg)
 	{
 		PgbRestoreWorkerState state;
 		int			item;
+		bool		leader_gone;
 
 		CHECK_FOR_INTERRUPTS();
 		SpinLockAcquire(&rs->mutex);
 		state = me->state;
 		item = me->item;
+		leader_gone = rs->leader_gone;
 		SpinLockRelease(&rs->mutex);
 
-		if (state == PGB_RW_EXIT)
-			break;
-		if (kill(rs->leader_pid, 0) != 0 && errno == ESRCH)
+		/*
+		 * The leader's detach callback sets leader_gone (and our latch) when
+		 * it leaves by any path; a PID test such as kill(pid, 0) could be
+		 * fooled by another process that got the leader's PID.
+		 */
+		if (state == PGB_RW_EXIT || leader_gone)
 			break;
 		if (state == PGB_RW_ASSIGNED)
 		{
-			int64		rows = 0;
-			int64		bytes = 0;
-
-			MemoryContextSwitchTo(itemctx);
-			pgstat_report_activity(STATE_RUNNING, rs->archive_path);
-			PG_TRY();
-			{
-				pgb_exec_item(&exec, item, &rows, &bytes);
-				SpinLockAcquire(&rs->mutex);
-				me->sqlerrcode = 0;
-				me->errmsg[0] = '\0';
-				me->rows = rows;
-				me->bytes = bytes;
-				me->state = PGB_RW_DONE;
-				SpinLockRelease(&rs->mutex);
-				SetLatch(rs->leader_latch);
-			}
-			PG_CATCH();
-			{
-				ErrorData  *edata;
-
-				HOLD_INTERRUPTS();
-				MemoryContextSwitchTo(workctx);
-				edata = CopyErrorData();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				report_error(edata, item);
-				FreeErrorData(edata);
-				RESUME_INTERRUPTS();
-			}
-			PG_END_TRY();
-			pgstat_report_activity(STATE_IDLE, NULL);
-			MemoryContextSwitchTo(workctx);
-			MemoryContextReset(itemctx);
+			run_item(&exec, item, workctx, itemctx);
 			continue;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

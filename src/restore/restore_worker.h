@@ -9,7 +9,9 @@
  *	 IDLE --(leader sets item)--> ASSIGNED --(worker ran it)--> DONE
  *	 DONE --(leader took the result)--> IDLE
  *	 any --(leader)--> EXIT;  worker gone --> GONE
- * Every transition sets the other side's latch.
+ * Every transition sets the other side's latch.  leader_gone is set when
+ * the leader detaches from the segment (its dsm detach callback, which
+ * also runs when it exits on FATAL): the workers then exit.
  *
  * src/restore/restore_worker.h
  *
@@ -20,6 +22,8 @@
 
 #include "storage/latch.h"
 #include "storage/spin.h"
+
+#include "error_info.h"
 
 #define PGB_RESTORE_MAX_WORKERS 64
 
@@ -39,9 +43,8 @@ typedef struct PgbRestoreWorkerSlot
 	int			item;			/* TOC index being run */
 	pid_t		pid;
 	Latch	   *latch;
-	/* result of the last item */
-	int			sqlerrcode;		/* 0 = success */
-	char		errmsg[1024];
+	/* result of the last item: its error whole (error.sqlerrcode 0 = success) */
+	PgbErrorInfo error;
 	int64		rows;
 	int64		bytes;
 } PgbRestoreWorkerSlot;
@@ -49,7 +52,7 @@ typedef struct PgbRestoreWorkerSlot
 typedef struct PgbRestoreShared
 {
 	slock_t		mutex;
-	pid_t		leader_pid;
+	bool		leader_gone;
 	Latch	   *leader_latch;
 	char		dbname[NAMEDATALEN];
 	char		role[NAMEDATALEN];

@@ -6,7 +6,9 @@
 # code: (a) kill -9 of the restore's worker processes while data loads and
 # while post-data runs, (b) cancel() while data loads and right after the
 # start, (c) an archive whose 500th TOC entry fails and one whose last entry
-# fails, (d) a backup whose recorded per-table row count does not match.  Then
+# fails, (d) a backup whose recorded per-table row count does not match, (e)
+# a swap that fails, (f) kill -9, cancel() and pg_terminate_backend of the
+# leader while the swap waits on a lock (the job ends within 2 s).  Then
 # a good restore into the same target succeeds, and terminates the sessions
 # connected to the target; restoring into the catalog's own database keeps the
 # catalog's history.
@@ -292,20 +294,27 @@ if [ "$TRY_STATE" = OK ]; then
 	make_victim
 else
 	# the rename's own error (42P04 duplicate_database) is not "in use", so the
-	# swap gives up at once with internal_error (src/restore/dbswap.c)
-	check_eq "$label: restore(wait => true) raises the swap's error" "$TRY_STATE" XX000
+	# swap gives up at once, with the server's own SQLSTATE (src/restore/dbswap.c;
+	# it was XX000 before remote errors kept their code)
+	check_eq "$label: restore(wait => true) raises the swap's error" "$TRY_STATE" 42P04
+	check "$label: the error says the swap failed: $TRY_MSG" grep -q 'could not swap the restored database in' <<<"$TRY_MSG"
 	check_eq "$label: the job that failed is $rid" "$rid" "$(printf 'r%03d' "$next")"
 	# the database we created is not the engine's to drop: the failure check
 	# counts it, so drop it first
 	q postgres "DROP DATABASE \"$oldname\"" >/dev/null
-	after_failure "$label" "$rid" failed XX000
+	after_failure "$label" "$rid" failed 42P04
 fi
 q postgres "DROP DATABASE IF EXISTS \"$oldname\"" >/dev/null
 
-# === (f) kill -9 and cancel while the swap waits ==========================================
+# === (f) kill -9, cancel and pg_terminate_backend while the swap waits ====================
 # A session holding SHARE on pg_database lets everyone read it but blocks
 # the renames of the swap: the job is caught inside its swap transaction.
-for what in kill cancel; do
+# Every wait of the swap is on the latch (src/restore/dbswap.c): cancel() and
+# pg_terminate_backend of the restore's leader end the job within 2 s (the
+# bound of issue 12), the swap's transaction canceled and rolled back, while
+# the lock is still held; the target is as it was and no staging database is
+# left.
+for what in kill cancel terminate; do
 	label="(f) $what while the swap waits"
 	rid=$(start_big_restore) || {
 		fail "$label: restore() failed"
@@ -324,7 +333,8 @@ for what in kill cancel; do
 	if wait_for postgres "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 'pg_database'::regclass AND NOT l.granted AND a.query ILIKE '%ALTER DATABASE%RENAME%'" 90; then
 		log "$label: blocked on pg_database: $(q postgres "SELECT string_agg(a.backend_type || ' [' || left(a.query, 90) || ']', '; ') FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 'pg_database'::regclass AND NOT l.granted")"
 		pass "$label: $rid waits on pg_database ($(job_field $CAT "$rid" status))"
-		if [ $what = kill ]; then
+		case $what in
+		kill)
 			pids=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler')" | tr '\n' ' ')
 			log "$label: killing $pids"
 			# shellcheck disable=SC2086
@@ -333,28 +343,38 @@ for what in kill cancel; do
 			server_up 60 || die "the server did not come back"
 			stop_bg "$holder"
 			after_failure "$label" "$rid" failed 57P01
-		else
-			q $CAT "SELECT pgbackups.cancel('$rid')" >"$WORK/swapcancel.out" 2>&1 &
+			;;
+		cancel | terminate)
+			leader=$(job_field $CAT "$rid" worker_pid)
+			t0=$(date +%s%N)
+			if [ $what = cancel ]; then
+				q $CAT "SELECT pgbackups.cancel('$rid')" >"$WORK/swapcancel.out" 2>&1 &
+				want=canceled
+			else
+				q postgres "SELECT pg_terminate_backend($leader)" >"$WORK/swapcancel.out" 2>&1 &
+				want=failed
+			fi
 			cpid=$!
-			sleep 2
+			if wait_for_ms $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rid'" 2000; then
+				pass "$label: $rid ended $((($(date +%s%N) - t0) / 1000000)) ms after the $what of its leader $leader, the lock still held"
+			else
+				fail "$label: $rid did not end within 2 s of the $what of its leader $leader: $(describe_job $CAT "$rid")"
+			fi
+			check_eq "$label: the lock holder still holds pg_database (the swap did not go ahead)" \
+				"$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_database_holder'")" 1
+			wait "$cpid" || true
+			log "$label: $(describe_job $CAT "$rid"); $what said: $(cat "$WORK/swapcancel.out")"
+			check_eq "$label: no session still waits to rename a database" \
+				"$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%ALTER DATABASE%RENAME%' AND state = 'active' AND pid <> pg_backend_pid()")" 0
 			q postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pg_database_holder'" >/dev/null
 			stop_bg "$holder"
-			wait "$cpid" || true
-			wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rid'" 60 || true
-			st=$(job_field $CAT "$rid" status)
-			log "$label: $(describe_job $CAT "$rid"); cancel said: $(cat "$WORK/swapcancel.out")"
-			# the job was seen waiting in the swap's ALTER DATABASE ... RENAME:
-			# from take_over() on, cancel requests are ignored (src/restore/restore.c),
-			# so the restore must complete, and entirely
-			check_eq "$label: a cancel during the swap is not honoured: $rid completes" "$st" completed
-			if [ "$st" = completed ]; then
-				compare_dbs "$label: completed, so the target is the backup" bigsrc $TGT
-				check_eq "$label: no staging database left" "$(staging_dbs)" ""
-				make_victim
+			if [ $what = cancel ]; then
+				after_failure "$label" "$rid" canceled 57014
 			else
-				after_failure "$label" "$rid" "$st"
+				after_failure "$label" "$rid" failed
 			fi
-		fi
+			;;
+		esac
 	else
 		fail "$label: $rid never waited on pg_database to rename: $(describe_job $CAT "$rid")"
 		stop_bg "$holder"

@@ -1,0 +1,200 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore_swap.c
+ *	  The last step of a restore: the take-over.  The target's scheduler is
+ *	  paused and its sessions ended; when the target holds the job's own
+ *	  catalog, the live catalog is carried into the staging database (every
+ *	  backup, restore, copy and log line, and the id sequences, with this
+ *	  job already recorded as completed); then dbswap.c swaps the two
+ *	  databases in one transaction and the replaced one is dropped.
+ *
+ * Cancel and shutdown are honoured until the swap's COMMIT is sent: the
+ * swap's transaction is then canceled and rolled back (dbswap.c) and the
+ * caller's clean-up drops the staging database, so the target is left as
+ * it was.  Once the swap committed the restore has happened, and a later
+ * cancel request is not honoured.
+ *
+ * src/restore/restore_swap.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+
+#include "job_kind.h"
+#include "pq_util.h"
+#include "restore_int.h"
+#include "sched_control.h"
+
+/* copy table's rows from one connection's database to the other's */
+static void
+pipe_copy(PGconn *from, PGconn *to, const char *table)
+{
+	PQclear(pgb_pq_exec(to, psprintf("TRUNCATE %s", table), PGRES_COMMAND_OK));
+	PQclear(pgb_pq_exec(from, psprintf("COPY %s TO STDOUT", table), PGRES_COPY_OUT));
+	PQclear(pgb_pq_exec(to, psprintf("COPY %s FROM STDIN", table), PGRES_COPY_IN));
+	for (;;)
+	{
+		char	   *buf;
+		int			n = PQgetCopyData(from, &buf, 1);
+
+		if (n == 0)
+		{
+			pgb_pq_wait_socket(from, false);
+			if (PQconsumeInput(from) == 0)
+				pgb_pq_error(from, NULL, NULL);
+			continue;
+		}
+		if (n == -1)
+			break;
+		if (n == -2)
+			pgb_pq_error(from, NULL, NULL);
+		while (PQputCopyData(to, buf, n) == 0)
+			pgb_pq_wait_socket(to, true);
+		PQfreemem(buf);
+	}
+	PQclear(pgb_pq_finish_command(from, PGRES_COMMAND_OK));
+	while (PQputCopyEnd(to, NULL) == 0)
+		pgb_pq_wait_socket(to, true);
+	PQclear(pgb_pq_finish_command(to, PGRES_COMMAND_OK));
+}
+
+/*
+ * The target holds this job's catalog: copy the live catalog (every
+ * backup, restore, copy and log line, and the id sequences) into the
+ * staging database, with this restore already recorded as completed.
+ */
+static void
+carry_catalog(PgbRestore *r)
+{
+	static const char *const tables[] = {
+		"pgbackups.backups", "pgbackups.restores", "pgbackups.copies", "pgbackups.logs", NULL
+	};
+	static const char *const seqs[] = {
+		"pgbackups.manual_num_seq", "pgbackups.scheduled_num_seq",
+		"pgbackups.restore_num_seq", "pgbackups.copy_num_seq", NULL
+	};
+	PGconn	   *t = r->target_conn;
+	PGconn	   *s = r->staging_conn;
+	int			i;
+	char		tables_s[16];
+	char		rows_s[32];
+	char		bytes_s[32];
+	const char *params[5];
+
+	pgb_pq_command(s, "CREATE EXTENSION IF NOT EXISTS pgbackups");
+	pgb_pq_command(t, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	pgb_pq_command(t, "LOCK TABLE pgbackups.backups, pgbackups.restores, pgbackups.copies, "
+				   "pgbackups.logs IN EXCLUSIVE MODE");
+	pgb_pq_command(s, "BEGIN");
+	for (i = 0; tables[i]; i++)
+		pipe_copy(t, s, tables[i]);
+	for (i = 0; seqs[i]; i++)
+	{
+		PGresult   *res = pgb_pq_exec(t, psprintf("SELECT last_value, is_called FROM %s", seqs[i]),
+									  PGRES_TUPLES_OK);
+		const char *sp[3];
+
+		sp[0] = seqs[i];
+		sp[1] = PQgetvalue(res, 0, 0);
+		sp[2] = PQgetvalue(res, 0, 1);
+		PQclear(pgb_pq_exec_params(s, "SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)",
+								   3, sp, PGRES_TUPLES_OK));
+		PQclear(res);
+	}
+	snprintf(tables_s, sizeof(tables_s), "%d", r->tables);
+	snprintf(rows_s, sizeof(rows_s), INT64_FORMAT, r->rows);
+	snprintf(bytes_s, sizeof(bytes_s), INT64_FORMAT, r->bytes);
+	params[0] = r->params->job_id;
+	params[1] = tables_s;
+	params[2] = rows_s;
+	params[3] = bytes_s;
+	PQclear(pgb_pq_exec_params(s, psprintf("UPDATE %s SET status = 'completed', "
+										   "finished_at = pg_catalog.now(), tables = $2::integer, rows = $3::bigint, "
+										   "bytes = $4::bigint, error = NULL, error_code = NULL WHERE id = $1",
+										   pgb_job_kind(r->params->job_id)->table),
+							   4, params, PGRES_COMMAND_OK));
+	params[1] = "completed; the new database took over and carries this catalog";
+	PQclear(pgb_pq_exec_params(s, "INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)",
+							   2, params, PGRES_COMMAND_OK));
+	pgb_pq_command(s, "COMMIT");
+	pgb_pq_command(t, "COMMIT");
+}
+
+void
+pgb_restore_pause_target(PgbRestore *r, bool pause)
+{
+	if (pause)
+		pgb_scheduler_pause(r->target->oid, 120000, false);
+	else
+		pgb_scheduler_resume(r->target->oid);
+	r->paused = pause;
+}
+
+/* the target's live catalog into the staging database */
+static void
+carry(PgbRestore *r)
+{
+	/* the catalog's own connection must not be counted as a session */
+	pgb_rcat_close(r->params->rcat);
+	r->target_conn = pgb_pq_connect(pgb_pq_conninfo(r->target->name));
+	pgb_db_end_sessions(r->maint, r->target->name, PQbackendPID(r->target_conn));
+	(void) pgb_restore_staging_conn(r);
+	carry_catalog(r);
+	pgb_pq_disconnect(r->target_conn);
+	r->target_conn = NULL;
+}
+
+/* after the swap: the replaced database goes (else the scheduler drops it) */
+static void
+drop_old(PgbRestore *r)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		pgb_restore_drop(r, r->old);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		pgb_restore_log(r, "could not drop the replaced database \"%s\"; the scheduler drops it later", r->old);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * pgb_restore_take_over
+ *		Replace the target with the staging database (carrying the catalog
+ *		first when the target holds it).
+ */
+void
+pgb_restore_take_over(PgbRestore *r, bool with_catalog)
+{
+	pgb_restore_log(r, "taking over database \"%s\"", r->target->name);
+	pgb_restore_pause_target(r, true);
+	if (with_catalog)
+		carry(r);
+	if (r->staging_conn)
+	{
+		pgb_pq_disconnect(r->staging_conn);
+		r->staging_conn = NULL;
+	}
+	pgb_db_end_sessions(r->maint, r->target->name, 0);
+	pgb_db_swap(r->maint, r->target, r->staging, r->old);
+	r->swapped = true;
+
+	/*
+	 * The restore has happened: what is left (resuming the scheduler,
+	 * dropping the replaced database, recording the outcome) is not
+	 * canceled any more.
+	 */
+	r->hooks.check = NULL;
+	pgb_pq_set_interrupt_check(NULL);
+	pgb_restore_pause_target(r, false);
+	pgb_restore_log(r, "database \"%s\" replaced; its earlier sessions were disconnected", r->target->name);
+	drop_old(r);
+}
