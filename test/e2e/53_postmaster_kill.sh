@@ -57,13 +57,24 @@ CREATE VIEW keep_n AS SELECT count(*) AS n FROM keep;
 COMMENT ON DATABASE tgt IS 'the restore target';
 SQL
 
+# starttime_of PID: the start time of a live process (/proc/PID/stat field
+# 22), empty when there is none or it is a zombie (dead, not yet reaped);
+# bash builtins only, so that a poll of the process table is quick
+starttime_of() {
+	local line rest
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
+	rest=${line##*) }
+	# shellcheck disable=SC2086 # split into fields on purpose
+	set -- $rest
+	[ "$1" != Z ] && printf '%s\n' "${20}"
+	return 0
+}
 # alive_in SNAPSHOT: the processes of SNAPSHOT ("pid starttime args" lines)
 # that still exist with the same start time (a reused PID is another process)
-starttime_of() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $20 }'; }
 alive_in() {
 	local pid st args
 	while read -r pid st args; do
-		[ "$(starttime_of "$pid")" = "$st" ] && printf '%s %s\n' "$pid" "$args"
+		[ "$(starttime_of "$pid")" != "$st" ] || printf '%s %s\n' "$pid" "$args"
 	done <"$1"
 	return 0
 }
@@ -152,6 +163,7 @@ check_eq "capture $C2 still running" "$(backup_field cat "$C2" status)" running
 
 # === kill -9 of the postmaster ========================================================
 PM=$(head -n 1 "$PGDATA/postmaster.pid")
+PM_PARENT=$(ps -o ppid= -p "$PM" | tr -d ' ')
 SNAP=$TESTDIR/processes.before
 : >"$SNAP"
 for pid in $(tree_of "$PM"); do
@@ -171,9 +183,15 @@ done
 log "kill -9 $PM (the postmaster)"
 kill -9 "$PM"
 t0=$(date +%s%N)
-gone() { [ -z "$(alive_in "$SNAP")" ] && [ -z "$(naming_cluster)" ]; }
+LEFT="" LAST=""
+gone() {
+	LEFT="$(alive_in "$SNAP")$(naming_cluster)"
+	[ -z "$LEFT" ] && return 0
+	LAST=$LEFT
+	return 1
+}
 if wait_cmd "$ORPHAN_SECS" gone; then
-	pass "within $ORPHAN_SECS s no process of the cluster is left ($((($(date +%s%N) - t0) / 1000000)) ms)"
+	pass "within $ORPHAN_SECS s no process of the cluster is left ($((($(date +%s%N) - t0) / 1000000)) ms; the last to go: $(tr '\n' ';' <<<"$LAST"))"
 else
 	fail "$ORPHAN_SECS s after the postmaster's SIGKILL these processes remain: $(alive_in "$SNAP" | tr '\n' ';') $(naming_cluster | tr '\n' ';')"
 	# end them (all started by this test's cluster, by PID) so that the cluster can start again
@@ -186,6 +204,10 @@ stop_bg "$locker"
 fault_clear
 
 # === start again ======================================================================
+# the dead postmaster stays a zombie until its parent (init) reaps it, and
+# until then its PID in postmaster.pid looks alive to the new postmaster
+pm_reaped() { ! kill -0 "$PM" 2>/dev/null; }
+wait_cmd 60 pm_reaped || die "the killed postmaster $PM was not reaped by its parent $PM_PARENT in 60 s"
 log "pg_ctl start"
 _pg_ctl start
 server_up || die "the server did not come back"
