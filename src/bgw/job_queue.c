@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "catalog_spi.h"
 #include "job_kind.h"
 #include "job_queue.h"
 #include "scheduler.h"
@@ -134,8 +135,21 @@ remove_job_leftovers(const char *id, PgbBackupRow *row)
 		pgb_storage_remove_partials(row->location);
 }
 
+/* whether any staging or replaced database exists (a shared catalog) */
+static bool
+leftover_databases_exist(void)
+{
+	bool		exist;
+
+	pgb_cat_begin("pgbackups: leftover databases");
+	exist = pgb_cat_run("SELECT 1 FROM pg_catalog.pg_database WHERE datname LIKE 'pgbackups\\_%' LIMIT 1",
+						0, NULL) > 0;
+	pgb_cat_commit();
+	return exist;
+}
+
 /*
- * reconcile
+ * pgb_jobq_reconcile
  *		At start-up: running jobs without a live worker failed; pending jobs
  *		get slots.
  */
@@ -170,7 +184,8 @@ pgb_jobq_reconcile(void)
 	}
 	foreach(lc, pending)
 		(void) pgb_jobq_add(lfirst(lc), InvalidOid, NULL);
-	pgb_jobq_flag_maintenance(PGB_MAINT_LEFTOVERS | PGB_MAINT_OLD);
+	if (leftover_databases_exist())
+		pgb_jobq_flag_maintenance(PGB_MAINT_LEFTOVERS | PGB_MAINT_OLD);
 }
 
 /* a scheduled backup just recorded: give it a job slot, or record it failed */
