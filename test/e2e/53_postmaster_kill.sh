@@ -191,7 +191,7 @@ gone() {
 	return 1
 }
 if wait_cmd "$ORPHAN_SECS" gone; then
-	pass "within $ORPHAN_SECS s no process of the cluster is left ($((($(date +%s%N) - t0) / 1000000)) ms; the last to go: $(tr '\n' ';' <<<"$LAST"))"
+	pass "within $ORPHAN_SECS s no process of the cluster is left ($((($(date +%s%N) - t0) / 1000000)) ms; the last to go: $(if [ -n "$LAST" ]; then tr '\n' ';' <<<"$LAST"; else echo 'none was left at the first look'; fi))"
 else
 	fail "$ORPHAN_SECS s after the postmaster's SIGKILL these processes remain: $(alive_in "$SNAP" | tr '\n' ';') $(naming_cluster | tr '\n' ';')"
 	# end them (all started by this test's cluster, by PID) so that the cluster can start again
