@@ -25,6 +25,7 @@
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 
+#include "error_info.h"
 #include "request.h"
 #include "shmem.h"
 
@@ -133,9 +134,14 @@ pgb_request_submit(PgbRequest *rq)
 	PG_END_TRY();
 
 	if (done.sqlerrcode != 0)
-		ereport(ERROR,
-				(errcode(done.sqlerrcode),
-				 errmsg("%s", done.errmsg)));
+	{
+		/* the scheduler's error, whole */
+		PgbErrorInfo err;
+
+		pgb_error_info_set(&err, done.sqlerrcode, done.errmsg);
+		memcpy(&err.extra, &done.err_extra, sizeof(err.extra));
+		pgb_error_info_raise(&err, ERROR);
+	}
 	if (rq->kind == PGB_REQ_DELETE)
 		strlcpy(rq->source, done.source, sizeof(rq->source));
 	return pstrdup(done.result_id);

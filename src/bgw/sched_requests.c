@@ -23,6 +23,7 @@
 
 #include "access.h"
 #include "catalog.h"
+#include "error_info.h"
 #include "compress.h"
 #include "http.h"
 #include "job_kind.h"
@@ -33,8 +34,9 @@
 #include "shmem.h"
 #include "url_scheme.h"
 
+/* answer request idx with an error (whole: detail, hint, context) or an id */
 static void
-reply(int idx, int sqlerrcode, const char *msg, const char *id)
+reply_whole(int idx, const PgbErrorInfo *err, const char *id)
 {
 	PgbRequest *rq = &PgbShared->requests[idx];
 	Latch	   *requester = NULL;
@@ -42,8 +44,12 @@ reply(int idx, int sqlerrcode, const char *msg, const char *id)
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	if (rq->state == PGB_RQ_SUBMITTED)
 	{
-		rq->sqlerrcode = sqlerrcode;
-		strlcpy(rq->errmsg, msg ? msg : "", sizeof(rq->errmsg));
+		rq->sqlerrcode = err ? err->sqlerrcode : 0;
+		strlcpy(rq->errmsg, err ? err->message : "", sizeof(rq->errmsg));
+		if (err)
+			memcpy(&rq->err_extra, &err->extra, sizeof(rq->err_extra));
+		else
+			memset(&rq->err_extra, 0, sizeof(rq->err_extra));
 		strlcpy(rq->result_id, id ? id : "", sizeof(rq->result_id));
 		rq->state = PGB_RQ_DONE;
 		requester = rq->requester;
@@ -51,6 +57,20 @@ reply(int idx, int sqlerrcode, const char *msg, const char *id)
 	LWLockRelease(PgbShared->lock);
 	if (requester)
 		SetLatch(requester);
+}
+
+static void
+reply(int idx, int sqlerrcode, const char *msg, const char *id)
+{
+	PgbErrorInfo err;
+
+	if (sqlerrcode == 0)
+	{
+		reply_whole(idx, NULL, id);
+		return;
+	}
+	pgb_error_info_set(&err, sqlerrcode, msg);
+	reply_whole(idx, &err, id);
 }
 
 static char *
@@ -451,14 +471,11 @@ pgb_sched_process_requests(const char *outdated)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData  *edata = pgb_catch_error(oldctx);
+			PgbErrorInfo err;
 
-			MemoryContextSwitchTo(oldctx);
-			edata = CopyErrorData();
-			FlushErrorState();
-			if (IsTransactionState())
-				AbortCurrentTransaction();
-			reply(i, edata->sqlerrcode, edata->message, NULL);
+			pgb_error_info_save(&err, edata);
+			reply_whole(i, &err, NULL);
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
