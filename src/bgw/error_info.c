@@ -158,3 +158,18 @@ pgb_catch_error(MemoryContext cxt)
 	MemoryContextSwitchTo(cxt);
 	return edata;
 }
+
+/*
+ * pgb_catch_and_log
+ *		A PG_CATCH block of a task that is tried again later: report the
+ *		error to the server log, then as pgb_catch_error (cxt current).
+ */
+void
+pgb_catch_and_log(MemoryContext cxt)
+{
+	MemoryContextSwitchTo(cxt);
+	EmitErrorReport();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cxt);
+}

@@ -51,4 +51,7 @@ extern int	pgb_error_code_from_text(const char *sqlstate);
 /* inside PG_CATCH: the error copied into cxt, flushed, transaction aborted */
 extern ErrorData *pgb_catch_error(MemoryContext cxt);
 
+/* a catch block that logs the error and carries on (a task retried later) */
+extern void pgb_catch_and_log(MemoryContext cxt);
+
 #endif							/* PGB_ERROR_INFO_H */

@@ -57,6 +57,7 @@
 #include "job_kind.h"
 #include "job_worker.h"
 #include "launcher.h"
+#include "error_info.h"
 #include "shmem.h"
 #include "storage.h"
 
@@ -483,9 +484,7 @@ sweep_uploads(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
+		pgb_catch_and_log(cxt);
 	}
 	PG_END_TRY();
 }

@@ -41,6 +41,7 @@
 #include "guc.h"
 #include "maintenance.h"
 #include "pq_util.h"
+#include "error_info.h"
 #include "shmem.h"
 
 static PgbDbSlot *my_db = NULL;
@@ -138,12 +139,7 @@ chore(void (*fn) (const char *, bool), const char *dbname, bool arg)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(ctx);
-		EmitErrorReport();
-		FlushErrorState();
-		if (IsTransactionState())
-			AbortCurrentTransaction();
-		MemoryContextSwitchTo(ctx);
+		pgb_catch_and_log(ctx);
 	}
 	PG_END_TRY();
 }

@@ -55,6 +55,7 @@
 #include "sched_requests.h"
 #include "schedule_run.h"
 #include "scheduler.h"
+#include "error_info.h"
 #include "shmem.h"
 #include "storage.h"
 #include "job_kind.h"
@@ -120,12 +121,7 @@ guarded(void (*task) (void))
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(ctx);
-		EmitErrorReport();
-		FlushErrorState();
-		if (IsTransactionState())
-			AbortCurrentTransaction();
-		MemoryContextSwitchTo(ctx);
+		pgb_catch_and_log(ctx);
 	}
 	PG_END_TRY();
 }

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 
 #include "alerts.h"
+#include "error_info.h"
 #include "catalog_schedule.h"
 #include "guc.h"
 #include "http.h"
@@ -72,12 +73,8 @@ pgb_alerts_deliver(void)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData  *edata = pgb_catch_error(ctx);
 
-			/* copy the error out of ErrorContext before flushing it */
-			MemoryContextSwitchTo(ctx);
-			edata = CopyErrorData();
-			FlushErrorState();
 			err = pstrdup(edata->message);
 			FreeErrorData(edata);
 		}
