@@ -174,3 +174,13 @@ pgb_job_fail(int sqlerrcode, const char *message)
 	pgb_error_info_set(&err, sqlerrcode, message);
 	pgb_job_finish(PGB_JOB_FAILED, &err);
 }
+
+void
+pgb_job_hooks(PgbJobHooks *hooks, void (*log) (const char *msg))
+{
+	hooks->check = pgb_job_check;
+	hooks->log = log;
+	hooks->progress = pgb_job_progress;
+	hooks->reserve_proc = pgb_job_reserve_proc;
+	hooks->release_proc = pgb_job_release_proc;
+}

@@ -15,6 +15,7 @@
 
 #include "error_info.h"
 #include "job_worker.h"
+#include "job_hooks.h"
 #include "shmem.h"
 
 /* attach to the slot named by args; exits the process if it is gone */
@@ -24,7 +25,8 @@ extern bool pgb_job_cancel_requested(void);
 extern char *pgb_job_source(void);
 extern Oid	pgb_job_roleid(void);
 
-/* the PgbCaptureHooks every job passes to its engine */
+/* the PgbJobHooks every job passes to its engine, with its own log */
+extern void pgb_job_hooks(PgbJobHooks *hooks, void (*log) (const char *msg));
 extern void pgb_job_check(void);
 extern void pgb_job_progress(const char *phase, int done, int total, int64 bytes);
 extern bool pgb_job_reserve_proc(void);

@@ -95,7 +95,7 @@ pgb_job_worker_main(Datum arg)
 	PgbBackupRow *row;
 	PgbCaptureParams params;
 	PgbCaptureResult result;
-	PgbCaptureHooks hooks;
+	PgbJobHooks hooks;
 	MemoryContext jobctx;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
@@ -134,11 +134,7 @@ pgb_job_worker_main(Datum arg)
 		if (!pgb_compression_parse(spec, &params.comp, &errmsg))
 			elog(ERROR, "invalid compression in catalog: %s", errmsg);
 	}
-	hooks.check = pgb_job_check;
-	hooks.log = job_log;
-	hooks.progress = pgb_job_progress;
-	hooks.reserve_proc = pgb_job_reserve_proc;
-	hooks.release_proc = pgb_job_release_proc;
+	pgb_job_hooks(&hooks, job_log);
 
 	PG_TRY();
 	{

@@ -154,7 +154,7 @@ set_requester(PgbRestoreParams *p)
 }
 
 static void
-run_restore(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
+run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
 	PgbRestoreParams p;
 	char	   *backup = pgb_rcat_get(&rcat, "backup");
@@ -207,7 +207,7 @@ check_not_self(const char *url, const char *target)
 }
 
 static void
-run_copy(const PgbCaptureHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
+run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
 	char	   *source = pgb_job_source();
 	char	   *par = pgb_rcat_get(&rcat, "parallel");
@@ -309,7 +309,7 @@ void
 pgb_transfer_job_main(Datum arg)
 {
 	PgbJobArgs	args;
-	PgbCaptureHooks hooks;
+	PgbJobHooks hooks;
 	PgbRestoreResult result;
 	MemoryContext jobctx;
 	bool		is_restore;
@@ -340,11 +340,7 @@ pgb_transfer_job_main(Datum arg)
 	}
 	pgb_pq_set_interrupt_check(pgb_job_check);
 
-	hooks.check = pgb_job_check;
-	hooks.log = tlog;
-	hooks.progress = pgb_job_progress;
-	hooks.reserve_proc = pgb_job_reserve_proc;
-	hooks.release_proc = pgb_job_release_proc;
+	pgb_job_hooks(&hooks, tlog);
 
 	PG_TRY();
 	{

@@ -182,7 +182,7 @@ count_rows(PgbCaptureState *cs, const PgbAssembly *a)
 }
 
 void
-pgb_capture_run(const PgbCaptureParams *params, const PgbCaptureHooks *hooks,
+pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 				PgbCaptureResult *result)
 {
 	PgbAssembly assembly;

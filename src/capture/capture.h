@@ -13,6 +13,7 @@
 
 #include "capture_result.h"
 #include "compress.h"
+#include "job_hooks.h"
 
 typedef struct PgbCaptureParams
 {
@@ -23,18 +24,9 @@ typedef struct PgbCaptureParams
 	int			parallel;
 } PgbCaptureParams;
 
-/* hooks the job worker provides */
-typedef struct PgbCaptureHooks
-{
-	void		(*check) (void);	/* may raise the job's cancel error */
-	void		(*log) (const char *msg);
-	void		(*progress) (const char *phase, int tables_done, int tables_total, int64 bytes);
-	bool		(*reserve_proc) (void);	/* one more process under max_workers? */
-	void		(*release_proc) (void);
-} PgbCaptureHooks;
 
 extern void pgb_capture_run(const PgbCaptureParams *params,
-							const PgbCaptureHooks *hooks,
+							const PgbJobHooks *hooks,
 							PgbCaptureResult *result);
 extern void pgb_capture_cleanup(void);
 extern void pgb_capture_cleanup_on_exit(void);

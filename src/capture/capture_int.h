@@ -68,7 +68,7 @@ typedef struct PgbCaptureState
 {
 	bool		active;
 	const PgbCaptureParams *params;
-	const PgbCaptureHooks *hooks;
+	const PgbJobHooks *hooks;
 	PgbCaptureResult *result;
 	time_t		started;		/* the archive's creation time */
 	/* snapshot.c */

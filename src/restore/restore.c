@@ -339,7 +339,7 @@ release_leader(void)
 }
 
 void
-pgb_restore_run_with(const PgbRestoreParams *params, const PgbRestoreHooks *hooks,
+pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 					 PgbRestoreResult *result)
 {
 	uint64	   *positions;
@@ -377,20 +377,6 @@ pgb_restore_run_with(const PgbRestoreParams *params, const PgbRestoreHooks *hook
 	result->stats.bytes = rst.bytes;
 	result->catalog_carried = carry;
 	release_leader();
-}
-
-void
-pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
-				PgbRestoreResult *result)
-{
-	PgbRestoreHooks h;
-
-	h.check = hooks->check;
-	h.log = hooks->log;
-	h.progress = hooks->progress;
-	h.reserve_proc = hooks->reserve_proc;
-	h.release_proc = hooks->release_proc;
-	pgb_restore_run_with(params, &h, result);
 }
 
 /* drop the staging database, or the replaced one once the swap committed */

@@ -12,18 +12,8 @@
 #ifndef PGB_RESTORE_H
 #define PGB_RESTORE_H
 
-#include "capture.h"			/* only for PgbCaptureHooks: see pgb_restore_run */
+#include "job_hooks.h"
 #include "catalog_remote.h"
-
-/* what the job worker provides to the engine */
-typedef struct PgbRestoreHooks
-{
-	void		(*check) (void);	/* may raise the job's cancel error */
-	void		(*log) (const char *msg);
-	void		(*progress) (const char *phase, int done, int total, int64 bytes);
-	bool		(*reserve_proc) (void);	/* one more process under max_workers? */
-	void		(*release_proc) (void);
-} PgbRestoreHooks;
 
 typedef struct PgbRestoreParams
 {
@@ -54,14 +44,7 @@ typedef struct PgbRestoreResult
 	bool		catalog_carried;
 } PgbRestoreResult;
 
-extern void pgb_restore_run_with(const PgbRestoreParams *params, const PgbRestoreHooks *hooks,
-								 PgbRestoreResult *result);
-
-/*
- * The same, for a job worker that still hands its capture hooks over (the
- * fields are the same): the one place the restore engine sees capture.h.
- */
-extern void pgb_restore_run(const PgbRestoreParams *params, const PgbCaptureHooks *hooks,
+extern void pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 							PgbRestoreResult *result);
 extern void pgb_restore_cleanup(void);
 

@@ -29,7 +29,7 @@ struct PgbArchiveHash;
 typedef struct PgbRestore
 {
 	const PgbRestoreParams *params;
-	PgbRestoreHooks hooks;
+	PgbJobHooks hooks;
 	PGconn	   *maint;			/* superuser, to a maintenance database */
 	PGconn	   *staging_conn;	/* superuser, to the staging database */
 	PGconn	   *target_conn;	/* superuser, to the target (catalog carry) */
