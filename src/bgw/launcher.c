@@ -349,7 +349,7 @@ launch_job(PgbJobSlot *j)
 	strlcpy(args.id, j->id, sizeof(args.id));
 	snprintf(name, sizeof(name), "pgbackups job %s", j->id);
 	memset(&spec, 0, sizeof(spec));
-	spec.function = pgb_job_kind(j->id)->transfer ? "pgb_transfer_job_main" : "pgb_job_worker_main";
+	spec.function = pgb_job_kind(j->id)->entry;
 	spec.type = "pgbackups job";
 	spec.name = name;
 	spec.database = true;

@@ -13,10 +13,10 @@
 #include "job_kind.h"
 
 static const PgbJobKind kinds[] = {
-	{'b', "backup", "pgbackups.backups", false, "tables"},
-	{'a', "backup", "pgbackups.backups", false, "tables"},
-	{'r', "restore", "pgbackups.restores", true, "entries"},
-	{'c', "copy", "pgbackups.copies", true, "entries"},
+	{'b', "backup", "pgbackups.backups", false, "tables", "pgb_job_worker_main"},
+	{'a', "backup", "pgbackups.backups", false, "tables", "pgb_job_worker_main"},
+	{'r', "restore", "pgbackups.restores", true, "entries", "pgb_transfer_job_main"},
+	{'c', "copy", "pgbackups.copies", true, "entries", "pgb_transfer_job_main"},
 };
 
 const PgbJobKind *

@@ -18,6 +18,7 @@ typedef struct PgbJobKind
 	const char *table;			/* the catalog table that records it */
 	bool		transfer;		/* a restore or copy (runs the restore engine) */
 	const char *units;			/* what its progress counts */
+	const char *entry;			/* its worker's entry point in pgbackups.so */
 } PgbJobKind;
 
 /* the kind of job id; an unknown prefix answers the backup kind */
