@@ -459,15 +459,17 @@ jobs_round(void)
 }
 
 /*
- * sweep_uploads
- *		At start-up, abort unfinished S3 uploads a crash left behind; only
- *		when no job is running (a launcher restarted on its own leaves its
- *		jobs alone).  Errors are logged, never fatal.
+ * start_sweep
+ *		At start-up, when no job is running (a launcher restarted on its
+ *		own leaves its jobs alone), a one-shot worker aborts the unfinished
+ *		S3 uploads a crash left behind (maintenance.c): slow I/O that must
+ *		not hold up the launcher.
  */
 static void
-sweep_uploads(void)
+start_sweep(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	PgbBgwSpec	spec;
+	BackgroundWorkerHandle *h = NULL;
 	bool		busy = false;
 	int			i;
 
@@ -478,15 +480,13 @@ sweep_uploads(void)
 	LWLockRelease(PgbShared->lock);
 	if (busy)
 		return;
-	PG_TRY();
-	{
-		pgb_storage_sweep();
-	}
-	PG_CATCH();
-	{
-		pgb_catch_and_log(cxt);
-	}
-	PG_END_TRY();
+	memset(&spec, 0, sizeof(spec));
+	spec.function = "pgb_sweep_main";
+	spec.type = "pgbackups sweep";
+	spec.name = "pgbackups sweep";
+	if (!pgb_bgw_start(&spec, NULL, &h))
+		ereport(LOG,
+				(errmsg("pgbackups: no background worker slot to sweep unfinished uploads; they are swept at the next start")));
 }
 
 void
@@ -509,7 +509,7 @@ pgb_launcher_main(Datum arg)
 	loopctx = AllocSetContextCreate(TopMemoryContext, "pgbackups launcher loop",
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loopctx);
-	sweep_uploads();
+	start_sweep();
 	MemoryContextReset(loopctx);
 	for (;;)
 	{

@@ -14,7 +14,8 @@
  *	- delivers the due alerts (alerts.c), each POST bounded by its timeout
  *	  and waiting on the latch;
  * then leaves the time of the next webhook retry for the launcher and
- * exits.  A pause of the database (DROP DATABASE, a swap) terminates it
+ * exits.  pgb_sweep_main, once per server start, aborts the S3 uploads a
+ * crash left unfinished.  A pause of the database (DROP DATABASE, a swap) terminates it
  * through the launcher.
  *
  * src/bgw/maintenance.c
@@ -43,6 +44,7 @@
 #include "pq_util.h"
 #include "error_info.h"
 #include "shmem.h"
+#include "storage.h"
 
 static PgbDbSlot *my_db = NULL;
 
@@ -208,5 +210,33 @@ pgb_maintenance_main(Datum arg)
 	my_db->alerts_next = alerts_at == DT_NOEND ? 0 : alerts_at;
 	LWLockRelease(PgbShared->lock);
 	pgb_wake_launcher();
+	proc_exit(0);
+}
+
+/*
+ * pgb_sweep_main
+ *		"pgbackups sweep": once per server start, abort the unfinished S3
+ *		uploads a crash left behind (storage.c).  Errors are logged.
+ */
+void
+pgb_sweep_main(Datum arg)
+{
+	MemoryContext cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	pgstat_report_appname("pgbackups sweep");
+	cxt = AllocSetContextCreate(TopMemoryContext, "pgbackups sweep", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		pgb_storage_sweep();
+	}
+	PG_CATCH();
+	{
+		pgb_catch_and_log(cxt);
+	}
+	PG_END_TRY();
 	proc_exit(0);
 }

@@ -13,5 +13,6 @@
 #include "postgres.h"
 
 extern PGDLLEXPORT void pgb_maintenance_main(Datum arg);
+extern PGDLLEXPORT void pgb_sweep_main(Datum arg);
 
 #endif							/* PGB_MAINTENANCE_H */
