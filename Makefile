@@ -2,7 +2,7 @@
 
 EXTENSION = pgbackups
 MODULE_big = pgbackups
-DATA = pgbackups--1.0.0.sql pgbackups--1.0.0--1.1.0.sql pgbackups--1.1.0--1.2.0.sql pgbackups--1.2.0--1.3.0.sql pgbackups--1.3.0--1.4.0.sql
+DATA = pgbackups--1.0.0.sql pgbackups--1.0.0--1.1.0.sql pgbackups--1.1.0--1.2.0.sql pgbackups--1.2.0--1.3.0.sql pgbackups--1.3.0--1.4.0.sql pgbackups--1.4.0--1.5.0.sql
 PGFILEDESC = "pgbackups - Heroku PGBackups inside PostgreSQL"
 
 # one folder per subsystem under src/ (each has a README.md); headers are
@@ -17,10 +17,14 @@ PG_CONFIG ?= pg_config
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-config=$(srcdir)/test/pgbackups.conf --temp-instance=./tmp_check --load-extension=pgbackups
 
-PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) -I$(shell $(PG_CONFIG) --includedir)
+# libxml2 (S3's XML answers, src/net/xml.c): the flags of its pkg-config file
+XML2_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null || xml2-config --cflags)
+XML2_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null || xml2-config --libs)
+
+PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) -I$(shell $(PG_CONFIG) --includedir) $(XML2_CFLAGS)
 PG_CFLAGS = -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK_INTERNAL = $(libpq)
-SHLIB_LINK = -lcurl -lz -lzstd -llz4 -lcrypto
+SHLIB_LINK = -lcurl -lz -lzstd -llz4 -lcrypto $(XML2_LIBS)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

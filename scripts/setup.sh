@@ -22,6 +22,8 @@ PACKAGES=(
 	libssl-dev
 	zlib1g-dev
 	libpq-dev
+	libxml2-dev
+	pkg-config
 	zstd
 	lz4
 	python3

@@ -40,6 +40,7 @@ char	   *pgb_s3_secret_access_key = NULL;
 char	   *pgb_s3_session_token = NULL;
 int			pgb_s3_part_size = 16;
 int			pgb_s3_upload_concurrency = 4;
+int			pgb_s3_list_page_size = 1000;
 char	   *pgb_ca_file = NULL;
 int			pgb_http_timeout = 30;
 int			pgb_http_retry_time = 60;
@@ -305,6 +306,15 @@ pgb_guc_define(void)
 							&pgb_s3_upload_concurrency,
 							4, 1, 64,
 							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.s3_list_page_size",
+							"Number of keys asked for per page of an S3 listing.",
+							"At most 1000, S3's own limit; listings always follow every page.",
+							&pgb_s3_list_page_size,
+							1000, 1, 1000,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

@@ -27,6 +27,7 @@ extern char *pgb_s3_secret_access_key;
 extern char *pgb_s3_session_token;
 extern int	pgb_s3_part_size;		/* MB */
 extern int	pgb_s3_upload_concurrency;
+extern int	pgb_s3_list_page_size;
 extern char *pgb_ca_file;
 extern int	pgb_http_timeout;		/* s */
 extern int	pgb_http_retry_time;	/* s */

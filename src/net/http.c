@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -26,6 +27,7 @@
 #include "guc.h"
 #include "http.h"
 #include "pq_util.h"
+#include "xml.h"
 
 /* the longest single wait, a safety net for a timer libcurl did not re-arm */
 #define MAX_WAIT_MS 1000
@@ -646,24 +648,13 @@ pgb_http_transient(const PgbHttpXfer *x)
 	if (x->status >= 500 || x->status == 429 || x->status == 408)
 		return true;
 	/* S3's RequestTimeout: the socket was not read from in time */
-	if (x->status == 400 && x->resp.data && strstr(x->resp.data, "<Code>RequestTimeout</Code>"))
-		return true;
+	if (x->status == 400 && x->resp.data)
+	{
+		char	   *code = pgb_xml_first_text(x->resp.data, x->resp.len, "Code");
+
+		return code != NULL && strcmp(code, "RequestTimeout") == 0;
+	}
 	return false;
-}
-
-char *
-pgb_http_xml_value(const char *body, const char *tag)
-{
-	char	   *open = psprintf("<%s>", tag);
-	char	   *close = psprintf("</%s>", tag);
-	const char *s = body ? strstr(body, open) : NULL;
-	const char *e;
-
-	if (s == NULL)
-		return NULL;
-	s += strlen(open);
-	e = strstr(s, close);
-	return e ? pnstrdup(s, e - s) : NULL;
 }
 
 char *
@@ -678,12 +669,14 @@ pgb_http_describe(const PgbHttpXfer *x)
 						x->errbuf[0] ? ": " : "", x->errbuf);
 	else
 	{
-		char	   *code = pgb_http_xml_value(x->resp.data, "Code");
-		char	   *msg = pgb_http_xml_value(x->resp.data, "Message");
+		PgbXmlDoc  *doc = pgb_xml_parse(x->resp.data, x->resp.len);
+		char	   *code = pgb_xml_doc_first_text(doc, "Code");
+		char	   *msg = pgb_xml_doc_first_text(doc, "Message");
 
-		/* a server's own text, kept short */
+		pgb_xml_free(doc);
+		/* a server's own text, kept short (whole characters) */
 		if (msg && strlen(msg) > 300)
-			msg[300] = '\0';
+			msg[pg_mbcliplen(msg, strlen(msg), 300)] = '\0';
 
 		if (code)
 			return psprintf("HTTP %ld, %s%s%s", x->status, code, msg ? ": " : "", msg ? msg : "");

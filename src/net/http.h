@@ -112,9 +112,6 @@ extern TimestampTz pgb_http_deadline(void);
 /* the jittered delay before retry number attempt, in ms */
 extern int	pgb_http_backoff_ms(int attempt);
 
-/* the text of <tag>...</tag> in an XML body (S3 responses), or NULL */
-extern char *pgb_http_xml_value(const char *body, const char *tag);
-
 /* the URL without userinfo, query and fragment: safe to log */
 extern char *pgb_http_redact_url(const char *url);
 

@@ -64,6 +64,15 @@ storage_ops(const char *url)
 	return ops;
 }
 
+static int
+entry_cmp(const ListCell *a, const ListCell *b)
+{
+	const PgbStorageEntry *ea = (const PgbStorageEntry *) lfirst(a);
+	const PgbStorageEntry *eb = (const PgbStorageEntry *) lfirst(b);
+
+	return strcmp(ea->url, eb->url);
+}
+
 char *
 pgb_storage_root(void)
 {
@@ -199,4 +208,33 @@ pgb_storage_sweep(void)
 	if (ops->sweep == NULL)
 		return;
 	ops->sweep(root, psprintf(UINT64_FORMAT "/", GetSystemIdentifier()));
+}
+
+/*
+ * pgb_storage_list
+ *		Every object whose URL starts with prefix_url, with its size, sorted
+ *		by URL (bytewise, as S3 lists keys).  Temporary files of file://
+ *		writers are not objects.
+ */
+List *
+pgb_storage_list(const char *prefix_url)
+{
+	List	   *entries = storage_ops(prefix_url)->list(prefix_url);
+
+	list_sort(entries, entry_cmp);
+	return entries;
+}
+
+void
+pgb_storage_put_small(const char *url, const char *data, size_t len)
+{
+	storage_ops(url)->put_small(url, data, len);
+}
+
+char *
+pgb_storage_get_small(const char *url, size_t max_len, size_t *len)
+{
+	size_t		dummy;
+
+	return storage_ops(url)->get_small(url, max_len, len ? len : &dummy);
 }

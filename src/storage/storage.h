@@ -17,6 +17,7 @@
 #define PGB_STORAGE_H
 
 #include "archive.h"
+#include "nodes/pg_list.h"
 
 typedef struct PgbStorageWriter PgbStorageWriter;
 
@@ -50,6 +51,21 @@ extern char *pgb_storage_download_url(const char *url, int expires);
 
 /* at start-up: abort this cluster's unfinished S3 uploads (best effort) */
 extern void pgb_storage_sweep(void);
+
+typedef struct PgbStorageEntry
+{
+	char	   *url;			/* full storage URL of the object */
+	int64		size;
+} PgbStorageEntry;
+
+/* every object whose URL starts with prefix_url (a List of PgbStorageEntry *), all pages */
+extern List *pgb_storage_list(const char *prefix_url);
+
+/* a small object (a manifest) written whole and durably: file:// temp file + fsync + rename + directory fsync; s3:// one PUT */
+extern void pgb_storage_put_small(const char *url, const char *data, size_t len);
+
+/* a small object read whole, at most max_len bytes (larger: ERROR); NULL when it does not exist */
+extern char *pgb_storage_get_small(const char *url, size_t max_len, size_t *len);
 
 /*
  * A read source of an s3:// archive (storage_s3.c), for a caller that wraps

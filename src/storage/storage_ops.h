@@ -14,6 +14,7 @@
 #define PGB_STORAGE_OPS_H
 
 #include "archive.h"
+#include "nodes/pg_list.h"
 
 typedef struct PgbStorageOps
 {
@@ -42,6 +43,15 @@ typedef struct PgbStorageOps
 
 	/* at start-up: abort this cluster's unfinished uploads; may be NULL */
 	void		(*sweep) (const char *root, const char *prefix);
+
+	/* every object whose URL starts with prefix_url: PgbStorageEntry *s */
+	List	   *(*list) (const char *prefix_url);
+
+	/* a small object written whole and durably (it may replace one) */
+	void		(*put_small) (const char *url, const char *data, size_t len);
+
+	/* a small object read whole, at most max_len bytes; NULL if absent */
+	char	   *(*get_small) (const char *url, size_t max_len, size_t *len);
 } PgbStorageOps;
 
 extern const PgbStorageOps pgb_storage_local_ops;
@@ -60,5 +70,9 @@ extern void pgb_s3_abort(PgbS3Writer *w);
 extern bool pgb_s3_delete(const char *url);
 extern char *pgb_s3_presign(const char *url, int expires);
 extern void pgb_s3_sweep(const char *root, const char *prefix);
+/* storage_s3_list.c */
+extern List *pgb_s3_list(const char *prefix_url);
+extern void pgb_s3_put_small(const char *url, const char *data, size_t len);
+extern char *pgb_s3_get_small(const char *url, size_t max_len, size_t *len);
 
 #endif							/* PGB_STORAGE_OPS_H */

@@ -13,7 +13,10 @@
  * per backup and checked with HEAD before an upload starts, and writes
  * carry If-None-Match: * so that S3 refuses to overwrite.  Reading is by
  * ranged GETs through a window buffer (PgbReadSource for the archive
- * reader).  Presigned GET URLs for pgbackups.url().
+ * reader).  Presigned GET URLs for pgbackups.url().  Listing, small
+ * objects and the start-up sweep are in storage_s3_list.c, on the same
+ * signed requests (storage_s3_int.h); every XML answer is read with
+ * libxml2 (xml.c).
  *
  * src/storage/storage_s3.c
  *
@@ -33,27 +36,20 @@
 #include "sigv4.h"
 #include "storage.h"
 #include "storage_ops.h"
+#include "storage_s3_int.h"
 #include "url_scheme.h"
+#include "xml.h"
 
 #define S3_MAX_PARTS 10000
 #define S3_MAX_PART_SIZE ((uint64) 5 * 1024 * 1024 * 1024)
 #define S3_BUFFER_BUDGET ((uint64) 1024 * 1024 * 1024)
 #define S3_READ_WINDOW (8 * 1024 * 1024)
 
-typedef struct S3Config
-{
-	char	   *bucket;
-	char	   *key;			/* object key (or prefix), no leading '/' */
-	bool		https;
-	char	   *endpoint_host;	/* host[:port] */
-	bool		path_style;
-	PgbSigV4Creds creds;
-} S3Config;
 
 /* ---- configuration and addressing ---- */
 
-static S3Config *
-s3_config(const char *url)
+S3Config *
+pgb_s3_config(const char *url)
 {
 	S3Config   *c = palloc0(sizeof(S3Config));
 	const char *b = url + 5;
@@ -113,11 +109,20 @@ object_host(const S3Config *c)
 		psprintf("%s.%s", c->bucket, c->endpoint_host);
 }
 
+/*
+ * object_path
+ *		The path of key on the wire (and signed as is).  A bucket-level
+ *		request (key "") is "/bucket" or "/", never "/bucket/": S3 signs
+ *		the path it receives, but S3-compatible servers that rebuild the
+ *		canonical URI from the bucket name (s3rver) would refuse it.
+ */
 static char *
 object_path(const S3Config *c, const char *key)
 {
 	char	   *ekey = pgb_sigv4_uri_encode(key, true);
 
+	if (key[0] == '\0')
+		return c->path_style ? psprintf("/%s", c->bucket) : pstrdup("/");
 	return c->path_style ? psprintf("/%s/%s", c->bucket, ekey) : psprintf("/%s", ekey);
 }
 
@@ -133,30 +138,17 @@ amz_date(char *buf)
 
 /* ---- one signed request ---- */
 
-typedef struct S3Request
-{
-	const char *method;
-	const char *key;
-	const char *query;			/* "" or "uploads=", ... */
-	const char *body;
-	size_t		body_len;
-	const char *extra_names[3]; /* extra signed headers */
-	const char *extra_values[3];
-	int			nextra;
-	PgbHttpSink sink;
-	void	   *sink_arg;
-} S3Request;
 
-static void
-add_extra(S3Request *rq, const char *name, const char *value)
+void
+pgb_s3_add_extra(S3Request *rq, const char *name, const char *value)
 {
 	rq->extra_names[rq->nextra] = name;
 	rq->extra_values[rq->nextra] = value;
 	rq->nextra++;
 }
 
-static PgbHttpXfer *
-s3_prepare(const S3Config *c, const S3Request *rq)
+PgbHttpXfer *
+pgb_s3_prepare(const S3Config *c, const S3Request *rq)
 {
 	char		date[17];
 	char	   *host = object_host(c);
@@ -212,13 +204,19 @@ s3_prepare(const S3Config *c, const S3Request *rq)
 		pgb_http_add_header(x, "Content-Type: application/xml");
 	x->sink = rq->sink;
 	x->sink_arg = rq->sink_arg;
+	if (rq->max_body > 0)
+	{
+		x->max_bytes = rq->max_body;
+		x->resp_cap = Max(x->resp_cap, (size_t) rq->max_body);
+	}
 	return x;
 }
 
-static void
-s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x)
+void
+pgb_s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x)
 {
-	int			code = x->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
+	int			code = x->too_big ? ERRCODE_PROGRAM_LIMIT_EXCEEDED :
+		x->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
 		x->status == 404 ? ERRCODE_UNDEFINED_FILE : ERRCODE_IO_ERROR;
 
 	ereport(ERROR,
@@ -229,26 +227,26 @@ s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x)
 }
 
 /*
- * s3_call
+ * pgb_s3_call
  *		Send rq, retrying transient failures until pgbackups.http_retry_time
  *		runs out.  Returns the final transfer; raises an error unless it
  *		succeeded or its status is one of ok_status (e.g. 404 for HEAD).
  */
-static PgbHttpXfer *
-s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
+PgbHttpXfer *
+pgb_s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
 {
 	TimestampTz deadline = pgb_http_deadline();
 	int			attempt = 0;
 
 	for (;;)
 	{
-		PgbHttpXfer *x = s3_prepare(c, rq);
+		PgbHttpXfer *x = pgb_s3_prepare(c, rq);
 
 		pgb_http_perform(x);
 		if (pgb_http_ok(x) || (ok_status && x->result == CURLE_OK && x->status == ok_status))
 			return x;
 		if (!pgb_http_transient(x) || !pgb_http_backoff(attempt++, deadline))
-			s3_fail(c, what, rq->key, x);
+			pgb_s3_fail(c, what, rq->key, x);
 		ereport(DEBUG1,
 				(errmsg_internal("retrying %s of \"s3://%s/%s\" after %s",
 								 what, c->bucket, rq->key, pgb_http_describe(x))));
@@ -267,7 +265,7 @@ s3_head(const S3Config *c, const char *key)
 	rq.method = "HEAD";
 	rq.key = key;
 	rq.query = "";
-	x = s3_call(c, &rq, "look up", 404);
+	x = pgb_s3_call(c, &rq, "look up", 404);
 	size = x->status == 404 ? -1 : x->content_length;
 	pgb_http_free(x);
 	return size;
@@ -325,7 +323,7 @@ pgb_s3_create(const char *url, uint64 expected_size)
 	uint64		part = (uint64) pgb_s3_part_size * 1024 * 1024;
 	uint64		need;
 
-	w->cfg = s3_config(url);
+	w->cfg = pgb_s3_config(url);
 	w->location = pstrdup(url);
 	if (w->cfg->key[0] == '\0')
 		elog(ERROR, "S3 object URL has no key");
@@ -369,8 +367,8 @@ initiate(PgbS3Writer *w)
 	rq.method = "POST";
 	rq.key = w->cfg->key;
 	rq.query = "uploads=";
-	x = s3_call(w->cfg, &rq, "start the upload of", 0);
-	w->upload_id = pgb_http_xml_value(x->resp.data, "UploadId");
+	x = pgb_s3_call(w->cfg, &rq, "start the upload of", 0);
+	w->upload_id = pgb_xml_first_text(x->resp.data, x->resp.len, "UploadId");
 	if (w->upload_id == NULL || w->upload_id[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -394,7 +392,7 @@ send_part(PgbS3Writer *w, S3Part *p)
 						pgb_sigv4_uri_encode(w->upload_id, false));
 	rq.body = p->buf;
 	rq.body_len = p->len;
-	p->x = s3_prepare(w->cfg, &rq);
+	p->x = pgb_s3_prepare(w->cfg, &rq);
 	pgb_http_multi_add(w->multi, p->x);
 	p->retry_at = 0;
 }
@@ -443,7 +441,7 @@ pump(PgbS3Writer *w)
 
 			/* as pgb_http_backoff: a last try at the deadline */
 			if (now >= p->deadline)
-				s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+				pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
 			p->retry_at = Min(TimestampTzPlusMilliseconds(now, pgb_http_backoff_ms(p->attempt)),
 							  p->deadline);
 			ereport(DEBUG1,
@@ -454,7 +452,7 @@ pump(PgbS3Writer *w)
 			p->x = NULL;
 		}
 		else
-			s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+			pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
 	}
 	return true;
 }
@@ -526,6 +524,30 @@ pgb_s3_write(PgbS3Writer *w, const char *data, size_t len)
 	}
 }
 
+/*
+ * complete_ok
+ *		CompleteMultipartUpload answered 200: its body must be a
+ *		CompleteMultipartUploadResult, not an Error.
+ */
+static void
+complete_ok(PgbS3Writer *w, PgbHttpXfer *x)
+{
+	PgbXmlDoc  *doc = pgb_xml_parse(x->resp.data, x->resp.len);
+	char	   *code = pgb_xml_doc_first_text(doc, "Code");
+	char	   *msg = pgb_xml_doc_first_text(doc, "Message");
+	bool		ok;
+
+	ok = doc != NULL && code == NULL &&
+		pgb_xml_doc_first_text(doc, "CompleteMultipartUploadResult") != NULL;
+	pgb_xml_free(doc);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not complete the upload of \"%s\": %s%s%s", w->location,
+						code ? code : "unexpected response",
+						msg ? ": " : "", msg ? msg : "")));
+}
+
 void
 pgb_s3_commit(PgbS3Writer *w)
 {
@@ -542,8 +564,8 @@ pgb_s3_commit(PgbS3Writer *w)
 		rq.query = "";
 		rq.body = w->cur->buf;
 		rq.body_len = w->cur->len;
-		add_extra(&rq, "if-none-match", "*");
-		x = s3_call(w->cfg, &rq, "store", 0);
+		pgb_s3_add_extra(&rq, "if-none-match", "*");
+		x = pgb_s3_call(w->cfg, &rq, "store", 0);
 		pgb_http_free(x);
 		w->done = true;
 		return;
@@ -563,16 +585,10 @@ pgb_s3_commit(PgbS3Writer *w)
 	rq.query = psprintf("uploadId=%s", pgb_sigv4_uri_encode(w->upload_id, false));
 	rq.body = xml.data;
 	rq.body_len = xml.len;
-	add_extra(&rq, "if-none-match", "*");
-	x = s3_call(w->cfg, &rq, "complete the upload of", 0);
+	pgb_s3_add_extra(&rq, "if-none-match", "*");
+	x = pgb_s3_call(w->cfg, &rq, "complete the upload of", 0);
 	/* a 200 can still carry an error, sent after S3's keep-alive whitespace */
-	if (strstr(x->resp.data, "<Error>") != NULL ||
-		strstr(x->resp.data, "CompleteMultipartUploadResult") == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("could not complete the upload of \"%s\": %s", w->location,
-						pgb_http_xml_value(x->resp.data, "Code") ? pgb_http_xml_value(x->resp.data, "Code") :
-						"unexpected response")));
+	complete_ok(w, x);
 	pgb_http_free(x);
 	w->done = true;
 	writer_release(w);
@@ -605,7 +621,7 @@ pgb_s3_abort(PgbS3Writer *w)
 		rq.key = w->cfg->key;
 		rq.query = psprintf("uploadId=%s", pgb_sigv4_uri_encode(w->upload_id, false));
 		pgb_http_retry_time = Min(pgb_http_retry_time, 10);
-		x = s3_call(w->cfg, &rq, "abort the upload of", 0);
+		x = pgb_s3_call(w->cfg, &rq, "abort the upload of", 0);
 		pgb_http_free(x);
 	}
 	PG_CATCH();
@@ -629,7 +645,7 @@ pgb_s3_abort(PgbS3Writer *w)
 bool
 pgb_s3_delete(const char *url)
 {
-	S3Config   *c = s3_config(url);
+	S3Config   *c = pgb_s3_config(url);
 	S3Request	rq = {0};
 	PgbHttpXfer *x;
 
@@ -638,7 +654,7 @@ pgb_s3_delete(const char *url)
 	rq.method = "DELETE";
 	rq.key = c->key;
 	rq.query = "";
-	x = s3_call(c, &rq, "delete", 0);
+	x = pgb_s3_call(c, &rq, "delete", 0);
 	pgb_http_free(x);
 	return true;
 }
@@ -646,7 +662,7 @@ pgb_s3_delete(const char *url)
 char *
 pgb_s3_presign(const char *url, int expires)
 {
-	S3Config   *c = s3_config(url);
+	S3Config   *c = pgb_s3_config(url);
 	char		date[17];
 	char	   *host = object_host(c);
 	char	   *path = object_path(c, c->key);
@@ -718,10 +734,10 @@ range_request(S3Source *s, uint64 pos, size_t want, WindowSink *ws)
 	rq.method = "GET";
 	rq.key = s->cfg->key;
 	rq.query = "";
-	add_extra(&rq, "range", psprintf("bytes=" UINT64_FORMAT "-" UINT64_FORMAT, pos, pos + want - 1));
+	pgb_s3_add_extra(&rq, "range", psprintf("bytes=" UINT64_FORMAT "-" UINT64_FORMAT, pos, pos + want - 1));
 	rq.sink = window_sink;
 	rq.sink_arg = ws;
-	return s3_prepare(s->cfg, &rq);
+	return pgb_s3_prepare(s->cfg, &rq);
 }
 
 static void
@@ -749,7 +765,7 @@ fetch_window(S3Source *s, uint64 pos, size_t want)
 							s->location, x->status)));
 		if (!(pgb_http_transient(x) || (pgb_http_ok(x) && s->fill < want)) ||
 			!pgb_http_backoff(attempt++, deadline))
-			s3_fail(s->cfg, "read", s->cfg->key, x);
+			pgb_s3_fail(s->cfg, "read", s->cfg->key, x);
 		pgb_http_free(x);
 	}
 	pgb_http_free(x);
@@ -880,7 +896,7 @@ pgb_s3_open_source(const char *url)
 	S3Source   *s = palloc0(sizeof(S3Source));
 	PgbReadSource *src = palloc0(sizeof(PgbReadSource));
 
-	s->cfg = s3_config(url);
+	s->cfg = pgb_s3_config(url);
 	s->location = pstrdup(url);
 	s->size = s3_head(s->cfg, s->cfg->key);
 	if (s->size < 0)
@@ -893,60 +909,6 @@ pgb_s3_open_source(const char *url)
 	src->arg = s;
 	src->size = s->size;
 	return src;
-}
-
-/* ---- the start-up sweep ---- */
-
-/*
- * pgb_s3_sweep
- *		Abort multipart uploads left under prefix (this cluster's keys) by
- *		a crash.  Only at start-up, when no job of ours can be running.
- *		Services without ListMultipartUploads are skipped with a LOG line.
- */
-void
-pgb_s3_sweep(const char *root, const char *prefix)
-{
-	S3Config   *c = s3_config(root);
-	S3Request	rq = {0};
-	PgbHttpXfer *x;
-	char	   *full = psprintf("%s%s%s", c->key, c->key[0] ? "/" : "", prefix);
-	const char *p;
-	int			n = 0;
-
-	rq.method = "GET";
-	rq.key = "";
-	rq.query = psprintf("prefix=%s&uploads=", pgb_sigv4_uri_encode(full, false));
-	x = s3_prepare(c, &rq);
-	pgb_http_perform(x);
-	if (!pgb_http_ok(x))
-	{
-		ereport(LOG,
-				(errmsg("pgbackups: could not list unfinished uploads in bucket \"%s\": %s",
-						c->bucket, pgb_http_describe(x))));
-		return;
-	}
-	for (p = strstr(x->resp.data, "<Upload>"); p; p = strstr(p + 8, "<Upload>"))
-	{
-		char	   *key = pgb_http_xml_value(p, "Key");
-		char	   *id = pgb_http_xml_value(p, "UploadId");
-		S3Request	del = {0};
-		PgbHttpXfer *d;
-
-		if (key == NULL || id == NULL || strncmp(key, full, strlen(full)) != 0)
-			continue;
-		del.method = "DELETE";
-		del.key = key;
-		del.query = psprintf("uploadId=%s", pgb_sigv4_uri_encode(id, false));
-		d = s3_prepare(c, &del);
-		pgb_http_perform(d);
-		if (pgb_http_ok(d))
-			n++;
-		pgb_http_free(d);
-	}
-	if (n > 0)
-		ereport(LOG,
-				(errmsg("pgbackups: aborted %d unfinished upload(s) in bucket \"%s\"", n, c->bucket)));
-	pgb_http_free(x);
 }
 
 /* ---- the s3:// entry of the storage ops table (storage_ops.h) ---- */
@@ -992,4 +954,7 @@ const PgbStorageOps pgb_storage_s3_ops = {
 	.open_reader = s3_open_reader,
 	.download_url = pgb_s3_presign,
 	.sweep = pgb_s3_sweep,
+	.list = pgb_s3_list,
+	.put_small = pgb_s3_put_small,
+	.get_small = pgb_s3_get_small,
 };
