@@ -46,6 +46,7 @@
 #include "url_fetch.h"
 #include "http.h"
 #include "job_kind.h"
+#include "manifest.h"
 #include "url_scheme.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_capture);
@@ -445,10 +446,12 @@ pgbackups_delete(PG_FUNCTION_ARGS)
 	/*
 	 * The scheduler removed the record; the files go here, in the caller's
 	 * session, so that a slow or retried storage delete never holds up the
-	 * scheduler.
+	 * scheduler.  The manifest goes first: an archive without one is never
+	 * taken for a completed backup, a manifest without its archive would be.
 	 */
 	if (rq.source[0])
 	{
+		pgb_manifest_remove(rq.source);
 		pgb_storage_delete(rq.source);
 		pgb_storage_remove_partials(rq.source);
 	}

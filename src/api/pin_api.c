@@ -6,7 +6,11 @@
  * A pin is configuration, written in the caller's transaction like a
  * schedule, as the bootstrap superuser after the read rule (access.c) was
  * checked for the caller: operators read the catalog but cannot write it.
- * The log line names the calling role.
+ * The log line names the calling role.  A completed backup's manifest
+ * (manifest.c) is rebuilt after the catalog change and stored when the
+ * transaction commits: if storing fails, the transaction fails and the
+ * catalog keeps the old value, as does the manifest; a rolled-back pin
+ * stores nothing.
  *
  * src/api/pin_api.c
  *
@@ -23,6 +27,7 @@
 #include "utils/formatting.h"
 
 #include "access.h"
+#include "manifest.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_pin);
 PG_FUNCTION_INFO_V1(pgbackups_unpin);
@@ -49,6 +54,7 @@ write_pin(void *arg)
 		SPI_execute_with_args("INSERT INTO pgbackups.logs (job_id, message) VALUES ($1, $2)",
 							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the pin");
+	pgb_manifest_write_at_commit(w->id);
 	SPI_finish();
 }
 

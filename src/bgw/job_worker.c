@@ -8,7 +8,10 @@
  * States: the scheduler created the row (pending) and the job slot; this
  * worker marks it running, runs the capture, and records the outcome
  * (completed, failed or canceled) in the catalog before marking the slot
- * finished.  Cancellation is cooperative: pgbackups.cancel() sets the
+ * finished.  A backup is completed only with its manifest: once the
+ * archive is durable, the row is marked completed in the transaction that
+ * stores the manifest beside it (manifest.c); if that fails, the archive
+ * and anything of the manifest are removed and the backup fails.  Cancellation is cooperative: pgbackups.cancel() sets the
  * slot's cancel flag and the worker's latch, and every wait of the capture
  * checks the flag within 100 ms.  If the worker dies without recording an
  * outcome (FATAL, SIGTERM), an exit callback flags the slot and the
@@ -40,11 +43,15 @@
 #include "guc.h"
 #include "job_slot.h"
 #include "job_worker.h"
+#include "manifest.h"
 #include "retention.h"
 #include "shmem.h"
 #include "storage.h"
 
 static char my_id[PGB_ID_LEN];
+
+/* the capture's archive is durable under its final name */
+static bool archive_stored = false;
 
 static void
 job_log(const char *msg)
@@ -56,6 +63,29 @@ static void
 job_exit(int code, Datum arg)
 {
 	pgb_capture_cleanup_on_exit();
+}
+
+/*
+ * remove_stored
+ *		The backup failed after its archive was stored: remove its manifest
+ *		(if any was written) and then the archive, so no archive of a failed
+ *		backup stays behind.  A failure to remove is reported as a WARNING.
+ */
+static void
+remove_stored(const char *location)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		pgb_manifest_remove(location);
+		pgb_storage_delete(location);
+	}
+	PG_CATCH();
+	{
+		pgb_catch_and_log(ctx);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -71,6 +101,8 @@ record_failure(const char *location, const ErrorData *edata)
 	PgbErrorInfo err;
 
 	pgb_capture_cleanup();
+	if (archive_stored)
+		remove_stored(location);
 	pgb_storage_remove_partials(location);
 	if (pgb_job_cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 	{
@@ -139,6 +171,8 @@ pgb_job_worker_main(Datum arg)
 	PG_TRY();
 	{
 		pgb_capture_run(&params, &hooks, &result);
+		archive_stored = true;
+		pgb_manifest_complete(my_id, &result);
 	}
 	PG_CATCH();
 	{
@@ -149,7 +183,6 @@ pgb_job_worker_main(Datum arg)
 	}
 	PG_END_TRY();
 
-	pgb_catalog_mark_completed(my_id, &result);
 	pgb_catalog_log(my_id, "backup completed");
 	if (strcmp(row->kind, "manual") == 0)
 		pgb_retention_manual(my_id);

@@ -299,8 +299,15 @@ pgb_catalog_mark_running(const char *id, int pid)
 	pgb_cat_commit();
 }
 
+/*
+ * pgb_catalog_mark_completed_in_tx
+ *		Record a capture's figures and mark the backup completed, inside an
+ *		open catalog transaction (catalog_spi.h): the job worker stores the
+ *		backup's manifest in the same transaction (manifest.c), so the row
+ *		becomes completed exactly when its manifest is durable.
+ */
 void
-pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res)
+pgb_catalog_mark_completed_in_tx(const char *id, const PgbCaptureResult *res)
 {
 	char		tables[16],
 				rows[32],
@@ -325,12 +332,18 @@ pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res)
 	args[8] = res->archive_version;
 	args[9] = res->pgdump_version;
 	args[10] = res->server_version;
-	pgb_cat_begin("pgbackups: finish backup");
 	pgb_cat_run("UPDATE pgbackups.backups SET status = 'completed', finished_at = now(), "
 		"tables = $2::int, rows = $3::bigint, raw_size = $4::bigint, archive_size = $5::bigint, "
 		"source_size = $6::bigint, sha256 = $7, table_rows = $8::jsonb, archive_version = $9, "
 		"pg_dump_version = $10, server_version = $11, worker_pid = NULL WHERE id = $1",
 		11, args);
+}
+
+void
+pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res)
+{
+	pgb_cat_begin("pgbackups: finish backup");
+	pgb_catalog_mark_completed_in_tx(id, res);
 	pgb_cat_commit();
 }
 

@@ -68,6 +68,8 @@ extern List *pgb_catalog_running_backups(void);
 extern List *pgb_catalog_pending_backups(void);
 extern void pgb_catalog_mark_running(const char *id, int pid);
 extern void pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res);
+/* the same inside an open catalog transaction (catalog_spi.h) */
+extern void pgb_catalog_mark_completed_in_tx(const char *id, const PgbCaptureResult *res);
 extern void pgb_catalog_mark_ended(const char *id, const char *status,
 								   const char *error, const char *sqlstate);
 extern char *pgb_catalog_delete_backup(const char *id);

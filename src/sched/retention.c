@@ -7,9 +7,11 @@
  *	  outside its grandfather-father-son set (catalog_schedule.c has the
  *	  rule).  Pinned backups are never expired, nor is the newest one.
  *
- * The rows go first (in one transaction), then the archives; a failure to
- * remove an archive is reported as a WARNING and leaves an orphan file,
- * never a row pointing at nothing.  Every expiry is logged on the new
+ * The rows go first (in one transaction), then for each backup its
+ * manifest and then its archive; a failure to remove either is reported as
+ * a WARNING and leaves an orphan (an archive whose manifest could not be
+ * removed is kept, so no manifest ever names a missing archive), never a
+ * row pointing at nothing.  Every expiry is logged on the new
  * backup's log and in the server log.
  *
  * src/sched/retention.c
@@ -21,10 +23,11 @@
 #include "catalog.h"
 #include "catalog_schedule.h"
 #include "guc.h"
+#include "manifest.h"
 #include "retention.h"
 #include "storage.h"
 
-/* a failure is reported and does not stop the others */
+/* manifest, then archive; a failure is reported and does not stop the others */
 static void
 delete_archive(const char *location)
 {
@@ -32,6 +35,7 @@ delete_archive(const char *location)
 
 	PG_TRY();
 	{
+		pgb_manifest_remove(location);
 		pgb_storage_delete(location);
 	}
 	PG_CATCH();
