@@ -65,27 +65,36 @@ job_exit(int code, Datum arg)
 	pgb_capture_cleanup_on_exit();
 }
 
-/*
- * remove_stored
- *		The backup failed after its archive was stored: remove its manifest
- *		(if any was written) and then the archive, so no archive of a failed
- *		backup stays behind.  A failure to remove is reported as a WARNING.
- */
+/* remove one object of a failed backup; a failure is a WARNING */
 static void
-remove_stored(const char *location)
+remove_object(const char *url)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		pgb_manifest_remove(location);
-		pgb_storage_delete(location);
+		pgb_storage_delete(url);
 	}
 	PG_CATCH();
 	{
 		pgb_catch_and_log(ctx);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * remove_stored
+ *		The backup failed after its archive was stored: remove its manifest
+ *		(if any was written) and then the archive, so nothing of a failed
+ *		backup stays behind.  Each removal is tried on its own: something
+ *		that is no manifest of ours in the manifest's place must not keep the
+ *		archive of a failed backup.
+ */
+static void
+remove_stored(const char *location)
+{
+	remove_object(pgb_manifest_url(location));
+	remove_object(location);
 }
 
 /*
