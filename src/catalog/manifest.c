@@ -87,7 +87,7 @@ static const char *const manifest_sql =
 "'kind', b.kind, "
 "'database', b.database, "
 "'catalog_database', pg_catalog.json_build_object("
-"  'name', pg_catalog.current_database(), 'oid', $2::pg_catalog.oid), "
+"  'name', pg_catalog.current_database(), 'oid', $2::pg_catalog.int8), "
 "'system_identifier', $3, "
 "'label', b.label, "
 "'requested_by', b.requested_by, "
