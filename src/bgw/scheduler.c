@@ -268,6 +268,9 @@ scheduler_turn(void)
 {
 	bool		busy = work_waiting(true);
 
+	if (outdated[0])
+		check_version();		/* ALTER EXTENSION ... UPDATE may have run */
+
 	pgb_sched_process_requests(outdated);
 	if (outdated[0])
 		return busy;
@@ -293,6 +296,7 @@ attach(Oid dboid)
 		pgb_sched_refuse_requests();
 		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 		pgb_sched_db->state = PGB_DB_ABSENT;
+		pgb_sched_db->reconciled = false;	/* a new CREATE EXTENSION reconciles */
 		pgb_sched_db->pid = 0;
 		pgb_sched_db->latch = NULL;
 		pgb_sched_db->probed_at = GetCurrentTimestamp();
@@ -315,8 +319,9 @@ attach(Oid dboid)
 	StartTransactionCommand();
 	pgb_sched_dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
 	CommitTransactionCommand();
-	ereport(DEBUG1,
-			(errmsg_internal("pgbackups scheduler started for database \"%s\"", pgb_sched_dbname)));
+	/* logged once per server start (on demand it starts often) */
+	ereport(reconciled ? DEBUG1 : LOG,
+			(errmsg("pgbackups scheduler started for database \"%s\"", pgb_sched_dbname)));
 }
 
 void

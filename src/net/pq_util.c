@@ -259,8 +259,16 @@ pgb_pq_connect(const char *conninfo)
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		char	   *msg = pchomp(PQerrorMessage(conn));
+		const char *h = PQhost(conn);
+		char	   *host = h ? pstrdup(h) : NULL;
+		bool		local = host == NULL || host[0] == '\0' || host[0] == '/';
 
 		pgb_pq_disconnect(conn);
+		if (!local)
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to the source server \"%s\"", host),
+					 errdetail_internal("%s", msg)));
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to the local server"),

@@ -279,7 +279,8 @@ check_eq "... no passfile left once it completed" "$(pass_left)" 0
 try_sql cat "SELECT pgbackups.copy(pg_read_file('$W/wrong.url'), 'dst4', 'dst4', wait => true)"
 note_error "copy with a wrong password"
 check_eq "copy from a URL with a wrong password: SQLSTATE" "$TRY_STATE" 08001
-check "... the error says why ($TRY_MSG)" grep -q 'password authentication failed' <<<"$TRY_MSG"
+check "... the error names the source server ($TRY_MSG)" grep -q 'could not connect to the source server "127.0.0.1"' <<<"$TRY_MSG"
+check "... its DETAIL says why" grep -q '^DETAIL: .*password authentication failed' <<<"$TRY_ERR"
 
 # a copy whose pg_dump is held: an exact look at every command line while it lives, then cancel
 n_before=$(find "$BIN/calls" -name '*.blocked' | wc -l)

@@ -21,18 +21,19 @@ q old "CREATE EXTENSION pgbackups VERSION '1.2.0'" >/dev/null
 q old "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 100) g" >/dev/null
 expect_sqlstate "capture with a 1.2.0 catalog is refused" old 55000 "SELECT pgbackups.capture(wait => true)"
 check "the refusal says what to run" grep -q 'run ALTER EXTENSION pgbackups UPDATE' "$SERVER_LOG"
-check "the scheduler stays up with an old catalog" \
-	test "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = 'old' AND backend_type = 'pgbackups scheduler'")" = 1
+check "the scheduler warned about the old catalog" \
+	grep -q "the extension in database \"old\" is version 1.2.0, but the loaded library needs" "$SERVER_LOG"
 check_eq "no row was written into the old catalog" "$(q old "SELECT count(*) FROM pgbackups.backups")" 0
 
 LATEST=$(q postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'pgbackups'")
-# 1.0.0 -> 1.1.0 -> 1.2.0 -> 1.3.0 -> 1.4.0 in one database
+# 1.0.0 -> 1.1.0 -> 1.2.0 -> 1.3.0 -> 1.4.0 -> 1.5.0 in one database
 q postgres "CREATE DATABASE steps" >/dev/null
 q steps "CREATE EXTENSION pgbackups VERSION '1.0.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.1.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.2.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.3.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.4.0'" >/dev/null
+q steps "ALTER EXTENSION pgbackups UPDATE TO '1.5.0'" >/dev/null
 check_eq "steps is at the newest version" "$(q steps "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" "$LATEST"
 q old "ALTER EXTENSION pgbackups UPDATE" >/dev/null
 check_eq "old is at the newest version" "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" "$LATEST"
@@ -107,14 +108,10 @@ for db in steps old; do
 done
 check "the compared definitions are not empty" test "$(wc -l <"$TESTDIR/fresh.sql")" -gt 150
 
-# after the update, the scheduler works on the old database again (it looks every second)
-for _ in $(seq 1 50); do
-	grep -q "database \"old\": the extension is now version $LATEST" "$SERVER_LOG" && break
-	sleep 0.2
-done
+# after the update, the scheduler works on the old database again at once (a
+# scheduler that saw the old version looks again before each turn)
 id=$(q old "SELECT pgbackups.capture(wait => true)" 2>"$TESTDIR/cap.err") || fail "capture after update: $(cat "$TESTDIR/cap.err")"
 check_eq "capture after the update" "$(q old "SELECT status FROM pgbackups.backups WHERE id = '$id'")" completed
 check_eq "schedule after the update" "$(q old "SELECT pgbackups.schedule(at => '02:00 UTC')")" old
-check "the scheduler logged the update" grep -q "database \"old\": the extension is now version $LATEST" "$SERVER_LOG"
 
 finish
