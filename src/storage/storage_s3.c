@@ -246,10 +246,11 @@ pgb_s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_sta
 		if (pgb_http_ok(x) || (ok_status && x->result == CURLE_OK && x->status == ok_status))
 			return x;
 		if (!pgb_http_transient(x) || !pgb_http_backoff(attempt++, deadline))
-			pgb_s3_fail(c, what, rq->key, x);
+			pgb_s3_fail(c, what, rq->name ? rq->name : rq->key, x);
 		ereport(DEBUG1,
 				(errmsg_internal("retrying %s of \"s3://%s/%s\" after %s",
-								 what, c->bucket, rq->key, pgb_http_describe(x))));
+								 what, c->bucket, rq->name ? rq->name : rq->key,
+								 pgb_http_describe(x))));
 		pgb_http_free(x);
 	}
 }

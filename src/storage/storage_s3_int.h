@@ -29,6 +29,7 @@ typedef struct S3Request
 {
 	const char *method;
 	const char *key;			/* "": the bucket itself */
+	const char *name;			/* the key named in errors, when not key */
 	const char *query;			/* "" or "uploads=", ... as on the wire */
 	const char *body;
 	size_t		body_len;

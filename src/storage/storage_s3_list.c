@@ -28,13 +28,13 @@
 #include "storage_s3_int.h"
 #include "xml.h"
 
-/* a ListObjectsV2 or ListMultipartUploads page that is not what S3 sends */
+/* a ListObjectsV2 page that is not what S3 sends */
 static void
-bad_answer(const S3Config *c, const char *what, const char *why)
+bad_answer(const S3Config *c, const char *prefix, const char *why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("could not %s in bucket \"%s\": %s", what, c->bucket, why)));
+			 errmsg("could not list objects under \"s3://%s/%s\": %s", c->bucket, prefix, why)));
 }
 
 /* one page of ListObjectsV2 into *entries (in cxt); the next token or NULL */
@@ -53,21 +53,22 @@ list_page(const S3Config *c, const char *prefix, const char *token,
 
 	rq.method = "GET";
 	rq.key = "";
+	rq.name = prefix;
 	rq.query = psprintf("list-type=2&max-keys=%d&prefix=%s%s%s",
 						pgb_s3_list_page_size, pgb_sigv4_uri_encode(prefix, false),
 						token ? "&continuation-token=" : "",
 						token ? pgb_sigv4_uri_encode(token, false) : "");
-	x = pgb_s3_call(c, &rq, "list objects", 0);
+	x = pgb_s3_call(c, &rq, "list objects under", 0);
 	doc = pgb_xml_parse(x->resp.data, x->resp.len);
 	if (doc == NULL || pgb_xml_doc_first_text(doc, "ListBucketResult") == NULL)
-		bad_answer(c, "list objects", "the answer is not a ListBucketResult");
+		bad_answer(c, prefix, "the answer is not a ListBucketResult");
 	foreach(lc, pgb_xml_doc_records(doc, "Contents", fields, lengthof(fields)))
 	{
 		char	  **rec = (char **) lfirst(lc);
 		PgbStorageEntry *e;
 
 		if (rec[0] == NULL || rec[1] == NULL)
-			bad_answer(c, "list objects", "an object has no Key or Size");
+			bad_answer(c, prefix, "an object has no Key or Size");
 		if (strncmp(rec[0], prefix, strlen(prefix)) != 0)
 			continue;			/* not asked for */
 		old = MemoryContextSwitchTo(cxt);
@@ -82,7 +83,7 @@ list_page(const S3Config *c, const char *prefix, const char *token,
 	{
 		next = pgb_xml_doc_first_text(doc, "NextContinuationToken");
 		if (next == NULL || next[0] == '\0' || (token && strcmp(next, token) == 0))
-			bad_answer(c, "list objects", "a truncated page has no new NextContinuationToken");
+			bad_answer(c, prefix, "a truncated page has no new NextContinuationToken");
 		next = MemoryContextStrdup(cxt, next);
 	}
 	pgb_xml_free(doc);
