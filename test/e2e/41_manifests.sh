@@ -242,7 +242,8 @@ run_mode() {
 	check_eq "$MODE: $b1 manifest compression_level" "$(manifest_field "$db" "$b1" compression_level)" 6
 	check_eq "$MODE: $b1 manifest table_rows" "$(manifest_field "$db" "$b1" table_rows)" \
 		"$(q "$db" "SELECT table_rows::text FROM pgbackups.backups WHERE id = '$b1'" | jq -c .)"
-	check_eq "$MODE: $b2 manifest compression_level is null (the default)" "$(manifest_field "$db" "$b2" compression_level)" null
+	check_eq "$MODE: $b2 manifest compression" "$(manifest_field "$db" "$b2" compression)" '"none"'
+	check_eq "$MODE: $b1 manifest label" "$(manifest_field "$db" "$b1" label)" '"first \"one\" é"'
 	loc1=$(backup_field "$db" "$b1" location)
 	loc2=$(backup_field "$db" "$b2" location)
 	sha1=$(backup_field "$db" "$b1" sha256)
