@@ -28,3 +28,25 @@ REVOKE ALL ON FUNCTION
 	@extschema@._storage_list(text),
 	@extschema@._storage_read(text)
 	FROM PUBLIC;
+
+/*
+ * Rescan (src/catalog/rescan.c): the catalog is an index of storage.  A
+ * completed backup whose archive is gone is 'missing' (visible, never
+ * deleted); rescan() imports the manifests of this catalog (this cluster,
+ * this database), writes the manifests of older backups, and moves the id
+ * sequences past every id in storage.  The maintenance worker runs it
+ * after CREATE EXTENSION and at the first scheduler start after a server
+ * start.
+ */
+ALTER TABLE @extschema@.backups DROP CONSTRAINT backups_status_check;
+ALTER TABLE @extschema@.backups ADD CONSTRAINT backups_status_check
+	CHECK (status IN ('pending', 'running', 'completed', 'failed', 'canceled', 'missing'));
+
+CREATE FUNCTION @extschema@.rescan()
+RETURNS TABLE (id text, outcome text)
+AS 'MODULE_PATHNAME', 'pgbackups_rescan'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.rescan()
+	IS 'rebuild this catalog from the manifests in storage: import, mark missing, write old manifests; returns what changed';
+REVOKE ALL ON FUNCTION @extschema@.rescan() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.rescan() TO pgbackups_admin;

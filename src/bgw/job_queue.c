@@ -184,8 +184,9 @@ pgb_jobq_reconcile(void)
 	}
 	foreach(lc, pending)
 		(void) pgb_jobq_add(lfirst(lc), InvalidOid, NULL);
-	if (leftover_databases_exist())
-		pgb_jobq_flag_maintenance(PGB_MAINT_LEFTOVERS | PGB_MAINT_OLD);
+	/* the catalog is an index of storage: rebuilt once per start (rescan.c) */
+	pgb_jobq_flag_maintenance(PGB_MAINT_RESCAN |
+							  (leftover_databases_exist() ? PGB_MAINT_LEFTOVERS | PGB_MAINT_OLD : 0));
 }
 
 /* a scheduled backup just recorded: give it a job slot, or record it failed */

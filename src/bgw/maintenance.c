@@ -11,6 +11,8 @@
  *	- drops the staging and replaced databases that jobs of this catalog
  *	  left when they died (never one of a job that is still live), and on
  *	  PGB_MAINT_OLD also replaced databases whose catalog database is gone;
+ *	- rebuilds the catalog from the manifests in storage (rescan.c), once
+ *	  per server start and after CREATE EXTENSION;
  *	- delivers the due alerts (alerts.c), each POST bounded by its timeout
  *	  and waiting on the latch;
  * then leaves the time of the next webhook retry for the launcher and
@@ -33,6 +35,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "access.h"
 #include "alerts.h"
@@ -42,6 +45,7 @@
 #include "guc.h"
 #include "maintenance.h"
 #include "pq_util.h"
+#include "rescan.h"
 #include "error_info.h"
 #include "shmem.h"
 #include "storage.h"
@@ -146,6 +150,30 @@ chore(void (*fn) (const char *, bool), const char *dbname, bool arg)
 	PG_END_TRY();
 }
 
+/* rebuild this catalog from the manifests in storage (rescan.c) */
+static void
+rescan(const char *dbname, bool unused)
+{
+	List	   *items;
+	ListCell   *lc;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pgbackups: rescan");
+	items = pgb_rescan();
+	foreach(lc, items)
+	{
+		PgbRescanItem *it = lfirst(lc);
+
+		ereport(LOG,
+				(errmsg("pgbackups: rescan of database \"%s\": %s %s", dbname, it->id, it->outcome)));
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
 static void
 deliver_alerts(const char *dbname, bool unused)
 {
@@ -200,6 +228,8 @@ pgb_maintenance_main(Datum arg)
 		}
 		if (flags & (PGB_MAINT_LEFTOVERS | PGB_MAINT_OLD))
 			chore(drop_leftovers, dbname, (flags & PGB_MAINT_OLD) != 0);
+		if (flags & PGB_MAINT_RESCAN)
+			chore(rescan, dbname, false);
 		if (pgb_webhook_url && pgb_webhook_url[0])
 			chore(deliver_alerts, dbname, false);
 		(void) pgb_catalog_next_wakeup(&alerts_at);

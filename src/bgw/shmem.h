@@ -63,6 +63,7 @@ typedef struct PgbDbSlot
 #define PGB_MAINT_ALERTS	0x01	/* deliver due alerts */
 #define PGB_MAINT_LEFTOVERS 0x02	/* drop staging databases of dead jobs */
 #define PGB_MAINT_OLD		0x04	/* also drop every replaced (_old) database */
+#define PGB_MAINT_RESCAN	0x08	/* rebuild the catalog from storage */
 
 typedef enum PgbRequestKind
 {

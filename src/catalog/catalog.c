@@ -79,6 +79,19 @@ sanitize(const char *name)
 }
 
 /*
+ * pgb_catalog_storage_prefix
+ *		Where this catalog's archives and manifests live:
+ *		<storage root>/<system identifier>/<catalog database>/, the
+ *		database name percent-encoded.
+ */
+char *
+pgb_catalog_storage_prefix(void)
+{
+	return pgb_storage_url_for(psprintf(UINT64_FORMAT "/%s/", GetSystemIdentifier(),
+										sanitize(get_database_name(MyDatabaseId))));
+}
+
+/*
  * pgb_catalog_insert_backup
  *		Record a pending backup; returns its id (b001, a001, ...).  Its
  *		storage key carries the cluster's system identifier, this
@@ -93,7 +106,6 @@ pgb_catalog_insert_backup_in_tx(const char *kind, const char *database,
 {
 	char	   *id;
 	char	   *num;
-	char	   *key;
 	char	   *url;
 	char		levelbuf[16];
 	char		parbuf[16];
@@ -108,9 +120,7 @@ pgb_catalog_insert_backup_in_tx(const char *kind, const char *database,
 	num = pgb_cat_get(0, 1);
 	id = psprintf("%s%03d", prefix, atoi(num));
 	pg_strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", pg_gmtime(&now));
-	key = psprintf(UINT64_FORMAT "/%s/%s-%s.dump", GetSystemIdentifier(),
-				   sanitize(get_database_name(MyDatabaseId)), id, ts);
-	url = pgb_storage_url_for(key);
+	url = psprintf("%s%s-%s.dump", pgb_catalog_storage_prefix(), id, ts);
 	snprintf(levelbuf, sizeof(levelbuf), "%d", level);
 	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
 	{

@@ -52,6 +52,7 @@ typedef struct PgbCaptureResult PgbCaptureResult;
 #define PGB_CATALOG_VERSION "1.5.0"
 
 extern char *pgb_catalog_extension_version(void);
+extern char *pgb_catalog_storage_prefix(void);
 extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
 									   const char *compression, int level, int parallel,
 									   const char *label, const char *requested_by);
