@@ -55,10 +55,10 @@ SELECT convert_from(substr(h, 1, 5), 'SQL_ASCII') AS magic,
            (get_byte(h, 12) + 256 * get_byte(h, 13)) AS compression
   FROM pg_read_binary_file(:'path', 0, 16) AS h;
 
--- no temporary file of the job is left
+-- no temporary file of the job is left: only the archive and its manifest
 SELECT count(*) AS tmp_files
   FROM pg_ls_dir(regexp_replace(:'path', '/[^/]+$', '')) AS f
- WHERE f LIKE :'id' || '-%' AND f NOT LIKE '%.dump';
+ WHERE f LIKE :'id' || '-%' AND f NOT LIKE '%.dump' AND f NOT LIKE '%.dump.manifest.json';
 
 -- info, logs, list, wait
 SELECT field, CASE WHEN field IN ('ID', 'Database', 'Label', 'Status', 'Type', 'Compression',
