@@ -50,3 +50,20 @@ COMMENT ON FUNCTION @extschema@.rescan()
 	IS 'rebuild this catalog from the manifests in storage: import, mark missing, write old manifests; returns what changed';
 REVOKE ALL ON FUNCTION @extschema@.rescan() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.rescan() TO pgbackups_admin;
+
+/*
+ * Backups as storage knows them (src/catalog/stored.c), for every database
+ * of this cluster, including dropped ones and databases without the
+ * extension, filtered by the read rule.  restore('app::b003') finds a
+ * backup here when "app" is gone or has no catalog.
+ */
+CREATE FUNCTION @extschema@.stored_backups(database name DEFAULT NULL)
+RETURNS TABLE (catalog_database text, id text, kind text, source_database text,
+			   created_at timestamptz, finished_at timestamptz, archive_size bigint,
+			   sha256 text, pinned boolean, label text)
+AS 'MODULE_PATHNAME', 'pgbackups_stored_backups'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.stored_backups(name)
+	IS 'the backups in storage of one catalog database (NULL: all of this cluster, dropped ones included) that the caller may read';
+REVOKE ALL ON FUNCTION @extschema@.stored_backups(name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.stored_backups(name) TO pgbackups_admin;

@@ -87,8 +87,15 @@ sanitize(const char *name)
 char *
 pgb_catalog_storage_prefix(void)
 {
+	return pgb_catalog_storage_prefix_for(get_database_name(MyDatabaseId));
+}
+
+/* the same for the catalog of any database of this cluster, by name */
+char *
+pgb_catalog_storage_prefix_for(const char *dbname)
+{
 	return pgb_storage_url_for(psprintf(UINT64_FORMAT "/%s/", GetSystemIdentifier(),
-										sanitize(get_database_name(MyDatabaseId))));
+										sanitize(dbname)));
 }
 
 /*

@@ -53,6 +53,7 @@ typedef struct PgbCaptureResult PgbCaptureResult;
 
 extern char *pgb_catalog_extension_version(void);
 extern char *pgb_catalog_storage_prefix(void);
+extern char *pgb_catalog_storage_prefix_for(const char *dbname);
 extern char *pgb_catalog_insert_backup(const char *kind, const char *database,
 									   const char *compression, int level, int parallel,
 									   const char *label, const char *requested_by);

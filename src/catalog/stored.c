@@ -1,0 +1,194 @@
+/*-------------------------------------------------------------------------
+ *
+ * stored.c
+ *	  Backups as storage knows them, seen from anywhere in the cluster:
+ *	  the manifests under <root>/<system identifier>/<catalog database>/,
+ *	  whether or not that database (or its catalog) still exists.
+ *
+ * pgb_stored_list() reads the manifests of one catalog database or of
+ * every database of this cluster (pgbackups.stored_backups()); and
+ * pgb_stored_find() finds one backup by catalog database and id, which is
+ * how restore('app::b003') works when "app" was dropped or has no
+ * extension.  A manifest is trusted only if it is a pgbackups manifest of
+ * a format version this code reads and of this cluster; the rest is left
+ * to the storage check.  Parsing uses SPI (jsonb) in a subtransaction per
+ * manifest, so the caller must be in a transaction.
+ *
+ * src/catalog/stored.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "catalog.h"
+#include "manifest.h"
+#include "storage.h"
+#include "stored.h"
+
+#define MANIFEST_MAX_BYTES (1024 * 1024)
+#define MANIFEST_TAIL ".dump" PGB_MANIFEST_SUFFIX
+
+static const char *const fields_sql =
+"SELECT j->>'format', j->>'version', j->>'system_identifier', j->'catalog_database'->>'name', "
+"  j->>'id', j->>'kind', j->>'database', j->>'created_at', j->>'finished_at', "
+"  j->>'archive_size', j->>'sha256', j->'table_rows', coalesce(j->>'pinned', 'false'), j->>'label' "
+"FROM (SELECT $1::jsonb AS j) m";
+
+static char *
+copy_value(int col, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+
+	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+/* parse and check one manifest; NULL with *why set when it is not usable */
+static PgbStoredBackup *
+parse(const char *json, const char *archive_url, MemoryContext cxt, char **why)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(json)};
+	PgbStoredBackup *b;
+	char	   *v[3];
+	int			i;
+
+	if (SPI_execute_with_args(fields_sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+	{
+		*why = "it could not be read";
+		return NULL;
+	}
+	for (i = 0; i < 3; i++)
+		v[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+	if (v[0] == NULL || strcmp(v[0], "pgbackups-manifest") != 0 || v[1] == NULL ||
+		strcmp(v[1], "1") != 0)
+	{
+		*why = "it is not a pgbackups manifest of format version 1";
+		return NULL;
+	}
+	if (v[2] == NULL || strcmp(v[2], psprintf(UINT64_FORMAT, GetSystemIdentifier())) != 0)
+	{
+		*why = "it belongs to another cluster";
+		return NULL;
+	}
+	b = MemoryContextAllocZero(cxt, sizeof(PgbStoredBackup));
+	b->catalog_database = copy_value(4, cxt);
+	b->id = copy_value(5, cxt);
+	b->kind = copy_value(6, cxt);
+	b->database = copy_value(7, cxt);
+	b->created_at = copy_value(8, cxt);
+	b->finished_at = copy_value(9, cxt);
+	b->archive_size = copy_value(10, cxt);
+	b->sha256 = copy_value(11, cxt);
+	b->table_rows = copy_value(12, cxt);
+	b->pinned = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 13), "true") == 0;
+	b->label = copy_value(14, cxt);
+	b->archive_url = MemoryContextStrdup(cxt, archive_url);
+	if (b->id == NULL || b->database == NULL || b->catalog_database == NULL)
+	{
+		*why = "it lacks its id or its databases";
+		return NULL;
+	}
+	return b;
+}
+
+/* read and parse the manifest at url in a subtransaction; NULL if unusable */
+static PgbStoredBackup *
+read_one(const char *url)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	PgbStoredBackup *volatile b = NULL;
+	size_t		len;
+	char	   *json = pgb_storage_get_small(url, MANIFEST_MAX_BYTES, &len);
+
+	if (json == NULL || strlen(json) != len)
+		return NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		char	   *why = NULL;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		b = parse(json, pnstrdup(url, strlen(url) - strlen(PGB_MANIFEST_SUFFIX)), cxt, &why);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		/* a manifest that does not parse: the storage check reports it */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		b = NULL;
+	}
+	PG_END_TRY();
+	return b;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t		n = strlen(s),
+				m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+List *
+pgb_stored_list(const char *catalog_db)
+{
+	char	   *prefix = catalog_db ? pgb_catalog_storage_prefix_for(catalog_db) :
+		pgb_storage_url_for(psprintf(UINT64_FORMAT "/", GetSystemIdentifier()));
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, pgb_storage_list(prefix))
+	{
+		PgbStorageEntry *e = lfirst(lc);
+		PgbStoredBackup *b;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ends_with(e->url, MANIFEST_TAIL))
+			continue;
+		b = read_one(e->url);
+		if (b != NULL)
+			out = lappend(out, b);
+	}
+	return out;
+}
+
+PgbStoredBackup *
+pgb_stored_find(const char *catalog_db, const char *id)
+{
+	char	   *prefix = psprintf("%s%s-", pgb_catalog_storage_prefix_for(catalog_db), id);
+	ListCell   *lc;
+
+	foreach(lc, pgb_storage_list(prefix))
+	{
+		PgbStorageEntry *e = lfirst(lc);
+		PgbStoredBackup *b;
+
+		if (!ends_with(e->url, MANIFEST_TAIL))
+			continue;
+		b = read_one(e->url);
+		if (b != NULL && strcmp(b->id, id) == 0)
+			return b;
+	}
+	return NULL;
+}
