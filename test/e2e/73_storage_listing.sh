@@ -290,6 +290,8 @@ class H(http.server.BaseHTTPRequestHandler):
         e = self.record()
         q = e["query"]
         if q.get("list-type") == "2":
+            if q.get("prefix") != "r73/st/":  # e.g. a rescan's listing at start-up: nothing
+                return self.send(200, lpage([], None))
             tok = q.get("continuation-token")
             if tok not in LIST_PAGES:
                 return self.send(400, b"<Error><Code>InvalidArgument</Code><Message>bad token</Message></Error>")
@@ -359,7 +361,7 @@ import json, sys
 for line in open(sys.argv[1]):
     e = json.loads(line)
     q = e["query"]
-    if q.get("list-type"):
+    if q.get("list-type") and q.get("prefix") == "r73/st/":
         print(e["path"], q.get("list-type"), q.get("prefix"), q.get("max-keys"), q.get("continuation-token", "-"))
 PY
 )" "/$S3_BUCKET 2 r73/st/ 1000 -
