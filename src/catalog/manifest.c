@@ -71,6 +71,7 @@
 
 #include "catalog.h"
 #include "catalog_spi.h"
+#include "guc.h"
 #include "manifest.h"
 #include "storage.h"
 
@@ -215,6 +216,7 @@ pgb_manifest_complete(const char *id, const PgbCaptureResult *res)
 {
 	pgb_cat_begin("pgbackups: finish backup");
 	pgb_catalog_mark_completed_in_tx(id, res);
+	pgb_debug_fault("after_archive");	/* tests: a crash before the manifest */
 	pgb_manifest_write(id);
 	pgb_cat_commit();
 }

@@ -73,12 +73,11 @@ static const char *const check_sql =
 "  (SELECT status FROM pgbackups.backups WHERE id = j->>'id') "
 "FROM (SELECT $1::jsonb AS j) m";
 
-typedef struct Found
-{
-	List	   *archives;		/* PgbStorageEntry * of *.dump */
-	List	   *manifests;		/* PgbStorageEntry * of *.dump.manifest.json */
-	int			max_num[2];		/* highest manual (b) and scheduled (a) id seen */
-} Found;
+/* pgb_rescan_check_manifest's answer when only the archive is absent */
+const char *const pgb_rescan_no_archive = "its archive is not in storage";
+
+/* where report() allocates: the caller's context, which outlives SPI's */
+static MemoryContext report_cxt = NULL;
 
 static bool
 ends_with(const char *s, const char *suffix)
@@ -89,8 +88,12 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static PgbStorageEntry *
-find_entry(List *entries, const char *url)
+/*
+ * pgb_rescan_find_entry
+ *		The entry of entries whose URL is url, or NULL.
+ */
+PgbStorageEntry *
+pgb_rescan_find_entry(List *entries, const char *url)
 {
 	ListCell   *lc;
 
@@ -104,9 +107,13 @@ find_entry(List *entries, const char *url)
 	return NULL;
 }
 
-/* sort the listing; note the highest id of each kind in any object's name */
-static void
-classify(const char *prefix, List *entries, Found *f)
+/*
+ * pgb_rescan_classify
+ *		Sort a listing: the archives and manifests directly under prefix (a
+ *		catalog's prefix), and the highest id of each kind in their names.
+ */
+void
+pgb_rescan_classify(const char *prefix, List *entries, PgbStorageListing *f)
 {
 	ListCell   *lc;
 	size_t		plen = strlen(prefix);
@@ -135,29 +142,43 @@ classify(const char *prefix, List *entries, Found *f)
 static void
 report(List **out, const char *id, const char *outcome)
 {
+	MemoryContext old = MemoryContextSwitchTo(report_cxt);
 	PgbRescanItem *it = palloc(sizeof(PgbRescanItem));
 
 	it->id = pstrdup(id);
 	it->outcome = pstrdup(outcome);
 	*out = lappend(*out, it);
+	MemoryContextSwitchTo(old);
 }
 
-/* why the manifest cannot be imported, or NULL; sets *id */
-static char *
-check_manifest(const char *json, const char *archive_url, List *archives, char **id)
+/*
+ * pgb_rescan_check_manifest
+ *		Why the manifest json of the archive at archive (NULL: absent) is not
+ *		a valid manifest of a backup of this cluster recorded by the catalog
+ *		of database catalog_db, or NULL if it is.  The checks, in order:
+ *		format, version, id and kind, cluster, catalog database, archive
+ *		present (pgb_rescan_no_archive), its size.  *id receives its id ("?"
+ *		if none), *status this catalog's row of that id (NULL: none).  Uses
+ *		SPI; invalid JSON raises an ERROR.
+ */
+const char *
+pgb_rescan_check_manifest(const char *json, const char *catalog_db,
+						  const PgbStorageEntry *archive, char **id, char **status)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(json)};
 	char	   *v[8];
 	int			i;
-	PgbStorageEntry *archive;
 
+	*id = "?";
+	*status = NULL;
 	if (SPI_execute_with_args(check_sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		return "it could not be read";
 	for (i = 0; i < 8; i++)
 		v[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
 	*id = v[2] ? v[2] : "?";
+	*status = v[7];
 	if (v[0] == NULL || strcmp(v[0], "pgbackups-manifest") != 0)
 		return "it is not a pgbackups manifest";
 	if (v[1] == NULL || strcmp(v[1], "1") != 0)
@@ -168,15 +189,30 @@ check_manifest(const char *json, const char *archive_url, List *archives, char *
 		return "its id or kind is invalid";
 	if (v[3] == NULL || strcmp(v[3], psprintf(UINT64_FORMAT, GetSystemIdentifier())) != 0)
 		return psprintf("it belongs to another cluster (system identifier %s)", v[3] ? v[3] : "(none)");
-	if (v[4] == NULL || strcmp(v[4], get_database_name(MyDatabaseId)) != 0)
+	if (v[4] == NULL || strcmp(v[4], catalog_db) != 0)
 		return psprintf("it belongs to the catalog of database \"%s\"", v[4] ? v[4] : "(none)");
-	archive = find_entry(archives, archive_url);
 	if (archive == NULL)
-		return v[7] != NULL ? "" : "its archive is not in storage";	/* known: check_rows */
+		return pgb_rescan_no_archive;
 	if (v[5] == NULL || strtoi64(v[5], NULL, 10) != archive->size)
 		return psprintf("its archive has " INT64_FORMAT " bytes, the manifest says %s",
 						archive->size, v[5] ? v[5] : "(none)");
-	if (v[7] != NULL && strcmp(v[7], "missing") != 0 && strcmp(v[7], "failed") != 0)
+	return NULL;
+}
+
+/* why the manifest cannot be imported, "" if there is nothing to say, or NULL; sets *id */
+static const char *
+check_manifest(const char *json, const char *archive_url, List *archives, char **id)
+{
+	char	   *status;
+	const char *why = pgb_rescan_check_manifest(json, get_database_name(MyDatabaseId),
+												pgb_rescan_find_entry(archives, archive_url),
+												id, &status);
+
+	if (why == pgb_rescan_no_archive)
+		return status != NULL ? "" : why;	/* known: check_rows */
+	if (why != NULL)
+		return why;
+	if (status != NULL && strcmp(status, "missing") != 0 && strcmp(status, "failed") != 0)
 		return "";				/* known and not to be changed: nothing to say */
 	return NULL;
 }
@@ -194,7 +230,7 @@ import_one(const char *json, const char *archive_url, List *archives, List **out
 	PG_TRY();
 	{
 		char	   *checked_id = "?";
-		char	   *why = check_manifest(json, archive_url, archives, &checked_id);
+		const char *why = check_manifest(json, archive_url, archives, &checked_id);
 		Oid			types[2] = {TEXTOID, TEXTOID};
 		Datum		values[2] = {CStringGetTextDatum(json), CStringGetTextDatum(archive_url)};
 
@@ -232,7 +268,7 @@ import_one(const char *json, const char *archive_url, List *archives, List **out
 
 /* completed rows whose archive is gone: missing; without a manifest: write it */
 static void
-check_rows(const char *prefix, Found *f, TimestampTz listed_at, List **out)
+check_rows(const char *prefix, PgbStorageListing *f, TimestampTz listed_at, List **out)
 {
 	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
 	Datum		values[2] = {CStringGetTextDatum(prefix), TimestampTzGetDatum(listed_at)};
@@ -255,7 +291,7 @@ check_rows(const char *prefix, Found *f, TimestampTz listed_at, List **out)
 	}
 	for (i = 0; i < n; i++)
 	{
-		if (find_entry(f->archives, locs[i]) == NULL)
+		if (pgb_rescan_find_entry(f->archives, locs[i]) == NULL)
 		{
 			Datum		v[1] = {CStringGetTextDatum(ids[i])};
 			Oid			t[1] = {TEXTOID};
@@ -265,7 +301,7 @@ check_rows(const char *prefix, Found *f, TimestampTz listed_at, List **out)
 								  "error_code = NULL WHERE id = $1", 1, t, v, NULL, false, 0);
 			report(out, ids[i], "missing");
 		}
-		else if (find_entry(f->manifests, pgb_manifest_url(locs[i])) == NULL)
+		else if (pgb_rescan_find_entry(f->manifests, pgb_manifest_url(locs[i])) == NULL)
 		{
 			pgb_manifest_write(ids[i]);
 			report(out, ids[i], "manifest written");
@@ -275,7 +311,7 @@ check_rows(const char *prefix, Found *f, TimestampTz listed_at, List **out)
 
 /* ids never repeat: the sequences move past the highest id in storage */
 static void
-advance_sequences(const Found *f)
+advance_sequences(const PgbStorageListing *f)
 {
 	int			k;
 
@@ -301,10 +337,12 @@ pgb_rescan(void)
 	TimestampTz listed_at = GetCurrentTimestamp();
 	List	   *entries = pgb_storage_list(prefix);
 	List	   *out = NIL;
-	Found		f;
+	PgbStorageListing f;
 	ListCell   *lc;
 
-	classify(prefix, entries, &f);
+	report_cxt = CurrentMemoryContext;
+
+	pgb_rescan_classify(prefix, entries, &f);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	foreach(lc, f.manifests)

@@ -7,6 +7,9 @@
  * and hidden from SHOW ALL; everything else can be read by anyone but only
  * changed in postgresql.conf (SIGHUP) or by a superuser.
  *
+ * pgbackups.debug_clock and pgbackups.debug_fault are for tests only; the
+ * fault points of the latter are reached through pgb_debug_fault().
+ *
  * src/module/guc.c
  *
  *-------------------------------------------------------------------------
@@ -16,8 +19,10 @@
 #include <limits.h>
 
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
+#include "utils/wait_event.h"
 
 #include "compress.h"
 #include "guc.h"
@@ -48,9 +53,27 @@ char	   *pgb_url_allowed_hosts = NULL;
 char	   *pgb_restore_extensions = NULL;
 int			pgb_url_max_size = 1024 * 1024;
 bool		pgb_debug_clock = false;
+char	   *pgb_debug_fault_point = NULL;
 int			pgb_schedule_grace = 3600;
 char	   *pgb_webhook_url = NULL;
 bool		pgb_webhook_on_success = false;
+
+/* the fault points pgbackups.debug_fault may name (tests only) */
+static const char *const fault_points[] = {"after_archive", NULL};
+
+static bool
+check_debug_fault(char **newval, void **extra, GucSource source)
+{
+	int			i;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	for (i = 0; fault_points[i] != NULL; i++)
+		if (strcmp(*newval, fault_points[i]) == 0)
+			return true;
+	GUC_check_errdetail("The only fault point is \"after_archive\".");
+	return false;
+}
 
 static bool
 check_compression(char **newval, void **extra, GucSource source)
@@ -410,5 +433,39 @@ pgb_guc_define(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomStringVariable("pgbackups.debug_fault",
+							   "A fault point where a pgbackups process stops until killed (tests only).",
+							   "after_archive: a capture's job worker, once the archive is durable and before its manifest is stored. Empty: none.",
+							   &pgb_debug_fault_point,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   check_debug_fault, NULL, NULL);
+
 	MarkGUCPrefixReserved("pgbackups");
+}
+
+/*
+ * pgb_debug_fault
+ *		Tests only: if pgbackups.debug_fault names point, log it and wait
+ *		until the process is killed (kill -9 simulates a crash at this
+ *		point; SIGTERM ends it as a FATAL error would).  Otherwise return at
+ *		once.
+ */
+void
+pgb_debug_fault(const char *point)
+{
+	if (pgb_debug_fault_point == NULL || strcmp(pgb_debug_fault_point, point) != 0)
+		return;
+	ereport(LOG,
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg("pgbackups: process %d reached fault point \"%s\", waiting to be killed",
+					MyProcPid, point)));
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }

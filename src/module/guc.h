@@ -35,6 +35,7 @@ extern char *pgb_url_allowed_hosts;
 extern char *pgb_restore_extensions;
 extern int	pgb_url_max_size;		/* MB */
 extern bool pgb_debug_clock;
+extern char *pgb_debug_fault_point;	/* pgbackups.debug_fault (tests only) */
 extern int	pgb_schedule_grace;		/* s */
 extern char *pgb_webhook_url;
 extern bool pgb_webhook_on_success;
@@ -43,5 +44,8 @@ extern bool pgb_webhook_on_success;
 
 extern void pgb_guc_define(void);
 extern char *pgb_default_storage_url(void);
+
+/* tests only: stop here until killed when pgbackups.debug_fault names point */
+extern void pgb_debug_fault(const char *point);
 
 #endif							/* PGB_GUC_H */
