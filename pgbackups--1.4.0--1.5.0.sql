@@ -60,7 +60,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.rescan() TO pgbackups_admin;
 CREATE FUNCTION @extschema@.stored_backups(database name DEFAULT NULL)
 RETURNS TABLE (catalog_database text, id text, kind text, source_database text,
 			   created_at timestamptz, finished_at timestamptz, archive_size bigint,
-			   sha256 text, pinned boolean, label text)
+			   sha256 text, pinned boolean, label text, location text, table_rows jsonb)
 AS 'MODULE_PATHNAME', 'pgbackups_stored_backups'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.stored_backups(name)

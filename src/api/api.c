@@ -559,7 +559,7 @@ pgbackups_restore(PG_FUNCTION_ARGS)
 	if (sep)
 	{
 		char	   *db = pnstrdup(backup, sep - backup);
-		Oid			dboid = get_database_oid(db, false);
+		Oid			dboid = get_database_oid(db, true);	/* a dropped one: from storage */
 
 		check_id(sep + 2);
 		/* another catalog's backup: the scheduler checks its source database */

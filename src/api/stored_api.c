@@ -21,6 +21,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -30,7 +31,7 @@
 
 PG_FUNCTION_INFO_V1(pgbackups_stored_backups);
 
-#define NCOLS 10
+#define NCOLS 12
 
 static Datum
 timestamp_or_null(const char *text, bool *isnull)
@@ -83,6 +84,10 @@ pgbackups_stored_backups(PG_FUNCTION_ARGS)
 		values[8] = BoolGetDatum(b->pinned);
 		nulls[8] = false;
 		values[9] = text_or_null(b->label, &nulls[9]);
+		values[10] = text_or_null(b->archive_url, &nulls[10]);
+		nulls[11] = b->table_rows == NULL;
+		values[11] = nulls[11] ? (Datum) 0 :
+			DirectFunctionCall1(jsonb_in, CStringGetDatum(b->table_rows));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

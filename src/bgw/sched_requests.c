@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/memutils.h"
@@ -245,37 +246,69 @@ do_delete(PgbRequest *rq, int idx)
 	reply(idx, 0, NULL, rq->id);
 }
 
-/* a backup in another database's catalog: status, location, row counts, SHA-256, source */
-static void
+/* whether a database of this name exists */
+static bool
+database_exists(const char *db)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = OidIsValid(get_database_oid(db, true));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	return exists;
+}
+
+/*
+ * lookup_remote_backup
+ *		A backup in another database's catalog: status, location, row
+ *		counts, SHA-256, source.  False when that database does not exist
+ *		or has no pgbackups catalog (then storage is asked, by the worker).
+ */
+static bool
 lookup_remote_backup(const char *db, const char *id, PgbBackupRow *row)
 {
 	const char *params[1] = {id};
-	PGconn	   *volatile conn = pgb_pq_connect(pgb_pq_conninfo(db));
+	PGconn	   *volatile conn;
+	volatile bool has_catalog = false;
 
+	if (!database_exists(db))
+		return false;
+	conn = pgb_pq_connect(pgb_pq_conninfo(db));
 	PG_TRY();
 	{
-		PGresult   *res;
+		PGresult   *res = pgb_pq_exec(conn,
+									  "SELECT pg_catalog.to_regclass('pgbackups.backups') IS NOT NULL",
+									  PGRES_TUPLES_OK);
 
-		res = pgb_pq_exec_params(conn,
-								 "SELECT b.status, b.location, b.table_rows::text, b.sha256, b.database::text "
-								 "FROM pgbackups.backups b WHERE b.id = $1",
-								 1, params, PGRES_TUPLES_OK);
-		if (PQntuples(res) == 1)
-		{
-			int			c;
-			char	  **fields[5] = {&row->status, &row->location, &row->table_rows,
-			&row->sha256, &row->database};
-
-			for (c = 0; c < 5; c++)
-				*fields[c] = PQgetisnull(res, 0, c) ? NULL : pstrdup(PQgetvalue(res, 0, c));
-		}
+		has_catalog = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		PQclear(res);
+		if (has_catalog)
+		{
+			res = pgb_pq_exec_params(conn,
+									 "SELECT b.status, b.location, b.table_rows::text, b.sha256, b.database::text "
+									 "FROM pgbackups.backups b WHERE b.id = $1",
+									 1, params, PGRES_TUPLES_OK);
+			if (PQntuples(res) == 1)
+			{
+				int			c;
+				char	  **fields[5] = {&row->status, &row->location, &row->table_rows,
+				&row->sha256, &row->database};
+
+				for (c = 0; c < 5; c++)
+					*fields[c] = PQgetisnull(res, 0, c) ? NULL : pstrdup(PQgetvalue(res, 0, c));
+			}
+			PQclear(res);
+		}
 	}
 	PG_FINALLY();
 	{
 		pgb_pq_disconnect(conn);
 	}
 	PG_END_TRY();
+	return has_catalog;
 }
 
 /*
@@ -303,8 +336,19 @@ do_restore(PgbRequest *rq, int idx)
 		char	   *db = pnstrdup(backup, sep - backup);
 
 		row = palloc0(sizeof(PgbBackupRow));
-		lookup_remote_backup(db, sep + 2, row);
-		if (row->status == NULL)
+		if (!lookup_remote_backup(db, sep + 2, row))
+		{
+			/*
+			 * The database is gone or has no catalog: its backups are still
+			 * in storage.  The restore's worker finds the manifest there
+			 * (stored.c) and checks the read rule against its source
+			 * database; here the rule for the catalog database's name.
+			 */
+			row = palloc0(sizeof(PgbBackupRow));
+			row->status = "completed";
+			row->database = db;
+		}
+		else if (row->status == NULL)
 		{
 			reply(idx, ERRCODE_UNDEFINED_OBJECT,
 				  psprintf("backup \"%s\" does not exist in database \"%s\"", sep + 2, db), NULL);

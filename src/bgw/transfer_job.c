@@ -153,6 +153,69 @@ set_requester(PgbRestoreParams *p)
 	p->requester_superuser = su;
 }
 
+/*
+ * resolve_stored
+ *		A restore of db::id whose database is gone or has no catalog: the
+ *		scheduler recorded it without a location; find the backup's
+ *		manifest in storage (stored.c), apply the read rule to its source
+ *		database for the requester, and record location, SHA-256, source
+ *		and row counts as the scheduler would have.  Returns the location.
+ */
+static char *
+resolve_stored(const char *backup)
+{
+	const char *sep = strstr(backup, "::");
+	char	   *db = pnstrdup(backup, sep - backup);
+	char		rolebuf[16];
+	const char *params[3] = {db, sep + 2, rolebuf};
+	PGresult   *res;
+	char	   *location;
+
+	snprintf(rolebuf, sizeof(rolebuf), "%u", pgb_job_roleid());
+	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
+		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
+	/* the read rule of access.c, for the requester, in SQL (this worker has no database) */
+	res = pgb_pq_exec_params(rcat.conn,
+							 "SELECT s.location, s.sha256, s.source_database, s.table_rows::text, "
+							 "  (SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'pg_read_all_data', 'USAGE') "
+							 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.source_database "
+							 "                AND pg_catalog.pg_has_role(r.oid, d.datdba, 'USAGE')) "
+							 "     FROM pg_catalog.pg_roles r WHERE r.oid = $3::oid) "
+							 "FROM pgbackups.stored_backups($1) s WHERE s.id = $2",
+							 3, params, PGRES_TUPLES_OK);
+	if (PQntuples(res) != 1)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backup \"%s\" does not exist in database \"%s\" or in storage", sep + 2, db)));
+	}
+	if (strcmp(PQgetvalue(res, 0, 4), "t") != 0)
+	{
+		char	   *source = pstrdup(PQgetvalue(res, 0, 2));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for backup %s: it holds data of database \"%s\", "
+						"which requires owning that database, membership in pg_read_all_data, or superuser",
+						backup, source)));
+	}
+	{
+		const char *upd[5] = {rcat.job_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		PQgetvalue(res, 0, 2), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3)};
+
+		PQclear(pgb_pq_exec_params(rcat.conn,
+								   "UPDATE pgbackups.restores SET location = $2, sha256 = $3, "
+								   "source_database = $4, expected_rows = $5::jsonb WHERE id = $1",
+								   5, upd, PGRES_COMMAND_OK));
+	}
+	location = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	tlog(psprintf("backup %s of database \"%s\" found in storage: %s", sep + 2, db, location));
+	return location;
+}
+
 static void
 run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
@@ -170,6 +233,8 @@ run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	p.keep_acl = strcmp(pgb_rcat_get(&rcat, "keep_acl"), "true") == 0;
 	p.rcat = &rcat;
 	/* the scheduler recorded location, row counts and SHA-256, also for db::id */
+	if (location == NULL && strstr(backup, "::") != NULL)
+		location = resolve_stored(backup);
 	load_expected_rows(&p);
 	p.backup = backup;
 	p.expected_sha256 = pgb_rcat_get(&rcat, "sha256");

@@ -6,10 +6,9 @@
  *	  whether or not that database (or its catalog) still exists.
  *
  * pgb_stored_list() reads the manifests of one catalog database or of
- * every database of this cluster (pgbackups.stored_backups()); and
- * pgb_stored_find() finds one backup by catalog database and id, which is
- * how restore('app::b003') works when "app" was dropped or has no
- * extension.  A manifest is trusted only if it is a pgbackups manifest of
+ * every database of this cluster (pgbackups.stored_backups(), which is also
+ * how a restore of 'app::b003' finds its backup when "app" was dropped or
+ * has no extension: bgw/transfer_job.c).  A manifest is trusted only if it is a pgbackups manifest of
  * a format version this code reads and of this cluster; the rest is left
  * to the storage check.  Parsing uses SPI (jsonb) in a subtransaction per
  * manifest, so the caller must be in a transaction.
@@ -171,24 +170,4 @@ pgb_stored_list(const char *catalog_db)
 			out = lappend(out, b);
 	}
 	return out;
-}
-
-PgbStoredBackup *
-pgb_stored_find(const char *catalog_db, const char *id)
-{
-	char	   *prefix = psprintf("%s%s-", pgb_catalog_storage_prefix_for(catalog_db), id);
-	ListCell   *lc;
-
-	foreach(lc, pgb_storage_list(prefix))
-	{
-		PgbStorageEntry *e = lfirst(lc);
-		PgbStoredBackup *b;
-
-		if (!ends_with(e->url, MANIFEST_TAIL))
-			continue;
-		b = read_one(e->url);
-		if (b != NULL && strcmp(b->id, id) == 0)
-			return b;
-	}
-	return NULL;
 }

@@ -32,7 +32,4 @@ typedef struct PgbStoredBackup
 /* the backups in storage of one catalog database (NULL: of every database of this cluster) */
 extern List *pgb_stored_list(const char *catalog_db);
 
-/* one backup of a catalog database, by id; NULL if storage has no manifest of it */
-extern PgbStoredBackup *pgb_stored_find(const char *catalog_db, const char *id);
-
 #endif							/* PGB_STORED_H */

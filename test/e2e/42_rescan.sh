@@ -13,7 +13,10 @@
 # format version, or a size that disagrees with its archive is reported as
 # rejected and never imported; a manifest-less archive (a 1.4.0 backup, or
 # a crash leftover) moves the id sequence past its id.  As a role without
-# pgbackups_admin rescan() is 42501.
+# pgbackups_admin rescan() is 42501.  A dropped database's backups are
+# listed by stored_backups() (to superusers; an operator sees none) and
+# restore('gone::b001') finds the backup in storage and reproduces it; an
+# operator's is 42501, an id storage lacks 42704.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -109,7 +112,35 @@ check_eq "none of them was imported" "$(q app "SELECT count(*) FROM pgbackups.ba
 id=$(q app "SELECT pgbackups.capture(wait => true)")
 check_eq "ids continue after every id in storage, manifest or not" "$id" b097
 
+# --- a dropped database's backups: listed and restored from storage --------------------------
+q postgres "CREATE DATABASE gone" >/dev/null
+psql_db gone >/dev/null <<'SQL'
+CREATE TABLE g (id int PRIMARY KEY, v text);
+INSERT INTO g SELECT x, repeat('g', x % 50) FROM generate_series(1, 3000) x;
+CREATE EXTENSION pgbackups;
+SELECT pgbackups.capture(wait => true);
+SQL
+q postgres "CREATE DATABASE gone_ref TEMPLATE gone" >/dev/null
+q postgres "DROP DATABASE gone WITH (FORCE)" >/dev/null
+check_eq "stored_backups('gone') lists the dropped database's backup" \
+	"$(q app "SELECT string_agg(id || ' ' || kind || ' ' || source_database || ' ' || (archive_size > 0)::text, ',') FROM pgbackups.stored_backups('gone')")" "b001 manual gone true"
+check "stored_backups() of the whole cluster lists app's and gone's" \
+	test "$(q app "SELECT count(DISTINCT catalog_database) FROM pgbackups.stored_backups() WHERE catalog_database IN ('app', 'gone')")" = 2
+q postgres "CREATE ROLE op LOGIN IN ROLE pgbackups_admin; CREATE ROLE stranger LOGIN" >/dev/null
+q postgres "CREATE DATABASE g2; ALTER DATABASE g2 OWNER TO op" >/dev/null 2>&1 || { q postgres "CREATE DATABASE g2" >/dev/null; q postgres "ALTER DATABASE g2 OWNER TO op" >/dev/null; }
+check_eq "an operator sees no backup of a dropped database" \
+	"$(psql -X -At -U op -d app -c "SELECT count(*) FROM pgbackups.stored_backups('gone')")" 0
+expect_sqlstate "an operator's restore of a dropped database's backup" app 42501 \
+	"SET ROLE op; SELECT pgbackups.restore('gone::b001', target => 'g2', confirm => 'g2', wait => true)"
+q postgres "CREATE DATABASE g3" >/dev/null
+try_sql app "SELECT pgbackups.restore('gone::b001', target => 'g3', confirm => 'g3', wait => true)"
+check_eq "restore('gone::b001') after DROP DATABASE gone" "$TRY_STATE" OK
+compare_dbs "gone::b001 restored equals the dropped database" gone_ref g3
+check "its log says it was found in storage" grep -q 'found in storage' <<<"$(q app "SELECT string_agg(message, ' ') FROM pgbackups.logs WHERE job_id = '$TRY_OUT'")"
+expect_sqlstate "restore of an id storage does not have" app 42704 \
+	"SELECT pgbackups.restore('gone::b999', target => 'g2', confirm => 'g2', wait => true)"
+
 # --- privileges ---------------------------------------------------------------------------------
-q postgres "CREATE ROLE stranger LOGIN" >/dev/null
 expect_sqlstate "rescan() by a role without pgbackups_admin" "app" 42501 "SET ROLE stranger; SELECT * FROM pgbackups.rescan()"
+expect_sqlstate "stored_backups() by a role without pgbackups_admin" "app" 42501 "SET ROLE stranger; SELECT * FROM pgbackups.stored_backups()"
 finish
