@@ -67,3 +67,36 @@ COMMENT ON FUNCTION @extschema@.stored_backups(name)
 	IS 'the backups in storage of one catalog database (NULL: all of this cluster, dropped ones included) that the caller may read';
 REVOKE ALL ON FUNCTION @extschema@.stored_backups(name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.stored_backups(name) TO pgbackups_admin;
+
+/*
+ * Storage health (src/catalog/storage_check.c): under this cluster's prefix
+ * (<root>/<system identifier>/), archives without a manifest (crash
+ * leftovers, with their age), manifests without an archive, invalid
+ * manifests, this catalog's rows whose objects are gone, and per catalog
+ * database prefix the objects and their size; the cleanup removes the
+ * orphans at least older_than old (dry run by default), never an object of
+ * this catalog's pending, running, completed or missing backups.  Superuser
+ * only (no GRANT, not even to pgbackups_admin): the report covers every
+ * database of the cluster and the cleanup deletes objects.
+ */
+CREATE FUNCTION @extschema@.storage_check()
+RETURNS TABLE (finding text, database text, id text, url text, size bigint, objects bigint,
+			   age interval, detail text)
+AS 'MODULE_PATHNAME', 'pgbackups_storage_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.storage_check()
+	IS 'this cluster''s storage against manifests and this catalog: orphans, invalid manifests, lost objects, sizes per database (superuser only)';
+
+CREATE FUNCTION @extschema@.storage_cleanup(older_than interval DEFAULT '1 day',
+											 dry_run boolean DEFAULT true)
+RETURNS TABLE (action text, finding text, database text, id text, url text, size bigint,
+			   age interval)
+AS 'MODULE_PATHNAME', 'pgbackups_storage_cleanup'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.storage_cleanup(interval, boolean)
+	IS 'remove (dry_run: list) archives without manifest and manifests without archive at least older_than old (superuser only)';
+
+REVOKE ALL ON FUNCTION
+	@extschema@.storage_check(),
+	@extschema@.storage_cleanup(interval, boolean)
+	FROM PUBLIC;
