@@ -100,3 +100,184 @@ REVOKE ALL ON FUNCTION
 	@extschema@.storage_check(),
 	@extschema@.storage_cleanup(interval, boolean)
 	FROM PUBLIC;
+
+/*
+ * verify(id) (src/api/verify_api.c, src/restore/verify.c): a completed
+ * backup's archive read end to end without a restore, in the caller's
+ * session: SHA-256 against the catalog and the manifest, the TOC, every
+ * data block decompressed within pgbackups.max_decompressed_size, each
+ * table's COPY rows against table_rows.  The outcome is recorded in the
+ * row (committed on a connection of its own, so a raised failure stays
+ * recorded) and shown by info() and list().  strict (the default) raises
+ * a failure with its SQLSTATE (XX001 for a mismatch); strict => false
+ * returns it as the row.
+ */
+ALTER TABLE @extschema@.backups
+	ADD COLUMN verified_at timestamptz,
+	ADD COLUMN verify_result text,
+	ADD COLUMN verify_error_code text;
+COMMENT ON COLUMN @extschema@.backups.verified_at IS 'when verify() last read the archive';
+COMMENT ON COLUMN @extschema@.backups.verify_result IS 'ok, or failed: <message>';
+COMMENT ON COLUMN @extschema@.backups.verify_error_code IS 'the SQLSTATE of a failed verify()';
+
+CREATE FUNCTION @extschema@.verify(id text, strict boolean DEFAULT true)
+RETURNS TABLE (backup text, result text, sqlstate text, message text, verified_at timestamptz,
+			   sha256 text, archive_size bigint, tables integer, rows bigint)
+AS 'MODULE_PATHNAME', 'pgbackups_verify'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.verify(text, boolean)
+	IS 'read a backup''s stored archive end to end (SHA-256, blocks, row counts) without restoring it; records and returns the outcome';
+REVOKE ALL ON FUNCTION @extschema@.verify(text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.verify(text, boolean) TO pgbackups_admin;
+
+CREATE OR REPLACE FUNCTION @extschema@.info(id text DEFAULT NULL)
+RETURNS TABLE (field text, value text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	b @extschema@.backups;
+	r @extschema@.restores;
+	c @extschema@.copies;
+	bid text := @extschema@._resolve_id(id);
+	fmt CONSTANT text := 'YYYY-MM-DD HH24:MI:SS TZH:TZM';
+BEGIN
+	IF left(bid, 1) = 'r' THEN
+		SELECT * INTO r FROM @extschema@.restores x WHERE x.id = bid;
+		RETURN QUERY VALUES
+			('ID', r.id),
+			('Backup', r.backup),
+			('Target', r.target::text),
+			('Created at', coalesce(to_char(r.created_at, fmt), '')),
+			('Started at', coalesce(to_char(r.started_at, fmt), '')),
+			('Finished at', coalesce(to_char(r.finished_at, fmt), '')),
+			('Status', initcap(r.status)),
+			('Type', 'Restore'),
+			('Parallel streams', r.parallel::text),
+			('Keep owner', r.keep_owner::text),
+			('Keep ACL', r.keep_acl::text),
+			('Tables', coalesce(r.tables::text, '')),
+			('Rows', coalesce(r.rows::text, '')),
+			('Data size', @extschema@.pretty_size(r.bytes)),
+			('Error', coalesce(r.error, ''));
+		RETURN;
+	END IF;
+	IF left(bid, 1) = 'c' THEN
+		SELECT * INTO c FROM @extschema@.copies x WHERE x.id = bid;
+		RETURN QUERY VALUES
+			('ID', c.id),
+			('Source', c.source),
+			('Target', c.target::text),
+			('Created at', coalesce(to_char(c.created_at, fmt), '')),
+			('Started at', coalesce(to_char(c.started_at, fmt), '')),
+			('Finished at', coalesce(to_char(c.finished_at, fmt), '')),
+			('Status', initcap(c.status)),
+			('Type', 'Copy'),
+			('Parallel streams', c.parallel::text),
+			('Tables', coalesce(c.tables::text, '')),
+			('Rows', coalesce(c.rows::text, '')),
+			('Data size', @extschema@.pretty_size(c.bytes)),
+			('Error', coalesce(c.error, ''));
+		RETURN;
+	END IF;
+	SELECT * INTO b FROM @extschema@.backups x WHERE x.id = bid;
+	RETURN QUERY VALUES
+		('ID', b.id),
+		('Database', b.database::text),
+		('Label', coalesce(b.label, '')),
+		('Created at', coalesce(to_char(b.created_at, fmt), '')),
+		('Started at', coalesce(to_char(b.started_at, fmt), '')),
+		('Finished at', coalesce(to_char(b.finished_at, fmt), '')),
+		('Status', initcap(b.status)),
+		('Type', CASE b.kind WHEN 'manual' THEN 'Manual' ELSE 'Scheduled' END),
+		('Original DB Size', @extschema@.pretty_size(b.source_size)),
+		('Backup Size', CASE WHEN b.archive_size IS NULL THEN ''
+			ELSE @extschema@.pretty_size(b.archive_size) ||
+				CASE WHEN coalesce(b.raw_size, 0) > 0 THEN
+					' (' || round(100 - 100.0 * b.archive_size / b.raw_size)::text || '% compression)'
+				ELSE '' END END),
+		('Compression', b.compression || coalesce(':' || b.compression_level::text, '')),
+		('Parallel streams', b.parallel::text),
+		('Tables', coalesce(b.tables::text, '')),
+		('Rows', coalesce(b.rows::text, '')),
+		('SHA-256', coalesce(b.sha256, '')),
+		('Archive version', coalesce(b.archive_version, '')),
+		('pg_dump version', coalesce(b.pg_dump_version, '')),
+		('Server version', coalesce(b.server_version, '')),
+		('Location', coalesce(b.location, '')),
+		('Error', coalesce(b.error, ''));
+	IF b.verified_at IS NOT NULL THEN
+		RETURN QUERY VALUES ('Verified', to_char(b.verified_at, fmt) || ' ' || b.verify_result);
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.list()
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	n integer := 0;
+	fmt CONSTANT text := 'YYYY-MM-DD HH24:MI:SS TZH:TZM';
+BEGIN
+	RETURN NEXT '=== Backups';
+	FOR r IN
+		SELECT b.*, to_char(b.created_at, fmt) AS created
+		  FROM @extschema@.backups b
+		 ORDER BY b.created_at DESC, b.num DESC
+	LOOP
+		IF n = 0 THEN
+			RETURN NEXT rpad('ID', 7) || rpad('Created at', 28) ||
+				rpad('Status', 44) || rpad('Size', 11) || 'Database';
+			RETURN NEXT rpad('', 7, '─') || rpad('', 28, '─') ||
+				rpad('', 44, '─') || rpad('', 11, '─') || rpad('', 8, '─');
+		END IF;
+		n := n + 1;
+		RETURN NEXT rpad(r.id, 7) || rpad(r.created, 28) ||
+			rpad(CASE r.status
+					WHEN 'completed' THEN 'Completed ' || to_char(r.finished_at, fmt)
+					WHEN 'failed' THEN 'Failed ' || coalesce(to_char(r.finished_at, fmt), '')
+					WHEN 'canceled' THEN 'Canceled ' || coalesce(to_char(r.finished_at, fmt), '')
+					WHEN 'missing' THEN 'Missing (archive gone from storage)'
+					WHEN 'running' THEN 'Running'
+					ELSE 'Pending' END, 44) ||
+			rpad(@extschema@.pretty_size(r.archive_size), 11) || r.database;
+		IF r.verified_at IS NOT NULL THEN
+			RETURN NEXT rpad('', 7) || 'Verified: ' || to_char(r.verified_at, fmt) || ' ' || r.verify_result;
+		END IF;
+	END LOOP;
+	IF n = 0 THEN
+		RETURN NEXT 'No backups. Capture one with SELECT pgbackups.capture().';
+	END IF;
+
+	n := 0;
+	FOR r IN
+		SELECT x.id, x.created_at, x.num, x.status, x.finished_at, x.source, x.target::text AS target
+		  FROM (SELECT id, created_at, num, status, finished_at, backup AS source, target FROM @extschema@.restores
+				UNION ALL
+				SELECT id, created_at, num, status, finished_at, source, target FROM @extschema@.copies) x
+		 ORDER BY x.created_at DESC, x.id DESC
+	LOOP
+		IF n = 0 THEN
+			RETURN NEXT '';
+			RETURN NEXT '=== Restores and copies';
+			RETURN NEXT rpad('ID', 7) || rpad('Started at', 28) ||
+				rpad('Status', 44) || rpad('From', 24) || 'To';
+			RETURN NEXT rpad('', 7, '─') || rpad('', 28, '─') ||
+				rpad('', 44, '─') || rpad('', 24, '─') || rpad('', 8, '─');
+		END IF;
+		n := n + 1;
+		RETURN NEXT rpad(r.id, 7) || rpad(to_char(r.created_at, fmt), 28) ||
+			rpad(CASE r.status
+					WHEN 'completed' THEN 'Completed ' || to_char(r.finished_at, fmt)
+					WHEN 'failed' THEN 'Failed ' || coalesce(to_char(r.finished_at, fmt), '')
+					WHEN 'canceled' THEN 'Canceled ' || coalesce(to_char(r.finished_at, fmt), '')
+					WHEN 'running' THEN 'Running'
+					ELSE 'Pending' END, 44) ||
+			rpad(r.source, 24) || r.target;
+	END LOOP;
+END
+$$;
+

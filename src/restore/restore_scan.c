@@ -9,7 +9,8 @@
  *
  * An archive in object storage is not walked (that would download it all):
  * positions and sizes come from the TOC's data offsets, unless its SHA-256
- * is checked, in which case it is read whole once anyway.
+ * is checked, in which case it is read whole once anyway (through the
+ * digest of archive_hash.c, which verify() shares).
  *
  * src/restore/restore_scan.c
  *
@@ -17,13 +18,9 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-#include <openssl/evp.h>
-
 #include "miscadmin.h"
-#include "storage/fd.h"
 
+#include "archive_hash.h"
 #include "restore_int.h"
 #include "storage.h"
 #include "url_scheme.h"
@@ -141,147 +138,30 @@ positions_from_toc(const PgbArchive *ar, PgbRestorePlan *plan, int64 size)
 	return pos;
 }
 
-/*
- * The first pass reads the archive through this source when its SHA-256
- * is known: every byte read at the end of the prefix already hashed
- * extends the digest (the walk reads the archive front to back), and
- * finish_sha256() reads whatever the walk did not.
- */
-typedef struct PgbArchiveHash
-{
-	PgbReadSource src;			/* what the archive reader reads */
-	PgbReadSource *inner;		/* an S3 object, or NULL: the file fd */
-	int			fd;
-	const char *path;
-	EVP_MD_CTX *md;
-	uint64		hashed;			/* the first bytes, digested */
-} PgbArchiveHash;
-
-static size_t
-hash_read(void *arg, uint64 pos, char *buf, size_t n)
-{
-	PgbArchiveHash *h = (PgbArchiveHash *) arg;
-	size_t		got = 0;
-
-	if (h->inner)
-		got = h->inner->read(h->inner->arg, pos, buf, n);
-	else
-	{
-		while (got < n)
-		{
-			ssize_t		k = pread(h->fd, buf + got, n - got, (off_t) (pos + got));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read archive \"%s\": %m", h->path)));
-			if (k == 0)
-				break;
-			got += k;
-		}
-	}
-	if (pos == h->hashed && got > 0)
-	{
-		if (EVP_DigestUpdate(h->md, buf, got) != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not compute the SHA-256 of the archive")));
-		h->hashed += got;
-	}
-	return got;
-}
-
 static void
-hash_close(void *arg)
+scan_check(void *arg)
 {
-	PgbArchiveHash *h = (PgbArchiveHash *) arg;
-
-	if (h->inner && h->inner->close)
-		h->inner->close(h->inner->arg);
-	h->inner = NULL;
-	if (h->fd >= 0)
-		close(h->fd);
-	h->fd = -1;
-	if (h->md)
-		EVP_MD_CTX_free(h->md);
-	h->md = NULL;
-}
-
-/* the archive at path (a file or s3://), read through a SHA-256 digest */
-static PgbArchiveReader *
-open_hashing_reader(PgbRestore *r, const char *path)
-{
-	PgbArchiveHash *h = palloc0(sizeof(PgbArchiveHash));
-
-	h->fd = -1;
-	h->path = path;
-	r->hash = h;
-	h->md = EVP_MD_CTX_new();
-	if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not initialize SHA-256")));
-	if (pgb_url_scheme(path) == PGB_URL_S3)
-	{
-		h->inner = pgb_s3_open_source(path);
-		h->src.size = h->inner->size;
-	}
-	else
-	{
-		h->fd = BasicOpenFile(path, O_RDONLY | PG_BINARY);
-		if (h->fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open archive \"%s\": %m", path)));
-		h->src.size = -1;		/* as for a file read directly */
-	}
-	h->src.read = hash_read;
-	h->src.close = hash_close;
-	h->src.arg = h;
-	return pgb_reader_open_source(&h->src);
+	pgb_restore_check((PgbRestore *) arg);
 }
 
 /*
  * Digest what the walk did not read (nothing, normally) and compare.  A
  * mismatch fails the restore before anything is created.
  */
-static void
+static uint64
 finish_sha256(PgbRestore *r, const char *backup, const char *expected)
 {
-	PgbArchiveHash *h = r->hash;
-	char	   *buf = palloc(1024 * 1024);
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	char		hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned int i;
+	uint64		bytes;
+	char	   *hex = pgb_archive_hash_finish(r->hash, scan_check, r, &bytes);
 
-	for (;;)
-	{
-		uint64		at = h->hashed;
-
-		pgb_restore_check(r);
-		if (hash_read(h, at, buf, 1024 * 1024) == 0)
-			break;
-		if (h->hashed == at)
-			elog(ERROR, "archive digest did not advance at byte " UINT64_FORMAT, at);
-	}
-	pfree(buf);
-	if (EVP_DigestFinal_ex(h->md, digest, &dlen) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute the SHA-256 of the archive")));
-	for (i = 0; i < dlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	hex[2 * dlen] = '\0';
 	if (pg_strcasecmp(hex, expected) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("archive of backup %s does not match the SHA-256 recorded at capture", backup),
 				 errdetail("Expected SHA-256 %s, the archive has %s (" UINT64_FORMAT " bytes); nothing was changed.",
-						   expected, hex, h->hashed)));
-	pgb_restore_log(r, "archive SHA-256 verified: %s, " UINT64_FORMAT " bytes", hex, h->hashed);
+						   expected, hex, bytes)));
+	pgb_restore_log(r, "archive SHA-256 verified: %s, " UINT64_FORMAT " bytes", hex, bytes);
+	return bytes;
 }
 
 /*
@@ -293,7 +173,7 @@ PgbArchiveReader *
 pgb_restore_open_archive(PgbRestore *r)
 {
 	if (r->params->expected_sha256)
-		return open_hashing_reader(r, r->params->archive_path);
+		return pgb_archive_hash_open(r->params->archive_path, &r->hash);
 	return pgb_storage_open_reader(r->params->archive_path, false);
 }
 
@@ -315,8 +195,9 @@ pgb_restore_scan(PgbRestore *r, PgbArchiveReader *reader, const PgbArchive *ar)
 		positions = scan_blocks(r, reader, ar);
 	if (r->hash)
 	{
-		finish_sha256(r, p->backup ? p->backup : "?", p->expected_sha256);
-		if (r->hash->inner)
+		uint64		bytes = finish_sha256(r, p->backup ? p->backup : "?", p->expected_sha256);
+
+		if (pgb_url_scheme(p->archive_path) == PGB_URL_S3)
 		{
 			long		secs;
 			int			usecs;
@@ -324,7 +205,7 @@ pgb_restore_scan(PgbRestore *r, PgbArchiveReader *reader, const PgbArchive *ar)
 			/* the cost of the check: the workers read their entries again */
 			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 			pgb_restore_log(r, "the whole object was read once for its SHA-256: " UINT64_FORMAT " bytes in %ld.%03d s",
-							r->hash->hashed, secs, usecs / 1000);
+							bytes, secs, usecs / 1000);
 		}
 	}
 	return positions;
@@ -334,7 +215,6 @@ pgb_restore_scan(PgbRestore *r, PgbArchiveReader *reader, const PgbArchive *ar)
 void
 pgb_restore_scan_cleanup(PgbRestore *r)
 {
-	if (r->hash)
-		hash_close(r->hash);
+	pgb_archive_hash_close(r->hash);
 	r->hash = NULL;
 }

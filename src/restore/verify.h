@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.h
+ *	  pgbackups.verify(): a stored archive read end to end without being
+ *	  restored (verify.c).
+ *
+ * src/restore/verify.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGB_VERIFY_H
+#define PGB_VERIFY_H
+
+/* what the catalog row says the archive must be */
+typedef struct PgbVerifyTarget
+{
+	const char *id;				/* b001 */
+	const char *location;		/* the archive's URL (file:// or s3://) */
+	const char *sha256;			/* recorded at capture (NULL: none) */
+	const char *table_rows;		/* jsonb text: rows per table at capture */
+	int64		max_decompressed;	/* bytes one data item may expand to */
+} PgbVerifyTarget;
+
+/* what was read */
+typedef struct PgbVerifyResult
+{
+	char	   *sha256;			/* of the whole object */
+	uint64		bytes;			/* its size */
+	int			tables;			/* TABLE DATA blocks counted */
+	int64		rows;			/* COPY rows, all tables */
+} PgbVerifyResult;
+
+/*
+ * Read the archive of t and its manifest: raises XX001 (data_corrupted)
+ * for a SHA-256 or row-count mismatch, a bad manifest or a broken block,
+ * the storage's own error for a missing object, 57014 when canceled.
+ * Every file, curl handle and library state is released on any error.
+ */
+extern void pgb_verify_archive(const PgbVerifyTarget *t, PgbVerifyResult *res);
+
+#endif							/* PGB_VERIFY_H */
