@@ -100,7 +100,9 @@ check_eq "every request carried the session token" "$(reqlog count --since "$mar
 check_eq "no request was answered 403 or 5xx" "$(reqlog count --since "$mark" status=403)/$(reqlog count --since "$mark" min_status=500)" 0/0
 
 # the independent client
-check_eq "boto3 lists exactly the object under the catalog's prefix" "$(s3cli ls "backups/t72/$SYSID/cat/")" "$KEY	$SIZE"
+check_eq "boto3 lists exactly the archive and its manifest under the catalog's prefix" \
+	"$(s3cli ls "backups/t72/$SYSID/cat/" | sed 's/\.manifest\.json\t[0-9]*$/.manifest.json/')" "$KEY	$SIZE
+$KEY.manifest.json"
 if s3cli get "$KEY" "$W/b.dump" 2>"$W/get.err"; then
 	check_eq "boto3 download: SHA-256 = backups.sha256" "$(sha256sum "$W/b.dump" | cut -d' ' -f1)" "$SHA"
 	if pg_restore -l "$W/b.dump" >"$W/b.list" 2>"$W/b.list.err"; then
@@ -235,7 +237,8 @@ for i in 1 2; do
 done
 if [ "${#ids[@]}" = 2 ]; then
 	newest=$(key_of "${ids[1]}")
-	check_eq "manual_retention = 1: only the newest object is left" "$(s3cli ls "backups/t72/$SYSID/cat/" | cut -f1)" "$newest"
+	check_eq "manual_retention = 1: only the newest archive and its manifest are left" "$(s3cli ls "backups/t72/$SYSID/cat/" | cut -f1)" "$newest
+$newest.manifest.json"
 	check_eq "... the expired backups' rows are gone" "$(q cat "SELECT string_agg(id, ',' ORDER BY id) FROM pgbackups.backups WHERE location LIKE 's3:%'")" "${ids[1]}"
 fi
 set_conf pgbackups.manual_retention 25

@@ -268,7 +268,9 @@ logged=$(grep -o -E 'pgbackups: expired backup a[0-9]+' "$SERVER_LOG" | awk '{ p
 check_eq "the server log names every expired backup once ('pgbackups: expired backup aNNN')" \
 	"$logged" "$(printf '%s\n' "${expired_ids[@]}" | sort | tr '\n' ' ')"
 check_eq "no leftover files in storage (archives = rows)" \
-	"$(find "$STORAGE_DIR" -type f -path "*/$DB/*" | wc -l)" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE location IS NOT NULL")"
+	"$(find "$STORAGE_DIR" -type f -path "*/$DB/*" -name '*.dump' | wc -l)" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE location IS NOT NULL")"
+check_eq "no leftover manifests in storage (manifests = completed rows)" \
+	"$(find "$STORAGE_DIR" -type f -path "*/$DB/*" -name '*.dump.manifest.json' | wc -l)" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE status = 'completed'")"
 
 # ---- pins and delete(), unpin ----------------------------------------------------------
 p3=${DAY_ID[3]:-a003}
