@@ -264,8 +264,8 @@ manifest_problem(const PgbStorageEntry *m, const char *database, List *archives,
 												  &mid, &mstatus);
 
 		why = w ? pstrdup(w) : NULL;
-		if (strcmp(mid, "?") != 0)
-			*id = pstrdup(mid);
+		if (*id == NULL && strcmp(mid, "?") != 0)
+			*id = pstrdup(mid); /* the object's name goes first */
 		*status = mstatus ? pstrdup(mstatus) : NULL;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
