@@ -603,7 +603,10 @@ start_s3rver() {
 		args+=(--cert "$CA_DIR/server.crt" --key "$CA_DIR/server.key")
 		scheme=https
 	fi
-	node "$SERVERS_DIR/s3rver.js" --dir "$dir/data" --address 127.0.0.1 --port 0 \
+	# s3rver makes ListObjectsV2 continuation tokens with DES, which Node 20
+	# allows only with OpenSSL's legacy provider (else a second page fails)
+	NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--openssl-legacy-provider" \
+		node "$SERVERS_DIR/s3rver.js" --dir "$dir/data" --address 127.0.0.1 --port 0 \
 		--access-key "$S3_ACCESS_KEY" --secret "$S3_SECRET" --ready-file "$dir/ready" \
 		"${args[@]}" >"$S3_LOG" 2>&1 &
 	S3_PID=$!

@@ -2,11 +2,13 @@
  *
  * restore_swap.c
  *	  The last step of a restore: the take-over.  The target's scheduler is
- *	  paused and its sessions ended; when the target holds the job's own
- *	  catalog, the live catalog is carried into the staging database (every
- *	  backup, restore, copy and log line, and the id sequences, with this
- *	  job already recorded as completed); then dbswap.c swaps the two
- *	  databases in one transaction and the replaced one is dropped.
+ *	  paused and its sessions ended; when the target has a pgbackups
+ *	  catalog, it is carried live into the staging database (backups and
+ *	  pins, restores, copies, logs, schedules, pending alerts, the id
+ *	  sequences; with this job recorded as completed when it is the job's
+ *	  own catalog), so a restore never loses the target's own history; then
+ *	  dbswap.c swaps the two databases in one transaction and the replaced
+ *	  one is dropped.
  *
  * Cancel and shutdown are honoured until the swap's COMMIT is sent: the
  * swap's transaction is then canceled and rolled back (dbswap.c) and the
@@ -61,19 +63,25 @@ pipe_copy(PGconn *from, PGconn *to, const char *table)
 }
 
 /*
- * The target holds this job's catalog: copy the live catalog (every
- * backup, restore, copy and log line, and the id sequences) into the
- * staging database, with this restore already recorded as completed.
+ * The target has a pgbackups catalog: copy it, live, into the staging
+ * database (every backup with its pin, restore, copy and log line, the
+ * schedules and their runs, the alerts still to deliver, and the id
+ * sequences), so that the target keeps its own history whatever catalog
+ * issued the restore.  When the target holds this job's own catalog
+ * (own), the restore is recorded there as completed as well.  The rows
+ * are copied with triggers off: they are not new events.
  */
 static void
-carry_catalog(PgbRestore *r)
+carry_catalog(PgbRestore *r, bool own)
 {
 	static const char *const tables[] = {
-		"pgbackups.backups", "pgbackups.restores", "pgbackups.copies", "pgbackups.logs", NULL
+		"pgbackups.backups", "pgbackups.restores", "pgbackups.copies", "pgbackups.logs",
+		"pgbackups.schedule_defs", "pgbackups.schedule_runs", "pgbackups.alerts", NULL
 	};
 	static const char *const seqs[] = {
 		"pgbackups.manual_num_seq", "pgbackups.scheduled_num_seq",
-		"pgbackups.restore_num_seq", "pgbackups.copy_num_seq", NULL
+		"pgbackups.restore_num_seq", "pgbackups.copy_num_seq",
+		"pgbackups.alerts_alert_id_seq", NULL
 	};
 	PGconn	   *t = r->target_conn;
 	PGconn	   *s = r->staging_conn;
@@ -86,8 +94,10 @@ carry_catalog(PgbRestore *r)
 	pgb_pq_command(s, "CREATE EXTENSION IF NOT EXISTS pgbackups");
 	pgb_pq_command(t, "BEGIN ISOLATION LEVEL REPEATABLE READ");
 	pgb_pq_command(t, "LOCK TABLE pgbackups.backups, pgbackups.restores, pgbackups.copies, "
-				   "pgbackups.logs IN EXCLUSIVE MODE");
+				   "pgbackups.logs, pgbackups.schedule_defs, pgbackups.schedule_runs, "
+				   "pgbackups.alerts IN EXCLUSIVE MODE");
 	pgb_pq_command(s, "BEGIN");
+	pgb_pq_command(s, "SET LOCAL session_replication_role = replica");
 	for (i = 0; tables[i]; i++)
 		pipe_copy(t, s, tables[i]);
 	for (i = 0; seqs[i]; i++)
@@ -102,6 +112,12 @@ carry_catalog(PgbRestore *r)
 		PQclear(pgb_pq_exec_params(s, "SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)",
 								   3, sp, PGRES_TUPLES_OK));
 		PQclear(res);
+	}
+	if (!own)
+	{
+		pgb_pq_command(s, "COMMIT");
+		pgb_pq_command(t, "COMMIT");
+		return;
 	}
 	snprintf(tables_s, sizeof(tables_s), "%d", r->tables);
 	snprintf(rows_s, sizeof(rows_s), INT64_FORMAT, r->rows);
@@ -132,16 +148,35 @@ pgb_restore_pause_target(PgbRestore *r, bool pause)
 	r->paused = pause;
 }
 
-/* the target's live catalog into the staging database */
+/* whether the target database has the pgbackups extension */
+static bool
+has_catalog(PGconn *conn)
+{
+	PGresult   *res = pgb_pq_exec(conn, "SELECT pg_catalog.to_regclass('pgbackups.backups') IS NOT NULL",
+								  PGRES_TUPLES_OK);
+	bool		yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return yes;
+}
+
+/* the target's live catalog, if it has one, into the staging database */
 static void
-carry(PgbRestore *r)
+carry(PgbRestore *r, bool own)
 {
 	/* the catalog's own connection must not be counted as a session */
-	pgb_rcat_close(r->params->rcat);
+	if (own)
+		pgb_rcat_close(r->params->rcat);
 	r->target_conn = pgb_pq_connect(pgb_pq_conninfo(r->target->name));
-	pgb_db_end_sessions(r->maint, r->target->name, PQbackendPID(r->target_conn));
-	(void) pgb_restore_staging_conn(r);
-	carry_catalog(r);
+	if (own || has_catalog(r->target_conn))
+	{
+		pgb_db_end_sessions(r->maint, r->target->name, PQbackendPID(r->target_conn));
+		(void) pgb_restore_staging_conn(r);
+		carry_catalog(r, own);
+		if (!own)
+			pgb_restore_log(r, "database \"%s\" keeps its own pgbackups catalog (history, pins, schedules)",
+							r->target->name);
+	}
 	pgb_pq_disconnect(r->target_conn);
 	r->target_conn = NULL;
 }
@@ -168,16 +203,15 @@ drop_old(PgbRestore *r)
 
 /*
  * pgb_restore_take_over
- *		Replace the target with the staging database (carrying the catalog
- *		first when the target holds it).
+ *		Replace the target with the staging database, carrying the target's
+ *		catalog first if it has one (own: it is this job's catalog).
  */
 void
-pgb_restore_take_over(PgbRestore *r, bool with_catalog)
+pgb_restore_take_over(PgbRestore *r, bool own)
 {
 	pgb_restore_log(r, "taking over database \"%s\"", r->target->name);
 	pgb_restore_pause_target(r, true);
-	if (with_catalog)
-		carry(r);
+	carry(r, own);
 	if (r->staging_conn)
 	{
 		pgb_pq_disconnect(r->staging_conn);
