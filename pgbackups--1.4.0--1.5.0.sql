@@ -57,16 +57,17 @@ GRANT EXECUTE ON FUNCTION @extschema@.rescan() TO pgbackups_admin;
  * extension, filtered by the read rule.  restore('app::b003') finds a
  * backup here when "app" is gone or has no catalog.
  */
-CREATE FUNCTION @extschema@.stored_backups(database name DEFAULT NULL)
+CREATE FUNCTION @extschema@.stored_backups(database name DEFAULT NULL, cluster text DEFAULT NULL)
 RETURNS TABLE (catalog_database text, id text, kind text, source_database text,
 			   created_at timestamptz, finished_at timestamptz, archive_size bigint,
-			   sha256 text, pinned boolean, label text, location text, table_rows jsonb)
+			   sha256 text, pinned boolean, label text, location text, table_rows jsonb,
+			   cluster text)
 AS 'MODULE_PATHNAME', 'pgbackups_stored_backups'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION @extschema@.stored_backups(name)
-	IS 'the backups in storage of one catalog database (NULL: all of this cluster, dropped ones included) that the caller may read';
-REVOKE ALL ON FUNCTION @extschema@.stored_backups(name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.stored_backups(name) TO pgbackups_admin;
+COMMENT ON FUNCTION @extschema@.stored_backups(name, text)
+	IS 'the backups in storage of one catalog database (NULL: all, dropped ones included) of this cluster, of another sharing the storage (its system identifier) or of all (''all''), that the caller may read';
+REVOKE ALL ON FUNCTION @extschema@.stored_backups(name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.stored_backups(name, text) TO pgbackups_admin;
 
 /*
  * Storage health (src/catalog/storage_check.c): under this cluster's prefix

@@ -25,13 +25,15 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "access/xlog.h"
+
 #include "access.h"
 #include "shmem.h"
 #include "stored.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_stored_backups);
 
-#define NCOLS 12
+#define NCOLS 13
 
 static Datum
 timestamp_or_null(const char *text, bool *isnull)
@@ -55,6 +57,8 @@ pgbackups_stored_backups(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *db = PG_ARGISNULL(0) ? NULL : NameStr(*PG_GETARG_NAME(0));
+	char	   *cluster = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *own = psprintf(UINT64_FORMAT, GetSystemIdentifier());
 	ListCell   *lc;
 
 	if (PgbShared == NULL)
@@ -62,7 +66,7 @@ pgbackups_stored_backups(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pgbackups must be loaded via shared_preload_libraries")));
 	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, pgb_stored_list(db))
+	foreach(lc, pgb_stored_list(db, cluster))
 	{
 		PgbStoredBackup *b = lfirst(lc);
 		Datum		values[NCOLS];
@@ -70,7 +74,8 @@ pgbackups_stored_backups(PG_FUNCTION_ARGS)
 
 		if (db != NULL && strcmp(b->catalog_database, db) != 0)
 			continue;
-		if (!pgb_role_may_read_database(GetUserId(), b->database))
+		/* another cluster's database: as a dropped one (pg_read_all_data, superuser) */
+		if (!pgb_role_may_read_database(GetUserId(), strcmp(b->cluster, own) == 0 ? b->database : NULL))
 			continue;
 		values[0] = text_or_null(b->catalog_database, &nulls[0]);
 		values[1] = text_or_null(b->id, &nulls[1]);
@@ -88,6 +93,7 @@ pgbackups_stored_backups(PG_FUNCTION_ARGS)
 		nulls[11] = b->table_rows == NULL;
 		values[11] = nulls[11] ? (Datum) 0 :
 			DirectFunctionCall1(jsonb_in, CStringGetDatum(b->table_rows));
+		values[12] = text_or_null(b->cluster, &nulls[12]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -6,7 +6,8 @@
  *	  whether or not that database (or its catalog) still exists.
  *
  * pgb_stored_list() reads the manifests of one catalog database or of
- * every database of this cluster (pgbackups.stored_backups(), which is also
+ * every database of this cluster, or of another cluster sharing the
+ * storage (by system identifier; 'all': every cluster) (pgbackups.stored_backups(), which is also
  * how a restore of 'app::b003' finds its backup when "app" was dropped or
  * has no extension: bgw/transfer_job.c).  A manifest is trusted only if it is a pgbackups manifest of
  * a format version this code reads and of this cluster; the rest is left
@@ -52,7 +53,8 @@ copy_value(int col, MemoryContext cxt)
 
 /* parse and check one manifest; NULL with *why set when it is not usable */
 static PgbStoredBackup *
-parse(const char *json, const char *archive_url, MemoryContext cxt, char **why)
+parse(const char *json, const char *archive_url, const char *cluster, MemoryContext cxt,
+	  char **why)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(json)};
@@ -74,12 +76,13 @@ parse(const char *json, const char *archive_url, MemoryContext cxt, char **why)
 		*why = "it is not a pgbackups manifest of format version 1";
 		return NULL;
 	}
-	if (v[2] == NULL || strcmp(v[2], psprintf(UINT64_FORMAT, GetSystemIdentifier())) != 0)
+	if (v[2] == NULL || (strcmp(cluster, "all") != 0 && strcmp(v[2], cluster) != 0))
 	{
 		*why = "it belongs to another cluster";
 		return NULL;
 	}
 	b = MemoryContextAllocZero(cxt, sizeof(PgbStoredBackup));
+	b->cluster = MemoryContextStrdup(cxt, v[2]);
 	b->catalog_database = copy_value(4, cxt);
 	b->id = copy_value(5, cxt);
 	b->kind = copy_value(6, cxt);
@@ -102,7 +105,7 @@ parse(const char *json, const char *archive_url, MemoryContext cxt, char **why)
 
 /* read and parse the manifest at url in a subtransaction; NULL if unusable */
 static PgbStoredBackup *
-read_one(const char *url)
+read_one(const char *url, const char *cluster)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -120,7 +123,7 @@ read_one(const char *url)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		b = parse(json, pnstrdup(url, strlen(url) - strlen(PGB_MANIFEST_SUFFIX)), cxt, &why);
+		b = parse(json, pnstrdup(url, strlen(url) - strlen(PGB_MANIFEST_SUFFIX)), cluster, cxt, &why);
 		SPI_finish();
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
@@ -150,13 +153,26 @@ ends_with(const char *s, const char *suffix)
 }
 
 List *
-pgb_stored_list(const char *catalog_db)
+pgb_stored_list(const char *catalog_db, const char *cluster)
 {
-	char	   *prefix = catalog_db ? pgb_catalog_storage_prefix_for(catalog_db) :
-		pgb_storage_url_for(psprintf(UINT64_FORMAT "/", GetSystemIdentifier()));
+	char	   *own = psprintf(UINT64_FORMAT, GetSystemIdentifier());
+	char	   *prefix;
 	List	   *out = NIL;
 	ListCell   *lc;
 
+	if (cluster == NULL)
+		cluster = own;
+	if (strcmp(cluster, "all") == 0)
+		prefix = pgb_storage_url_for("");	/* every cluster sharing the storage */
+	else if (strspn(cluster, "0123456789") != strlen(cluster) || cluster[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cluster \"%s\"", cluster),
+				 errhint("Give a system identifier (pg_control_system()), or 'all'.")));
+	else if (catalog_db && strcmp(cluster, own) == 0)
+		prefix = pgb_catalog_storage_prefix_for(catalog_db);
+	else
+		prefix = pgb_storage_url_for(psprintf("%s/", cluster));
 	foreach(lc, pgb_storage_list(prefix))
 	{
 		PgbStorageEntry *e = lfirst(lc);
@@ -165,7 +181,7 @@ pgb_stored_list(const char *catalog_db)
 		CHECK_FOR_INTERRUPTS();
 		if (!ends_with(e->url, MANIFEST_TAIL))
 			continue;
-		b = read_one(e->url);
+		b = read_one(e->url, cluster);
 		if (b != NULL)
 			out = lappend(out, b);
 	}

@@ -15,6 +15,7 @@
 /* a backup's manifest as read from storage (text fields as in the JSON) */
 typedef struct PgbStoredBackup
 {
+	char	   *cluster;		/* the system identifier of its cluster */
 	char	   *catalog_database;	/* whose catalog recorded it */
 	char	   *id;
 	char	   *kind;
@@ -29,7 +30,11 @@ typedef struct PgbStoredBackup
 	char	   *archive_url;	/* where the archive is, beside its manifest */
 } PgbStoredBackup;
 
-/* the backups in storage of one catalog database (NULL: of every database of this cluster) */
-extern List *pgb_stored_list(const char *catalog_db);
+/*
+ * The backups in storage of one catalog database (NULL: of every database),
+ * of this cluster (cluster NULL), of another sharing the storage (its
+ * system identifier) or of every one ("all").
+ */
+extern List *pgb_stored_list(const char *catalog_db, const char *cluster);
 
 #endif							/* PGB_STORED_H */
