@@ -27,4 +27,12 @@ extern char *pgb_cat_copy(const char *s);
 /* append to a list that lives in the caller's context */
 extern List *pgb_cat_lappend(List *list, void *datum);
 
+/*
+ * Run fn(arg) in an internal subtransaction of the current transaction:
+ * true if it succeeded; else it was rolled back and *errmsg (in the
+ * caller's context) says why.  One bad item (a manifest that does not
+ * parse) then spoils nothing else.
+ */
+extern bool pgb_cat_try(void (*fn) (void *arg), void *arg, char **errmsg);
+
 #endif							/* PGB_CATALOG_SPI_H */

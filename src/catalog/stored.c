@@ -27,9 +27,9 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "catalog.h"
+#include "catalog_spi.h"
 #include "manifest.h"
 #include "storage.h"
 #include "stored.h"
@@ -103,44 +103,45 @@ parse(const char *json, const char *archive_url, const char *cluster, MemoryCont
 	return b;
 }
 
-/* read and parse the manifest at url in a subtransaction; NULL if unusable */
+typedef struct ReadArgs
+{
+	const char *json;
+	const char *archive_url;
+	const char *cluster;
+	MemoryContext cxt;
+	PgbStoredBackup *result;
+} ReadArgs;
+
+static void
+parse_in_subxact(void *arg)
+{
+	ReadArgs   *a = arg;
+	char	   *why = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	a->result = parse(a->json, a->archive_url, a->cluster, a->cxt, &why);
+	SPI_finish();
+}
+
+/* read and parse the manifest at url; NULL if unusable (the storage check reports it) */
 static PgbStoredBackup *
 read_one(const char *url, const char *cluster)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	PgbStoredBackup *volatile b = NULL;
+	ReadArgs	a;
 	size_t		len;
-	char	   *json = pgb_storage_get_small(url, MANIFEST_MAX_BYTES, &len);
+	char	   *errmsg;
 
-	if (json == NULL || strlen(json) != len)
+	a.json = pgb_storage_get_small(url, MANIFEST_MAX_BYTES, &len);
+	if (a.json == NULL || strlen(a.json) != len)
 		return NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		char	   *why = NULL;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		b = parse(json, pnstrdup(url, strlen(url) - strlen(PGB_MANIFEST_SUFFIX)), cluster, cxt, &why);
-		SPI_finish();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		/* a manifest that does not parse: the storage check reports it */
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		b = NULL;
-	}
-	PG_END_TRY();
-	return b;
+	a.archive_url = pnstrdup(url, strlen(url) - strlen(PGB_MANIFEST_SUFFIX));
+	a.cluster = cluster;
+	a.cxt = CurrentMemoryContext;
+	a.result = NULL;
+	if (!pgb_cat_try(parse_in_subxact, &a, &errmsg))
+		return NULL;
+	return a.result;
 }
 
 static bool
