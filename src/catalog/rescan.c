@@ -40,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "catalog_spi.h"
 #include "manifest.h"
 #include "rescan.h"
 #include "storage.h"
@@ -217,53 +218,47 @@ check_manifest(const char *json, const char *archive_url, List *archives, char *
 	return NULL;
 }
 
-/* check and import one manifest, in a subtransaction */
+typedef struct ImportArgs
+{
+	const char *json;
+	const char *archive_url;
+	List	   *archives;
+	List	  **out;
+	char	   *id;				/* the manifest's id once read */
+} ImportArgs;
+
+static void
+import_step(void *arg)
+{
+	ImportArgs *a = arg;
+	char	   *checked_id = "?";
+	const char *why = check_manifest(a->json, a->archive_url, a->archives, &checked_id);
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(a->json), CStringGetTextDatum(a->archive_url)};
+
+	a->id = pstrdup(checked_id);
+	if (why == NULL)
+	{
+		/* an import is not an event: no NOTIFY, no webhook */
+		SPI_execute("SET LOCAL session_replication_role = replica", false, 0);
+		if (SPI_execute_with_args(import_sql, 2, types, values, NULL, false, 0) ==
+			SPI_OK_INSERT_RETURNING && SPI_processed == 1)
+			report(a->out, a->id, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		SPI_execute("SET LOCAL session_replication_role = origin", false, 0);
+	}
+	else if (why[0] != '\0')
+		report(a->out, a->id, psprintf("rejected: %s", why));
+}
+
+/* check and import one manifest, in a subtransaction (a bad one is reported) */
 static void
 import_one(const char *json, const char *archive_url, List *archives, List **out)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile id = "?";
+	ImportArgs	a = {json, archive_url, archives, out, "?"};
+	char	   *errmsg;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		char	   *checked_id = "?";
-		const char *why = check_manifest(json, archive_url, archives, &checked_id);
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		values[2] = {CStringGetTextDatum(json), CStringGetTextDatum(archive_url)};
-
-		id = pstrdup(checked_id);
-		if (why == NULL)
-		{
-			/* an import is not an event: no NOTIFY, no webhook */
-			SPI_execute("SET LOCAL session_replication_role = replica", false, 0);
-			if (SPI_execute_with_args(import_sql, 2, types, values, NULL, false, 0) ==
-				SPI_OK_INSERT_RETURNING && SPI_processed == 1)
-				report(out, id, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-			SPI_execute("SET LOCAL session_replication_role = origin", false, 0);
-		}
-		else if (why[0] != '\0')
-			report(out, id, psprintf("rejected: %s", why));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		report(out, id, psprintf("rejected: %s", edata->message));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	if (!pgb_cat_try(import_step, &a, &errmsg))
+		report(out, a.id, psprintf("rejected: %s", errmsg));
 }
 
 /* completed rows whose archive is gone: missing; without a manifest: write it */

@@ -65,6 +65,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "catalog_spi.h"
 #include "manifest.h"
 #include "rescan.h"
 #include "storage.h"
@@ -232,60 +233,57 @@ load_catalog(CheckState *st)
 	}
 }
 
+typedef struct ProblemArgs
+{
+	const char *json;
+	const char *database;
+	PgbStorageEntry *archive;
+	char	  **id;
+	char	  **status;
+	char	   *why;
+} ProblemArgs;
+
+static void
+problem_step(void *arg)
+{
+	ProblemArgs *a = arg;
+	char	   *mid;
+	char	   *mstatus;
+	const char *w = pgb_rescan_check_manifest(a->json, a->database, a->archive, &mid, &mstatus);
+
+	a->why = w ? pstrdup(w) : NULL;
+	if (*a->id == NULL && strcmp(mid, "?") != 0)
+		*a->id = pstrdup(mid);	/* the object's name goes first */
+	*a->status = mstatus ? pstrdup(mstatus) : NULL;
+}
+
 /* why the manifest at m is invalid (in a subtransaction), or NULL; sets *id, *status */
 static char *
 manifest_problem(const PgbStorageEntry *m, const char *database, List *archives,
 				 char **id, char **status)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	char	   *archive_url = pnstrdup(m->url, strlen(m->url) - strlen(PGB_MANIFEST_SUFFIX));
-	char	   *json;
+	ProblemArgs a;
 	size_t		len;
-	char	   *volatile why = NULL;
+	char	   *errmsg;
 
 	*id = name_id(m->url);
 	*status = NULL;
 	if (m->size > MANIFEST_MAX_BYTES)
 		return "it is larger than 1 MB";
-	json = pgb_storage_get_small(m->url, MANIFEST_MAX_BYTES, &len);
-	if (json == NULL)
+	a.json = pgb_storage_get_small(m->url, MANIFEST_MAX_BYTES, &len);
+	if (a.json == NULL)
 		return NULL;			/* deleted meanwhile */
-	if (strlen(json) != len)
+	if (strlen(a.json) != len)
 		return "it is not text";
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		char	   *mid;
-		char	   *mstatus;
-		const char *w = pgb_rescan_check_manifest(json, database,
-												  pgb_rescan_find_entry(archives, archive_url),
-												  &mid, &mstatus);
-
-		why = w ? pstrdup(w) : NULL;
-		if (*id == NULL && strcmp(mid, "?") != 0)
-			*id = pstrdup(mid); /* the object's name goes first */
-		*status = mstatus ? pstrdup(mstatus) : NULL;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		why = pstrdup(edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return why;
+	a.database = database;
+	a.archive = pgb_rescan_find_entry(archives, archive_url);
+	a.id = id;
+	a.status = status;
+	a.why = NULL;
+	if (!pgb_cat_try(problem_step, &a, &errmsg))
+		return errmsg;
+	return a.why;
 }
 
 /* the manifests under one catalog database's prefix */
