@@ -123,60 +123,58 @@ record_outcome(const char *id, const char *result, const char *sqlstate)
 	return at;
 }
 
+typedef struct RecordCall
+{
+	const char *id;
+	const char *result;
+	const char *sqlstate;
+	char	   *at;
+} RecordCall;
+
+static void
+record_call(void *arg)
+{
+	RecordCall *c = (RecordCall *) arg;
+
+	c->at = record_outcome(c->id, c->result, c->sqlstate);
+}
+
 /* the same, but a failure to record becomes a warning (the verdict wins) */
 static char *
 record_outcome_or_warn(const char *id, const char *result, const char *sqlstate)
 {
-	MemoryContext ctx = CurrentMemoryContext;
-	char	   *volatile at = NULL;
+	RecordCall	c = {id, result, sqlstate, NULL};
+	ErrorData  *edata = pgb_verify_try(record_call, &c);
 
-	PG_TRY();
-	{
-		at = record_outcome(id, result, sqlstate);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
-			PG_RE_THROW();
-		FlushErrorState();
+	if (edata)
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
 				 errmsg("could not record the verification of backup %s: %s", id, edata->message)));
-	}
-	PG_END_TRY();
-	return at;
+	return c.at;
+}
+
+typedef struct VerifyCall
+{
+	const PgbVerifyTarget *t;
+	PgbVerifyResult *res;
+} VerifyCall;
+
+static void
+verify_call(void *arg)
+{
+	VerifyCall *c = (VerifyCall *) arg;
+
+	pgb_verify_archive(c->t, c->res);
 }
 
 /* the verification itself; NULL when it passed, else the error (not raised) */
 static ErrorData *
 run_verify(const PgbVerifyTarget *t, PgbVerifyResult *res)
 {
-	MemoryContext ctx = CurrentMemoryContext;
-	ErrorData  *volatile failure = NULL;
+	VerifyCall	c = {t, res};
 
-	PG_TRY();
-	{
-		pgb_verify_archive(t, res);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
-			PG_RE_THROW();
-		FlushErrorState();
-		failure = edata;
-	}
-	PG_END_TRY();
-	return failure;
+	memset(res, 0, sizeof(PgbVerifyResult));
+	return pgb_verify_try(verify_call, &c);
 }
 
 static char *

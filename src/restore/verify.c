@@ -25,10 +25,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "archive_hash.h"
 #include "manifest.h"
@@ -332,18 +334,27 @@ archive_path(const PgbVerifyTarget *t)
 }
 
 /*
- * The walk; an error of it other than a cancel or a storage failure comes
- * back as text (the digest is still finished and compared first).
+ * pgb_verify_try
+ *		fn(arg) in a subtransaction: NULL when it returned, else its error
+ *		(not raised; the subtransaction rolled back, so SPI, locks and
+ *		snapshots of fn are released).  A cancel, a shutdown or a storage
+ *		I/O error is raised at once.
  */
-static char *
-walk_archive(VerifyWalk *w, PgbArchiveReader *reader, int64 max_decompressed)
+ErrorData *
+pgb_verify_try(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext ctx = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile failure = NULL;
 
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(ctx);
 	PG_TRY();
 	{
-		w->ar = pgb_reader_read_toc(reader);
-		walk_blocks(w, reader, max_decompressed);
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
@@ -352,17 +363,52 @@ walk_archive(VerifyWalk *w, PgbArchiveReader *reader, int64 max_decompressed)
 		MemoryContextSwitchTo(ctx);
 		edata = CopyErrorData();
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_SYSTEM_ERROR ||
-			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES)
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION)
 			PG_RE_THROW();
 		FlushErrorState();
-		w->error = edata;
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+		failure = edata;
 	}
 	PG_END_TRY();
+	return failure;
+}
+
+typedef struct WalkCall
+{
+	VerifyWalk *w;
+	PgbArchiveReader *reader;
+	int64		max_decompressed;
+} WalkCall;
+
+static void
+walk_call(void *arg)
+{
+	WalkCall   *c = (WalkCall *) arg;
+
+	c->w->ar = pgb_reader_read_toc(c->reader);
+	walk_blocks(c->w, c->reader, c->max_decompressed);
+}
+
+/*
+ * The walk; an error of it comes back as text, so that the digest is
+ * still finished and compared first (a changed byte is a SHA-256
+ * mismatch).  A storage failure is raised at once: the digest could not
+ * be finished either.
+ */
+static char *
+walk_archive(VerifyWalk *w, PgbArchiveReader *reader, int64 max_decompressed)
+{
+	WalkCall	c = {w, reader, max_decompressed};
+
+	w->error = pgb_verify_try(walk_call, &c);
 	if (w->error == NULL)
 		return NULL;
+	if (ERRCODE_TO_CATEGORY(w->error->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION ||
+		ERRCODE_TO_CATEGORY(w->error->sqlerrcode) == ERRCODE_SYSTEM_ERROR ||
+		ERRCODE_TO_CATEGORY(w->error->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES)
+		ReThrowError(w->error);
 	return w->error->message ? w->error->message : "unknown error";
 }
 

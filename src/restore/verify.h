@@ -38,4 +38,7 @@ typedef struct PgbVerifyResult
  */
 extern void pgb_verify_archive(const PgbVerifyTarget *t, PgbVerifyResult *res);
 
+/* fn(arg) in a subtransaction: NULL, or its error (a cancel is raised) */
+extern ErrorData *pgb_verify_try(void (*fn) (void *arg), void *arg);
+
 #endif							/* PGB_VERIFY_H */
