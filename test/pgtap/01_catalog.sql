@@ -23,7 +23,8 @@ SELECT columns_are('pgbackups', 'backups', ARRAY[
 	'started_at', 'finished_at', 'compression', 'compression_level', 'parallel',
 	'source_size', 'raw_size', 'archive_size', 'sha256', 'tables', 'rows', 'table_rows',
 	'archive_version', 'pg_dump_version', 'server_version', 'location', 'worker_pid',
-	'error', 'error_code', 'schedule', 'scheduled_for', 'pinned']);
+	'error', 'error_code', 'schedule', 'scheduled_for', 'pinned',
+	'verified_at', 'verify_result', 'verify_error_code']);
 SELECT columns_are('pgbackups', 'logs', ARRAY['job_id', 'logged_at', 'message']);
 SELECT col_type_is('pgbackups'::name, 'backups'::name, 'id'::name, 'text');
 SELECT col_type_is('pgbackups'::name, 'backups'::name, 'num'::name, 'integer');
