@@ -282,3 +282,53 @@ BEGIN
 END
 $$;
 
+
+/*
+ * A schedule can verify each new backup (schedule(verify => true)): its job
+ * worker reads the archive end to end right after the backup completed
+ * (and after retention) and records the outcome like verify() does
+ * (src/bgw/job_worker.c).  A failed verification leaves the backup
+ * completed and queues a webhook alert of kind 'verify'.
+ */
+ALTER TABLE @extschema@.schedule_defs ADD COLUMN verify boolean NOT NULL DEFAULT false;
+
+DROP FUNCTION @extschema@.schedule(text, text, text, text, integer, integer, integer);
+CREATE FUNCTION @extschema@.schedule(database text DEFAULT pg_catalog.current_database(),
+									 at text DEFAULT NULL,
+									 cron text DEFAULT NULL,
+									 timezone text DEFAULT NULL,
+									 keep_daily integer DEFAULT 7,
+									 keep_weekly integer DEFAULT 4,
+									 keep_monthly integer DEFAULT 12,
+									 verify boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgbackups_schedule'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.schedule(text, text, text, text, integer, integer, integer, boolean)
+	IS 'heroku pg:backups:schedule: daily at ''HH:MM Zone'' or a cron expression (verify: check each new backup); returns the schedule name';
+
+REVOKE ALL ON FUNCTION
+	@extschema@.schedule(text, text, text, text, integer, integer, integer, boolean)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.schedule(text, text, text, text, integer, integer, integer, boolean)
+	TO pgbackups_admin;
+
+/* the same view and one more column (the replacement keeps its grants; its options are given again) */
+CREATE OR REPLACE VIEW @extschema@.schedules WITH (security_invoker = true) AS
+SELECT s.name,
+	   s.database,
+	   CASE WHEN s.at IS NOT NULL THEN 'daily at ' || s.at || ' ' || s.timezone ELSE s.cron END AS rule,
+	   s.cron,
+	   s.timezone,
+	   s.next_run,
+	   s.last_run,
+	   CASE s.last_outcome WHEN 'started' THEN coalesce(b.status, 'deleted') ELSE s.last_outcome END
+		   AS last_status,
+	   s.last_id,
+	   s.keep_daily,
+	   s.keep_weekly,
+	   s.keep_monthly,
+	   s.verify
+  FROM @extschema@.schedule_defs s
+  LEFT JOIN @extschema@.backups b ON b.id = s.last_id;

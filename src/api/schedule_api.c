@@ -2,7 +2,8 @@
  *
  * schedule_api.c
  *	  pgbackups.schedule(): validate a rule and store the database's
- *	  backup schedule.
+ *	  backup schedule (with verify => true, the job worker of each new
+ *	  backup verifies it: bgw/job_worker.c).
  *
  * pgbackups.unschedule(): remove one.
  *
@@ -75,6 +76,8 @@ typedef struct ScheduleRow
 	TimestampTz now;
 	const char *creator;
 	TimestampTz next;
+	int			nverify;		/* 1: verify is a parameter (1.5.0), 0: older catalog */
+	bool		verify;
 } ScheduleRow;
 
 /* insert or replace the row (run as the bootstrap superuser) */
@@ -82,10 +85,10 @@ static void
 store_schedule(void *arg)
 {
 	ScheduleRow *r = (ScheduleRow *) arg;
-	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
-	TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
+	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
+	TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
+	Datum		values[11];
+	char		nulls[11] = "           ";
 	char	   *old_rule = NULL;
 
 	values[0] = CStringGetTextDatum(r->dbname);
@@ -99,6 +102,7 @@ store_schedule(void *arg)
 	values[7] = TimestampTzGetDatum(r->now);
 	values[8] = CStringGetTextDatum(r->creator);
 	values[9] = TimestampTzGetDatum(r->next);
+	values[10] = BoolGetDatum(r->verify);
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT rule FROM pgbackups.schedules WHERE name = $1",
@@ -106,15 +110,17 @@ store_schedule(void *arg)
 		elog(ERROR, "could not read pgbackups.schedules");
 	if (SPI_processed == 1)
 		old_rule = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (SPI_execute_with_args("INSERT INTO pgbackups.schedule_defs AS s "
-							  "(name, database, at, cron, timezone, keep_daily, keep_weekly, keep_monthly, "
-							  " created_at, created_by, next_run) "
-							  "VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-							  "ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at, cron = EXCLUDED.cron, "
-							  " timezone = EXCLUDED.timezone, keep_daily = EXCLUDED.keep_daily, "
-							  " keep_weekly = EXCLUDED.keep_weekly, keep_monthly = EXCLUDED.keep_monthly, "
-							  " next_run = EXCLUDED.next_run",
-							  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_with_args(psprintf("INSERT INTO pgbackups.schedule_defs AS s "
+									   "(name, database, at, cron, timezone, keep_daily, keep_weekly, keep_monthly, "
+									   " created_at, created_by, next_run%s) "
+									   "VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10%s) "
+									   "ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at, cron = EXCLUDED.cron, "
+									   " timezone = EXCLUDED.timezone, keep_daily = EXCLUDED.keep_daily, "
+									   " keep_weekly = EXCLUDED.keep_weekly, keep_monthly = EXCLUDED.keep_monthly, "
+									   " next_run = EXCLUDED.next_run%s",
+									   r->nverify ? ", verify" : "", r->nverify ? ", $11" : "",
+									   r->nverify ? ", verify = EXCLUDED.verify" : ""),
+							  10 + r->nverify, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the schedule");
 	if (old_rule)
 		ereport(NOTICE,
@@ -133,6 +139,8 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 	int			keep_daily = keep_arg(fcinfo, 4, "keep_daily");
 	int			keep_weekly = keep_arg(fcinfo, 5, "keep_weekly");
 	int			keep_monthly = keep_arg(fcinfo, 6, "keep_monthly");
+	/* verify: a parameter since 1.5.0 (a 1.4.0 catalog calls with seven) */
+	bool		has_verify = PG_NARGS() > 7;
 	char	   *hhmm = NULL;
 	const char *zone;
 	char	   *err;
@@ -192,6 +200,10 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to schedule backups of database \"%s\"", dbname),
 				 errdetail("A backup holds every row of the database: taking one requires owning the database, membership in pg_read_all_data, or superuser.")));
+	if (has_verify && PG_ARGISNULL(7))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("verify must not be null")));
 	creator = GetUserNameFromId(GetUserId(), false);
 
 	row.dbname = dbname;
@@ -204,6 +216,8 @@ pgbackups_schedule(PG_FUNCTION_ARGS)
 	row.now = now;
 	row.creator = creator;
 	row.next = next;
+	row.nverify = has_verify ? 1 : 0;
+	row.verify = has_verify && PG_GETARG_BOOL(7);
 	pgb_run_as_superuser(store_schedule, &row);
 	pgb_request_wake_at_commit();	/* the scheduler plans the next slot */
 

@@ -20,6 +20,11 @@
  * (held only when the caller's own open transaction changed it); after
  * that the verdict is still returned or raised, with a warning.
  *
+ * pgb_verify_backup() (verify.h) is that verification and its record
+ * without the caller's checks: verify() calls it, and so does the job
+ * worker of a scheduled backup whose schedule has verify on (right after
+ * the backup completed; a failure then also queues a webhook alert).
+ *
  * src/api/verify_api.c
  *
  *-------------------------------------------------------------------------
@@ -88,12 +93,16 @@ load_row(void *arg)
 	SPI_finish();
 }
 
-/* the outcome, committed over a connection of its own; its verified_at */
+/*
+ * The outcome, committed over a connection of its own; its verified_at.
+ * With alert, a failure also queues a webhook alert (kind 'verify'; the
+ * catalog's _enqueue_alert does nothing without pgbackups.webhook_url).
+ */
 static char *
-record_outcome(const char *id, const char *result, const char *sqlstate)
+record_outcome(const char *id, const char *by, const char *result, const char *sqlstate,
+			   bool alert)
 {
-	char	   *role = GetUserNameFromId(GetUserId(), false);
-	char	   *message = psprintf("verified by %s: %s", role, result);
+	char	   *message = psprintf("verified by %s: %s", by, result);
 	const char *params[4] = {id, result, sqlstate, message};
 	PGconn	   *volatile conn = NULL;
 	char	   *at = NULL;
@@ -113,6 +122,13 @@ record_outcome(const char *id, const char *result, const char *sqlstate)
 		if (PQntuples(res) == 1)
 			at = pstrdup(PQgetvalue(res, 0, 0));
 		PQclear(res);
+		if (alert && sqlstate != NULL)
+			PQclear(pgb_pq_exec_params(conn,
+									   "SELECT pgbackups._enqueue_alert('failed', pg_catalog.jsonb_build_object("
+									   "'id', b.id, 'database', b.database, 'kind', 'verify', 'status', 'failed', "
+									   "'error', $2::text, 'schedule', b.schedule, 'scheduled_for', b.scheduled_for, "
+									   "'at', pg_catalog.clock_timestamp())) FROM pgbackups.backups b WHERE b.id = $1",
+									   2, params, PGRES_TUPLES_OK));
 	}
 	PG_FINALLY();
 	{
@@ -126,8 +142,10 @@ record_outcome(const char *id, const char *result, const char *sqlstate)
 typedef struct RecordCall
 {
 	const char *id;
+	const char *by;
 	const char *result;
 	const char *sqlstate;
+	bool		alert;
 	char	   *at;
 } RecordCall;
 
@@ -136,14 +154,15 @@ record_call(void *arg)
 {
 	RecordCall *c = (RecordCall *) arg;
 
-	c->at = record_outcome(c->id, c->result, c->sqlstate);
+	c->at = record_outcome(c->id, c->by, c->result, c->sqlstate, c->alert);
 }
 
 /* the same, but a failure to record becomes a warning (the verdict wins) */
 static char *
-record_outcome_or_warn(const char *id, const char *result, const char *sqlstate)
+record_outcome_or_warn(const char *id, const char *by, const char *result,
+					   const char *sqlstate, bool alert)
 {
-	RecordCall	c = {id, result, sqlstate, NULL};
+	RecordCall	c = {id, by, result, sqlstate, alert, NULL};
 	ErrorData  *edata = pgb_verify_try(record_call, &c);
 
 	if (edata)
@@ -191,16 +210,52 @@ checked_id(text *arg)
 	return id;
 }
 
+/*
+ * pgb_verify_backup
+ *		Verify completed backup id and record the outcome (see verify.h).
+ *		No access check: the caller made it (verify()) or is a job worker.
+ */
+void
+pgb_verify_backup(const char *id, const char *by, bool alert, PgbVerifyOutcome *out)
+{
+	VerifyRow	row;
+	PgbVerifyTarget t;
+
+	memset(&row, 0, sizeof(row));
+	memset(out, 0, sizeof(PgbVerifyOutcome));
+	row.id = id;
+	pgb_run_as_superuser(load_row, &row);
+	if (!row.found || strcmp(row.status, "completed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backup %s is not completed", row.id),
+				 errdetail("Its status is %s; only a completed backup has an archive to verify.",
+						   row.found ? row.status : "unknown")));
+
+	t.id = row.id;
+	t.location = row.location;
+	t.sha256 = row.sha256;
+	t.table_rows = row.table_rows;
+	t.max_decompressed = (int64) pgb_max_decompressed_size * 1024 * 1024;
+	out->failure = run_verify(&t, &out->res);
+	if (out->failure)
+	{
+		out->code = pstrdup(unpack_sql_state(out->failure->sqlerrcode));
+		out->at = record_outcome_or_warn(row.id, by, psprintf("failed: %s", out->failure->message),
+										 out->code, alert);
+	}
+	else
+		out->at = record_outcome(row.id, by, "ok", NULL, false);
+}
+
 Datum
 pgbackups_verify(PG_FUNCTION_ARGS)
 {
 	bool		strict = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	VerifyRow	row;
-	PgbVerifyTarget t;
-	PgbVerifyResult res;
+	char	   *id;
+	PgbVerifyOutcome out;
 	ErrorData  *failure;
-	char	   *code = NULL;
-	char	   *at;
+	PgbVerifyResult *res = &out.res;
 	TupleDesc	tupdesc;
 	Datum		values[9];
 	bool		nulls[9] = {false};
@@ -215,49 +270,29 @@ pgbackups_verify(PG_FUNCTION_ARGS)
 				 errmsg("verify() needs a backup id")));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	memset(&row, 0, sizeof(row));
-	row.id = checked_id(PG_GETARG_TEXT_PP(0));
-	pgb_check_job_access(row.id);
-	pgb_run_as_superuser(load_row, &row);
-	if (!row.found || strcmp(row.status, "completed") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("backup %s is not completed", row.id),
-				 errdetail("Its status is %s; only a completed backup has an archive to verify.",
-						   row.found ? row.status : "unknown")));
+	id = checked_id(PG_GETARG_TEXT_PP(0));
+	pgb_check_job_access(id);
+	pgb_verify_backup(id, GetUserNameFromId(GetUserId(), false), false, &out);
+	failure = out.failure;
+	if (failure && strict)
+		ReThrowError(failure);
 
-	t.id = row.id;
-	t.location = row.location;
-	t.sha256 = row.sha256;
-	t.table_rows = row.table_rows;
-	t.max_decompressed = (int64) pgb_max_decompressed_size * 1024 * 1024;
-	failure = run_verify(&t, &res);
-	if (failure)
-	{
-		code = pstrdup(unpack_sql_state(failure->sqlerrcode));
-		at = record_outcome_or_warn(row.id, psprintf("failed: %s", failure->message), code);
-		if (strict)
-			ReThrowError(failure);
-	}
-	else
-		at = record_outcome(row.id, "ok", NULL);
-
-	values[0] = CStringGetTextDatum(row.id);
+	values[0] = CStringGetTextDatum(id);
 	values[1] = CStringGetTextDatum(failure ? "failed" : "ok");
-	nulls[2] = code == NULL;
-	values[2] = code ? CStringGetTextDatum(code) : (Datum) 0;
+	nulls[2] = out.code == NULL;
+	values[2] = out.code ? CStringGetTextDatum(out.code) : (Datum) 0;
 	nulls[3] = failure == NULL;
 	values[3] = failure ? CStringGetTextDatum(failure->message) : (Datum) 0;
-	nulls[4] = at == NULL;
-	values[4] = at ? DirectFunctionCall3(timestamptz_in, CStringGetDatum(at),
-										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0;
-	nulls[5] = res.sha256 == NULL;
-	values[5] = res.sha256 ? CStringGetTextDatum(res.sha256) : (Datum) 0;
-	nulls[6] = res.sha256 == NULL;
-	values[6] = Int64GetDatum((int64) res.bytes);
+	nulls[4] = out.at == NULL;
+	values[4] = out.at ? DirectFunctionCall3(timestamptz_in, CStringGetDatum(out.at),
+											 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0;
+	nulls[5] = res->sha256 == NULL;
+	values[5] = res->sha256 ? CStringGetTextDatum(res->sha256) : (Datum) 0;
+	nulls[6] = res->sha256 == NULL;
+	values[6] = Int64GetDatum((int64) res->bytes);
 	nulls[7] = failure != NULL;
-	values[7] = Int32GetDatum(res.tables);
+	values[7] = Int32GetDatum(res->tables);
 	nulls[8] = failure != NULL;
-	values[8] = Int64GetDatum(res.rows);
+	values[8] = Int64GetDatum(res->rows);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

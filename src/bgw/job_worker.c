@@ -18,6 +18,11 @@
  * scheduler marks the job failed; after a crash-restart the scheduler's
  * start-up reconciliation does.
  *
+ * After a completed backup: retention, then, for a schedule with verify
+ * on, the verification of the new archive (restore/verify.c through
+ * pgb_verify_backup, recorded like verify()).  A failed verification is a
+ * WARNING and a line of the job's log; the backup stays completed.
+ *
  * src/bgw/job_worker.c
  *
  *-------------------------------------------------------------------------
@@ -34,10 +39,12 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "access.h"
 #include "capture.h"
 #include "catalog.h"
+#include "catalog_schedule.h"
 #include "compress.h"
 #include "error_info.h"
 #include "guc.h"
@@ -47,6 +54,7 @@
 #include "retention.h"
 #include "shmem.h"
 #include "storage.h"
+#include "verify.h"
 
 static char my_id[PGB_ID_LEN];
 
@@ -129,6 +137,67 @@ record_failure(const char *location, const ErrorData *edata)
 	pgb_job_finish(PGB_JOB_FAILED, &err);
 }
 
+typedef struct ScheduledVerify
+{
+	const char *by;
+	PgbVerifyOutcome out;
+} ScheduledVerify;
+
+static void
+verify_call(void *arg)
+{
+	ScheduledVerify *v = (ScheduledVerify *) arg;
+
+	pgb_verify_backup(my_id, v->by, true, &v->out);
+}
+
+/*
+ * verify_new_backup
+ *		The schedule has verify on: verify the backup just completed, in a
+ *		transaction of this worker.  The outcome is recorded in its row and
+ *		log (pgb_verify_backup); a failure, or an error that kept it from
+ *		being verified or recorded, is also a WARNING (the latter also a
+ *		line of the job's log).
+ */
+static void
+verify_new_backup(const char *schedule)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	ScheduledVerify v;
+	ErrorData  *error;
+	char	   *unrecorded = NULL;
+
+	if (!pgb_catalog_schedule_verifies(schedule))
+		return;
+	memset(&v, 0, sizeof(v));
+	v.by = psprintf("schedule \"%s\"", schedule);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pgbackups: verify the new backup");
+	error = pgb_verify_try(verify_call, &v);
+	if (error)
+	{
+		/* not verified (or not recorded): nothing in the row, so say it here */
+		unrecorded = MemoryContextStrdup(ctx, error->message);
+		ereport(WARNING,
+				(errcode(error->sqlerrcode),
+				 errmsg("could not verify backup %s: %s", my_id, error->message)));
+	}
+	else if (v.out.failure)
+		ereport(WARNING,
+				(errcode(v.out.failure->sqlerrcode),
+				 errmsg("verification of backup %s failed: %s", my_id, v.out.failure->message),
+				 errdetail("The backup stays completed; schedule \"%s\" verifies each new backup.",
+						   schedule)));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (unrecorded)
+		pgb_catalog_log(my_id, psprintf("could not verify the backup: %s", unrecorded));
+}
+
 void
 pgb_job_worker_main(Datum arg)
 {
@@ -196,7 +265,10 @@ pgb_job_worker_main(Datum arg)
 	if (strcmp(row->kind, "manual") == 0)
 		pgb_retention_manual(my_id);
 	else if (row->schedule)
+	{
 		pgb_retention_schedule(my_id, row->schedule);
+		verify_new_backup(row->schedule);
+	}
 	pgb_job_finish(PGB_JOB_COMPLETED, NULL);
 	proc_exit(0);
 }

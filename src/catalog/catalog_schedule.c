@@ -83,6 +83,20 @@ pgb_catalog_busy_capture(const char *database)
 	return id;
 }
 
+/* whether the schedule verifies each of its new backups (schedule(verify => true)) */
+bool
+pgb_catalog_schedule_verifies(const char *schedule)
+{
+	const char *args[1] = {schedule};
+	bool		verify = false;
+
+	pgb_cat_begin("pgbackups: schedule options");
+	if (pgb_cat_run("SELECT verify FROM pgbackups.schedule_defs WHERE name = $1", 1, args) == 1)
+		verify = strcmp(pgb_cat_get(0, 1), "t") == 0;
+	pgb_cat_commit();
+	return verify;
+}
+
 /*
  * pgb_catalog_schedule_decide
  *		Record what happens to a schedule's due slots and move it to its

@@ -51,6 +51,7 @@ typedef struct PgbAlertRow
 
 extern List *pgb_catalog_due_schedules(TimestampTz now);
 extern char *pgb_catalog_busy_capture(const char *database);
+extern bool pgb_catalog_schedule_verifies(const char *schedule);
 extern char *pgb_catalog_schedule_decide(const PgbScheduleRow *s, const PgbScheduleDecision *d);
 extern List *pgb_catalog_gfs_expire(const char *schedule, char **policy);
 extern List *pgb_catalog_due_alerts(int limit);

@@ -41,4 +41,24 @@ extern void pgb_verify_archive(const PgbVerifyTarget *t, PgbVerifyResult *res);
 /* fn(arg) in a subtransaction: NULL, or its error (a cancel is raised) */
 extern ErrorData *pgb_verify_try(void (*fn) (void *arg), void *arg);
 
+/* a backup verified by id, and the outcome recorded (api/verify_api.c) */
+typedef struct PgbVerifyOutcome
+{
+	ErrorData  *failure;		/* NULL: it passed */
+	char	   *code;			/* the failure's SQLSTATE */
+	char	   *at;				/* verified_at as recorded; NULL: not recorded */
+	PgbVerifyResult res;
+} PgbVerifyOutcome;
+
+/*
+ * Verify completed backup id (55000 if it is not) inside the current
+ * transaction, and record the outcome in its row and its log ("verified
+ * by <by>: ...") over a connection of its own, committed at once.  A
+ * failed verification is recorded and returned, not raised; with alert it
+ * also queues a webhook alert (kind 'verify', status 'failed').  No access
+ * check: the caller's.
+ */
+extern void pgb_verify_backup(const char *id, const char *by, bool alert,
+							  PgbVerifyOutcome *out);
+
 #endif							/* PGB_VERIFY_H */

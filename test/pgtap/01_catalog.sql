@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(86);
+SELECT plan(89);
 
 SELECT has_extension('pgbackups', 'extension pgbackups is installed');
 SELECT has_schema('pgbackups');
@@ -127,6 +127,9 @@ SELECT has_view('pgbackups', 'health', 'view pgbackups.health');
 SELECT col_is_pk('pgbackups', 'schedule_defs', 'name', 'schedules are named');
 SELECT col_is_unique('pgbackups', 'schedule_defs', 'database', 'one schedule per database');
 SELECT col_default_is('pgbackups', 'backups', 'pinned', 'false', 'backups are not pinned by default');
+SELECT col_not_null('pgbackups', 'schedule_defs', 'verify', 'schedule_defs.verify is not null (1.5.0)');
+SELECT col_default_is('pgbackups', 'schedule_defs', 'verify', 'false', 'schedules do not verify by default');
+SELECT has_column('pgbackups', 'schedules', 'verify', 'the schedules view shows verify');
 SELECT throws_ok(
 	$$INSERT INTO pgbackups.schedule_runs (schedule, slot, outcome) VALUES ('x', now(), 'ran')$$,
 	'23514', NULL, 'a schedule run outcome outside started/skipped/missed is refused');
