@@ -101,6 +101,19 @@ pgb_launcher_register(void)
 	RegisterBackgroundWorker(&bgw);
 }
 
+/*
+ * A restore's staging database or a replaced one (pgbackups_<oid>_<id>_...):
+ * it gets no scheduler (it would only be ended by the swap or the drop).
+ */
+static bool
+is_transient(const char *datname)
+{
+	unsigned int oid;
+	int			n = 0;
+
+	return sscanf(datname, "pgbackups_%u_%n", &oid, &n) == 1 && n > 0;
+}
+
 static List *
 list_databases(void)
 {
@@ -119,7 +132,8 @@ list_databases(void)
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
-		if (db->datallowconn && !db->datistemplate && db->datconnlimit != -2)
+		if (db->datallowconn && !db->datistemplate && db->datconnlimit != -2 &&
+			!is_transient(NameStr(db->datname)))
 		{
 			MemoryContext old = MemoryContextSwitchTo(ctx);
 
@@ -253,6 +267,50 @@ maintenance_due(PgbDbSlot *s, TimestampTz now)
 }
 
 /*
+ * start_schedulers
+ *		Start the due schedulers within MAX_SCHEDULERS, databases with a
+ *		waiting request (or a dead job) first: a caller must not wait behind
+ *		probes and due slots of other databases.  Lock held.
+ */
+static void
+start_schedulers(List *due, TimestampTz now, int *schedulers, int *waiting)
+{
+	int			pass;
+	ListCell   *lc;
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		foreach(lc, due)
+		{
+			int			i = lfirst_int(lc);
+			PgbDbSlot  *s = &PgbShared->dbs[i];
+			bool		urgent = s->wanted || s->jobs_died;
+
+			if (urgent != (pass == 0))
+				continue;
+			if (*schedulers >= MAX_SCHEDULERS)
+			{
+				(*waiting)++;
+				continue;
+			}
+			s->stop_requested = false;
+			s->probed_at = now;
+			if (start_db_worker("pgb_scheduler_main", "pgbackups scheduler", s->dboid,
+								&sched_handles[i]))
+			{
+				s->state = PGB_DB_STARTING;
+				(*schedulers)++;
+			}
+			else
+			{
+				(*waiting)++;
+				wake_within(RETRY_MS);
+			}
+		}
+	}
+}
+
+/*
  * databases_round
  *		Start the schedulers and maintenance workers that are due, within
  *		their caps; forget databases that are gone.
@@ -268,6 +326,7 @@ databases_round(void)
 	int			waiting = 0;
 	int			i;
 	ListCell   *lc;
+	List	   *due = NIL;
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	foreach(lc, dbs)
@@ -294,26 +353,7 @@ databases_round(void)
 			continue;
 		}
 		if (sched_handles[i] == NULL && scheduler_due(s, now, clock))
-		{
-			if (schedulers >= MAX_SCHEDULERS)
-				waiting++;
-			else
-			{
-				s->stop_requested = false;
-				s->probed_at = now;
-				if (start_db_worker("pgb_scheduler_main", "pgbackups scheduler", s->dboid,
-									&sched_handles[i]))
-				{
-					s->state = PGB_DB_STARTING;
-					schedulers++;
-				}
-				else
-				{
-					waiting++;
-					wake_within(RETRY_MS);
-				}
-			}
-		}
+			due = lappend_int(due, i);
 		if (maint_handles[i] == NULL && maintenance < MAX_MAINTENANCE &&
 			maintenance_due(s, now))
 		{
@@ -327,6 +367,7 @@ databases_round(void)
 				wake_within(RETRY_MS);
 		}
 	}
+	start_schedulers(due, now, &schedulers, &waiting);
 	/* schedulers wait for a turn: the running ones leave as soon as they are idle */
 	PgbShared->schedulers_waiting = waiting;
 	LWLockRelease(PgbShared->lock);
