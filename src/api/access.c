@@ -78,18 +78,24 @@ pgb_role_may_read_database_tx(Oid roleid, const char *dbname)
 }
 
 /*
- * pgb_pin_search_path
+ * pgb_pin_worker_settings
  *		For a superuser background worker just connected to a database:
  *		search_path pg_catalog, pg_temp, whatever the database's or role's
  *		defaults say (ALTER DATABASE ... SET search_path = public, ... by a
  *		database owner would otherwise put the owner's functions and
- *		operators into the worker's superuser queries).
+ *		operators into the worker's superuser queries); and
+ *		synchronous_commit on, whatever the server's setting: a catalog
+ *		record (a capture the scheduler accepted, a job marked running) must
+ *		not vanish in a crash while the work it records goes on (with
+ *		synchronous_commit = off a crash restart lost a just answered
+ *		capture's row, leaving its files unrecorded).
  */
 void
-pgb_pin_search_path(void)
+pgb_pin_worker_settings(void)
 {
-	/* a session-level value: above the database's and role's defaults, below SET */
+	/* session-level values: above the database's and role's defaults, below SET */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_SESSION);
 }
 
 /* the rule for the current user and a database that exists */

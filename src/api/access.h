@@ -21,7 +21,7 @@ extern bool pgb_may_read_database(Oid dboid);
 extern void pgb_run_as_superuser(void (*fn) (void *arg), void *arg);
 
 /* a background worker's search_path: pg_catalog, pg_temp, over any default */
-extern void pgb_pin_search_path(void);
+extern void pgb_pin_worker_settings(void);
 
 /* 42704 if job id is not in this catalog, 42501 if the caller may not read it */
 extern void pgb_check_job_access(const char *id);

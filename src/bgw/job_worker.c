@@ -212,7 +212,7 @@ pgb_job_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
-	pgb_pin_search_path();
+	pgb_pin_worker_settings();
 	pgb_job_attach(&args);
 	strlcpy(my_id, args.id, sizeof(my_id));
 	before_shmem_exit(job_exit, (Datum) 0);

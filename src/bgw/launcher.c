@@ -539,7 +539,7 @@ pgb_launcher_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	pgb_pin_search_path();
+	pgb_pin_worker_settings();
 	pgstat_report_appname("pgbackups launcher");
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);

@@ -205,7 +205,7 @@ pgb_maintenance_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	pgb_pin_search_path();
+	pgb_pin_worker_settings();
 	pgstat_report_appname("pgbackups maintenance");
 
 	LWLockAcquire(PgbShared->lock, LW_SHARED);

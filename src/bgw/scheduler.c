@@ -335,7 +335,7 @@ pgb_scheduler_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
-	pgb_pin_search_path();
+	pgb_pin_worker_settings();
 	pgstat_report_appname("pgbackups scheduler");
 	attach(DatumGetObjectId(arg));
 

@@ -383,7 +383,7 @@ pgb_transfer_job_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	pgb_pin_search_path();
+	pgb_pin_worker_settings();
 	pgb_job_attach(&args);
 	before_shmem_exit(transfer_exit, (Datum) 0);
 	pgstat_report_appname("pgbackups");
