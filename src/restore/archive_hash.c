@@ -171,3 +171,18 @@ pgb_archive_hash_close(PgbArchiveHash *h)
 		EVP_MD_CTX_free(h->md);
 	h->md = NULL;
 }
+
+void
+pgb_archive_block_placed(const PgbTocEntry *te, bool *seen, uint64 at)
+{
+	if (*seen)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid archive: two data blocks for entry %d", te->dump_id)));
+	*seen = true;
+	if (te->data_state == PGB_OFFSET_SET && te->data_pos != at)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid archive: the TOC places entry %d at byte " UINT64_FORMAT ", its block is at " UINT64_FORMAT,
+						te->dump_id, te->data_pos, at)));
+}

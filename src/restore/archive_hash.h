@@ -34,4 +34,10 @@ extern char *pgb_archive_hash_finish(PgbArchiveHash *h, PgbHashCheck check, void
 /* the file, the S3 source and the digest freed; never raises; idempotent */
 extern void pgb_archive_hash_close(PgbArchiveHash *h);
 
+/*
+ * The data block of te was found at byte at of the archive: it must be its
+ * entry's only block (*seen) and where the TOC places it.  XX001 otherwise.
+ */
+extern void pgb_archive_block_placed(const PgbTocEntry *te, bool *seen, uint64 at);
+
 #endif							/* PGB_ARCHIVE_HASH_H */

@@ -54,16 +54,7 @@ scan_blocks(PgbRestore *r, PgbArchiveReader *reader, const PgbArchive *ar)
 		if (!pgb_reader_next_block(reader, &blktype, &te))
 			break;
 		idx = te - ar->toc;
-		if (seen[idx])
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid archive: two data blocks for entry %d", te->dump_id)));
-		seen[idx] = true;
-		if (te->data_state == PGB_OFFSET_SET && te->data_pos != at)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid archive: the TOC places entry %d at byte " UINT64_FORMAT ", its block is at " UINT64_FORMAT,
-							te->dump_id, te->data_pos, at)));
+		pgb_archive_block_placed(te, &seen[idx], at);
 		pos[idx] = at;
 		if (blktype == PGB_BLK_BLOBS)
 		{
