@@ -27,7 +27,11 @@ set -Eeuo pipefail
 LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$LIB_DIR/.." && pwd)
 export LIB_DIR REPO_DIR
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+# the server under test: PGBIN, else PG_CONFIG's bindir, else Debian's 15
+if [ -z "${PGBIN:-}" ]; then
+	PGBIN=$("${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --bindir)
+fi
+export PGBIN
 export PATH="$PGBIN:$PATH"
 export PGUSER=postgres
 export PGDATABASE=postgres

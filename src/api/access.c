@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -37,6 +38,7 @@
 #include "utils/guc.h"
 
 #include "access.h"
+#include "compat.h"
 #include "job_kind.h"
 
 PG_FUNCTION_INFO_V1(pgbackups_may_read_database);
@@ -48,7 +50,7 @@ role_may_read(Oid roleid, Oid dboid)
 {
 	return superuser_arg(roleid) ||
 		has_privs_of_role(roleid, ROLE_PG_READ_ALL_DATA) ||
-		(OidIsValid(dboid) && pg_database_ownercheck(dboid, roleid));
+		(OidIsValid(dboid) && pgb_database_ownercheck(dboid, roleid));
 }
 
 /*

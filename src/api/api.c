@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -36,6 +37,7 @@
 
 #include "access.h"
 #include "api.h"
+#include "compat.h"
 #include "compress.h"
 #include "error_info.h"
 #include "guc.h"
@@ -512,7 +514,7 @@ check_target(FunctionCallInfo fcinfo, int targetno, int confirmno, const char *w
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("database name is too long")));
 	dboid = get_database_oid(target, false);
-	if (!superuser() && !pg_database_ownercheck(dboid, GetUserId()))
+	if (!superuser() && !pgb_database_ownercheck(dboid, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to replace database \"%s\"", target),

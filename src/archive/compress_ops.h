@@ -17,6 +17,8 @@
 #ifndef PGB_COMPRESS_OPS_H
 #define PGB_COMPRESS_OPS_H
 
+#include "compat.h"
+
 #include "compress.h"
 
 typedef struct PgbCompressOps PgbCompressOps;
@@ -92,12 +94,12 @@ extern void pgb_compress_emit(PgbCompressor *c, const char *data, size_t len);
 extern void pgb_decompress_emit(PgbDecompressor *d, const char *data, size_t len);
 
 /* ERRCODE_DATA_CORRUPTED: "could not decompress <alg> data: <what>" */
-extern void pgb_decompress_corrupt(PgbDecompressor *d, const char *what) pg_attribute_noreturn();
+pg_noreturn extern void pgb_decompress_corrupt(PgbDecompressor *d, const char *what);
 
 /* ERRCODE_OUT_OF_MEMORY: "could not initialize <alg> <what>" */
-extern void pgb_compress_init_failed(const char *lib, const char *what) pg_attribute_noreturn();
+pg_noreturn extern void pgb_compress_init_failed(const char *lib, const char *what);
 
 /* ERRCODE_INTERNAL_ERROR: "<alg> compression failed[: <why>]" */
-extern void pgb_compress_failed(const char *lib, const char *why) pg_attribute_noreturn();
+pg_noreturn extern void pgb_compress_failed(const char *lib, const char *why);
 
 #endif							/* PGB_COMPRESS_OPS_H */

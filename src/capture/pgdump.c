@@ -59,6 +59,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "guc.h"
 #include "pgdump.h"
 #include "pq_util.h"
@@ -110,11 +111,27 @@ remove_passfile(PgbPgDump *d)
 	d->pass_path = NULL;
 }
 
+/* remove the --filter file of d, if it has one (idempotent) */
+static void
+remove_filter_file(PgbPgDump *d)
+{
+	if (d->filter_path == NULL)
+		return;
+	(void) unlink(d->filter_path);
+	d->filter_path = NULL;
+}
+
 /* memory context callback: the PgbPgDump goes away with its context */
 static void
 passfile_reset_callback(void *arg)
 {
 	PgbPgDump  *d = (PgbPgDump *) arg;
+
+	if (d->filter_path)
+	{
+		(void) unlink(d->filter_path);
+		d->filter_path = NULL;
+	}
 
 	if (d->pass_path)
 	{
@@ -320,6 +337,54 @@ pgb_pgdump_path(void)
 	return psprintf("%s/pg_dump", dir);
 }
 
+/*
+ * write_filter_file
+ *		pg_dump 17+ reads its exclusions from a --filter file, one line per
+ *		table, so a database with tens of thousands of tables needs no
+ *		command line of that size.  A pattern holding a line break cannot be
+ *		written on one line: it stays on the command line (returned).
+ */
+#if PGB_HAVE_PGDUMP_FILTER
+static List *
+write_filter_file(PgbPgDump *d, List *patterns)
+{
+	StringInfoData buf;
+	List	   *rest = NIL;
+	ListCell   *lc;
+	FILE	   *f;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "# tables whose data pgbackups copies itself\n");
+	foreach(lc, patterns)
+	{
+		const char *pat = lfirst(lc);
+
+		if (strpbrk(pat, "\r\n") != NULL)
+			rest = lappend(rest, (void *) pat);
+		else
+			appendStringInfo(&buf, "exclude table_data %s\n", pat);
+	}
+	d->filter_path = psprintf("%s.filter.tmp", d->out_path);
+	f = AllocateFile(d->filter_path, PG_BINARY_W);
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", d->filter_path)));
+	if (fwrite(buf.data, 1, buf.len, f) != (size_t) buf.len || FreeFile(f) != 0)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		remove_filter_file(d);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", d->filter_path)));
+	}
+	pfree(buf.data);
+	return rest;
+}
+#endif
+
 PgbPgDump *
 pgb_pgdump_start(const char *conninfo, const char *snapshot,
 				 const char *encoding, List *exclude_patterns, const char *out_path)
@@ -356,8 +421,16 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 	/* the archive's ENCODING must match the COPY streams' client_encoding */
 	argv[i++] = psprintf("--encoding=%s", encoding);
 	argv[i++] = psprintf("--dbname=%s", dump_conninfo(d, conninfo));
+#if PGB_HAVE_PGDUMP_FILTER
+	exclude_patterns = write_filter_file(d, exclude_patterns);
+	argv[i++] = psprintf("--filter=%s", d->filter_path);
+#endif
 	foreach(lc, exclude_patterns)
 		argv[i++] = psprintf("--exclude-table-data=%s", (char *) lfirst(lc));
+#if PGB_HAVE_STATISTICS
+	/* planner statistics in the archive (pg_dump 18 leaves them out by default) */
+	argv[i++] = pgb_statistics ? "--statistics" : "--no-statistics";
+#endif
 	argv[i] = NULL;
 
 	errfd = open(d->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -366,6 +439,7 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 		int			save_errno = errno;
 
 		remove_passfile(d);
+		remove_filter_file(d);
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -380,6 +454,7 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 
 		close(errfd);
 		remove_passfile(d);
+		remove_filter_file(d);
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
@@ -449,6 +524,7 @@ pgb_pgdump_finish(PgbPgDump *d)
 
 	Assert(d->exited);
 	remove_passfile(d);
+	remove_filter_file(d);
 	err = read_stderr_tail(d->err_path);
 	unlink(d->err_path);
 	if (d->status != 0)
@@ -516,6 +592,7 @@ pgb_pgdump_kill(PgbPgDump *d)
 		return;
 	/* also when pg_dump has exited but pgb_pgdump_finish was not reached */
 	remove_passfile(d);
+	remove_filter_file(d);
 	if (d->pid <= 0 || pgb_pgdump_poll(d))
 		return;
 	(void) kill(d->pid, SIGTERM);

@@ -18,6 +18,7 @@ typedef struct PgbPgDump
 	char	   *out_path;
 	char	   *err_path;
 	char	   *pass_path;		/* passfile while pg_dump runs, or NULL */
+	char	   *filter_path;	/* --filter file while pg_dump runs (17+) */
 	bool		exited;
 	int			status;			/* waitpid status once exited */
 } PgbPgDump;

@@ -24,6 +24,7 @@
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "compress.h"
 #include "guc.h"
 #include "url_scheme.h"
@@ -32,6 +33,7 @@ char	   *pgb_storage_url = NULL;
 int			pgb_max_workers = 4;
 int			pgb_default_parallel = 2;
 char	   *pgb_compression = NULL;
+bool		pgb_statistics = true;
 int			pgb_manual_retention = 25;
 int			pgb_max_decompressed_size = 1024 * 1024;
 char	   *pgb_pg_dump_path = NULL;
@@ -210,10 +212,19 @@ pgb_guc_define(void)
 							   "Default archive compression: none, gzip, lz4 or zstd, optionally with :level.",
 							   "lz4 and zstd archives need pg_restore 16 or later.",
 							   &pgb_compression,
-							   "gzip",
+							   PGB_DEFAULT_COMPRESSION,
 							   PGC_SUSET,
 							   0,
 							   check_compression, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.statistics",
+							 "Include planner statistics in new backups (PostgreSQL 18 and later).",
+							 "A restore then loads them, so the restored database needs no ANALYZE before its first queries. No effect before 18.",
+							 &pgb_statistics,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgbackups.manual_retention",
 							"Number of completed manual backups kept per database; the oldest expire.",

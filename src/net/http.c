@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "guc.h"
+#include "compat.h"
 #include "http.h"
 #include "pq_util.h"
 #include "xml.h"
@@ -516,7 +517,7 @@ rebuild_wait_set(PgbHttpMulti *m)
 	if (m->wes)
 		FreeWaitEventSet(m->wes);
 	m->wes = NULL;
-	m->wes = CreateWaitEventSet(m->cxt, m->nsocks + 2);
+	m->wes = pgb_create_wait_event_set(m->cxt, m->nsocks + 2);
 	AddWaitEventToSet(m->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(m->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (i = 0; i < m->nsocks; i++)

@@ -10,6 +10,8 @@
 #ifndef PGB_PQ_UTIL_H
 #define PGB_PQ_UTIL_H
 
+#include "compat.h"
+
 #include "libpq-fe.h"
 #include "lib/stringinfo.h"
 
@@ -37,8 +39,8 @@ extern PGresult *pgb_pq_finish_command(PGconn *conn, ExecStatusType expect);
 extern PGresult *pgb_pq_query(PGconn *conn, const char *sql);
 extern PGresult *pgb_pq_query_to_end(PGconn *conn, const char *sql);
 extern bool pgb_pq_abort(PGconn *conn, int timeout_ms);
-extern void pgb_pq_error(PGconn *conn, PGresult *res, const char *context) pg_attribute_noreturn();
-extern void pgb_pq_error_in(PGconn *conn, PGresult *res, const char *what) pg_attribute_noreturn();
+pg_noreturn extern void pgb_pq_error(PGconn *conn, PGresult *res, const char *context);
+pg_noreturn extern void pgb_pq_error_in(PGconn *conn, PGresult *res, const char *what);
 extern int	pgb_pq_result_sqlstate(const PGresult *res);
 
 #endif							/* PGB_PQ_UTIL_H */

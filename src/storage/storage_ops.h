@@ -13,6 +13,8 @@
 #ifndef PGB_STORAGE_OPS_H
 #define PGB_STORAGE_OPS_H
 
+#include "compat.h"
+
 #include "archive.h"
 #include "nodes/pg_list.h"
 
@@ -58,7 +60,7 @@ extern const PgbStorageOps pgb_storage_local_ops;
 extern const PgbStorageOps pgb_storage_s3_ops;
 
 /* ERRCODE_INVALID_PARAMETER_VALUE: "unsupported storage URL" */
-extern void pgb_storage_unsupported(const char *url) pg_attribute_noreturn();
+pg_noreturn extern void pgb_storage_unsupported(const char *url);
 
 /* ---- the s3:// backend's functions (storage_s3.c) ---- */
 

@@ -438,12 +438,12 @@ pump(PgbS3Writer *w)
 		}
 		else if (pgb_http_transient(p->x))
 		{
-			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz failed_at = GetCurrentTimestamp();
 
 			/* as pgb_http_backoff: a last try at the deadline */
-			if (now >= p->deadline)
+			if (failed_at >= p->deadline)
 				pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
-			p->retry_at = Min(TimestampTzPlusMilliseconds(now, pgb_http_backoff_ms(p->attempt)),
+			p->retry_at = Min(TimestampTzPlusMilliseconds(failed_at, pgb_http_backoff_ms(p->attempt)),
 							  p->deadline);
 			ereport(DEBUG1,
 					(errmsg_internal("retrying part %d of \"%s\" after %s",
