@@ -9,6 +9,15 @@ SELECT pg_describe_object(classid, objid, objsubid) AS member
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgbackups')
    AND deptype = 'e'
+   -- 18 also records the row types of the extension's tables and views
+   -- (and their array types) as members; 15 does not
+   AND NOT (classid = 'pg_type'::regclass AND objid IN (
+        SELECT t.oid FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+         WHERE c.relkind IN ('r', 'v', 'p', 'm')
+        UNION ALL
+        SELECT a.oid FROM pg_type a JOIN pg_type t ON t.oid = a.typelem
+          JOIN pg_class c ON c.oid = t.typrelid
+         WHERE c.relkind IN ('r', 'v', 'p', 'm')))
  ORDER BY 1;
 
 SELECT extname, extversion, extrelocatable, n.nspname AS schema
@@ -27,6 +36,7 @@ SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull
 
 SELECT conname, contype, pg_get_constraintdef(oid) AS definition
   FROM pg_constraint WHERE conrelid = 'pgbackups.backups'::regclass
+   AND contype <> 'n'   -- 18 lists NOT NULL here too (attnotnull above has it)
  ORDER BY conname;
 
 -- every function: nobody but the operator role may execute it, and the
@@ -70,10 +80,18 @@ SELECT has_schema_privilege('public', 'pgbackups', 'USAGE') AS public_usage,
 SELECT rolname, rolcanlogin, rolsuper, rolinherit FROM pg_roles WHERE rolname = 'pgbackups_admin';
 
 -- settings and their defaults
-SELECT name, setting, unit, context, vartype
+-- (pgbackups.compression: the best the server's own pg_restore reads, gzip
+-- on 15, zstd on 16 and later)
+SELECT name,
+       CASE WHEN name = 'pgbackups.compression'
+                 AND setting = CASE WHEN current_setting('server_version_num')::int >= 160000
+                                    THEN 'zstd' ELSE 'gzip' END
+            THEN '<native>' ELSE setting END AS setting,
+       unit, context, vartype
   FROM pg_settings
  WHERE name IN ('pgbackups.max_workers', 'pgbackups.default_parallel',
-                'pgbackups.compression', 'pgbackups.manual_retention')
+                'pgbackups.compression', 'pgbackups.manual_retention',
+                'pgbackups.statistics')
  ORDER BY name;
 
 -- storage_url: the default location is file://<parent of data_directory>/pgbackups

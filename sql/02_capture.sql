@@ -9,6 +9,15 @@ CREATE TABLE regress_data.empty (id integer);
 CREATE TABLE regress_data.five (id integer, note text);
 INSERT INTO regress_data.five VALUES (1, E'tab\there'), (2, NULL), (3, '\.'), (4, 'é日🎉'), (5, '');
 
+-- what this server's own pg_dump writes: archive 1.14 up to 15, 1.15 on 16,
+-- 1.16 on 17 and later; and the default compression, the best its
+-- pg_restore reads (gzip on 15, zstd on 16 and later)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 170000 THEN '1.16'
+            WHEN current_setting('server_version_num')::int >= 160000 THEN '1.15'
+            ELSE '1.14' END AS native_version,
+       CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'zstd'
+            ELSE 'gzip' END AS native_compression \gset
+
 -- progress NOTICEs carry sizes and times: keep them out of the output
 SET client_min_messages = warning;
 SELECT pgbackups.capture(wait => true, label => 'regress') AS id \gset
@@ -19,14 +28,15 @@ SELECT :'id' AS id;
 
 SELECT id, num, kind, database = current_database() AS this_db, status, label,
        requested_by = current_user AS requested_by_me,
-       compression, compression_level, parallel,
+       compression = :'native_compression' AS native_compression,
+       compression_level, parallel,
        tables, rows,
        table_rows,
        sha256 ~ '^[0-9a-f]{64}$' AS sha256_hex,
        archive_size > 0 AS has_size,
        raw_size > 0 AS has_raw_size,
        source_size > 0 AS has_source_size,
-       archive_version,
+       archive_version = :'native_version' AS native_archive_version,
        pg_dump_version = split_part(current_setting('server_version'), ' ', 1)
            OR pg_dump_version = current_setting('server_version') AS pg_dump_version_ok,
        server_version = current_setting('server_version') AS server_version_ok,
@@ -46,13 +56,18 @@ SELECT (pg_stat_file(:'path')).size = archive_size AS file_size_matches,
        encode(sha256(pg_read_binary_file(:'path')), 'hex') = sha256 AS sha256_matches
   FROM pgbackups.backups WHERE id = :'id';
 
--- header: PGDMP, version 1.14.0, intSize 4, offSize 8, custom format,
--- then the gzip level as an Int (sign byte + 4 bytes), -1 = default
+-- header: PGDMP, the native version, intSize 4, offSize 8, custom format,
+-- then the compression: before 1.15 the gzip level as an Int (sign byte + 4
+-- bytes, -1 = default), from 1.15 on one algorithm byte (1 gzip, 3 zstd)
 SELECT convert_from(substr(h, 1, 5), 'SQL_ASCII') AS magic,
-       get_byte(h, 5) || '.' || get_byte(h, 6) || '.' || get_byte(h, 7) AS version,
+       get_byte(h, 5) || '.' || get_byte(h, 6) = :'native_version'
+           AND get_byte(h, 7) = 0 AS native_version,
        get_byte(h, 8) AS int_size, get_byte(h, 9) AS off_size, get_byte(h, 10) AS format,
-       CASE get_byte(h, 11) WHEN 1 THEN -1 ELSE 1 END *
-           (get_byte(h, 12) + 256 * get_byte(h, 13)) AS compression
+       CASE WHEN get_byte(h, 6) >= 15
+            THEN (ARRAY['none', 'gzip', 'lz4', 'zstd'])[get_byte(h, 11) + 1]
+            ELSE CASE get_byte(h, 11) WHEN 1 THEN -1 ELSE 1 END *
+                     (get_byte(h, 12) + 256 * get_byte(h, 13)) || ''
+       END IN (:'native_compression', '-1') AS native_compression
   FROM pg_read_binary_file(:'path', 0, 16) AS h;
 
 -- no temporary file of the job is left: only the archive and its manifest
@@ -61,7 +76,10 @@ SELECT count(*) AS tmp_files
  WHERE f LIKE :'id' || '-%' AND f NOT LIKE '%.dump' AND f NOT LIKE '%.dump.manifest.json';
 
 -- info, logs, list, wait
-SELECT field, CASE WHEN field IN ('ID', 'Database', 'Label', 'Status', 'Type', 'Compression',
+SELECT field, CASE WHEN field = 'Compression' AND value = :'native_compression'
+                        OR field = 'Archive version' AND value = :'native_version'
+                   THEN '<native>'
+                   WHEN field IN ('ID', 'Database', 'Label', 'Status', 'Type', 'Compression',
                                   'Parallel streams', 'Tables', 'Rows', 'Archive version', 'Error')
                    THEN replace(value, current_database(), '<db>')
                    ELSE CASE WHEN value = '' THEN '(empty)' ELSE '(set)' END END AS value
@@ -81,9 +99,11 @@ SELECT pgbackups.capture(wait => true, compression => 'gzip:9', parallel => 3) A
 RESET client_min_messages;
 SELECT id, status, compression, parallel, tables, rows,
        (pg_stat_file(substr(location, 8))).size = archive_size AS file_size_matches,
-       get_byte(pg_read_binary_file(substr(location, 8), 0, 16), 6) AS version_minor,
-       get_byte(pg_read_binary_file(substr(location, 8), 0, 16), 12) AS level
-  FROM pgbackups.backups WHERE id IN (:'id_none', :'id_gzip9') ORDER BY id;
+       get_byte(h, 5) || '.' || get_byte(h, 6) = :'native_version' AS native_version,
+       -- the level is in the header only before 1.15
+       get_byte(h, 6) >= 15 OR get_byte(h, 12) = coalesce(compression_level, 0) AS level_ok
+  FROM pgbackups.backups, pg_read_binary_file(substr(location, 8), 0, 16) AS h
+ WHERE id IN (:'id_none', :'id_gzip9') ORDER BY id;
 SELECT compression_level FROM pgbackups.backups WHERE id = :'id_gzip9';
 SELECT value AS gzip9_compression FROM pgbackups.info(:'id_gzip9') WHERE field = 'Compression';
 
