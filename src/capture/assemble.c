@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utils/hsearch.h"
+
 #include "capture_int.h"
 #include "pq_util.h"
 #include "spool.h"
@@ -148,21 +150,57 @@ cmp_tabledata(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->tag, y->tag);
 }
 
-/* pg_dump's TABLE entry of the table with this OID, or NULL */
-static PgbTocEntry *
-find_table_entry(const PgbArchive *dump, const char *oidstr)
+/* pg_dump's entries by the OID they name: its TABLE entry and TABLE DATA */
+typedef struct DumpOidEntry
 {
+	Oid			oid;			/* hash key */
+	PgbTocEntry *table;			/* the TABLE entry (pg_class), or NULL */
+	bool		has_data;		/* pg_dump wrote TABLE DATA for it */
+} DumpOidEntry;
+
+/*
+ * index_dump_toc
+ *		A hash of pg_dump's TABLE and TABLE DATA entries by table OID (a
+ *		database with tens of thousands of tables makes a scan per table
+ *		quadratic).
+ */
+static HTAB *
+index_dump_toc(const PgbArchive *dump)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
 	int			j;
 
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(DumpOidEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("pgbackups pg_dump TOC", Max(dump->ntoc, 16), &ctl,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (j = 0; j < dump->ntoc; j++)
 	{
 		PgbTocEntry *c = &dump->toc[j];
+		bool		is_table = strcmp(c->desc, "TABLE") == 0 && c->tableoid &&
+			strcmp(c->tableoid, "1259") == 0;
+		bool		is_data = strcmp(c->desc, "TABLE DATA") == 0;
+		DumpOidEntry *e;
+		Oid			oid;
+		bool		found;
 
-		if (strcmp(c->desc, "TABLE") == 0 && c->oid && strcmp(c->oid, oidstr) == 0 &&
-			c->tableoid && strcmp(c->tableoid, "1259") == 0)
-			return c;
+		if ((!is_table && !is_data) || c->oid == NULL)
+			continue;
+		oid = (Oid) strtoul(c->oid, NULL, 10);
+		e = hash_search(h, &oid, HASH_ENTER, &found);
+		if (!found)
+		{
+			e->table = NULL;
+			e->has_data = false;
+		}
+		if (is_table)
+			e->table = c;
+		else
+			e->has_data = true;
 	}
-	return NULL;
+	return h;
 }
 
 /* a TABLE DATA entry for t, as pg_dump would write it, depending on table */
@@ -208,15 +246,30 @@ new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, NewData **result)
 	int			maxid = 0;
 	int			i;
 
+	HTAB	   *by_oid = index_dump_toc(dump);
+
 	for (i = 0; i < dump->ntoc; i++)
 		maxid = Max(maxid, dump->toc[i].dump_id);
 	for (i = 0; i < sh->ntables; i++)
 	{
 		char		oidstr[16];
 		PgbTocEntry *table;
+		DumpOidEntry *e;
 
 		snprintf(oidstr, sizeof(oidstr), "%u", sh->tables[i].relid);
-		table = find_table_entry(dump, oidstr);
+		e = hash_search(by_oid, &sh->tables[i].relid, HASH_FIND, NULL);
+		table = e ? e->table : NULL;
+
+		/*
+		 * pg_dump was told to leave this table's data out: its data there
+		 * too would restore every row twice.  Never write such an archive.
+		 */
+		if (e && e->has_data)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("pg_dump dumped the data of table %s, which the capture copies itself",
+							PGB_STREAM_STR(sh, sh->tables[i].name_off)),
+					 errdetail("Its --exclude-table-data pattern or --filter line did not match the table.")));
 		if (table == NULL)
 		{
 			pgb_capture_log("table %s is not in pg_dump's output; its data is left out",
@@ -227,6 +280,7 @@ new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, NewData **result)
 		newdata[nnew].table = i;
 		nnew++;
 	}
+	hash_destroy(by_oid);
 	qsort(newdata, nnew, sizeof(NewData), cmp_tabledata);
 	*result = newdata;
 	return nnew;

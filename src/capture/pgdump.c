@@ -341,8 +341,10 @@ pgb_pgdump_path(void)
  * write_filter_file
  *		pg_dump 17+ reads its exclusions from a --filter file, one line per
  *		table, so a database with tens of thousands of tables needs no
- *		command line of that size.  A pattern holding a line break cannot be
- *		written on one line: it stays on the command line (returned).
+ *		command line of that size.  Inside a quoted name the filter file
+ *		reads \\ as a backslash and \n as a line break; it drops a carriage
+ *		return, so a pattern holding one stays on the command line
+ *		(returned).
  */
 #if PGB_HAVE_PGDUMP_FILTER
 static List *
@@ -358,11 +360,24 @@ write_filter_file(PgbPgDump *d, List *patterns)
 	foreach(lc, patterns)
 	{
 		const char *pat = lfirst(lc);
+		const char *p;
 
-		if (strpbrk(pat, "\r\n") != NULL)
+		if (strchr(pat, '\r') != NULL)
+		{
 			rest = lappend(rest, (void *) pat);
-		else
-			appendStringInfo(&buf, "exclude table_data %s\n", pat);
+			continue;
+		}
+		appendStringInfoString(&buf, "exclude table_data ");
+		for (p = pat; *p; p++)
+		{
+			if (*p == '\\')
+				appendStringInfoString(&buf, "\\\\");
+			else if (*p == '\n')
+				appendStringInfoString(&buf, "\\n");
+			else
+				appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '\n');
 	}
 	d->filter_path = psprintf("%s.filter.tmp", d->out_path);
 	f = AllocateFile(d->filter_path, PG_BINARY_W);

@@ -3,7 +3,8 @@
  * compat.h
  *	  What differs between the supported server versions (15, 16, 17, 18,
  *	  19), in one place.  Code elsewhere tests these names, never
- *	  PG_VERSION_NUM, so the path a version takes is read here.  16 is not
+ *	  PG_VERSION_NUM (except to compare pg_dump's major version with the
+ *	  server's), so the path a version takes is read here.  16 is not
  *	  built or tested here (Debian has no 16 source); its path is the one
  *	  each test below gives it.
  *
@@ -41,6 +42,31 @@
 	object_ownercheck(DatabaseRelationId, (dbid), (roleid))
 #else
 #define pgb_database_ownercheck(dbid, roleid) pg_database_ownercheck((dbid), (roleid))
+#endif
+
+/*
+ * The locale options of CREATE DATABASE for pg_database row "d", as two SQL
+ * expressions: the provider name, then the options after it.  16 added ICU
+ * rules; 17 renamed daticulocale to datlocale and added the builtin provider.
+ */
+#if PG_VERSION_NUM >= 170000
+#define PGB_SQL_DB_LOCALE_PROVIDER \
+	"CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END"
+#define PGB_SQL_DB_LOCALE_OPTIONS \
+	"CASE d.datlocprovider WHEN 'i' THEN format(' ICU_LOCALE %L', d.datlocale) " \
+	"  WHEN 'b' THEN format(' BUILTIN_LOCALE %L', d.datlocale) ELSE '' END || " \
+	"CASE WHEN d.daticurules IS NOT NULL THEN format(' ICU_RULES %L', d.daticurules) ELSE '' END"
+#elif PG_VERSION_NUM >= 160000
+#define PGB_SQL_DB_LOCALE_PROVIDER \
+	"CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END"
+#define PGB_SQL_DB_LOCALE_OPTIONS \
+	"CASE WHEN d.daticulocale IS NOT NULL THEN format(' ICU_LOCALE %L', d.daticulocale) ELSE '' END || " \
+	"CASE WHEN d.daticurules IS NOT NULL THEN format(' ICU_RULES %L', d.daticurules) ELSE '' END"
+#else
+#define PGB_SQL_DB_LOCALE_PROVIDER \
+	"CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END"
+#define PGB_SQL_DB_LOCALE_OPTIONS \
+	"CASE WHEN d.daticulocale IS NOT NULL THEN format(' ICU_LOCALE %L', d.daticulocale) ELSE '' END"
 #endif
 
 /*

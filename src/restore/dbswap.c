@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "dbswap.h"
 #include "pq_util.h"
 
@@ -92,8 +93,8 @@ pgb_db_info(PGconn *m, const char *name)
 							 "SELECT d.oid, r.rolname, r.rolcanlogin, r.rolsuper, "
 							 "  format('ENCODING %L LC_COLLATE %L LC_CTYPE %L LOCALE_PROVIDER %s%s TABLESPACE %I', "
 							 "    pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, "
-							 "    CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END, "
-							 "    CASE WHEN d.daticulocale IS NOT NULL THEN format(' ICU_LOCALE %L', d.daticulocale) ELSE '' END, "
+							 "    " PGB_SQL_DB_LOCALE_PROVIDER ", "
+							 "    " PGB_SQL_DB_LOCALE_OPTIONS ", "
 							 "    t.spcname), "
 							 "  d.datconnlimit "
 							 "FROM pg_catalog.pg_database d "

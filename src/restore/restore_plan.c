@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 
+#include "compat.h"
 #include "restore_plan.h"
 
 bool
@@ -178,7 +179,7 @@ skip_reason(const PgbTocEntry *te, int section, PgbRestorePass pass, bool keep_a
 		return "database properties stay those of the target";
 	if (pass == PGB_PASS_ACL && !keep_acl)
 		return "privileges are restored only with keep_acl => true";
-	if (pgb_toc_is(te, "STATISTICS DATA") && PG_VERSION_NUM < 180000)
+	if (pgb_toc_is(te, "STATISTICS DATA") && !PGB_HAVE_STATISTICS)
 		return "statistics need PostgreSQL 18";
 	if (pgb_toc_is(te, "COMMENT") && tag_starts(te, "EXTENSION "))
 		return "an extension's comment comes with the extension";

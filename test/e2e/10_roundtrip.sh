@@ -40,6 +40,12 @@ compare_dbs "reference pg_dump -Fc" rich ref_restored
 table_data_entries "$REF" >"$TESTDIR/ref.tabledata"
 log "reference archive: $(stat -c %s "$REF") bytes, $(wc -l <"$TESTDIR/ref.tabledata") TABLE DATA entries"
 
+# the archive version this server's own pg_dump writes: 1.14 up to 15, 1.15 on
+# 16, 1.16 on 17 and later (lz4 and zstd need at least 1.15)
+SVN=$(q postgres "SHOW server_version_num")
+if [ "$SVN" -ge 170000 ]; then VMIN=16; elif [ "$SVN" -ge 160000 ]; then VMIN=15; else VMIN=14; fi
+log "server $SVN: native archive version 1.$VMIN"
+
 # --- captures with compressions pg_restore 15 reads ----------------------------------
 for comp in none gzip gzip:9; do
 	tag=${comp//:/_}
@@ -67,17 +73,25 @@ for comp in none gzip gzip:9; do
 	sysid=$(q catalog "SELECT system_identifier FROM pg_control_system()")
 	check_eq "$comp: system identifier directory" "$(basename "$(dirname "$(dirname "$arch")")")" "$sysid"
 
-	# header: 1.14, gzip level as an Int
+	# header: the native version; before 1.15 the gzip level as an Int, from
+	# 1.15 on the algorithm as one byte (the level is not stored)
 	hdr=$("$INSPECT" "$arch" 2>&1 | head -n 1) || true
-	case "$comp" in
-	none) want="compression=('level', 0)" ;;
-	gzip) want="compression=('level', -1)" ;;
-	gzip:9) want="compression=('level', 9)" ;;
-	esac
-	if [[ $hdr == "version 1.14.0 intSize=4 offSize=8 fmt=1 $want" ]]; then
+	if [ "$VMIN" -eq 14 ]; then
+		case "$comp" in
+		none) want="compression=('level', 0)" ;;
+		gzip) want="compression=('level', -1)" ;;
+		gzip:9) want="compression=('level', 9)" ;;
+		esac
+	else
+		case "$comp" in
+		none) want="compression=('alg', 0)" ;;
+		gzip*) want="compression=('alg', 1)" ;;
+		esac
+	fi
+	if [[ $hdr == "version 1.$VMIN.0 intSize=4 offSize=8 fmt=1 $want" ]]; then
 		pass "$comp: header $hdr"
 	else
-		fail "$comp: header is [$hdr], want version 1.14.0 ... $want"
+		fail "$comp: header is [$hdr], want version 1.$VMIN.0 ... $want"
 	fi
 	if "$INSPECT" "$arch" >"$TESTDIR/inspect-$tag.txt" 2>&1; then
 		pass "$comp: pgdmp-inspect walks the whole archive"
@@ -155,7 +169,9 @@ check_eq "the captured database needs no extension (no schema pgbackups in rich)
 check_eq "the records live in the calling database's catalog" \
 	"$(q catalog "SELECT count(*) FROM pgbackups.backups WHERE database = 'rich' AND status = 'completed'")" 3
 
-# --- lz4 and zstd: archive 1.15, which pg_restore 15 cannot read ----------------------
+# --- lz4 and zstd: archive 1.15 or later, which pg_restore 15 cannot read; on 16
+# and later the server's own pg_restore restores them ------------------------------
+VLZ=$((VMIN > 15 ? VMIN : 15))
 for comp in lz4 lz4:3 zstd zstd:19; do
 	case "$comp" in lz4*) alg=2 ;; zstd*) alg=3 ;; esac
 	if ! id=$(q catalog "SELECT pgbackups.capture(database => 'rich', wait => true, compression => '$comp')" 2>"$TESTDIR/capture.err"); then
@@ -172,8 +188,26 @@ for comp in lz4 lz4:3 zstd zstd:19; do
 	}
 	# bytes 5..7 = version, byte 11 = algorithm (1.15+: one byte)
 	bytes=$(od -An -tu1 -j5 -N7 "$arch" | tr -s ' ' | sed 's/^ //')
-	check_eq "$comp: header bytes 5..11 (vmaj vmin vrev intSize offSize format algorithm)" "$bytes" "1 15 0 4 8 1 $alg"
-	check_eq "$comp: archive_version column" "$(backup_field catalog "$id" archive_version)" "1.15"
+	check_eq "$comp: header bytes 5..11 (vmaj vmin vrev intSize offSize format algorithm)" "$bytes" "1 $VLZ 0 4 8 1 $alg"
+	check_eq "$comp: archive_version column" "$(backup_field catalog "$id" archive_version)" "1.$VLZ"
+	# zstd is the default from 16 on: the server's own pg_restore reads it
+	# serially, with -j 2 and from a pipe, and restores the same database
+	if [ "$comp" = zstd ] && [ "$SVN" -ge 160000 ]; then
+		if pg_restore -l "$arch" >"$TESTDIR/list-zstd.txt" 2>"$TESTDIR/list-zstd.err"; then
+			pass "$comp: pg_restore -l reads it ($(grep -vc '^;' "$TESTDIR/list-zstd.txt") entries)"
+		else
+			fail "$comp: pg_restore -l: $(cat "$TESTDIR/list-zstd.err")"
+		fi
+		if restore_into "$comp" "$arch" r_zstd_serial; then
+			compare_dbs "$comp serial" rich r_zstd_serial
+		fi
+		if restore_into "$comp" "$arch" r_zstd_j2 -j 2; then
+			compare_dbs "$comp -j 2" rich r_zstd_j2
+		fi
+		if restore_into "$comp" - r_zstd_pipe < <(cat "$arch"); then
+			compare_dbs "$comp from a pipe" rich r_zstd_pipe
+		fi
+	fi
 	if "$INSPECT" "$arch" >"$TESTDIR/inspect.txt" 2>&1; then
 		pass "$comp: pgdmp-inspect decodes every block ($(grep -c 'TABLE DATA' "$TESTDIR/inspect.txt") TABLE DATA lines)"
 	else
