@@ -25,7 +25,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 MATRIX=${MATRIX-17 18 19}
-MATRIX_E2E=${MATRIX_E2E:-10 15 55 72 76 82 87}
+MATRIX_E2E=${MATRIX_E2E:-10 15 55 72 76 82 87 91 92}
 ONLY_PG=
 while [ $# -gt 0 ]; do
 	case "$1" in

@@ -22,7 +22,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 CC=${CC:-clang}
 
 mkdir -p "$OUT"
-INC=(-I"$REPO/src/archive" -I"$HERE" -I"$HERE/shim"
+INC=(-I"$REPO/src/archive" -I"$REPO/src/module" -I"$HERE" -I"$HERE/shim"
 	-I"$("$PG_CONFIG" --includedir-server)" -I"$("$PG_CONFIG" --includedir)")
 # as the server build (minus -fwrapv, so that UBSan reports signed overflow)
 CFLAGS=(-std=gnu99 -g -fno-omit-frame-pointer -fno-strict-aliasing -D_GNU_SOURCE
