@@ -185,8 +185,9 @@ if [ -n "$ONLY_PG" ]; then
 		other_version "$ONLY_PG" "${E2E_ONLY:-}"
 	fi
 else
-	# 87 (upgrade from 15 to a newer server) runs in the matrix
-	suite 15 "$PG15_CONFIG" "${E2E_ONLY:-}" 87
+	# 87 (upgrade from 15 to a newer server) and 92 (statistics, 18+) need a
+	# newer server: they run in the matrix
+	suite 15 "$PG15_CONFIG" "${E2E_ONLY:-}" "87 92"
 	for major in $MATRIX; do
 		other_version "$major" "$MATRIX_E2E"
 	done
