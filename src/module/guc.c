@@ -222,7 +222,7 @@ pgb_guc_define(void)
 							 "A restore then loads them, so the restored database needs no ANALYZE before its first queries. No effect before 18.",
 							 &pgb_statistics,
 							 true,
-							 PGC_SUSET,
+							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
 
