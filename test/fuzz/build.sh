@@ -28,7 +28,10 @@ INC=(-I"$REPO/src/archive" -I"$REPO/src/module" -I"$HERE" -I"$HERE/shim"
 CFLAGS=(-std=gnu99 -g -fno-omit-frame-pointer -fno-strict-aliasing -D_GNU_SOURCE
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 	-Wno-sign-compare -Wno-ignored-attributes)
-LIBS=("$("$PG_CONFIG" --pkglibdir)/libpgcommon.a" "$("$PG_CONFIG" --pkglibdir)/libpgport.a"
+# libpgcommon.a/libpgport.a: Debian puts them in pkglibdir, a source build in libdir
+PGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+[ -f "$PGLIBDIR/libpgcommon.a" ] || PGLIBDIR=$("$PG_CONFIG" --libdir)
+LIBS=("$PGLIBDIR/libpgcommon.a" "$PGLIBDIR/libpgport.a"
 	-lzstd -llz4 -lz -lm)
 SRCS=("$REPO/src/archive/archive_reader.c" "$REPO"/src/archive/compress*.c "$HERE/shim/pgb_shim.c" "$HERE/walk.c")
 

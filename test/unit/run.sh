@@ -60,7 +60,10 @@ tally() {
 }
 
 INC=(-I"$REPO/src/storage" -I"$("$PG_CONFIG" --includedir-server)" -I"$("$PG_CONFIG" --includedir)")
-LIBS=("$("$PG_CONFIG" --pkglibdir)/libpgcommon.a" "$("$PG_CONFIG" --pkglibdir)/libpgport.a" -lcrypto -lm)
+# libpgcommon.a/libpgport.a: Debian puts them in pkglibdir, a source build in libdir
+PGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+[ -f "$PGLIBDIR/libpgcommon.a" ] || PGLIBDIR=$("$PG_CONFIG" --libdir)
+LIBS=("$PGLIBDIR/libpgcommon.a" "$PGLIBDIR/libpgport.a" -lcrypto -lm)
 # the server build's warning flags (Makefile, pg_config), FRONTEND for libpgcommon
 WARN=(-std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 	-Wno-sign-compare -Wno-ignored-attributes -Wdeclaration-after-statement -Wmissing-prototypes

@@ -757,7 +757,7 @@ content_md5_base64(const char *body, size_t len)
 		exit(2);
 	}
 	out = palloc(pg_b64_enc_len(mdlen) + 1);
-	n = pg_b64_encode((const char *) md, mdlen, out, pg_b64_enc_len(mdlen));
+	n = pg_b64_encode((const void *) md, mdlen, out, pg_b64_enc_len(mdlen));	/* char * up to 17, uint8 * from 18 */
 	out[n] = '\0';
 	return out;
 }
