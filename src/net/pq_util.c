@@ -50,8 +50,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "guc.h"
 #include "compat.h"
+#include "guc.h"
 #include "pq_util.h"
 
 #define PGB_MAX_CONNS 128
@@ -61,8 +61,8 @@ static PgbInterruptCheck interrupt_check = NULL;
 static bool exit_callback_registered = false;
 
 static void cancel_active(PGconn *conn);
-pg_noreturn static void raise_error(PGconn *conn, PGresult *res, const char *what,
-						const char *context);
+pg_noreturn static void raise_error(PGconn *conn, PGresult *res,
+									const char *what, const char *context);
 
 void
 pgb_pq_set_interrupt_check(PgbInterruptCheck fn)

@@ -60,7 +60,7 @@ extern PgbHttpXfer *pgb_s3_call(const S3Config *c, const S3Request *rq,
 								const char *what, int ok_status);
 
 /* ERROR "could not <what> s3://bucket/key: <the failure>" */
-pg_noreturn extern void pgb_s3_fail(const S3Config *c, const char *what, const char *key,
-						PgbHttpXfer *x);
+pg_noreturn extern void pgb_s3_fail(const S3Config *c, const char *what,
+									const char *key, PgbHttpXfer *x);
 
 #endif							/* PGB_STORAGE_S3_INT_H */
