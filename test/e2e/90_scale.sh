@@ -28,7 +28,10 @@ SELECT count(lo_from_bytea(0, convert_to('large object ' || g, 'UTF8'))) FROM ge
 SQL
 
 start=$(date +%s%N)
-pg_dump -Fc -d many -f "$TESTDIR/ref.dump"
+# 18+: pgbackups' archives carry planner statistics, as pg_dump --statistics
+ref_opts=()
+[ "$(q postgres "SHOW server_version_num")" -ge 180000 ] && ref_opts=(--statistics)
+pg_dump -Fc "${ref_opts[@]}" -d many -f "$TESTDIR/ref.dump"
 ms_dump=$((($(date +%s%N) - start) / 1000000))
 start=$(date +%s%N)
 if id=$(q cat "SELECT pgbackups.capture(database => 'many', wait => true)" 2>"$TESTDIR/capture.err"); then
@@ -46,8 +49,10 @@ if id=$(q cat "SELECT pgbackups.capture(database => 'many', wait => true)" 2>"$T
 		fail "TOC differs from pg_dump -Fc's ($(grep -c '^-[^-]' "$TESTDIR/toc.diff") only in pg_dump's, $(grep -c '^+[^+]' "$TESTDIR/toc.diff") only in the capture): $(grep '^[-+][^-+]' "$TESTDIR/toc.diff" | head -n 6 | tr '\n' ' ')"
 	fi
 	if restore_into "scale" "$arch" restored -j 2; then
-		check_eq "restored tables with their row" \
-			"$(q restored "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace AND reltuples >= 0")" "$NT"
+		# (18 restores the source's reltuples, -1 for never analyzed tables:
+		# the rows are counted below)
+		check_eq "restored tables" \
+			"$(q restored "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace")" "$NT"
 		check_eq "restored: sum of ids over all tables" \
 			"$(psql -X -At -d restored -c "SELECT format('SELECT count(*) FROM t%s', i) FROM generate_series(1, $NT) i" | sed 's/$/;/' | psql -X -At -d restored | awk '{ s += $1 } END { print s }')" "$NT"
 		check_eq "restored large objects" "$(q restored "SELECT count(*) FROM pg_largeobject_metadata")" "$NLO"
