@@ -322,7 +322,46 @@ exec_child(const char *path, char **argv, int errfd, pid_t parent)
 	if (getppid() != parent)
 		_exit(1);
 	execv(path, argv);
+	/* stderr is pg_dump's error file: say why (async-signal-safe calls only) */
+	{
+		const char *why = strerror(errno);
+
+		if (write(2, "could not execute pg_dump: ", 27) > 0 &&
+			write(2, why, strlen(why)) > 0)
+			(void) !write(2, "\n", 1);
+	}
 	_exit(127);
+}
+
+/*
+ * check_arg_size
+ *		Refuse, before anything is started, a command line that exec would
+ *		refuse (E2BIG): argv and the environment together must fit in
+ *		ARG_MAX.  Up to 16 each table the capture copies is one argument;
+ *		17 and later pass them in a --filter file.
+ */
+static void
+check_arg_size(char **argv, int nexcluded)
+{
+	extern char **environ;
+	long		arg_max = sysconf(_SC_ARG_MAX);
+	size_t		total = 0;
+	char	  **p;
+
+	if (arg_max <= 0)
+		return;
+	for (p = argv; *p; p++)
+		total += strlen(*p) + 1 + sizeof(char *);
+	for (p = environ; p && *p; p++)
+		total += strlen(*p) + 1 + sizeof(char *);
+	/* a margin for the auxiliary vector and the path */
+	if (total + 4096 > (size_t) arg_max)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the command line of pg_dump would be too long: %zu bytes for %d tables, the system allows %ld",
+						total, nexcluded, arg_max),
+				 errdetail("pg_dump before version 17 takes one --exclude-table-data argument per table whose data pgbackups copies."),
+				 errhint("PostgreSQL 17 and later pass the tables in a file. Here, a larger stack limit (ulimit -s) for the server raises the system's limit.")));
 }
 
 char *
@@ -447,6 +486,7 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 	argv[i++] = pgb_statistics ? "--statistics" : "--no-statistics";
 #endif
 	argv[i] = NULL;
+	check_arg_size(argv, list_length(exclude_patterns));
 
 	errfd = open(d->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (errfd < 0)

@@ -34,6 +34,7 @@
 
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "pq_util.h"
@@ -275,36 +276,72 @@ run_entries(PgbRestore *r)
 
 /* ---- 5. verification ---- */
 
-/* the loaded rows of the table recorded at capture as qname, or -1 */
-static int64
-loaded_rows_of(PgbRestore *r, const char *qname)
+/* loaded rows by qualified table name (one lookup per recorded table) */
+#define PGB_QNAME_KEYLEN (NAMEDATALEN * 4 + 8)
+typedef struct LoadedRows
 {
+	char		qname[PGB_QNAME_KEYLEN];	/* hash key */
+	int64		rows;
+} LoadedRows;
+
+/*
+ * loaded_rows_by_name
+ *		A hash of the rows loaded per TABLE DATA entry, by the table's
+ *		qualified name as recorded at capture.  Built once: a scan of the
+ *		plan per recorded table would be quadratic in time and, with the
+ *		names built on the way, in memory (30,000 tables took 4 GB).
+ */
+static HTAB *
+loaded_rows_by_name(PgbRestore *r)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
 	int			i;
 
+	ctl.keysize = PGB_QNAME_KEYLEN;
+	ctl.entrysize = sizeof(LoadedRows);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("pgbackups loaded rows", Max(r->plan->nitems, 16), &ctl,
+					HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (i = 0; i < r->plan->nitems; i++)
 	{
 		PgbTocEntry *te = r->plan->items[i].te;
+		const char *qname;
+		LoadedRows *e;
+		bool		found;
 
 		if (!pgb_toc_is(te, "TABLE DATA") || r->plan->items[i].action == PGB_ACT_SKIP)
 			continue;
-		if (strcmp(quote_qualified_identifier(te->namespace, te->tag), qname) == 0)
-			return r->loaded_rows[i];
+		qname = quote_qualified_identifier(te->namespace, te->tag);
+		if (strlen(qname) >= PGB_QNAME_KEYLEN)
+			continue;			/* no recorded name is that long */
+		e = hash_search(h, qname, HASH_ENTER, &found);
+		/* the first entry of a table counts, as the scan did */
+		if (!found)
+			e->rows = r->loaded_rows[i];
+		pfree((void *) qname);
 	}
-	return -1;
+	return h;
 }
 
 static void
 verify_rows(PgbRestore *r)
 {
 	const PgbRestoreParams *p = r->params;
+	HTAB	   *by_name;
 	int			e;
 
 	if (p->nexpected == 0)
 		return;
+	by_name = loaded_rows_by_name(r);
 	for (e = 0; e < p->nexpected; e++)
 	{
-		int64		loaded = loaded_rows_of(r, p->expected_tables[e]);
+		LoadedRows *lr = NULL;
+		int64		loaded;
 
+		if (strlen(p->expected_tables[e]) < PGB_QNAME_KEYLEN)
+			lr = hash_search(by_name, p->expected_tables[e], HASH_FIND, NULL);
+		loaded = lr ? lr->rows : -1;
 		if (loaded < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -317,6 +354,7 @@ verify_rows(PgbRestore *r)
 							p->expected_tables[e], loaded, p->expected_rows[e]),
 					 errdetail("The target database was left as it was.")));
 	}
+	hash_destroy(by_name);
 	pgb_restore_log(r, "row counts verified for %d tables", p->nexpected);
 }
 
