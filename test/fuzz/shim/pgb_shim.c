@@ -652,8 +652,15 @@ enlargeStringInfo(StringInfo str, int needed)
 	str->maxlen = newlen;
 }
 
+/* the data argument is const void * from 16 on, const char * before */
+#if PG_VERSION_NUM >= 160000
+typedef const void *shim_bin_data;
+#else
+typedef const char *shim_bin_data;
+#endif
+
 void
-appendBinaryStringInfoNT(StringInfo str, const char *data, int datalen)
+appendBinaryStringInfoNT(StringInfo str, shim_bin_data data, int datalen)
 {
 	enlargeStringInfo(str, datalen);
 	memcpy(str->data + str->len, data, datalen);
@@ -661,7 +668,7 @@ appendBinaryStringInfoNT(StringInfo str, const char *data, int datalen)
 }
 
 void
-appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+appendBinaryStringInfo(StringInfo str, shim_bin_data data, int datalen)
 {
 	appendBinaryStringInfoNT(str, data, datalen);
 	str->data[str->len] = '\0';
