@@ -384,6 +384,32 @@ restore_into() {
 	fi
 }
 
+# fixtures_accept_pg_attver: true if this server takes the "pg_attver"
+# column option that the pg18 fixtures carry (they were dumped from a Debian
+# 15 server that has it; 18 refuses it, and so does its own pg_restore)
+fixtures_accept_pg_attver() {
+	try_sql postgres "DO \$\$ BEGIN CREATE TEMP TABLE attver_probe (a int); ALTER TABLE attver_probe ALTER COLUMN a SET (pg_attver = 1); END \$\$"
+	log "this server accepts the pg_attver column option: $TRY_STATE"
+	[ "$TRY_STATE" = OK ]
+}
+
+# load_source_schema DB: createdb DB with test/data/archives/source_schema.sql,
+# the script the pg15/pg18 fixtures were dumped from (role r1 created once)
+load_source_schema() {
+	q postgres "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'r1') THEN CREATE ROLE r1; END IF; END \$\$" >/dev/null
+	q postgres "CREATE DATABASE \"$1\"" >/dev/null
+	sed -e '/^CREATE DATABASE specdb;$/d' -e '/^\\c specdb$/d' -e '/^CREATE ROLE r1;$/d' \
+		"$LIB_DIR/data/archives/source_schema.sql" | psql_db "$1" >/dev/null
+}
+
+# reference_pg_dump ARGS...: pg_dump -Fc ARGS as pgbackups' archives are made:
+# with planner statistics on 18 and later (pgbackups.statistics is on)
+reference_pg_dump() {
+	local opts=()
+	[ "$(q postgres "SHOW server_version_num")" -ge 180000 ] && opts=(--statistics)
+	pg_dump -Fc "${opts[@]}" "$@"
+}
+
 # table_rows_total DB: rows in all ordinary tables (FROM ONLY each), which
 # is what the TABLE DATA of a backup holds
 table_rows_total() {

@@ -34,11 +34,7 @@ copy_lines() {
 
 # --- reference: the real pg_dump -Fc -------------------------------------------
 REF=$TESTDIR/ref.dump
-# on 18 and later pgbackups puts planner statistics in (pgbackups.statistics
-# is on by default), which pg_dump does with --statistics
-ref_opts=()
-[ "$(q postgres "SHOW server_version_num")" -ge 180000 ] && ref_opts=(--statistics)
-pg_dump -Fc "${ref_opts[@]}" -d rich -f "$REF"
+reference_pg_dump -d rich -f "$REF"
 restore_into "reference pg_dump -Fc" "$REF" ref_restored
 compare_dbs "reference pg_dump -Fc" rich ref_restored
 table_data_entries "$REF" >"$TESTDIR/ref.tabledata"

@@ -99,23 +99,16 @@ check_eq "pg15_seek: the ACL of the archive is skipped (no keep_acl)" \
 no_staging "pg15 fixtures"
 
 # === 2. pg_dump 18 fixtures: the oracle is source_schema.sql ==================
-q postgres "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'r1') THEN CREATE ROLE r1; END IF; END \$\$" >/dev/null
-q postgres "CREATE DATABASE src18" >/dev/null
-sed -e '/^CREATE DATABASE specdb;$/d' -e '/^\\c specdb$/d' -e '/^CREATE ROLE r1;$/d' "$A/source_schema.sql" |
-	psql_db src18 >/dev/null
+load_source_schema src18
 pg_dump -Fc -d src18 -f "$TESTDIR/src18.dump"
 restore_into "source_schema.sql oracle" "$TESTDIR/src18.dump" o18 --no-acl
 # the oracle is right: the pg_dump 15 fixture holds exactly source_schema.sql
 compare_dbs "oracle: pg15_seek fixture = source_schema.sql" o18 b_pg15_seek
-# The pg18 fixtures were dumped from a Debian 15 server whose columns carry
-# a "pg_attver" attribute option; a server that does not know that option
-# (18) refuses their ALTER COLUMN ... SET (pg_attver=...), and so does its own
-# pg_restore.  There the engine must refuse the archive the same way (22023)
-# and leave the target as it was.
+# On a server that refuses the pg18 fixtures' pg_attver column option (18;
+# its own pg_restore refuses it too) the engine must refuse the archive the
+# same way (22023) and leave the target as it was.
 attver_ok=1
-try_sql postgres "DO \$\$ BEGIN CREATE TEMP TABLE attver_probe (a int); ALTER TABLE attver_probe ALTER COLUMN a SET (pg_attver = 1); END \$\$"
-[ "$TRY_STATE" = OK ] || attver_ok=0
-log "this server accepts the pg_attver column option: $attver_ok ($TRY_STATE)"
+fixtures_accept_pg_attver || attver_ok=0
 for n in pg18_gzip pg18_lz4 pg18_zstd pg18_none pg18_lz4_pipe pg18_stats; do
 	if [ "$attver_ok" = 1 ]; then
 		if url_restore "$n" "$ARCH/$n.dump" "a_$n"; then

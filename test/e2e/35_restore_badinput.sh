@@ -25,17 +25,12 @@ q $CAT "CREATE EXTENSION pgbackups" >/dev/null
 W=$TESTDIR/bad
 mkdir -p "$W"
 cp "$A"/pg15_seek.dump "$A"/pg15_nocomp.dump "$A"/pg18_gzip.dump "$A"/pg18_lz4.dump "$A"/pg18_zstd.dump "$W"/
-# The pg18 fixtures were dumped from a Debian 15 server whose columns carry a
-# "pg_attver" option that 18 refuses (so does its own pg_restore).  On such a
-# server the 1.16 bases are this server's own pg_dump of the same
-# source_schema.sql, with the same compressions.
-try_sql postgres "DO \$\$ BEGIN CREATE TEMP TABLE attver_probe (a int); ALTER TABLE attver_probe ALTER COLUMN a SET (pg_attver = 1); END \$\$"
-if [ "$TRY_STATE" != OK ]; then
-	log "this server refuses pg_attver ($TRY_STATE): pg18_{gzip,lz4,zstd}.dump are its own pg_dump of source_schema.sql"
-	q postgres "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'r1') THEN CREATE ROLE r1; END IF; END \$\$" >/dev/null
-	q postgres "CREATE DATABASE src_native" >/dev/null
-	sed -e '/^CREATE DATABASE specdb;$/d' -e '/^\\c specdb$/d' -e '/^CREATE ROLE r1;$/d' "$A/source_schema.sql" |
-		psql_db src_native >/dev/null
+# On a server that refuses the pg18 fixtures' pg_attver column option (18),
+# the 1.16 bases are this server's own pg_dump of the same source_schema.sql,
+# with the same compressions.
+if ! fixtures_accept_pg_attver; then
+	log "pg18_{gzip,lz4,zstd}.dump are this server's own pg_dump of source_schema.sql"
+	load_source_schema src_native
 	for z in gzip lz4 zstd; do
 		pg_dump -Fc -Z "$z" -d src_native -f "$W/pg18_$z.dump"
 	done

@@ -65,12 +65,10 @@ q simple "CREATE TABLE t AS SELECT g, 'simple ' || g AS s FROM generate_series(1
 try_sql cat "SELECT pgbackups.capture(database => 'simple', wait => true)"
 [ "$TRY_STATE" = OK ] || die "capture of simple: $TRY_MSG"
 cp "$(archive_path cat "$TRY_OUT")" "$WEB/simple.dump"
-# a pg_dump 18 zstd archive (1.16): the fixture, dumped from a Debian 15
-# server whose columns carry a "pg_attver" option; a server that does not know
-# that option (18, whose own pg_restore refuses it too) gets the same kind of
-# archive from its own pg_dump -Z zstd (1.16 on 17 and later)
-if try_sql postgres "DO \$\$ BEGIN CREATE TEMP TABLE attver_probe (a int); ALTER TABLE attver_probe ALTER COLUMN a SET (pg_attver = 1); END \$\$" &&
-	[ "$TRY_STATE" = OK ]; then
+# a pg_dump 18 zstd archive (1.16): the fixture, or on a server that refuses
+# its pg_attver column option (18) the same kind of archive from this
+# server's own pg_dump -Z zstd (1.16 on 17 and later)
+if fixtures_accept_pg_attver; then
 	cp "$LIB_DIR/data/archives/pg18_zstd.dump" "$WEB/pg18_zstd.dump"
 else
 	log "this server refuses pg_attver: pg18_zstd.dump is its own pg_dump -Fc -Z zstd of src"

@@ -93,11 +93,7 @@ same_content() {
 ext_owners() { q "$1" "SELECT string_agg(extname || ':' || pg_get_userbyid(extowner), ' ' ORDER BY extname) FROM pg_extension WHERE extname <> 'plpgsql'"; }
 
 REF=$TESTDIR/ref.dump
-# 18+: pgbackups' archives carry planner statistics (pgbackups.statistics),
-# as pg_dump --statistics does
-ref_opts=()
-[ "$(q postgres "SHOW server_version_num")" -ge 180000 ] && ref_opts=(--statistics)
-pg_dump -Fc "${ref_opts[@]}" -d exts -f "$REF"
+reference_pg_dump -d exts -f "$REF"
 restore_into "reference pg_dump -Fc" "$REF" ref_restored
 compare_dbs "reference pg_dump -Fc" exts ref_restored
 

@@ -28,10 +28,7 @@ SELECT count(lo_from_bytea(0, convert_to('large object ' || g, 'UTF8'))) FROM ge
 SQL
 
 start=$(date +%s%N)
-# 18+: pgbackups' archives carry planner statistics, as pg_dump --statistics
-ref_opts=()
-[ "$(q postgres "SHOW server_version_num")" -ge 180000 ] && ref_opts=(--statistics)
-pg_dump -Fc "${ref_opts[@]}" -d many -f "$TESTDIR/ref.dump"
+reference_pg_dump -d many -f "$TESTDIR/ref.dump"
 ms_dump=$((($(date +%s%N) - start) / 1000000))
 start=$(date +%s%N)
 if id=$(q cat "SELECT pgbackups.capture(database => 'many', wait => true)" 2>"$TESTDIR/capture.err"); then
