@@ -7,8 +7,8 @@
  *	  compress_none.c, compress_gzip.c, compress_lz4.c and compress_zstd.c.
  *
  * The framing rules come from the custom archive format: gzip data is one
- * zlib stream (RFC 1950) per item, lz4 one LZ4 frame, zstd one zstd frame,
- * and "none" the raw bytes.  Library contexts are allocated by the
+ * zlib stream (RFC 1950) per item, lz4 and zstd frames (one per item, or
+ * one per part of an item compressed in parts), and "none" the raw bytes.  Library contexts are allocated by the
  * libraries with malloc; a memory context callback frees them, so an ERROR
  * anywhere never leaks them.
  *
@@ -243,13 +243,56 @@ flush_input(PgbCompressor *c)
 }
 
 void
-pgb_compressor_begin(PgbCompressor *c, PgbByteSink sink, void *arg)
+pgb_compressor_begin_part(PgbCompressor *c, PgbByteSink sink, void *arg,
+						  bool first, bool last)
 {
 	c->sink = sink;
 	c->arg = arg;
 	c->inlen = 0;
+	c->part_first = first;
+	c->part_last = last;
+	c->part_check = 0;
 	if (c->ops->c_begin)
 		c->ops->c_begin(c);
+}
+
+void
+pgb_compressor_begin(PgbCompressor *c, PgbByteSink sink, void *arg)
+{
+	pgb_compressor_begin_part(c, sink, arg, true, true);
+}
+
+/* after pgb_compressor_end: what the parts trailer needs of this part */
+uint32
+pgb_compressor_part_check(PgbCompressor *c)
+{
+	return c->part_check;
+}
+
+/*
+ * pgb_compression_parts_trailer
+ *		The bytes that close an item made of nparts parts (checks and lens:
+ *		each part's pgb_compressor_part_check and input length), into out
+ *		(PGB_PARTS_TRAILER_MAX bytes); returns their number.  Only a gzip
+ *		item of several parts has any: the zlib stream's Adler-32.
+ */
+int
+pgb_compression_parts_trailer(PgbCompression alg, int nparts,
+							  const uint32 *checks, const uint64 *lens, char *out)
+{
+	uint32		adler;
+	int			i;
+
+	if (alg != PGB_COMPRESS_GZIP || nparts <= 1)
+		return 0;
+	adler = checks[0];
+	for (i = 1; i < nparts; i++)
+		adler = pgb_gzip_adler32_combine(adler, checks[i], lens[i]);
+	out[0] = (char) ((adler >> 24) & 0xFF);
+	out[1] = (char) ((adler >> 16) & 0xFF);
+	out[2] = (char) ((adler >> 8) & 0xFF);
+	out[3] = (char) (adler & 0xFF);
+	return 4;
 }
 
 void

@@ -49,9 +49,33 @@ extern void pgb_compressor_write(PgbCompressor *c, const char *data, size_t len)
 extern void pgb_compressor_end(PgbCompressor *c);
 
 /*
+ * Parts of one item compressed apart, in parallel (a capture splits a large
+ * table by ctid ranges): each part is begun with its place in the item and
+ * ended with pgb_compressor_end.  Their chunk sequences, concatenated in
+ * order and followed by pgb_compression_parts_trailer's bytes (in a chunk of
+ * their own when there are any), form one item a reader takes as a whole:
+ * gzip parts are pieces of one zlib stream (the first carries the header,
+ * all but the last end on a byte boundary with a sync flush, the Adler-32
+ * trailer is combined from the parts'), lz4 and zstd parts are frames of
+ * their own (pg_restore 16+ reads a frame per chunk sequence), none parts
+ * plain bytes.
+ */
+extern void pgb_compressor_begin_part(PgbCompressor *c, PgbByteSink sink, void *arg,
+									  bool first, bool last);
+extern uint32 pgb_compressor_part_check(PgbCompressor *c);
+extern int	pgb_compression_parts_trailer(PgbCompression alg, int nparts,
+										  const uint32 *checks, const uint64 *lens,
+										  char *out);
+
+#define PGB_PARTS_TRAILER_MAX 8
+
+/*
  * A decompressor consumes the concatenated chunk payload of one item and
- * emits the plain bytes.  It rejects trailing garbage and incomplete
- * streams, and stops with an error once more than max_output bytes came out.
+ * emits the plain bytes; feed it one chunk per call.  It rejects trailing
+ * garbage and incomplete streams, and stops with an error once more than
+ * max_output bytes came out.  An lz4 or zstd item may hold several frames,
+ * a zstd frame starting at a chunk (pg_restore drops the rest of a chunk
+ * after the end of a zstd frame).
  */
 extern PgbDecompressor *pgb_decompressor_create(PgbCompression alg, int64 max_output);
 extern void pgb_decompressor_begin(PgbDecompressor *d, PgbByteSink sink, void *arg);

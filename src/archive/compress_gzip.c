@@ -2,7 +2,8 @@
  *
  * compress_gzip.c
  *	  Compression "gzip": each data item is one zlib stream (RFC 1950), as
- *	  pg_dump writes it.
+ *	  pg_dump writes it, possibly compressed in parts (sync-flushed raw
+ *	  deflate pieces, Adler-32 combined).
  *
  * src/archive/compress_gzip.c
  *
@@ -18,6 +19,7 @@ typedef struct GzipState
 {
 	z_stream	zs;
 	bool		init;
+	bool		header_due;		/* compressor: the zlib header is not out yet */
 } GzipState;
 
 static int
@@ -28,13 +30,25 @@ gzip_max_level(void)
 
 /* ---- compressor ---- */
 
+/*
+ * The compressor runs raw deflate and writes the zlib wrapper itself (the
+ * two header bytes deflateInit would write, the Adler-32 trailer), so that
+ * an item can also be compressed in parts: see pgb_compressor_begin_part.
+ */
+static int
+gzip_level(PgbCompressor *c)
+{
+	return c->spec.level < 0 ? 6 : c->spec.level;	/* Z_DEFAULT_COMPRESSION */
+}
+
 static void
 gzip_c_init(PgbCompressor *c)
 {
 	GzipState  *s = palloc0(sizeof(GzipState));
 
 	c->state = s;
-	if (deflateInit(&s->zs, c->spec.level < 0 ? Z_DEFAULT_COMPRESSION : c->spec.level) != Z_OK)
+	if (deflateInit2(&s->zs, gzip_level(c), Z_DEFLATED, -MAX_WBITS, 8,
+					 Z_DEFAULT_STRATEGY) != Z_OK)
 		pgb_compress_init_failed("zlib", "compression");
 	s->init = true;
 }
@@ -50,6 +64,20 @@ gzip_c_release(PgbCompressor *c)
 		s->init = false;
 }
 
+/* RFC 1950 header, as zlib's deflate writes it for this level */
+static void
+zlib_header(PgbCompressor *c, char *bytes)
+{
+	int			level = gzip_level(c);
+	unsigned	header = (Z_DEFLATED + ((MAX_WBITS - 8) << 4)) << 8;
+	unsigned	flags = level < 2 ? 0 : level < 6 ? 1 : level == 6 ? 2 : 3;
+
+	header |= flags << 6;
+	header += 31 - (header % 31);
+	bytes[0] = (char) (header >> 8);
+	bytes[1] = (char) (header & 0xFF);
+}
+
 static void
 gzip_c_begin(PgbCompressor *c)
 {
@@ -57,26 +85,78 @@ gzip_c_begin(PgbCompressor *c)
 
 	if (deflateReset(&s->zs) != Z_OK)
 		elog(ERROR, "deflateReset failed");
+	c->part_check = adler32(0L, Z_NULL, 0);
+	s->header_due = c->part_first;
 }
 
+/*
+ * gzip_compress
+ *		Deflate into the output buffer, the zlib header in front of the
+ *		first output of an item's first part; a whole item's last output is
+ *		followed by its Adler-32 (an item in parts gets it from
+ *		pgb_compression_parts_trailer).
+ */
 static void
 gzip_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 {
 	GzipState  *s = c->state;
-	int			flush = finish ? Z_FINISH : Z_NO_FLUSH;
+	int			flush = !finish ? Z_NO_FLUSH : c->part_last ? Z_FINISH : Z_SYNC_FLUSH;
+	bool		trailer = finish && c->part_first && c->part_last;
 	int			rc;
 
+	if (len > 0)
+		c->part_check = adler32(c->part_check, (const Bytef *) data, len);
 	s->zs.next_in = (Bytef *) data;
 	s->zs.avail_in = len;
 	do
 	{
-		s->zs.next_out = (Bytef *) c->out;
-		s->zs.avail_out = c->outcap;
+		size_t		pre = 0;
+		size_t		n;
+
+		if (s->header_due)
+		{
+			zlib_header(c, c->out);
+			pre = 2;
+		}
+		s->zs.next_out = (Bytef *) c->out + pre;
+		s->zs.avail_out = c->outcap - pre;
 		rc = deflate(&s->zs, flush);
 		if (rc == Z_STREAM_ERROR)
 			pgb_compress_failed("zlib", NULL);
-		pgb_compress_emit(c, c->out, c->outcap - s->zs.avail_out);
+		n = c->outcap - s->zs.avail_out;
+		if (n > pre)
+			s->header_due = false;
+		else
+			n = 0;				/* no output yet: the header waits for it */
+		if (trailer && rc == Z_STREAM_END && s->zs.avail_out >= 4)
+		{
+			uint32		a = c->part_check;
+
+			c->out[n++] = (char) ((a >> 24) & 0xFF);
+			c->out[n++] = (char) ((a >> 16) & 0xFF);
+			c->out[n++] = (char) ((a >> 8) & 0xFF);
+			c->out[n++] = (char) (a & 0xFF);
+			trailer = false;
+		}
+		pgb_compress_emit(c, c->out, n);
 	} while (s->zs.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+	if (trailer)
+	{
+		char		t[4];
+		uint32		a = c->part_check;
+
+		t[0] = (char) ((a >> 24) & 0xFF);
+		t[1] = (char) ((a >> 16) & 0xFF);
+		t[2] = (char) ((a >> 8) & 0xFF);
+		t[3] = (char) (a & 0xFF);
+		pgb_compress_emit(c, t, 4);
+	}
+}
+
+uint32
+pgb_gzip_adler32_combine(uint32 a, uint32 b, uint64 blen)
+{
+	return (uint32) adler32_combine64(a, b, (z_off64_t) blen);
 }
 
 /* ---- decompressor ---- */

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * compress_lz4.c
- *	  Compression "lz4": each data item is one LZ4 frame (archive version
- *	  1.15, pg_restore 16 or later).
+ *	  Compression "lz4": each data item is one LZ4 frame, or one frame per
+ *	  part of an item compressed in parts (archive version 1.15, pg_restore
+ *	  16 or later).
  *
  * src/archive/compress_lz4.c
  *

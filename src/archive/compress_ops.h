@@ -35,6 +35,9 @@ struct PgbCompressor
 	size_t		inlen;
 	size_t		incap;
 	void	   *state;			/* the algorithm's library state */
+	bool		part_first;		/* this item part opens the item */
+	bool		part_last;		/* this item part closes the item */
+	uint32		part_check;		/* gzip: Adler-32 of this part's input */
 	MemoryContextCallback cb;
 };
 
@@ -55,7 +58,8 @@ struct PgbDecompressor
 /*
  * One algorithm.  Operations left NULL do nothing.  c_compress gets the
  * staged input (never empty), or, with finish, no input: then it ends the
- * item.  d_feed gets a piece of the item (never empty).
+ * item part (part_first and part_last say where the part lies in its item;
+ * a whole item is both).  d_feed gets one chunk of the item (never empty).
  */
 struct PgbCompressOps
 {
@@ -78,6 +82,9 @@ struct PgbCompressOps
 	void		(*d_feed) (PgbDecompressor *d, const char *data, size_t len);
 	void		(*d_release) (PgbDecompressor *d);
 };
+
+/* compress_gzip.c: zlib's adler32_combine, for the trailer of a gzip item in parts */
+extern uint32 pgb_gzip_adler32_combine(uint32 a, uint32 b, uint64 blen);
 
 extern const PgbCompressOps pgb_compress_none_ops;
 extern const PgbCompressOps pgb_compress_gzip_ops;

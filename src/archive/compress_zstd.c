@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * compress_zstd.c
- *	  Compression "zstd": each data item is one zstd frame (archive version
- *	  1.15, pg_restore 16 or later).
+ *	  Compression "zstd": each data item is one zstd frame, or one frame per
+ *	  part of an item compressed in parts, each starting a chunk (archive
+ *	  version 1.15, pg_restore 16 or later).
  *
  * src/archive/compress_zstd.c
  *
@@ -99,11 +100,30 @@ decompress_once(PgbDecompressor *d, ZSTD_inBuffer *in, ZSTD_outBuffer *out)
 		d->finished = true;
 }
 
+/*
+ * frame_starts
+ *		Whether a chunk begins a zstd frame (its magic number, as far as the
+ *		chunk goes: a frame may be cut into 1-byte chunks).
+ */
+static bool
+frame_starts(const char *data, size_t len)
+{
+	static const unsigned char magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+
+	return memcmp(data, magic, Min(len, sizeof(magic))) == 0;
+}
+
 static void
 zstd_d_feed(PgbDecompressor *d, const char *data, size_t len)
 {
 	ZSTD_inBuffer in = {data, len, 0};
 
+	/*
+	 * Another frame may follow a finished one at a chunk boundary (an item
+	 * compressed in parts); within a chunk pg_restore would drop it.
+	 */
+	if (d->finished && frame_starts(data, len))
+		d->finished = false;
 	while (in.pos < in.size)
 	{
 		ZSTD_outBuffer out = {d->out, PGB_CHUNK_SIZE, 0};

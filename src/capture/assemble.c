@@ -101,9 +101,12 @@ reencode_pgdump_data(PgbArchiveReader *r, const PgbArchive *ar,
 			}
 			pgb_spool_put_int(out, 0);
 		}
-		src_by_index[idx].spool = PGB_EXTRA_SPOOL;
-		src_by_index[idx].off = start;
-		src_by_index[idx].len = pgb_spool_pos(out) - start;
+		src_by_index[idx].nranges = 1;
+		src_by_index[idx].ranges = palloc(sizeof(PgbSpoolRange));
+		src_by_index[idx].ranges[0].spool = PGB_EXTRA_SPOOL;
+		src_by_index[idx].ranges[0].off = start;
+		src_by_index[idx].ranges[0].len = pgb_spool_pos(out) - start;
+		src_by_index[idx].len = src_by_index[idx].ranges[0].len;
 	}
 	pgb_spool_close(out);
 }
@@ -311,6 +314,51 @@ output_header(PgbArchiveHeader *hdr, const PgbArchiveHeader *dump,
 }
 
 /*
+ * table_source
+ *		A copied table's payload: its parts' spool ranges in order, the parts
+ *		trailer of its compression in a chunk of its own, the terminator.
+ */
+static void
+table_source(PgbCaptureShared *sh, PgbStreamTable *t, PgbBlockSource *src)
+{
+	PgbStreamPart *parts = PGB_STREAM_PARTS(sh) + t->first_part;
+	uint32	   *checks = palloc(sizeof(uint32) * t->nparts);
+	uint64	   *lens = palloc(sizeof(uint64) * t->nparts);
+	char		trailer[PGB_PARTS_TRAILER_MAX];
+	int			ntrailer;
+	StringInfoData tail;
+	int			k;
+
+	src->nranges = t->nparts;
+	src->ranges = palloc(sizeof(PgbSpoolRange) * t->nparts);
+	src->len = 0;
+	for (k = 0; k < t->nparts; k++)
+	{
+		src->ranges[k].spool = parts[k].stream;
+		src->ranges[k].off = parts[k].spool_off;
+		src->ranges[k].len = parts[k].spool_len;
+		src->len += parts[k].spool_len;
+		checks[k] = parts[k].check;
+		lens[k] = parts[k].in_len;
+	}
+	ntrailer = pgb_compression_parts_trailer(sh->comp.alg, t->nparts, checks, lens, trailer);
+	initStringInfo(&tail);
+	if (ntrailer > 0)
+	{
+		pgb_write_int(&tail, ntrailer);
+		appendBinaryStringInfo(&tail, trailer, ntrailer);
+	}
+	pgb_write_int(&tail, 0);
+	Assert(tail.len <= (int) sizeof(src->tail));
+	memcpy(src->tail, tail.data, tail.len);
+	src->tail_len = tail.len;
+	src->len += tail.len;
+	pfree(tail.data);
+	pfree(checks);
+	pfree(lens);
+}
+
+/*
  * merge_toc
  *		pg_dump's entries with the new ones inserted before its first DATA or
  *		POST_DATA entry, and where each data block's payload is.
@@ -338,12 +386,8 @@ merge_toc(PgbCaptureState *cs, PgbAssembly *a, const PgbArchive *dump,
 
 		for (k = 0; i == insert_at && k < nnew; k++, j++)
 		{
-			PgbStreamTable *st = &cs->sh->tables[newdata[k].table];
-
 			a->out.toc[j] = *newdata[k].te;
-			a->src[j].spool = st->stream;
-			a->src[j].off = st->spool_off;
-			a->src[j].len = st->spool_len;
+			table_source(cs->sh, &cs->sh->tables[newdata[k].table], &a->src[j]);
 		}
 		if (i == dump->ntoc)
 			break;

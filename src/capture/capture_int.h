@@ -37,15 +37,29 @@ typedef struct PgbCaptureTable
 	char	   *qname;
 	char	   *cols;
 	int64		est_bytes;
+	int64		nblocks;		/* heap blocks when the snapshot was taken */
 	char	   *load_via_root;	/* "" or the partition root pg_dump loads through */
 } PgbCaptureTable;
 
-/* where the payload of one data block waits: a spool file range */
-typedef struct PgbBlockSource
+/* a range of a spool file */
+typedef struct PgbSpoolRange
 {
 	int			spool;			/* stream number, or PGB_EXTRA_SPOOL */
 	uint64		off;
 	uint64		len;
+} PgbSpoolRange;
+
+/*
+ * Where the payload of one data block waits: spool ranges in order, then a
+ * few bytes made at assembly (a parts trailer chunk, the terminator).
+ */
+typedef struct PgbBlockSource
+{
+	int			nranges;
+	PgbSpoolRange *ranges;
+	char		tail[PGB_PARTS_TRAILER_MAX + 16];
+	int			tail_len;
+	uint64		len;			/* of the whole payload */
 } PgbBlockSource;
 
 /* the archive to write (assemble.c) */

@@ -27,7 +27,8 @@ static const char *table_list_sql =
 "                   FROM pg_catalog.pg_attribute a "
 "                  WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 "
 "                    AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''), ''), "
-"       (c.relpages::pg_catalog.int8 OPERATOR(pg_catalog.+) coalesce(t.relpages, 0)) OPERATOR(pg_catalog.*) 8192, "
+"       (GREATEST(c.relpages::pg_catalog.int8, s.nblocks) OPERATOR(pg_catalog.+) coalesce(t.relpages, 0)) "
+"         OPERATOR(pg_catalog.*) 8192, "
 /* as pg_dump does: partitions under hash partitioning on an enum load via the root */
 "       coalesce((SELECT quote_ident(rn.nspname) || '.' || quote_ident(rc.relname) "
 "                   FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace "
@@ -37,8 +38,13 @@ static const char *table_list_sql =
 "                                  JOIN pg_opclass oc ON oc.oid = ANY (pt.partclass::oid[]) "
 "                                  JOIN pg_am am ON am.oid = oc.opcmethod "
 "                                 WHERE oc.opcname = 'enum_ops' AND am.amname = 'hash' "
-"                                   AND oc.opcnamespace = 'pg_catalog'::regnamespace)), '') "
+"                                   AND oc.opcnamespace = 'pg_catalog'::regnamespace)), ''), "
+"       s.nblocks "
 "  FROM pg_catalog.pg_class c "
+/* the heap's size in blocks now (relpages is from the last VACUUM or ANALYZE) */
+"  CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_relation_size(c.oid), 0) "
+"                             OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8 "
+"                             AS nblocks) s "
 "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
 "  LEFT JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) c.reltoastrelid "
 " WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.<>) 't' "
@@ -70,6 +76,7 @@ list_tables(PGconn *conn)
 		t->cols = pstrdup(PQgetvalue(res, i, 4));
 		t->est_bytes = strtoll(PQgetvalue(res, i, 5), NULL, 10);
 		t->load_via_root = pstrdup(PQgetvalue(res, i, 6));
+		t->nblocks = strtoll(PQgetvalue(res, i, 7), NULL, 10);
 		tables = lappend(tables, t);
 	}
 	PQclear(res);

@@ -4,12 +4,13 @@
  *	  One COPY stream of a capture.
  *
  * A stream opens a libpq connection to the database being captured,
- * imports the capture's exported snapshot, and takes tables from the shared
- * work list (largest first) until it is empty.  Each table's COPY text is
- * compressed into one zlib stream / lz4 frame / zstd frame and appended to
- * the stream's spool file as a custom-format chunk stream (Int length,
- * bytes, ..., Int 0); the leader later copies it into the archive behind
- * a block header.  Streams run in the job leader and in helper background
+ * imports the capture's exported snapshot, and takes parts from the shared
+ * work list (largest tables first) until it is empty: a whole table, or
+ * the rows of a ctid range of a large one.  A part's COPY text is
+ * compressed as a part of its table's data item (compress.h) and appended
+ * to the stream's spool file as custom-format chunks (Int length, bytes);
+ * the leader later copies a table's parts, in order, into the archive
+ * behind a block header.  Streams run in the job leader and in helper background
  * workers ("pgbackups stream"), which attach the DSM segment given in
  * bgw_main_arg and exit on the shared abort flag.
  *
@@ -79,19 +80,40 @@ pgb_stream_raise_error(PgbCaptureShared *sh)
 	pgb_error_info_raise(&sh->error, ERROR);
 }
 
-static void
-copy_table(PGconn *conn, PgbCaptureShared *sh, PgbStreamTable *t,
-		   PgbCompressor *comp, PgbSpool *spool)
+/* the COPY of a part: the table's own statement, or its ctid range */
+static char *
+part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p)
 {
+	StringInfoData sql;
+
+	if (t->nparts == 1)
+		return pstrdup(PGB_STREAM_STR(sh, t->sql_off));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "COPY (SELECT %s WHERE ctid OPERATOR(pg_catalog.>=) '(%u,0)'::pg_catalog.tid",
+					 PGB_STREAM_STR(sh, t->select_off), p->start_block);
+	if (p->end_block != InvalidBlockNumber)
+		appendStringInfo(&sql, " AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid",
+						 p->end_block);
+	appendStringInfoString(&sql, ") TO stdout;");
+	return sql.data;
+}
+
+static void
+copy_part(PGconn *conn, PgbCaptureShared *sh, PgbStreamPart *p,
+		  PgbCompressor *comp, PgbSpool *spool)
+{
+	PgbStreamTable *t = &sh->tables[p->table];
 	PGresult   *res;
 	int64		rows = 0;
 	int64		raw = 0;
 	int64		reported = 0;
 	uint64		start = pgb_spool_pos(spool);
-	const char *sql = PGB_STREAM_STR(sh, t->sql_off);
+	bool		last = p->part == t->nparts - 1;
+	char	   *sql = part_sql(sh, t, p);
 
-	pgb_compressor_begin(comp, pgb_spool_chunk, spool);
+	pgb_compressor_begin_part(comp, pgb_spool_chunk, spool, p->part == 0, last);
 	PQclear(pgb_pq_exec(conn, sql, PGRES_COPY_OUT));
+	pfree(sql);
 	for (;;)
 	{
 		char	   *buf = NULL;
@@ -140,17 +162,20 @@ copy_table(PGconn *conn, PgbCaptureShared *sh, PgbStreamTable *t,
 		PQclear(res);
 	}
 	/* pg_dump appends the end-of-data marker and two newlines */
-	pgb_compressor_write(comp, "\\.\n\n\n", 5);
+	if (last)
+		pgb_compressor_write(comp, "\\.\n\n\n", 5);
+	p->in_len = raw + (last ? 5 : 0);
 	pgb_compressor_end(comp);
-	pgb_spool_put_int(spool, 0);
 
-	t->spool_off = start;
-	t->spool_len = pgb_spool_pos(spool) - start;
-	t->rows = rows;
-	t->raw_bytes = raw;
+	p->spool_off = start;
+	p->spool_len = pgb_spool_pos(spool) - start;
+	p->rows = rows;
+	p->raw_bytes = raw;
+	p->check = pgb_compressor_part_check(comp);
 	pg_write_barrier();
 	SpinLockAcquire(&sh->mutex);
-	sh->tables_done++;
+	if (pg_atomic_sub_fetch_u32(&t->parts_left, 1) == 0)
+		sh->tables_done++;
 	sh->bytes_done += raw - reported;
 	SpinLockRelease(&sh->mutex);
 }
@@ -171,6 +196,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 	sql = psprintf("SET client_encoding = '%s'; "
 				   "SET DateStyle = ISO; SET IntervalStyle = postgres; "
 				   "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
+				   "SET max_parallel_workers_per_gather = 0; "
 				   "SET statement_timeout = 0; SET lock_timeout = 0; "
 				   "SET idle_in_transaction_session_timeout = 0; "
 				   "SET row_security = off; "
@@ -185,17 +211,17 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 
 	for (;;)
 	{
-		uint32		i = pg_atomic_fetch_add_u32(&sh->next_table, 1);
-		PgbStreamTable *t;
+		uint32		i = pg_atomic_fetch_add_u32(&sh->next_part, 1);
+		PgbStreamPart *p;
 
 		pgb_pq_check_interrupts();
-		if (i >= (uint32) sh->ntables)
+		if (i >= (uint32) sh->nparts)
 			break;
-		t = &sh->tables[i];
-		copy_table(conn, sh, t, comp, spool);
-		t->stream = stream;
+		p = &PGB_STREAM_PARTS(sh)[i];
+		copy_part(conn, sh, p, comp, spool);
+		p->stream = stream;
 		pg_write_barrier();
-		t->done = true;
+		p->done = true;
 	}
 	pgb_spool_close(spool);
 	pgb_pq_command(conn, "COMMIT");

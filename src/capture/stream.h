@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * stream.h
- *	  Parallel COPY streams of a capture: the shared (DSM) work list and
- *	  the per-stream loop, run by the job leader and by helper workers.
+ *	  Parallel COPY streams of a capture: the shared (DSM) work list of
+ *	  table parts and the per-stream loop, run by the job leader and by
+ *	  helper workers.
  *
  * src/capture/stream.h
  *
@@ -12,34 +13,61 @@
 #define PGB_STREAM_H
 
 #include "port/atomics.h"
+#include "storage/block.h"
 #include "storage/spin.h"
 
 #include "compress.h"
 #include "error_info.h"
 #include "guc.h"
 
+/* a table whose data the streams copy: one part, or several (ctid ranges) */
 typedef struct PgbStreamTable
 {
 	Oid			relid;
 	uint32		sql_off;		/* COPY ... TO stdout, in the string area */
 	uint32		name_off;		/* schema.table, for messages */
+	uint32		select_off;		/* "cols FROM ONLY schema.table", for a part */
 	int64		est_bytes;
-	/* results, written by the stream that took the table */
-	int			stream;
+	int			first_part;		/* its parts in PgbCaptureShared.parts */
+	int			nparts;
+	pg_atomic_uint32 parts_left;	/* not yet copied */
+	/* set by the leader once every stream is done (pgb_capture_run_streams) */
 	bool		done;
-	uint64		spool_off;
-	uint64		spool_len;		/* chunk stream, terminator included */
 	int64		rows;
 	int64		raw_bytes;
 } PgbStreamTable;
 
+/*
+ * One unit of work: a table's rows in the heap blocks [start_block,
+ * end_block) (end_block InvalidBlockNumber: to the end), or the whole table
+ * when it has one part.  Its data goes to the spool of the stream that
+ * copied it as a chunk sequence without terminator (compress.h's parts).
+ */
+typedef struct PgbStreamPart
+{
+	int			table;			/* index in PgbCaptureShared.tables */
+	int			part;			/* 0 .. nparts - 1 */
+	BlockNumber start_block;
+	BlockNumber end_block;
+	/* results, written by the stream that took the part */
+	int			stream;
+	bool		done;
+	uint64		spool_off;
+	uint64		spool_len;
+	int64		rows;
+	int64		raw_bytes;
+	uint64		in_len;			/* bytes compressed: COPY text, end marker */
+	uint32		check;			/* pgb_compressor_part_check */
+} PgbStreamPart;
+
 typedef struct PgbCaptureShared
 {
-	pg_atomic_uint32 next_table;
+	pg_atomic_uint32 next_part;
 	pg_atomic_uint32 abort;
 	pg_atomic_uint32 error_claimed;	/* a stream is writing "error" */
 	pg_atomic_uint32 error_ready;	/* "error" is written */
 	int			ntables;
+	int			nparts;
 	int			nstreams;
 	PgbCompressionSpec comp;
 	char		snapshot[64];
@@ -50,11 +78,13 @@ typedef struct PgbCaptureShared
 	int			tables_done;
 	int64		bytes_done;
 	bool		stream_done[PGB_MAX_PARALLEL];
+	Size		parts_off;		/* from the start of this struct */
 	Size		strings_off;	/* from the start of this struct */
 	PgbErrorInfo error;			/* a helper's first error, whole */
 	PgbStreamTable tables[FLEXIBLE_ARRAY_MEMBER];
 } PgbCaptureShared;
 
+#define PGB_STREAM_PARTS(sh) ((PgbStreamPart *) ((char *) (sh) + (sh)->parts_off))
 #define PGB_STREAM_STR(sh, off) ((char *) (sh) + (sh)->strings_off + (off))
 
 /* spool file of a stream, or of pg_dump's re-encoded data items (PGB_EXTRA_SPOOL) */

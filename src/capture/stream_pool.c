@@ -2,7 +2,8 @@
  *
  * stream_pool.c
  *	  Step 3 of a capture, the leader's side of the COPY streams: the work
- *	  list in a DSM segment (PgbCaptureShared, largest tables first), helper
+ *	  list in a DSM segment (PgbCaptureShared: largest tables first, a table
+ *	  larger than pgbackups.split_table_size cut into ctid ranges), helper
  *	  background workers ("pgbackups stream", started with pgb_bgw_start),
  *	  the leader's own stream 0, and waiting until every table is copied.
  *	  One stream's work is stream.c.
@@ -27,9 +28,28 @@
 
 #define PGB_HELPER_WAIT_MS 100
 
-/* the string area: per table, its COPY statement and its name */
+/* a table is split into at most this many parts */
+#define PGB_MAX_TABLE_PARTS 1024
+
+/*
+ * table_nparts
+ *		How many parts a table is copied in: one, unless several streams
+ *		run and the heap is larger than pgbackups.split_table_size.
+ */
+static int
+table_nparts(const PgbCaptureTable *t, int nstreams)
+{
+	int64		split = pgb_split_table_size;
+
+	if (nstreams <= 1 || split <= 0 || t->nblocks <= split)
+		return 1;
+	return (int) Min((t->nblocks + split - 1) / split, PGB_MAX_TABLE_PARTS);
+}
+
+/* the string area: per table, its COPY statement, its name, a part's select */
 static void
-table_strings(List *tables, StringInfo strings, uint32 *sql_off, uint32 *name_off)
+table_strings(List *tables, StringInfo strings, uint32 *sql_off, uint32 *name_off,
+			  uint32 *select_off, const int *nparts)
 {
 	ListCell   *lc;
 	int			i = 0;
@@ -45,6 +65,10 @@ table_strings(List *tables, StringInfo strings, uint32 *sql_off, uint32 *name_of
 		name_off[i] = strings->len;
 		appendStringInfoString(strings, t->qname);
 		appendStringInfoChar(strings, '\0');
+		select_off[i] = strings->len;
+		if (nparts[i] > 1)
+			appendStringInfo(strings, "%s FROM ONLY %s", t->cols, t->qname);
+		appendStringInfoChar(strings, '\0');
 		i++;
 	}
 }
@@ -59,47 +83,80 @@ copy_setting(char *dst, size_t size, const char *value, const char *what)
 	strlcpy(dst, value, size);
 }
 
-/* the DSM segment the streams share: settings, work list, strings */
+/* the DSM segment the streams share: settings, tables, parts, strings */
 static PgbCaptureShared *
 build_shared(PgbCaptureState *cs)
 {
 	int			ntables = list_length(cs->tables);
 	uint32	   *sql_off = palloc(sizeof(uint32) * Max(ntables, 1));
 	uint32	   *name_off = palloc(sizeof(uint32) * Max(ntables, 1));
+	uint32	   *select_off = palloc(sizeof(uint32) * Max(ntables, 1));
+	int		   *nparts = palloc(sizeof(int) * Max(ntables, 1));
+	int			total_parts = 0;
 	StringInfoData strings;
+	Size		tables_size;
 	Size		size;
 	PgbCaptureShared *sh;
+	PgbStreamPart *parts;
 	ListCell   *lc;
 	int			i = 0;
 
+	foreach(lc, cs->tables)
+	{
+		nparts[i] = table_nparts(lfirst(lc), cs->nstreams);
+		total_parts += nparts[i++];
+	}
 	initStringInfo(&strings);
-	table_strings(cs->tables, &strings, sql_off, name_off);
-	size = MAXALIGN(offsetof(PgbCaptureShared, tables) + sizeof(PgbStreamTable) * ntables);
+	table_strings(cs->tables, &strings, sql_off, name_off, select_off, nparts);
+	tables_size = MAXALIGN(offsetof(PgbCaptureShared, tables) + sizeof(PgbStreamTable) * ntables);
+	size = tables_size + MAXALIGN(sizeof(PgbStreamPart) * total_parts);
 	cs->seg = dsm_create(size + strings.len + 1, 0);
 	sh = dsm_segment_address(cs->seg);
 	memset(sh, 0, size);
-	pg_atomic_init_u32(&sh->next_table, 0);
+	pg_atomic_init_u32(&sh->next_part, 0);
 	pg_atomic_init_u32(&sh->abort, 0);
 	pg_atomic_init_u32(&sh->error_claimed, 0);
 	pg_atomic_init_u32(&sh->error_ready, 0);
 	SpinLockInit(&sh->mutex);
 	sh->ntables = ntables;
+	sh->nparts = total_parts;
 	sh->nstreams = cs->nstreams;
 	sh->comp = cs->params->comp;
 	strlcpy(sh->snapshot, cs->snapshot, sizeof(sh->snapshot));
 	copy_setting(sh->conninfo, sizeof(sh->conninfo), cs->conninfo, "connection string");
 	strlcpy(sh->spool_prefix, cs->spool_prefix, sizeof(sh->spool_prefix));
 	strlcpy(sh->encoding, cs->encoding, sizeof(sh->encoding));
+	sh->parts_off = tables_size;
 	sh->strings_off = size;
 	memcpy((char *) sh + size, strings.data, strings.len + 1);
+	parts = PGB_STREAM_PARTS(sh);
+	total_parts = 0;
+	i = 0;
 	foreach(lc, cs->tables)
 	{
 		PgbCaptureTable *t = lfirst(lc);
+		PgbStreamTable *st = &sh->tables[i];
+		int64		per_part = nparts[i] > 1 ? (t->nblocks + nparts[i] - 1) / nparts[i] : 0;
+		int			k;
 
-		sh->tables[i].relid = t->relid;
-		sh->tables[i].sql_off = sql_off[i];
-		sh->tables[i].name_off = name_off[i];
-		sh->tables[i].est_bytes = t->est_bytes;
+		st->relid = t->relid;
+		st->sql_off = sql_off[i];
+		st->name_off = name_off[i];
+		st->select_off = select_off[i];
+		st->est_bytes = t->est_bytes;
+		st->first_part = total_parts;
+		st->nparts = nparts[i];
+		pg_atomic_init_u32(&st->parts_left, nparts[i]);
+		for (k = 0; k < nparts[i]; k++)
+		{
+			PgbStreamPart *p = &parts[total_parts++];
+
+			p->table = i;
+			p->part = k;
+			p->start_block = (BlockNumber) (per_part * k);
+			/* the last part is open-ended: the heap may have grown */
+			p->end_block = k == nparts[i] - 1 ? InvalidBlockNumber : (BlockNumber) (per_part * (k + 1));
+		}
 		i++;
 	}
 	return sh;
@@ -163,25 +220,57 @@ void
 pgb_capture_run_streams(PgbCaptureState *cs)
 {
 	PgbCaptureShared *sh;
+	PgbStreamPart *parts;
+	int			nsplit = 0;
 	int			i;
 
 	cs->nstreams = Max(1, Min(cs->params->parallel, Max(list_length(cs->tables), 1)));
+	/* one large table is worth several streams too */
+	if (cs->params->parallel > cs->nstreams && pgb_split_table_size > 0)
+	{
+		ListCell   *lc;
+
+		foreach(lc, cs->tables)
+			if (((PgbCaptureTable *) lfirst(lc))->nblocks > pgb_split_table_size)
+			{
+				cs->nstreams = cs->params->parallel;
+				break;
+			}
+	}
 	sh = cs->sh = build_shared(cs);
+	parts = PGB_STREAM_PARTS(sh);
 	launch_helpers(cs);
 	cs->result->streams_used = cs->nhelpers + 1;
-	pgb_capture_log("copying %d tables over %d streams, pg_dump running for DDL",
-					sh->ntables, cs->result->streams_used);
+	for (i = 0; i < sh->ntables; i++)
+		if (sh->tables[i].nparts > 1)
+		{
+			pgb_capture_log("table %s: %d parts of %u blocks (ctid ranges)",
+							PGB_STREAM_STR(sh, sh->tables[i].name_off), sh->tables[i].nparts,
+							parts[sh->tables[i].first_part].end_block);
+			nsplit++;
+		}
+	pgb_capture_log("copying %d tables (%d parts) over %d streams, pg_dump running for DDL",
+					sh->ntables, sh->nparts, cs->result->streams_used);
 	pgb_stream_run(sh, 0);
 	while (!helpers_stopped(cs))
 		pgb_pq_sleep(PGB_HELPER_WAIT_MS);
 	pgb_capture_check();
-	for (i = 0; i < sh->ntables; i++)
-		if (!sh->tables[i].done)
+	for (i = 0; i < sh->nparts; i++)
+		if (!parts[i].done)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("a capture stream exited before copying table %s",
-							PGB_STREAM_STR(sh, sh->tables[i].name_off))));
-	pgb_capture_log("table data copied: %d tables", sh->ntables);
+							PGB_STREAM_STR(sh, sh->tables[parts[i].table].name_off))));
+	/* each table's totals */
+	for (i = 0; i < sh->nparts; i++)
+	{
+		PgbStreamTable *t = &sh->tables[parts[i].table];
+
+		t->rows += parts[i].rows;
+		t->raw_bytes += parts[i].raw_bytes;
+		t->done = true;
+	}
+	pgb_capture_log("table data copied: %d tables, %d of them in parts", sh->ntables, nsplit);
 }
 
 /*

@@ -3,7 +3,8 @@
  * upload.c
  *	  Step 6 of a capture: the laid-out archive (assemble.c) goes to
  *	  storage: header and TOC, then each data block (block header, then the
- *	  payload copied from its spool file), its SHA-256 computed on the way,
+ *	  payload copied from its spool ranges and its assembled tail), its
+ *	  SHA-256 computed on the way,
  *	  then the storage writer commits it under its final name.
  *
  * The digest context is freed by a memory context callback, the writer
@@ -62,7 +63,7 @@ hash_and_write(PgbCaptureState *cs, const char *data, size_t len)
 
 /* len bytes at off of a spool file, into the archive */
 static void
-copy_range(PgbCaptureState *cs, const PgbBlockSource *src, char *buf)
+copy_range(PgbCaptureState *cs, const PgbSpoolRange *src, char *buf)
 {
 	char	   *path = pgb_stream_spool_path(cs->spool_prefix, src->spool);
 	uint64		off = src->off;
@@ -102,7 +103,8 @@ static void
 write_blocks(PgbCaptureState *cs, PgbAssembly *a)
 {
 	char	   *buf = palloc(COPY_BUFSIZE);
-	int			i;
+	int			i,
+				k;
 
 	for (i = 0; i < a->out.ntoc; i++)
 	{
@@ -116,7 +118,10 @@ write_blocks(PgbCaptureState *cs, PgbAssembly *a)
 							   te->dump_id);
 		hash_and_write(cs, bh.data, bh.len);
 		pfree(bh.data);
-		copy_range(cs, &a->src[i], buf);
+		for (k = 0; k < a->src[i].nranges; k++)
+			copy_range(cs, &a->src[i].ranges[k], buf);
+		if (a->src[i].tail_len > 0)
+			hash_and_write(cs, a->src[i].tail, a->src[i].tail_len);
 	}
 	pfree(buf);
 }

@@ -34,6 +34,7 @@ int			pgb_max_workers = 4;
 int			pgb_default_parallel = 2;
 char	   *pgb_compression = NULL;
 bool		pgb_statistics = true;
+int			pgb_split_table_size = 16384;
 int			pgb_manual_retention = 25;
 int			pgb_max_decompressed_size = 1024 * 1024;
 char	   *pgb_pg_dump_path = NULL;
@@ -225,6 +226,15 @@ pgb_guc_define(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.split_table_size",
+							"Tables larger than this are copied in parts of about this size by several streams at once.",
+							"A capture with parallel > 1 splits such a table into ctid ranges read under the same snapshot; the archive still holds one TABLE DATA entry per table. 0 never splits.",
+							&pgb_split_table_size,
+							16384, 0, INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgbackups.manual_retention",
 							"Number of completed manual backups kept per database; the oldest expire.",
