@@ -472,6 +472,8 @@ pgb_pgdump_start(const char *conninfo, const char *snapshot,
 	argv[i++] = "--no-sync";
 	argv[i++] = psprintf("--file=%s", out_path);
 	argv[i++] = psprintf("--snapshot=%s", snapshot);
+	if (pgb_lock_timeout > 0)
+		argv[i++] = psprintf("--lock-wait-timeout=%d", pgb_lock_timeout);
 	/* the archive's ENCODING must match the COPY streams' client_encoding */
 	argv[i++] = psprintf("--encoding=%s", encoding);
 	argv[i++] = psprintf("--dbname=%s", dump_conninfo(d, conninfo));
@@ -567,6 +569,15 @@ read_stderr_tail(const char *path)
 	return pchomp(buf);
 }
 
+/* pg_dump gave up on a table lock (--lock-wait-timeout sets its statement_timeout) */
+static bool
+lock_timed_out(const char *err)
+{
+	return strstr(err, "LOCK TABLE") != NULL &&
+		(strstr(err, "canceling statement due to statement timeout") != NULL ||
+		 strstr(err, "canceling statement due to lock timeout") != NULL);
+}
+
 /*
  * pgb_pgdump_finish
  *		Wait for the child (the caller polls first so cancellation works)
@@ -589,7 +600,7 @@ pgb_pgdump_finish(PgbPgDump *d)
 					(errcode(ERRCODE_UNDEFINED_FILE),
 					 errmsg("could not execute pg_dump")));
 		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				(errcode(lock_timed_out(err) ? ERRCODE_LOCK_NOT_AVAILABLE : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("pg_dump failed: %s", err[0] ? err : "no message"),
 				 errdetail("pg_dump %s.",
 						   WIFEXITED(d->status) ?

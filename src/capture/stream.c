@@ -112,8 +112,20 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, PgbStreamPart *p,
 	char	   *sql = part_sql(sh, t, p);
 
 	pgb_compressor_begin_part(comp, pgb_spool_chunk, spool, p->part == 0, last);
-	PQclear(pgb_pq_exec(conn, sql, PGRES_COPY_OUT));
+	res = pgb_pq_query(conn, sql);
 	pfree(sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		if (pgb_pq_result_sqlstate(res) == ERRCODE_LOCK_NOT_AVAILABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock table %s within pgbackups.lock_timeout (%d ms)",
+							PGB_STREAM_STR(sh, t->name_off), sh->lock_timeout),
+					 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this capture); waiting would hold that session and every session queued behind it."),
+					 errhint("Retry the capture when that change is done, or raise pgbackups.lock_timeout.")));
+		pgb_pq_error(conn, res, psprintf("COPY of table %s", PGB_STREAM_STR(sh, t->name_off)));
+	}
+	PQclear(res);
 	for (;;)
 	{
 		char	   *buf = NULL;
@@ -197,12 +209,12 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 				   "SET DateStyle = ISO; SET IntervalStyle = postgres; "
 				   "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
 				   "SET max_parallel_workers_per_gather = 0; "
-				   "SET statement_timeout = 0; SET lock_timeout = 0; "
+				   "SET statement_timeout = 0; SET lock_timeout = %d; "
 				   "SET idle_in_transaction_session_timeout = 0; "
 				   "SET row_security = off; "
 				   "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
 				   "SET TRANSACTION SNAPSHOT '%s'",
-				   sh->encoding, sh->snapshot);
+				   sh->encoding, sh->lock_timeout, sh->snapshot);
 	pgb_pq_command(conn, sql);
 
 	spool = pgb_spool_create(pgb_stream_spool_path(sh->spool_prefix, stream));

@@ -69,6 +69,7 @@ typedef struct PgbCaptureShared
 	int			ntables;
 	int			nparts;
 	int			nstreams;
+	int			lock_timeout;	/* ms, for each COPY's lock (0: none) */
 	PgbCompressionSpec comp;
 	char		snapshot[64];
 	char		conninfo[4096];

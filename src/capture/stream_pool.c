@@ -121,6 +121,7 @@ build_shared(PgbCaptureState *cs)
 	sh->ntables = ntables;
 	sh->nparts = total_parts;
 	sh->nstreams = cs->nstreams;
+	sh->lock_timeout = pgb_lock_timeout;
 	sh->comp = cs->params->comp;
 	strlcpy(sh->snapshot, cs->snapshot, sizeof(sh->snapshot));
 	copy_setting(sh->conninfo, sizeof(sh->conninfo), cs->conninfo, "connection string");

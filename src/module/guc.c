@@ -35,6 +35,7 @@ int			pgb_default_parallel = 2;
 char	   *pgb_compression = NULL;
 bool		pgb_statistics = true;
 int			pgb_split_table_size = 16384;
+int			pgb_lock_timeout = 5000;
 int			pgb_manual_retention = 25;
 int			pgb_max_decompressed_size = 1024 * 1024;
 char	   *pgb_pg_dump_path = NULL;
@@ -234,6 +235,15 @@ pgb_guc_define(void)
 							16384, 0, INT_MAX / 2,
 							PGC_SIGHUP,
 							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.lock_timeout",
+							"How long a capture waits for a table lock before it fails; 0 waits forever.",
+							"Bounds the coordinator's ACCESS SHARE locks, pg_dump's (--lock-wait-timeout) and the streams' COPY: a capture behind a queued ACCESS EXCLUSIVE request fails instead of holding the application behind that request.",
+							&pgb_lock_timeout,
+							5000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgbackups.manual_retention",
