@@ -24,9 +24,9 @@
 #include <limits.h>
 
 #include "miscadmin.h"
-#include "utils/guc.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
