@@ -52,6 +52,7 @@
 #include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -308,14 +309,54 @@ created_by_restore(PgbRestoreExec *x, const PgbTocEntry *te)
 	return table != NULL && pgb_toc_is(table, "TABLE");
 }
 
+typedef struct DataEntries
+{
+	int			table;			/* dumpId of the table, hash key */
+	int			count;			/* its TABLE DATA entries */
+} DataEntries;
+
+/* how many TABLE DATA entries load the table of te (a hash built once) */
+static int
+data_entries_of(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	DataEntries *e;
+
+	if (x->data_entries == NULL)
+	{
+		HASHCTL		ctl;
+		int			i;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int);
+		ctl.entrysize = sizeof(DataEntries);
+		ctl.hcxt = TopMemoryContext;
+		x->data_entries = hash_create("pgbackups TABLE DATA entries", Max(x->ar->ntoc, 16), &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (i = 0; i < x->ar->ntoc; i++)
+		{
+			const PgbTocEntry *d = &x->ar->toc[i];
+			bool		found;
+
+			if (!pgb_toc_is(d, "TABLE DATA") || d->ndeps < 1)
+				continue;
+			e = hash_search(x->data_entries, &d->deps[0], HASH_ENTER, &found);
+			e->count = found ? e->count + 1 : 1;
+		}
+	}
+	e = hash_search(x->data_entries, &te->deps[0], HASH_FIND, NULL);
+	return e ? e->count : 0;
+}
+
 /*
  * freeze_prepare
  *		Whether rel can be loaded with COPY FREEZE, and if so TRUNCATE ONLY
  *		it, which makes its storage new in this transaction as COPY FREEZE
- *		requires.  Only an ordinary table the restore created, with no page
- *		yet (so the TRUNCATE loses nothing, even for a second TABLE DATA
- *		entry of one table), that the role may truncate.  No trigger or
- *		foreign key exists yet: those are post-data.  Returns rel, reopened.
+ *		requires.  Only an ordinary table the restore created, loaded by
+ *		this entry alone (the entries of a table whose data an archive
+ *		splits load side by side, and the TRUNCATE's lock would serialize
+ *		them, or deadlock), with no page yet (the TRUNCATE loses nothing),
+ *		that the role may truncate.  No trigger or foreign key exists yet:
+ *		those are post-data.  Returns rel, reopened.
  */
 static Relation
 freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *freeze)
@@ -325,7 +366,7 @@ freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *fre
 
 	*freeze = false;
 	if (rel->rd_rel->relkind != RELKIND_RELATION || !created_by_restore(x, te) ||
-		RelationGetNumberOfBlocks(rel) != 0 ||
+		data_entries_of(x, te) != 1 || RelationGetNumberOfBlocks(rel) != 0 ||
 		pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
 		return rel;
 	qname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),

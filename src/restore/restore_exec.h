@@ -25,6 +25,7 @@ typedef struct PgbRestoreExec
 	char	   *cur_schema;
 	char	   *cur_tablespace;
 	char	   *cur_tableam;
+	struct HTAB *data_entries;	/* TABLE DATA entries per table dumpId */
 } PgbRestoreExec;
 
 /*
