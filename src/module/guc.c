@@ -55,6 +55,9 @@ int			pgb_http_timeout = 30;
 int			pgb_http_retry_time = 60;
 char	   *pgb_url_allowed_hosts = NULL;
 char	   *pgb_restore_extensions = NULL;
+bool		pgb_restore_analyze = true;
+int			pgb_restore_maintenance_mem = 1024;
+int			pgb_restore_parallel_maintenance = -1;
 int			pgb_url_max_size = 1024 * 1024;
 bool		pgb_debug_clock = false;
 char	   *pgb_debug_fault_point = NULL;
@@ -417,6 +420,36 @@ pgb_guc_define(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   check_restore_extensions, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.restore_analyze",
+							 "ANALYZE the tables a restore or copy loaded, in parallel, before the swap.",
+							 "Tables whose statistics the archive carries (PostgreSQL 18 archives) are not analyzed. "
+							 "Off: the restored database gets its statistics from autovacuum or a manual ANALYZE.",
+							 &pgb_restore_analyze,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.restore_maintenance_work_mem",
+							"Memory for the index and constraint builds of one restore or copy, shared by its workers.",
+							"Each worker gets an equal share as its maintenance_work_mem, never less than the server's "
+							"maintenance_work_mem.  0: the server's maintenance_work_mem.",
+							&pgb_restore_maintenance_mem,
+							1024, 0, INT_MAX / 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.restore_parallel_maintenance_workers",
+							"max_parallel_maintenance_workers of a restore's workers (parallel index builds).",
+							"-1: the restore's other workers (parallel - 1), at most the server's "
+							"max_parallel_maintenance_workers.",
+							&pgb_restore_parallel_maintenance,
+							-1, -1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgbackups.url_max_size",
 							"Largest archive restore_from_url downloads.",

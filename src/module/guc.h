@@ -36,6 +36,9 @@ extern int	pgb_http_timeout;		/* s */
 extern int	pgb_http_retry_time;	/* s */
 extern char *pgb_url_allowed_hosts;
 extern char *pgb_restore_extensions;
+extern bool pgb_restore_analyze;
+extern int	pgb_restore_maintenance_mem;	/* MB, per restore */
+extern int	pgb_restore_parallel_maintenance;	/* -1: automatic */
 extern int	pgb_url_max_size;		/* MB */
 extern bool pgb_debug_clock;
 extern char *pgb_debug_fault_point;	/* pgbackups.debug_fault (tests only) */

@@ -18,6 +18,8 @@
  *		post-data in parallel by dependencies, then ACLs, then materialized
  *		views and event triggers.  An extension the owner may not create is
  *		created by the leader as superuser (restore_ext.c).
+ *		Then ANALYZE, on the workers in parallel, of the tables whose
+ *		statistics the archive does not carry (pgbackups.restore_analyze).
  *	 5. Compare the rows loaded per table with those recorded at capture.
  *	 6. Take over (restore_swap.c): pause the target's scheduler, end its
  *		sessions, carry the live catalog if the target holds it, and swap
@@ -37,10 +39,14 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "guc.h"
 #include "pq_util.h"
 #include "restore_int.h"
 
 static PgbRestore rst;
+
+/* the longest "schema"."table" names are kept in hash keys this long */
+#define PGB_QNAME_KEYLEN (NAMEDATALEN * 4 + 8)
 
 void
 pgb_restore_log(PgbRestore *r, const char *fmt,...)
@@ -161,7 +167,7 @@ start_item(PgbRestore *r, int item)
 	}
 	if (pgb_toc_is(it->te, "EXTENSION"))
 		pgb_restore_before_extension(r, it);
-	return pgb_restore_pool_dispatch(r, item);
+	return pgb_restore_pool_dispatch(r, item, PGB_TASK_ENTRY);
 }
 
 /* pre-data, serially in TOC order */
@@ -258,26 +264,164 @@ run_parallel(PgbRestore *r)
 static void
 run_entries(PgbRestore *r)
 {
+	TimestampTz start = GetCurrentTimestamp();
 	int			i;
 
+	pgb_timing_init(r);
 	pgb_restore_progress(r, "restoring schema");
 	run_pre_data(r);
-	pgb_restore_log(r, "pre-data done: %d of %d entries", r->done, r->total);
+	r->timing.pre_data = pgb_timing_since(start);
+	pgb_restore_log(r, "pre-data done: %d of %d entries in %.2f s", r->done, r->total,
+					r->timing.pre_data);
 	pgb_restore_progress(r, "restoring data");
+	pgb_timing_parallel_start(r);
 	run_parallel(r);
+	pgb_timing_parallel_end(r);
 	for (i = 0; i < r->plan->nitems; i++)
 		if (r->plan->items[i].action != PGB_ACT_SKIP && r->plan->items[i].state != PGB_ITEM_DONE)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("restore ended with entry %d not restored", r->plan->items[i].te->dump_id)));
-	pgb_restore_pool_stop(r);
-	pgb_restore_log(r, "data and post-data done: %d tables, " INT64_FORMAT " rows", r->tables, r->rows);
+}
+
+/* ---- 4b. ANALYZE ---- */
+
+/* "schema.name" of a TABLE or STATISTICS DATA entry, the key of both */
+static char *
+relation_key(const PgbTocEntry *te)
+{
+	return psprintf("%s.%s", te->namespace ? te->namespace : "", te->tag ? te->tag : "");
+}
+
+/*
+ * tables_to_analyze
+ *		The TABLE entries restored whose statistics the archive does not
+ *		carry (no STATISTICS DATA entry of the same name restored), largest
+ *		data first; *nskipped: those it does carry.
+ */
+static int *
+tables_to_analyze(PgbRestore *r, int *ntables, int *nskipped)
+{
+	PgbRestorePlan *plan = r->plan;
+	int		   *items = palloc(sizeof(int) * Max(plan->nitems, 1));
+	uint64	   *size = palloc0(sizeof(uint64) * Max(plan->nitems, 1));
+	HASHCTL		ctl;
+	HTAB	   *with_stats;
+	int			i;
+	int			n = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = PGB_QNAME_KEYLEN;
+	ctl.entrysize = PGB_QNAME_KEYLEN;
+	ctl.hcxt = CurrentMemoryContext;
+	with_stats = hash_create("pgbackups restored statistics", 64, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (i = 0; i < plan->nitems; i++)
+	{
+		PgbRestoreItem *it = &plan->items[i];
+
+		if (it->action == PGB_ACT_SKIP)
+			continue;
+		if (pgb_toc_is(it->te, "STATISTICS DATA"))
+		{
+			char	   *key = relation_key(it->te);
+
+			if (strlen(key) < PGB_QNAME_KEYLEN)
+				(void) hash_search(with_stats, key, HASH_ENTER, NULL);
+		}
+		else if (pgb_toc_is(it->te, "TABLE DATA") && it->te->ndeps > 0)
+		{
+			PgbTocEntry *table = pgb_toc_find(plan->ar, it->te->deps[0]);
+
+			if (table)
+				size[table - plan->ar->toc] += it->data_size;
+		}
+	}
+	*nskipped = 0;
+	for (i = 0; i < plan->nitems; i++)
+	{
+		PgbRestoreItem *it = &plan->items[i];
+		char	   *key;
+
+		if (it->action == PGB_ACT_SKIP || !pgb_toc_is(it->te, "TABLE"))
+			continue;
+		key = relation_key(it->te);
+		if (strlen(key) < PGB_QNAME_KEYLEN && hash_search(with_stats, key, HASH_FIND, NULL))
+			(*nskipped)++;
+		else
+			items[n++] = i;
+		pfree(key);
+	}
+	hash_destroy(with_stats);
+	/* largest first: insertion sort is enough for the few large ones */
+	for (i = 1; i < n; i++)
+	{
+		int			v = items[i];
+		int			j = i - 1;
+
+		while (j >= 0 && size[items[j]] < size[v])
+		{
+			items[j + 1] = items[j];
+			j--;
+		}
+		items[j + 1] = v;
+	}
+	pfree(size);
+	*ntables = n;
+	return items;
+}
+
+/*
+ * run_analyze
+ *		ANALYZE, on the workers in parallel, every restored table whose
+ *		statistics the archive does not carry, so that the database swapped
+ *		in is ready for queries (pg_restore leaves tables unanalyzed).  After
+ *		every entry: expression indexes exist by then, and ANALYZE's lock
+ *		would wait for their builds anyway.
+ */
+static void
+run_analyze(PgbRestore *r)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	int			ntables;
+	int			nskipped;
+	int		   *tables;
+	int		   *running;
+	int			nrunning = 0;
+	int			next = 0;
+
+	if (!pgb_restore_analyze)
+	{
+		pgb_restore_log(r, "analyze: skipped (pgbackups.restore_analyze is off)");
+		return;
+	}
+	tables = tables_to_analyze(r, &ntables, &nskipped);
+	running = palloc(sizeof(int) * Max(r->nworkers, 1));
+	r->timing.detail_analyze = ntables <= 20;
+	pgb_restore_progress(r, "analyzing");
+	for (;;)
+	{
+		int			idle = pgb_restore_pool_collect(r, running, &nrunning);
+
+		while (idle > 0 && next < ntables &&
+			   pgb_restore_pool_dispatch(r, tables[next], PGB_TASK_ANALYZE))
+		{
+			running[nrunning++] = tables[next++];
+			idle--;
+		}
+		if (next == ntables && nrunning == 0)
+			break;
+		pgb_restore_pool_wait(r);
+	}
+	r->timing.analyze = pgb_timing_since(start);
+	pgb_timing_report_analyze(r, ntables, nskipped);
+	pfree(running);
+	pfree(tables);
 }
 
 /* ---- 5. verification ---- */
 
 /* loaded rows by qualified table name (one lookup per recorded table) */
-#define PGB_QNAME_KEYLEN (NAMEDATALEN * 4 + 8)
 typedef struct LoadedRows
 {
 	char		qname[PGB_QNAME_KEYLEN];	/* hash key */
@@ -383,6 +527,7 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 	uint64	   *positions;
 	int			nworker_items;
 	bool		carry;
+	TimestampTz start;
 
 	memset(&rst, 0, sizeof(rst));
 	rst.params = params;
@@ -404,11 +549,16 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 
 	/* 4, 5 */
 	run_entries(&rst);
+	run_analyze(&rst);
+	pgb_restore_pool_stop(&rst);
 	verify_rows(&rst);
 
 	/* 6 */
 	pgb_restore_progress(&rst, "swapping in");
+	start = GetCurrentTimestamp();
 	pgb_restore_take_over(&rst, carry);
+	rst.timing.swap = pgb_timing_since(start);
+	pgb_timing_report_phases(&rst);
 
 	result->stats.tables = rst.tables;
 	result->stats.rows = rst.rows;

@@ -17,10 +17,17 @@
  * parsed, never executed as text; the table is opened, the role's INSERT
  * privilege and row security are checked as COPY would, and the block's
  * chunks are decompressed straight into an in-process COPY FROM
- * (copy_data_source_cb).  A CREATE EXTENSION entry runs as a statement
+ * (copy_data_source_cb).  A table the restore created itself (its TABLE
+ * entry is in the archive) is loaded with TRUNCATE ONLY and COPY ... FREEZE
+ * in one transaction, so its rows are frozen and its pages all-visible and
+ * all-frozen from the start (no hint-bit writes, no anti-wraparound vacuum
+ * later); partitioned targets (data loaded via the partition root),
+ * extension configuration tables, tables that already hold data and tables
+ * the role may not truncate take a plain COPY.  A CREATE EXTENSION entry runs as a statement
  * rebuilt from its parsed name and schema, never as the archive's text,
  * so PostgreSQL's rules for the owner apply (trusted extensions only).  Large objects are written with lo_put, which
  * checks the role's privileges.  Each entry runs in one transaction.
+ * After the entries, the leader hands out ANALYZE tasks (pgb_exec_analyze).
  *
  * src/restore/restore_exec.c
  *
@@ -31,6 +38,7 @@
 #include <ctype.h>
 
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
@@ -41,8 +49,10 @@
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -73,6 +83,16 @@ run_sql(PgbRestoreExec *x, const char *sql)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("archive SQL cannot run in a restore: %s", SPI_result_code_string(rc)),
 				 errdetail("Transaction control and COPY FROM STDIN are not allowed in object definitions.")));
+}
+
+/* SQL built here, already in the server's encoding */
+static void
+run_sql_server(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed for \"%s\": %s", sql, SPI_result_code_string(rc));
 }
 
 /* a setting pg_restore changes only when it differs from the current one */
@@ -271,8 +291,94 @@ bad:
 	return NULL;
 }
 
+/*
+ * created_by_restore
+ *		Whether the table of TABLE DATA entry te was created by this restore:
+ *		its first dependency is a TABLE entry of the archive (an extension's
+ *		configuration table has none; the extension created it, maybe with
+ *		rows of its own).
+ */
+static bool
+created_by_restore(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	const PgbTocEntry *table;
+
+	if (te->ndeps < 1)
+		return false;
+	table = pgb_toc_find(x->ar, te->deps[0]);
+	return table != NULL && pgb_toc_is(table, "TABLE");
+}
+
+typedef struct DataEntries
+{
+	int			table;			/* dumpId of the table, hash key */
+	int			count;			/* its TABLE DATA entries */
+} DataEntries;
+
+/* how many TABLE DATA entries load the table of te (a hash built once) */
+static int
+data_entries_of(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	DataEntries *e;
+
+	if (x->data_entries == NULL)
+	{
+		HASHCTL		ctl;
+		int			i;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int);
+		ctl.entrysize = sizeof(DataEntries);
+		ctl.hcxt = TopMemoryContext;
+		x->data_entries = hash_create("pgbackups TABLE DATA entries", Max(x->ar->ntoc, 16), &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (i = 0; i < x->ar->ntoc; i++)
+		{
+			const PgbTocEntry *d = &x->ar->toc[i];
+			bool		found;
+
+			if (!pgb_toc_is(d, "TABLE DATA") || d->ndeps < 1)
+				continue;
+			e = hash_search(x->data_entries, &d->deps[0], HASH_ENTER, &found);
+			e->count = found ? e->count + 1 : 1;
+		}
+	}
+	e = hash_search(x->data_entries, &te->deps[0], HASH_FIND, NULL);
+	return e ? e->count : 0;
+}
+
+/*
+ * freeze_prepare
+ *		Whether rel can be loaded with COPY FREEZE, and if so TRUNCATE ONLY
+ *		it, which makes its storage new in this transaction as COPY FREEZE
+ *		requires.  Only an ordinary table the restore created, loaded by
+ *		this entry alone (the entries of a table whose data an archive
+ *		splits load side by side, and the TRUNCATE's lock would serialize
+ *		them, or deadlock), with no page yet (the TRUNCATE loses nothing),
+ *		that the role may truncate.  No trigger or foreign key exists yet:
+ *		those are post-data.  Returns rel, reopened.
+ */
+static Relation
+freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *freeze)
+{
+	Oid			relid = RelationGetRelid(rel);
+	char	   *qname;
+
+	*freeze = false;
+	if (rel->rd_rel->relkind != RELKIND_RELATION || !created_by_restore(x, te) ||
+		data_entries_of(x, te) != 1 || RelationGetNumberOfBlocks(rel) != 0 ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
+		return rel;
+	qname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									   RelationGetRelationName(rel));
+	table_close(rel, NoLock);
+	run_sql_server(psprintf("TRUNCATE ONLY %s", qname));
+	*freeze = true;
+	return table_open(relid, RowExclusiveLock);
+}
+
 static int64
-copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te)
+copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, bool *frozen)
 {
 	CopyStmt   *stmt = parse_copy(x, te);
 	Relation	rel;
@@ -281,6 +387,7 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te)
 	List	   *options = NIL;
 	AclResult	aclresult;
 	uint64		rows;
+	bool		freeze;
 
 	rel = table_openrv(stmt->relation, RowExclusiveLock);
 	aclresult = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT);
@@ -292,10 +399,13 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("COPY FROM not supported with row-level security"),
 				 errhint("Use INSERT statements instead.")));
+	rel = freeze_prepare(x, te, rel, &freeze);
 	if (x->sess.encoding != PG_SQL_ASCII && x->sess.encoding != GetDatabaseEncoding())
 		options = list_make1(makeDefElem("encoding",
 										 (Node *) makeString((char *) pg_encoding_to_char(x->sess.encoding)),
 										 -1));
+	if (freeze)
+		options = lappend(options, makeDefElem("freeze", (Node *) makeBoolean(true), -1));
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = te->copy_stmt;
 	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
@@ -309,6 +419,7 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te)
 	stream_drain();
 	table_close(rel, NoLock);
 	free_parsestate(pstate);
+	*frozen = freeze;
 	return (int64) rows;
 }
 
@@ -489,13 +600,14 @@ run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
 }
 
 void
-pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes)
+pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes, bool *frozen)
 {
 	PgbTocEntry *te = &((PgbArchive *) x->ar)->toc[toc_index];
 	bool		has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
 
 	*rows = 0;
 	*bytes = 0;
+	*frozen = false;
 	in_transaction_begin();
 
 	/*
@@ -546,10 +658,48 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes)
 		if (blktype == PGB_BLK_BLOBS)
 			*rows = restore_blobs(x);
 		else if (te->copy_stmt && te->copy_stmt[0])
-			*rows = copy_table_data(x, te);
+			*rows = copy_table_data(x, te, frozen);
 		else
 			run_data_sql(x);
 		*bytes = cp.stored;
 	}
+	in_transaction_end();
+}
+
+void
+pgb_exec_maintenance(PgbRestoreExec *x, int work_mem_kb, int parallel_workers)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (work_mem_kb > 0)
+		appendStringInfo(&sql, "SET maintenance_work_mem = '%dkB';\n", work_mem_kb);
+	if (parallel_workers >= 0)
+		appendStringInfo(&sql, "SET max_parallel_maintenance_workers = %d;\n", parallel_workers);
+	if (sql.len == 0)
+		return;
+	in_transaction_begin();
+	run_sql_server(sql.data);
+	in_transaction_end();
+	pfree(sql.data);
+}
+
+/*
+ * pgb_exec_analyze
+ *		ANALYZE the table of TABLE entry toc_index.  A table the role may not
+ *		analyze is skipped with ANALYZE's own warning (in the server
+ *		log).
+ */
+void
+pgb_exec_analyze(PgbRestoreExec *x, int toc_index)
+{
+	const PgbTocEntry *te = &x->ar->toc[toc_index];
+
+	if (!pgb_toc_is(te, "TABLE") || te->tag == NULL || te->namespace == NULL)
+		elog(ERROR, "TOC entry %d is not a table", te->dump_id);
+	in_transaction_begin();
+	run_sql_server(psprintf("ANALYZE %s",
+							quote_qualified_identifier(to_server(x, te->namespace),
+													   to_server(x, te->tag))));
 	in_transaction_end();
 }

@@ -25,6 +25,7 @@ typedef struct PgbRestoreExec
 	char	   *cur_schema;
 	char	   *cur_tablespace;
 	char	   *cur_tableam;
+	struct HTAB *data_entries;	/* TABLE DATA entries per table dumpId */
 } PgbRestoreExec;
 
 /*
@@ -34,7 +35,21 @@ typedef struct PgbRestoreExec
 extern void pgb_exec_init(PgbRestoreExec *x, const char *path, const uint64 *positions,
 						  bool keep_owner, int64 max_decompressed);
 
-/* run entry toc_index in its own transaction; rows loaded into *rows */
-extern void pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes);
+/*
+ * The session's settings for index and constraint builds: kB of
+ * maintenance_work_mem (0: leave it) and max_parallel_maintenance_workers
+ * (-1: leave it).
+ */
+extern void pgb_exec_maintenance(PgbRestoreExec *x, int work_mem_kb, int parallel_workers);
+
+/*
+ * Run entry toc_index in its own transaction; rows loaded into *rows,
+ * *frozen when they were loaded with COPY FREEZE.
+ */
+extern void pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes,
+						  bool *frozen);
+
+/* ANALYZE the table of TABLE entry toc_index, in its own transaction */
+extern void pgb_exec_analyze(PgbRestoreExec *x, int toc_index);
 
 #endif							/* PGB_RESTORE_EXEC_H */

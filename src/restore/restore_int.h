@@ -5,7 +5,8 @@
  *	  engine (not used outside src/restore): restore.c drives, and hands
  *	  this state to restore_scan.c (first pass over the archive),
  *	  restore_ext.c (extensions), restore_pool.c (the workers),
- *	  restore_swap.c (take-over) and restore_drop.c (dropping what is left).
+ *	  restore_swap.c (take-over), restore_drop.c (dropping what is left)
+ *	  and restore_timing.c (what each step took, for the job's log).
  *
  * src/restore/restore_int.h
  *
@@ -25,6 +26,30 @@
 #include "restore_worker.h"
 
 struct PgbArchiveHash;
+
+/* what each step took (restore_timing.c); times per plan item */
+typedef struct PgbRestoreTiming
+{
+	TimestampTz *ready;			/* when its last dependency finished (0: at
+								 * the start of the parallel phase) */
+	TimestampTz *started;		/* handed to a worker */
+	double	   *secs;			/* run time of the entry, -1: not run by a
+								 * worker in the parallel phase */
+	double	   *analyze_secs;	/* run time of its ANALYZE, -1: none */
+	bool	   *frozen;			/* TABLE DATA loaded with COPY FREEZE */
+	bool		parallel;		/* in the parallel phase */
+	bool		detail_data;	/* a log line per TABLE DATA entry */
+	bool		detail_build;	/* a log line per index or constraint */
+	bool		detail_analyze; /* a log line per ANALYZE */
+	TimestampTz parallel_start;
+	TimestampTz data_end;		/* the last TABLE DATA finished */
+	TimestampTz build_end;		/* the last index or constraint finished */
+	/* phase durations, seconds */
+	double		pre_data;
+	double		parallel_phase;
+	double		analyze;
+	double		swap;
+} PgbRestoreTiming;
 
 typedef struct PgbRestore
 {
@@ -54,6 +79,7 @@ typedef struct PgbRestore
 	int64	   *loaded_rows;	/* per TOC entry */
 	TimestampTz last_progress;
 	struct PgbArchiveHash *hash;	/* the archive read through SHA-256 */
+	PgbRestoreTiming timing;
 } PgbRestore;
 
 /* restore.c */
@@ -76,11 +102,22 @@ extern void pgb_restore_create_extension(PgbRestore *r, PgbRestoreItem *it);
 /* restore_pool.c: the workers */
 extern void pgb_restore_pool_start(PgbRestore *r, int n, const uint64 *positions);
 extern void pgb_restore_pool_wait_ready(PgbRestore *r);
-extern bool pgb_restore_pool_dispatch(PgbRestore *r, int item);
+extern bool pgb_restore_pool_dispatch(PgbRestore *r, int item, PgbRestoreTask task);
 extern int	pgb_restore_pool_collect(PgbRestore *r, int *running, int *nrunning);
 extern void pgb_restore_pool_wait(PgbRestore *r);
 extern void pgb_restore_pool_stop(PgbRestore *r);
 extern void pgb_restore_pool_detach(PgbRestore *r);
+
+/* restore_timing.c: per-phase and per-entry times, for the job's log */
+extern void pgb_timing_init(PgbRestore *r);
+extern double pgb_timing_since(TimestampTz start);
+extern void pgb_timing_parallel_start(PgbRestore *r);
+extern void pgb_timing_started(PgbRestore *r, int item);
+extern void pgb_timing_finished(PgbRestore *r, int item, int64 rows, int64 bytes, bool frozen);
+extern void pgb_timing_parallel_end(PgbRestore *r);
+extern void pgb_timing_analyzed(PgbRestore *r, int item);
+extern void pgb_timing_report_analyze(PgbRestore *r, int ntables, int nskipped);
+extern void pgb_timing_report_phases(PgbRestore *r);
 
 /* restore_drop.c: dropping the staging or the replaced database */
 extern void pgb_restore_drop(PgbRestore *r, const char *name);

@@ -21,9 +21,12 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
@@ -61,6 +64,30 @@ leader_detached(dsm_segment *seg, Datum arg)
 	}
 }
 
+/*
+ * maintenance_settings
+ *		The index builds' settings of each of n workers
+ *		(pgbackups.restore_maintenance_work_mem and
+ *		pgbackups.restore_parallel_maintenance_workers), logged once.
+ */
+static void
+maintenance_settings(PgbRestore *r, int n)
+{
+	PgbRestoreShared *rs = r->rs;
+	int64		share = (int64) pgb_restore_maintenance_mem * 1024 / Max(n, 1);
+
+	rs->maintenance_work_mem = 0;
+	if (pgb_restore_maintenance_mem > 0 && share > maintenance_work_mem)
+		rs->maintenance_work_mem = (int) Min(share, (int64) MAX_KILOBYTES);
+	if (pgb_restore_parallel_maintenance >= 0)
+		rs->parallel_maintenance = pgb_restore_parallel_maintenance;
+	else
+		rs->parallel_maintenance = Min(n - 1, max_parallel_maintenance_workers);
+	pgb_restore_log(r, "index builds: maintenance_work_mem %d MB and max_parallel_maintenance_workers %d per worker",
+					(rs->maintenance_work_mem > 0 ? rs->maintenance_work_mem : maintenance_work_mem) / 1024,
+					rs->parallel_maintenance);
+}
+
 static void
 create_segment(PgbRestore *r, int n, const uint64 *positions)
 {
@@ -78,6 +105,7 @@ create_segment(PgbRestore *r, int n, const uint64 *positions)
 	strlcpy(rs->archive_path, r->params->archive_path, MAXPGPATH);
 	rs->keep_owner = r->params->keep_owner;
 	rs->max_decompressed = (int64) pgb_max_decompressed_size * 1024 * 1024;
+	maintenance_settings(r, n);
 	rs->ntoc = ntoc;
 	rs->nworkers = n;
 	memcpy(rs->positions, positions, sizeof(uint64) * ntoc);
@@ -173,6 +201,8 @@ worker_error(PgbRestore *r, const PgbRestoreWorkerSlot *copy)
 
 	ereport(ERROR,
 			(errcode(e->sqlerrcode),
+			 te && copy->task == PGB_TASK_ANALYZE ?
+			 errmsg("could not analyze %s: %s", pgb_restore_entry_name(te), e->message) :
 			 te ? errmsg("could not restore %s: %s", pgb_restore_entry_name(te), e->message)
 			 : errmsg("restore worker could not start: %s", e->message),
 			 e->extra.detail[0] ? errdetail_internal("%s", e->extra.detail) :
@@ -240,7 +270,13 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 	PgbRestoreItem *it = &r->plan->items[copy->item];
 	int			k;
 
+	if (copy->task == PGB_TASK_ANALYZE)
+	{
+		pgb_timing_analyzed(r, copy->item);
+		goto off_list;
+	}
 	pgb_restore_plan_done(r->plan, copy->item);
+	pgb_timing_finished(r, copy->item, copy->rows, copy->bytes, copy->frozen);
 	r->done++;
 	r->bytes += copy->bytes;
 	r->loaded_rows[copy->item] = copy->rows;
@@ -249,6 +285,7 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		r->tables++;
 		r->rows += copy->rows;
 	}
+off_list:
 	for (k = 0; k < *nrunning; k++)
 		if (running[k] == copy->item)
 		{
@@ -280,7 +317,8 @@ pgb_restore_pool_collect(PgbRestore *r, int *running, int *nrunning)
 			SpinLockAcquire(&r->rs->mutex);
 			r->rs->workers[w].state = PGB_RW_IDLE;
 			SpinLockRelease(&r->rs->mutex);
-			if (r->plan->items[copy.item].state == PGB_ITEM_RUNNING)
+			if (copy.task == PGB_TASK_ANALYZE ||
+				r->plan->items[copy.item].state == PGB_ITEM_RUNNING)
 				item_finished(r, &copy, running, nrunning);
 			idle++;
 		}
@@ -295,9 +333,12 @@ pgb_restore_pool_collect(PgbRestore *r, int *running, int *nrunning)
 	return idle;
 }
 
-/* hand item to an idle worker; false if none is idle */
+/*
+ * hand item to an idle worker, to run as an entry or (PGB_TASK_ANALYZE, a
+ * TABLE entry already restored) to analyze; false if no worker is idle
+ */
 bool
-pgb_restore_pool_dispatch(PgbRestore *r, int item)
+pgb_restore_pool_dispatch(PgbRestore *r, int item, PgbRestoreTask task)
 {
 	int			w;
 
@@ -311,6 +352,7 @@ pgb_restore_pool_dispatch(PgbRestore *r, int item)
 		if (s->state == PGB_RW_IDLE)
 		{
 			s->item = item;
+			s->task = task;
 			s->state = PGB_RW_ASSIGNED;
 			latch = s->latch;
 			taken = true;
@@ -318,7 +360,9 @@ pgb_restore_pool_dispatch(PgbRestore *r, int item)
 		SpinLockRelease(&r->rs->mutex);
 		if (taken)
 		{
-			r->plan->items[item].state = PGB_ITEM_RUNNING;
+			pgb_timing_started(r, item);
+			if (task == PGB_TASK_ENTRY)
+				r->plan->items[item].state = PGB_ITEM_RUNNING;
 			if (latch)
 				SetLatch(latch);
 			return true;

@@ -75,20 +75,26 @@ report_error(ErrorData *edata, int item)
 
 /* run the assigned item in itemctx and report its outcome */
 static void
-run_item(PgbRestoreExec *exec, int item, MemoryContext workctx, MemoryContext itemctx)
+run_item(PgbRestoreExec *exec, int item, PgbRestoreTask task, MemoryContext workctx,
+		 MemoryContext itemctx)
 {
 	int64		rows = 0;
 	int64		bytes = 0;
+	bool		frozen = false;
 
 	MemoryContextSwitchTo(itemctx);
 	pgstat_report_activity(STATE_RUNNING, rs->archive_path);
 	PG_TRY();
 	{
-		pgb_exec_item(exec, item, &rows, &bytes);
+		if (task == PGB_TASK_ANALYZE)
+			pgb_exec_analyze(exec, item);
+		else
+			pgb_exec_item(exec, item, &rows, &bytes, &frozen);
 		me->error.sqlerrcode = 0;
 		SpinLockAcquire(&rs->mutex);
 		me->rows = rows;
 		me->bytes = bytes;
+		me->frozen = frozen;
 		me->state = PGB_RW_DONE;
 		SpinLockRelease(&rs->mutex);
 		SetLatch(rs->leader_latch);
@@ -151,6 +157,7 @@ pgb_restore_worker_main(Datum arg)
 	{
 		pgb_exec_init(&exec, rs->archive_path, rs->positions, rs->keep_owner,
 					  rs->max_decompressed);
+		pgb_exec_maintenance(&exec, rs->maintenance_work_mem, rs->parallel_maintenance);
 	}
 	PG_CATCH();
 	{
@@ -164,12 +171,14 @@ pgb_restore_worker_main(Datum arg)
 	{
 		PgbRestoreWorkerState state;
 		int			item;
+		PgbRestoreTask task;
 		bool		leader_gone;
 
 		CHECK_FOR_INTERRUPTS();
 		SpinLockAcquire(&rs->mutex);
 		state = me->state;
 		item = me->item;
+		task = me->task;
 		leader_gone = rs->leader_gone;
 		SpinLockRelease(&rs->mutex);
 
@@ -182,7 +191,7 @@ pgb_restore_worker_main(Datum arg)
 			break;
 		if (state == PGB_RW_ASSIGNED)
 		{
-			run_item(&exec, item, workctx, itemctx);
+			run_item(&exec, item, task, workctx, itemctx);
 			continue;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

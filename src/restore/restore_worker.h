@@ -37,16 +37,25 @@ typedef enum PgbRestoreWorkerState
 	PGB_RW_GONE
 } PgbRestoreWorkerState;
 
+/* what a worker does with its item */
+typedef enum PgbRestoreTask
+{
+	PGB_TASK_ENTRY = 0,			/* run the TOC entry (SQL, data) */
+	PGB_TASK_ANALYZE			/* ANALYZE the table of a TABLE entry */
+} PgbRestoreTask;
+
 typedef struct PgbRestoreWorkerSlot
 {
 	PgbRestoreWorkerState state;
 	int			item;			/* TOC index being run */
+	PgbRestoreTask task;
 	pid_t		pid;
 	Latch	   *latch;
 	/* result of the last item: its error whole (error.sqlerrcode 0 = success) */
 	PgbErrorInfo error;
 	int64		rows;
 	int64		bytes;
+	bool		frozen;			/* the data was loaded with COPY FREEZE */
 } PgbRestoreWorkerSlot;
 
 typedef struct PgbRestoreShared
@@ -59,6 +68,9 @@ typedef struct PgbRestoreShared
 	char		archive_path[MAXPGPATH];
 	bool		keep_owner;
 	int64		max_decompressed;
+	int			maintenance_work_mem;	/* kB for each worker, 0: the server's */
+	int			parallel_maintenance;	/* max_parallel_maintenance_workers, -1:
+										 * the server's */
 	int			nworkers;
 	int			ntoc;
 	PgbRestoreWorkerSlot workers[PGB_RESTORE_MAX_WORKERS];
