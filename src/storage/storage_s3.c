@@ -322,25 +322,27 @@ body_error(const S3Config *c, const S3Request *rq, const char *what, PgbHttpXfer
 }
 
 /*
- * pgb_s3_call
- *		Send rq, retrying transient failures until pgbackups.http_retry_time
- *		runs out.  Returns the final transfer; raises an error unless it
- *		succeeded or its status is one of ok_status (e.g. 404 for HEAD).
+ * s3_call
+ *		pgb_s3_call; with failed not NULL, a final failure is not raised but
+ *		returned (*failed = true).  *attempts: how many times rq was sent.
  */
-PgbHttpXfer *
-pgb_s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
+static PgbHttpXfer *
+s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status,
+		bool *failed, int *attempts)
 {
 	TimestampTz deadline = pgb_http_deadline();
 	const char *name = rq->name ? rq->name : rq->key;
 	int			attempt = 0;
 
+	if (failed)
+		*failed = false;
 	for (;;)
 	{
 		PgbHttpXfer *x = pgb_s3_prepare(c, rq);
 		bool		retry;
 
 		pgb_http_perform(x);
-		attempt++;
+		*attempts = ++attempt;
 		if (pgb_http_ok(x) && rq->result_elem)
 		{
 			/* a 200 whose body is an Error: S3 failed after the status line */
@@ -355,15 +357,34 @@ pgb_s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_sta
 		else
 			retry = pgb_http_transient(x);
 		if (!retry || !pgb_http_backoff(attempt - 1, deadline))
-			pgb_s3_fail(c, what, name, x, attempt);
+		{
+			if (failed == NULL)
+				pgb_s3_fail(c, what, name, x, attempt);
+			*failed = true;
+			return x;
+		}
 		note_retry(c, what, name, x);
 		pgb_http_free(x);
 	}
 }
 
-/* HEAD: the object's size, or -1 if it does not exist */
+/*
+ * pgb_s3_call
+ *		Send rq, retrying transient failures until pgbackups.http_retry_time
+ *		runs out.  Returns the final transfer; raises an error unless it
+ *		succeeded or its status is one of ok_status (e.g. 404 for HEAD).
+ */
+PgbHttpXfer *
+pgb_s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
+{
+	int			attempts;
+
+	return s3_call(c, rq, what, ok_status, NULL, &attempts);
+}
+
+/* HEAD: the object's size, or -1 if it does not exist; its ETag into etag */
 static int64
-s3_head(const S3Config *c, const char *key)
+s3_head_etag(const S3Config *c, const char *key, char *etag, size_t etaglen)
 {
 	S3Request	rq = {0};
 	PgbHttpXfer *x;
@@ -374,8 +395,16 @@ s3_head(const S3Config *c, const char *key)
 	rq.query = "";
 	x = pgb_s3_call(c, &rq, "look up", 404);
 	size = x->status == 404 ? -1 : x->content_length;
+	if (etag)
+		strlcpy(etag, x->status == 404 ? "" : x->etag, etaglen);
 	pgb_http_free(x);
 	return size;
+}
+
+static int64
+s3_head(const S3Config *c, const char *key)
+{
+	return s3_head_etag(c, key, NULL, 0);
 }
 
 /* ---- writer: single PUT or multipart upload ---- */
@@ -400,6 +429,7 @@ struct PgbS3Writer
 	S3Part	   *slots;
 	S3Part	   *cur;			/* being filled */
 	int			nparts;			/* parts handed out so far */
+	uint64		total;			/* bytes in those parts */
 	char	  **etags;			/* by part number - 1 */
 	char	   *upload_id;
 	uint64		retries_before; /* s3_retries when the writer was created */
@@ -592,6 +622,7 @@ submit_current(PgbS3Writer *w)
 		(void) pump(w);
 	}
 	p->num = ++w->nparts;
+	w->total += p->len;
 	p->attempt = 0;
 	p->deadline = pgb_http_deadline();
 	send_part(w, p);
@@ -633,6 +664,32 @@ pgb_s3_write(PgbS3Writer *w, const char *data, size_t len)
 	}
 }
 
+/*
+ * complete_landed
+ *		CompleteMultipartUpload failed after it was sent more than once: an
+ *		earlier attempt may have completed the upload and only its answer
+ *		was lost (a retry then finds NoSuchUpload, or InternalError from
+ *		s3rver).  The key is this backup's alone and did not exist before
+ *		(HEAD at create, If-None-Match: * on every write), so an object
+ *		there with the bytes uploaded is this upload, completed.  An ETag of
+ *		the multipart form ("<md5>-N", S3 and MinIO) must count as many
+ *		parts; s3rver's is a plain MD5.
+ */
+static bool
+complete_landed(PgbS3Writer *w)
+{
+	char		etag[256];
+	int64		size = s3_head_etag(w->cfg, w->cfg->key, etag, sizeof(etag));
+	char	   *dash;
+
+	if (size < 0 || (uint64) size != w->total)
+		return false;
+	dash = strrchr(etag, '-');
+	if (dash == NULL)
+		return true;
+	return strtol(dash + 1, NULL, 10) == w->nparts;
+}
+
 /* the job's log learns how many retries the upload needed */
 static void
 report_retries(PgbS3Writer *w)
@@ -651,6 +708,8 @@ pgb_s3_commit(PgbS3Writer *w)
 	PgbHttpXfer *x;
 	StringInfoData xml;
 	int			i;
+	bool		failed;
+	int			attempts;
 
 	if (w->upload_id == NULL)
 	{
@@ -685,7 +744,15 @@ pgb_s3_commit(PgbS3Writer *w)
 	pgb_s3_add_extra(&rq, "if-none-match", "*");
 	/* a 200 can still carry an error, sent after S3's keep-alive whitespace */
 	rq.result_elem = "CompleteMultipartUploadResult";
-	x = pgb_s3_call(w->cfg, &rq, "complete the upload of", 0);
+	x = s3_call(w->cfg, &rq, "complete the upload of", 0, &failed, &attempts);
+	if (failed)
+	{
+		if (attempts < 2 || !complete_landed(w))
+			pgb_s3_fail(w->cfg, "complete the upload of", w->cfg->key, x, attempts);
+		pgb_storage_report(psprintf("the answer to the completion of \"%s\" was lost (attempt %d got %s), "
+									"but the object is at its key with all %d parts, " UINT64_FORMAT " bytes: completed",
+									w->location, attempts, pgb_http_describe(x), w->nparts, w->total));
+	}
 	pgb_http_free(x);
 	w->done = true;
 	writer_release(w);

@@ -7,7 +7,9 @@
 #    (DELETE ?uploadId, nothing at the key) and an older backup and its
 #    object are untouched; a transient code (InternalError) is retried and
 #    the capture completes; endless InternalError gives up after
-#    http_retry_time.
+#    http_retry_time; an answer lost after s3rver completed the upload (its
+#    retries fail) is recognised by a HEAD (the key is the backup's alone and
+#    holds every byte uploaded) and the capture completes.
 # 2. A response that stops in the middle of its body (status line and
 #    headers sent): a ranged GET of a restore and a CompleteMultipartUpload
 #    are cut by the low-speed limit (pgbackups.http_timeout: less than 1 kB/s
@@ -218,6 +220,20 @@ if capture_fails "Complete: 200 + InternalError, always" src 58030 \
 fi
 set_conf pgbackups.http_retry_time "$RETRY"
 old_untouched "after the InternalError answers"
+
+# the answer to CompleteMultipartUpload lost after s3rver completed it (half
+# the answer, then a reset): the retries fail (s3rver: InternalError; S3:
+# NoSuchUpload), the object is at the key with every byte: completed
+set_conf pgbackups.http_retry_time 6
+if capture_ok "Complete: completed, the answer lost (truncated)" src \
+	'{"rules": [{"action": "truncate", "count": 1, "method": "POST", "query": "uploadId"}]}'; then
+	check_eq "... the first CompleteMultipartUpload reached s3rver (200, cut)" \
+		"$(fp_entries "$OK_MARK" "e['method'] == 'POST' and e['action'] == 'truncate' and e['status'] == 200")" 1
+	check_eq "... its log says the answer was lost and the object is whole" \
+		"$(job_log "$OK_ID" | grep -c -E "^the answer to the completion of \"s3://$S3_BUCKET/$PREFIX/$OK_ID-[^\"]*\" was lost \(attempt [0-9]+ got .*\), but the object is at its key with all 3 parts, [0-9]+ bytes: completed\$")" 1
+	check_eq "... the catalog's size is the object's" "$(backup_field cat "$OK_ID" archive_size)" "$(s3cli ls "$(key_of "$OK_ID")" 2>&1 | grep -v manifest | cut -f2)"
+fi
+set_conf pgbackups.http_retry_time "$RETRY"
 
 # === 2. a response that stops in the middle of its body ==========================================
 # CompleteMultipartUpload: 200 and two spaces, then nothing: cut by the
