@@ -29,7 +29,8 @@ file is rewritten.
 Actions (an injected fault never reaches the upstream, except "truncate" and "delay"):
   status N    read the request body, answer N with an S3-style XML error body
               (InternalError, ServiceUnavailable/SlowDown, AccessDenied, ...) and
-              close the connection.  "code" overrides the XML Code; "xml" (an
+              close the connection.  "code" overrides the XML Code (inserted as
+              is: it may hold markup and references); "xml" (an
               object) adds elements to the Error ({"Region": "eu-west-1"});
               "headers" (an object) adds response headers.  "keepalive": K
               answers like S3's CompleteMultipartUpload: the status line and
@@ -317,7 +318,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         extra = "".join(f"<{k}>{xml_escape(str(v))}</{k}>" for k, v in (rule.get("xml") or {}).items())
         decl = b'<?xml version="1.0" encoding="UTF-8"?>\n'
         error = (
-            f"<Error><Code>{xml_escape(code)}</Code><Message>injected by fault_proxy</Message>{extra}"
+            f"<Error><Code>{code}</Code><Message>injected by fault_proxy</Message>{extra}"
             f"<RequestId>fault{idx}</RequestId></Error>"
         ).encode()
         self.send_response(status)
