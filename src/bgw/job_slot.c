@@ -23,6 +23,7 @@
 #include "guc.h"
 #include "job_slot.h"
 #include "job_kind.h"
+#include "storage.h"
 
 static PgbJobSlot *my_slot = NULL;
 static char my_id[PGB_ID_LEN];
@@ -180,6 +181,8 @@ pgb_job_hooks(PgbJobHooks *hooks, void (*log) (const char *msg))
 {
 	hooks->check = pgb_job_check;
 	hooks->log = log;
+	/* storage's own lines (the retries an upload needed) go there too */
+	pgb_storage_set_log_hook(log);
 	hooks->progress = pgb_job_progress;
 	hooks->reserve_proc = pgb_job_reserve_proc;
 	hooks->release_proc = pgb_job_release_proc;

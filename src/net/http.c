@@ -130,6 +130,7 @@ header_cb(char *buf, size_t size, size_t nitems, void *arg)
 
 		x->etag[0] = '\0';
 		x->location[0] = '\0';
+		x->bucket_region[0] = '\0';
 		x->content_length = -1;
 		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 	}
@@ -137,6 +138,8 @@ header_cb(char *buf, size_t size, size_t nitems, void *arg)
 		copy_header_value(x->etag, sizeof(x->etag), buf + 5, n - 5);
 	else if (n > 9 && pg_strncasecmp(buf, "location:", 9) == 0)
 		copy_header_value(x->location, sizeof(x->location), buf + 9, n - 9);
+	else if (n > 20 && pg_strncasecmp(buf, "x-amz-bucket-region:", 20) == 0)
+		copy_header_value(x->bucket_region, sizeof(x->bucket_region), buf + 20, n - 20);
 	else if (n > 15 && pg_strncasecmp(buf, "content-length:", 15) == 0)
 	{
 		char		v[32];
@@ -655,6 +658,28 @@ pgb_http_transient(const PgbHttpXfer *x)
 
 		return code != NULL && strcmp(code, "RequestTimeout") == 0;
 	}
+	return false;
+}
+
+/*
+ * pgb_http_s3_code_transient
+ *		An S3 error code that says "try again": what a 200 answer of a
+ *		long request (CompleteMultipartUpload) carries in its body when S3
+ *		failed after sending the status line.
+ */
+bool
+pgb_http_s3_code_transient(const char *code)
+{
+	static const char *const transient[] = {
+		"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+	};
+	int			i;
+
+	if (code == NULL)
+		return false;
+	for (i = 0; i < lengthof(transient); i++)
+		if (strcmp(code, transient[i]) == 0)
+			return true;
 	return false;
 }
 

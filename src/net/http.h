@@ -63,6 +63,7 @@ typedef struct PgbHttpXfer
 	bool		too_big;
 	char		etag[256];
 	char		location[2048]; /* Location header of a redirect */
+	char		bucket_region[64];	/* S3's x-amz-bucket-region header */
 	int64		content_length; /* -1 when not sent */
 
 	/* restore_from_url's address policy, checked on every connection */
@@ -100,6 +101,8 @@ extern int	pgb_http_multi_poll(PgbHttpMulti *m, int timeout_ms);
 
 extern bool pgb_http_ok(const PgbHttpXfer *x);
 extern bool pgb_http_transient(const PgbHttpXfer *x);
+/* an S3 error code worth retrying (InternalError, SlowDown, ...) */
+extern bool pgb_http_s3_code_transient(const char *code);
 /* "HTTP 503", "connection timed out", ...: never includes the URL */
 extern char *pgb_http_describe(const PgbHttpXfer *x);
 

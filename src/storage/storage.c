@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
 
@@ -29,6 +30,31 @@ struct PgbStorageWriter
 	const PgbStorageOps *ops;
 	void	   *backend;
 };
+
+/* where a job's worker wants storage's reports (pgb_storage_set_log_hook) */
+static PgbStorageLogHook storage_log_hook = NULL;
+
+void
+pgb_storage_set_log_hook(PgbStorageLogHook hook)
+{
+	storage_log_hook = hook;
+}
+
+/*
+ * pgb_storage_report
+ *		A line for the job's log (the retries an upload needed).  The hook
+ *		writes to a catalog, so it runs only outside a transaction; without
+ *		a hook, or inside one, the line goes to the server log.
+ */
+void
+pgb_storage_report(const char *msg)
+{
+	if (storage_log_hook != NULL && !IsTransactionState())
+		storage_log_hook(msg);
+	else
+		ereport(LOG,
+				(errmsg("%s", msg)));
+}
 
 void
 pgb_storage_unsupported(const char *url)

@@ -49,6 +49,14 @@ extern PgbArchiveReader *pgb_storage_open_reader(const char *url, bool session);
 /* a URL anyone can download for expires seconds (file:// URLs as they are) */
 extern char *pgb_storage_download_url(const char *url, int expires);
 
+/*
+ * Where storage writes what a job's log should show (the retries an upload
+ * needed): a job's worker sets its log function; NULL (the default) sends
+ * those lines to the server log.
+ */
+typedef void (*PgbStorageLogHook) (const char *msg);
+extern void pgb_storage_set_log_hook(PgbStorageLogHook hook);
+
 /* at start-up: abort this cluster's unfinished S3 uploads (best effort) */
 extern void pgb_storage_sweep(void);
 

@@ -59,6 +59,9 @@ typedef struct PgbStorageOps
 extern const PgbStorageOps pgb_storage_local_ops;
 extern const PgbStorageOps pgb_storage_s3_ops;
 
+/* a line for the job's log, through pgb_storage_set_log_hook's function */
+extern void pgb_storage_report(const char *msg);
+
 /* ERRCODE_INVALID_PARAMETER_VALUE: "unsupported storage URL" */
 pg_noreturn extern void pgb_storage_unsupported(const char *url);
 

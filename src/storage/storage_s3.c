@@ -26,6 +26,7 @@
 
 #include <time.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -212,18 +213,159 @@ pgb_s3_prepare(const S3Config *c, const S3Request *rq)
 	return x;
 }
 
+/* a server's text for a message: at most max bytes (whole characters), printable */
+static char *
+server_text(const char *s, int max)
+{
+	char	   *t;
+	char	   *p;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	t = pstrdup(s);
+	if (strlen(t) > (size_t) max)
+		t[pg_mbcliplen(t, strlen(t), max)] = '\0';
+	for (p = t; *p; p++)
+		if ((unsigned char) *p < 0x20)
+			*p = ' ';
+	return t;
+}
+
 void
-pgb_s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x)
+pgb_s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x, int attempts)
 {
 	int			code = x->too_big ? ERRCODE_PROGRAM_LIMIT_EXCEEDED :
 		x->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
 		x->status == 404 ? ERRCODE_UNDEFINED_FILE : ERRCODE_IO_ERROR;
+	char	   *endpoint = psprintf("%s://%s", c->https ? "https" : "http", c->endpoint_host);
+	char	   *region = NULL;
+	char	   *asked_endpoint = NULL;
+	char	   *hint = NULL;
+
+	/*
+	 * A wrong region is answered with the right one: AuthorizationHeaderMalformed
+	 * carries <Region>, PermanentRedirect <Endpoint>, and both (HEAD too) the
+	 * x-amz-bucket-region header.
+	 */
+	if (x->result == CURLE_OK && !x->too_big)
+	{
+		PgbXmlDoc  *doc = pgb_xml_parse(x->resp.data, x->resp.len);
+
+		region = server_text(x->bucket_region[0] ? x->bucket_region :
+							 pgb_xml_doc_first_text(doc, "Region"), 64);
+		asked_endpoint = server_text(pgb_xml_doc_first_text(doc, "Endpoint"), 255);
+		pgb_xml_free(doc);
+	}
+	if (region && strcmp(region, c->creds.region) != 0)
+		hint = psprintf("The bucket is in region \"%s\": set pgbackups.s3_region to it.", region);
+	else if (asked_endpoint)
+		hint = psprintf("The server asks for endpoint \"%s\": check pgbackups.s3_endpoint and pgbackups.s3_region.",
+						asked_endpoint);
+	else if (x->status == 403)
+		hint = pstrdup("Check pgbackups.s3_access_key_id, pgbackups.s3_secret_access_key, pgbackups.s3_region and the bucket's policy.");
 
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("could not %s \"s3://%s/%s\": %s", what, c->bucket, key, pgb_http_describe(x)),
-			 (x->status == 403) ?
-			 errhint("Check pgbackups.s3_access_key_id, pgbackups.s3_secret_access_key, pgbackups.s3_region and the bucket's policy.") : 0));
+			 attempts > 1 ?
+			 errdetail("The request went to endpoint %s, region \"%s\"; it was sent %d times.",
+					   endpoint, c->creds.region, attempts) :
+			 errdetail("The request went to endpoint %s, region \"%s\".", endpoint, c->creds.region),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * Retries of S3 requests in this process: how many so far, and the failure
+ * before the last one (a writer reports the difference at its commit).
+ */
+static uint64 s3_retries = 0;
+static char s3_last_retry[256];
+
+static void
+note_retry(const S3Config *c, const char *what, const char *name, PgbHttpXfer *x)
+{
+	char	   *why = pgb_http_describe(x);
+	size_t		len = strlen(what);
+
+	/* "upload part 2 of" -> "upload part 2" */
+	if (len > 3 && strcmp(what + len - 3, " of") == 0)
+		len -= 3;
+	s3_retries++;
+	snprintf(s3_last_retry, sizeof(s3_last_retry), "%.*s: %s", (int) len, what, why);
+	ereport(DEBUG1,
+			(errmsg_internal("retrying %s \"s3://%s/%s\" after %s", what, c->bucket, name, why)));
+}
+
+/*
+ * body_error
+ *		The answer of rq with a result element (2xx) holds an Error instead
+ *		of the result: its code ("" when it has none), or NULL when the
+ *		result is there.  Neither: a protocol violation.
+ */
+static char *
+body_error(const S3Config *c, const S3Request *rq, const char *what, PgbHttpXfer *x)
+{
+	PgbXmlDoc  *doc = pgb_xml_parse(x->resp.data, x->resp.len);
+	bool		is_error = pgb_xml_doc_first_text(doc, "Error") != NULL;
+	bool		is_result = !is_error && pgb_xml_doc_first_text(doc, rq->result_elem) != NULL;
+	char	   *code = is_error ? pgb_xml_doc_first_text(doc, "Code") : NULL;
+
+	pgb_xml_free(doc);
+	if (is_result)
+		return NULL;
+	if (!is_error)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("could not %s \"s3://%s/%s\": the answer (HTTP %ld) holds neither %s nor Error",
+						what, c->bucket, rq->name ? rq->name : rq->key, x->status, rq->result_elem)));
+	return code ? code : pstrdup("");
+}
+
+/*
+ * s3_call
+ *		pgb_s3_call; with failed not NULL, a final failure is not raised but
+ *		returned (*failed = true).  *attempts: how many times rq was sent.
+ */
+static PgbHttpXfer *
+s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status,
+		bool *failed, int *attempts)
+{
+	TimestampTz deadline = pgb_http_deadline();
+	const char *name = rq->name ? rq->name : rq->key;
+	int			attempt = 0;
+
+	if (failed)
+		*failed = false;
+	for (;;)
+	{
+		PgbHttpXfer *x = pgb_s3_prepare(c, rq);
+		bool		retry;
+
+		pgb_http_perform(x);
+		*attempts = ++attempt;
+		if (pgb_http_ok(x) && rq->result_elem)
+		{
+			/* a 200 whose body is an Error: S3 failed after the status line */
+			char	   *code = body_error(c, rq, what, x);
+
+			if (code == NULL)
+				return x;
+			retry = pgb_http_s3_code_transient(code);
+		}
+		else if (pgb_http_ok(x) || (ok_status && x->result == CURLE_OK && x->status == ok_status))
+			return x;
+		else
+			retry = pgb_http_transient(x);
+		if (!retry || !pgb_http_backoff(attempt - 1, deadline))
+		{
+			if (failed == NULL)
+				pgb_s3_fail(c, what, name, x, attempt);
+			*failed = true;
+			return x;
+		}
+		note_retry(c, what, name, x);
+		pgb_http_free(x);
+	}
 }
 
 /*
@@ -235,29 +377,14 @@ pgb_s3_fail(const S3Config *c, const char *what, const char *key, PgbHttpXfer *x
 PgbHttpXfer *
 pgb_s3_call(const S3Config *c, const S3Request *rq, const char *what, int ok_status)
 {
-	TimestampTz deadline = pgb_http_deadline();
-	int			attempt = 0;
+	int			attempts;
 
-	for (;;)
-	{
-		PgbHttpXfer *x = pgb_s3_prepare(c, rq);
-
-		pgb_http_perform(x);
-		if (pgb_http_ok(x) || (ok_status && x->result == CURLE_OK && x->status == ok_status))
-			return x;
-		if (!pgb_http_transient(x) || !pgb_http_backoff(attempt++, deadline))
-			pgb_s3_fail(c, what, rq->name ? rq->name : rq->key, x);
-		ereport(DEBUG1,
-				(errmsg_internal("retrying %s of \"s3://%s/%s\" after %s",
-								 what, c->bucket, rq->name ? rq->name : rq->key,
-								 pgb_http_describe(x))));
-		pgb_http_free(x);
-	}
+	return s3_call(c, rq, what, ok_status, NULL, &attempts);
 }
 
-/* HEAD: the object's size, or -1 if it does not exist */
+/* HEAD: the object's size, or -1 if it does not exist; its ETag into etag */
 static int64
-s3_head(const S3Config *c, const char *key)
+s3_head_etag(const S3Config *c, const char *key, char *etag, size_t etaglen)
 {
 	S3Request	rq = {0};
 	PgbHttpXfer *x;
@@ -268,8 +395,16 @@ s3_head(const S3Config *c, const char *key)
 	rq.query = "";
 	x = pgb_s3_call(c, &rq, "look up", 404);
 	size = x->status == 404 ? -1 : x->content_length;
+	if (etag)
+		strlcpy(etag, x->status == 404 ? "" : x->etag, etaglen);
 	pgb_http_free(x);
 	return size;
+}
+
+static int64
+s3_head(const S3Config *c, const char *key)
+{
+	return s3_head_etag(c, key, NULL, 0);
 }
 
 /* ---- writer: single PUT or multipart upload ---- */
@@ -294,8 +429,10 @@ struct PgbS3Writer
 	S3Part	   *slots;
 	S3Part	   *cur;			/* being filled */
 	int			nparts;			/* parts handed out so far */
+	uint64		total;			/* bytes in those parts */
 	char	  **etags;			/* by part number - 1 */
 	char	   *upload_id;
+	uint64		retries_before; /* s3_retries when the writer was created */
 	PgbHttpMulti *multi;
 	bool		done;			/* completed or aborted */
 	MemoryContextCallback cb;
@@ -347,6 +484,7 @@ pgb_s3_create(const char *url, uint64 expected_size)
 	w->cb.func = writer_release;
 	w->cb.arg = w;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
+	w->retries_before = s3_retries;
 
 	if (s3_head(w->cfg, w->cfg->key) >= 0)
 		ereport(ERROR,
@@ -442,18 +580,18 @@ pump(PgbS3Writer *w)
 
 			/* as pgb_http_backoff: a last try at the deadline */
 			if (failed_at >= p->deadline)
-				pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+				pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x,
+							p->attempt + 1);
 			p->retry_at = Min(TimestampTzPlusMilliseconds(failed_at, pgb_http_backoff_ms(p->attempt)),
 							  p->deadline);
-			ereport(DEBUG1,
-					(errmsg_internal("retrying part %d of \"%s\" after %s",
-									 p->num, w->location, pgb_http_describe(p->x))));
+			note_retry(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
 			p->attempt++;
 			pgb_http_free(p->x);
 			p->x = NULL;
 		}
 		else
-			pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x);
+			pgb_s3_fail(w->cfg, psprintf("upload part %d of", p->num), w->cfg->key, p->x,
+						p->attempt + 1);
 	}
 	return true;
 }
@@ -484,6 +622,7 @@ submit_current(PgbS3Writer *w)
 		(void) pump(w);
 	}
 	p->num = ++w->nparts;
+	w->total += p->len;
 	p->attempt = 0;
 	p->deadline = pgb_http_deadline();
 	send_part(w, p);
@@ -526,27 +665,40 @@ pgb_s3_write(PgbS3Writer *w, const char *data, size_t len)
 }
 
 /*
- * complete_ok
- *		CompleteMultipartUpload answered 200: its body must be a
- *		CompleteMultipartUploadResult, not an Error.
+ * complete_landed
+ *		CompleteMultipartUpload failed after it was sent more than once: an
+ *		earlier attempt may have completed the upload and only its answer
+ *		was lost (a retry then finds NoSuchUpload, or InternalError from
+ *		s3rver).  The key is this backup's alone and did not exist before
+ *		(HEAD at create, If-None-Match: * on every write), so an object
+ *		there with the bytes uploaded is this upload, completed.  An ETag of
+ *		the multipart form ("<md5>-N", S3 and MinIO) must count as many
+ *		parts; s3rver's is a plain MD5.
  */
-static void
-complete_ok(PgbS3Writer *w, PgbHttpXfer *x)
+static bool
+complete_landed(PgbS3Writer *w)
 {
-	PgbXmlDoc  *doc = pgb_xml_parse(x->resp.data, x->resp.len);
-	char	   *code = pgb_xml_doc_first_text(doc, "Code");
-	char	   *msg = pgb_xml_doc_first_text(doc, "Message");
-	bool		ok;
+	char		etag[256];
+	int64		size = s3_head_etag(w->cfg, w->cfg->key, etag, sizeof(etag));
+	char	   *dash;
 
-	ok = doc != NULL && code == NULL &&
-		pgb_xml_doc_first_text(doc, "CompleteMultipartUploadResult") != NULL;
-	pgb_xml_free(doc);
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_IO_ERROR),
-				 errmsg("could not complete the upload of \"%s\": %s%s%s", w->location,
-						code ? code : "unexpected response",
-						msg ? ": " : "", msg ? msg : "")));
+	if (size < 0 || (uint64) size != w->total)
+		return false;
+	dash = strrchr(etag, '-');
+	if (dash == NULL)
+		return true;
+	return strtol(dash + 1, NULL, 10) == w->nparts;
+}
+
+/* the job's log learns how many retries the upload needed */
+static void
+report_retries(PgbS3Writer *w)
+{
+	uint64		n = s3_retries - w->retries_before;
+
+	if (n > 0)
+		pgb_storage_report(psprintf("the upload of \"%s\" needed " UINT64_FORMAT " %s; the last after: %s",
+									w->location, n, n == 1 ? "retry" : "retries", s3_last_retry));
 }
 
 void
@@ -556,6 +708,8 @@ pgb_s3_commit(PgbS3Writer *w)
 	PgbHttpXfer *x;
 	StringInfoData xml;
 	int			i;
+	bool		failed;
+	int			attempts;
 
 	if (w->upload_id == NULL)
 	{
@@ -569,6 +723,7 @@ pgb_s3_commit(PgbS3Writer *w)
 		x = pgb_s3_call(w->cfg, &rq, "store", 0);
 		pgb_http_free(x);
 		w->done = true;
+		report_retries(w);
 		return;
 	}
 	if (w->cur->len > 0)
@@ -587,12 +742,21 @@ pgb_s3_commit(PgbS3Writer *w)
 	rq.body = xml.data;
 	rq.body_len = xml.len;
 	pgb_s3_add_extra(&rq, "if-none-match", "*");
-	x = pgb_s3_call(w->cfg, &rq, "complete the upload of", 0);
 	/* a 200 can still carry an error, sent after S3's keep-alive whitespace */
-	complete_ok(w, x);
+	rq.result_elem = "CompleteMultipartUploadResult";
+	x = s3_call(w->cfg, &rq, "complete the upload of", 0, &failed, &attempts);
+	if (failed)
+	{
+		if (attempts < 2 || !complete_landed(w))
+			pgb_s3_fail(w->cfg, "complete the upload of", w->cfg->key, x, attempts);
+		pgb_storage_report(psprintf("the answer to the completion of \"%s\" was lost (attempt %d got %s), "
+									"but the object is at its key with all %d parts, " UINT64_FORMAT " bytes: completed",
+									w->location, attempts, pgb_http_describe(x), w->nparts, w->total));
+	}
 	pgb_http_free(x);
 	w->done = true;
 	writer_release(w);
+	report_retries(w);
 }
 
 /*
@@ -765,8 +929,10 @@ fetch_window(S3Source *s, uint64 pos, size_t want)
 					 errmsg("could not read \"%s\": the server ignored the Range header (HTTP %ld)",
 							s->location, x->status)));
 		if (!(pgb_http_transient(x) || (pgb_http_ok(x) && s->fill < want)) ||
-			!pgb_http_backoff(attempt++, deadline))
-			pgb_s3_fail(s->cfg, "read", s->cfg->key, x);
+			!pgb_http_backoff(attempt, deadline))
+			pgb_s3_fail(s->cfg, "read", s->cfg->key, x, attempt + 1);
+		attempt++;
+		note_retry(s->cfg, "read", s->cfg->key, x);
 		pgb_http_free(x);
 	}
 	pgb_http_free(x);

@@ -41,6 +41,14 @@ typedef struct S3Request
 	PgbHttpSink sink;
 	void	   *sink_arg;
 	int64		max_body;		/* > 0: a larger response body fails */
+
+	/*
+	 * The element a 200 answer must hold (CompleteMultipartUploadResult), or
+	 * NULL.  S3 sends the status line of a long request at once and may
+	 * fail later: an Error in the body is then the answer, retried when
+	 * its code is transient.
+	 */
+	const char *result_elem;
 } S3Request;
 
 /* bucket, key, endpoint and credentials of an s3:// URL (copies) */
@@ -59,8 +67,13 @@ extern PgbHttpXfer *pgb_s3_prepare(const S3Config *c, const S3Request *rq);
 extern PgbHttpXfer *pgb_s3_call(const S3Config *c, const S3Request *rq,
 								const char *what, int ok_status);
 
-/* ERROR "could not <what> s3://bucket/key: <the failure>" */
+/*
+ * ERROR "could not <what> s3://bucket/key: <the failure>", with the
+ * endpoint and region in its detail (and how many times the request was
+ * sent, attempts), and the region or endpoint the server asks for in its
+ * hint.  Never a credential or a signature.
+ */
 pg_noreturn extern void pgb_s3_fail(const S3Config *c, const char *what,
-									const char *key, PgbHttpXfer *x);
+									const char *key, PgbHttpXfer *x, int attempts);
 
 #endif							/* PGB_STORAGE_S3_INT_H */

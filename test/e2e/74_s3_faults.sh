@@ -156,7 +156,7 @@ if [ "$TRY_STATE" = OK ]; then
 	fail "endless 503 on parts: the capture succeeded"
 else
 	check_eq "endless 503 on parts: failed in $t s with io_error: $TRY_MSG" "$TRY_STATE" 58030
-	# (how much of the 6 s window is used: test/e2e/pending/75_s3_retry_window.sh)
+	# (how much of the 6 s window is used: test/e2e/75_s3_retry_window.sh)
 	check "endless 503: gives up, not forever (took $t s, http_retry_time = 6 s)" test "$t" -le 30
 	check "endless 503: parts were retried ($(reqlog count --since "$mark" method=PUT status=503) answers)" test "$(reqlog count --since "$mark" method=PUT status=503)" -ge 4
 	check_eq "endless 503: the upload was aborted" "$(reqlog uploads --since "$mark" | sed -n 's/^unfinished=//p')" 0

@@ -29,7 +29,17 @@ file is rewritten.
 Actions (an injected fault never reaches the upstream, except "truncate" and "delay"):
   status N    read the request body, answer N with an S3-style XML error body
               (InternalError, ServiceUnavailable/SlowDown, AccessDenied, ...) and
-              close the connection.  "code" overrides the XML Code.
+              close the connection.  "code" overrides the XML Code (inserted as
+              is: it may hold markup and references); "xml" (an
+              object) adds elements to the Error ({"Region": "eu-west-1"});
+              "headers" (an object) adds response headers.  "keepalive": K
+              answers like S3's CompleteMultipartUpload: the status line and
+              headers at once (chunked), then K single spaces
+              "keepalive_interval" seconds apart (default 0.2), then the XML
+              declaration and the Error ("declaration_first": the declaration
+              before the spaces).  "stall": S after the spaces sends nothing
+              more for S seconds (cut short when the client goes away), then
+              closes: a response that stops in the middle of its body.
   reset       read the request body, then close the connection with a TCP RST
               (SO_LINGER 0) and no response.
   stall       read the request body, sleep "seconds" (default 3600, cut short when
@@ -38,6 +48,9 @@ Actions (an injected fault never reaches the upstream, except "truncate" and "de
               makes concurrent requests overlap).
   truncate    forward; send the status line, the headers (with the full
               Content-Length) and half of the body, then reset the connection.
+  stall_body  forward; send the status line, the headers and "bytes" bytes of
+              the body (default: half of it), then nothing more for "seconds"
+              (default 3600, cut short when the client goes away), then close.
 
 Log: one JSON line per request in --log: time (start), method, path, query
 parameter names, uploadId and partNumber values, newUploadId (the UploadId a
@@ -61,6 +74,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from xml.sax.saxutils import escape as xml_escape
 
 HOP_BY_HOP = {
     "connection",
@@ -258,41 +272,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if action == "status":
                 self._drain_body()
                 status = int(rule.get("status", 500))
-                code = rule.get("code") or ERROR_CODES.get(status, "InternalError")
-                body = (
-                    '<?xml version="1.0" encoding="UTF-8"?>\n'
-                    f"<Error><Code>{code}</Code><Message>injected by fault_proxy</Message>"
-                    f"<RequestId>fault{idx}</RequestId></Error>"
-                ).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-                    self.bytes_out += len(body)
+                self._error_answer(status, idx, rule)
                 self.close_connection = True
             elif action == "reset":
                 self._drain_body()
                 self._reset()
             elif action == "stall":
                 self._drain_body()
-                deadline = time.monotonic() + float(rule.get("seconds", 3600))
-                while time.monotonic() < deadline:
-                    # leave early when the client has given up (EOF or reset)
-                    r, _, _ = select.select([self.connection], [], [], 0.5)
-                    if r:
-                        try:
-                            if not self.connection.recv(1, socket.MSG_PEEK):
-                                break
-                        except OSError:
-                            break
+                self._hold(float(rule.get("seconds", 3600)))
                 self.close_connection = True
             else:
                 if action == "delay":
                     time.sleep(float(rule.get("seconds", 1)))
-                status = self._forward(truncate=(action == "truncate"))
+                stall = None
+                if action == "stall_body":
+                    stall = (rule.get("bytes"), float(rule.get("seconds", 3600)))
+                status = self._forward(truncate=(action == "truncate"), stall=stall)
         except (ConnectionError, BrokenPipeError, socket.timeout, OSError) as e:
             entry["error"] = f"{type(e).__name__}: {e}"
             self.close_connection = True
@@ -305,7 +300,63 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry["ms"] = int((time.monotonic() - t0) * 1000)
         self.server.write_log(entry)
 
-    def _forward(self, truncate=False):
+    def _hold(self, seconds):
+        """Send nothing for seconds, or until the client goes away (EOF or reset)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.connection], [], [], 0.5)
+            if r:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        break
+                except OSError:
+                    break
+
+    def _error_answer(self, status, idx, rule):
+        """An S3-style XML error answer, whole or S3's slow 200 way (keepalive)."""
+        code = rule.get("code") or ERROR_CODES.get(status, "InternalError")
+        extra = "".join(f"<{k}>{xml_escape(str(v))}</{k}>" for k, v in (rule.get("xml") or {}).items())
+        decl = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        error = (
+            f"<Error><Code>{code}</Code><Message>injected by fault_proxy</Message>{extra}"
+            f"<RequestId>fault{idx}</RequestId></Error>"
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        for name, value in (rule.get("headers") or {}).items():
+            self.send_header(name, str(value))
+        self.send_header("Connection", "close")
+        keepalive = rule.get("keepalive")
+        if keepalive is None and rule.get("stall") is None:
+            body = decl + error
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+                self.bytes_out += len(body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+            self.wfile.flush()
+            self.bytes_out += len(data)
+
+        if rule.get("declaration_first"):
+            chunk(decl)
+        for i in range(int(keepalive or 0)):
+            if i > 0:
+                time.sleep(float(rule.get("keepalive_interval", 0.2)))
+            chunk(b" ")
+        if rule.get("stall") is not None:
+            self._hold(float(rule["stall"]))
+            return
+        chunk(error if rule.get("declaration_first") else decl + error)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _forward(self, truncate=False, stall=None):
         up = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=600)
         try:
             up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -336,7 +387,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Content-Length", length)
             elif not no_body:
                 self.send_header("Transfer-Encoding", "chunked")
-            if truncate:
+            if truncate or stall:
                 self.send_header("Connection", "close")
             self.end_headers()
             if no_body:
@@ -357,6 +408,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             limit = None
             if truncate:
                 limit = (int(length) // 2) if length is not None else 65536
+            if stall:
+                if stall[0] is not None:
+                    limit = int(stall[0])
+                else:
+                    limit = (int(length) // 2) if length is not None else 65536
             sent = 0
             while True:
                 want = 65536 if limit is None else min(65536, limit - sent)
@@ -374,6 +430,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if truncate:
                 self.wfile.flush()
                 self._reset()
+                return resp.status
+            if stall:
+                self.wfile.flush()
+                self._hold(stall[1])
+                self.close_connection = True
                 return resp.status
             if length is None:
                 self.wfile.write(b"0\r\n\r\n")

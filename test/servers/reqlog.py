@@ -3,7 +3,8 @@
 
     /usr/bin/python3 reqlog.py LOG uploads [--since N]
         one line per multipart upload: UPLOADID started=0|1 parts=N completed=0|1
-        aborted=0|1 (completed: a forwarded POST ?uploadId= answered 200;
+        aborted=0|1 (completed: a POST ?uploadId= forwarded and answered 200
+        by s3rver, even if the proxy then cut the answer (truncate, stall_body);
         aborted: a DELETE ?uploadId= was sent, whatever s3rver answered: it
         does not implement AbortMultipartUpload), then "unfinished=K"
         (started, neither completed nor aborted) and "started=S"
@@ -74,7 +75,7 @@ def main():
             u = up(uid)
             if e["method"] == "PUT" and e.get("partNumber") and e.get("status") == 200:
                 u["parts"].add(e["partNumber"])
-            if e["method"] == "POST" and e.get("action") in ("forward", "delay") and e.get("status") == 200:
+            if e["method"] == "POST" and e.get("action") in ("forward", "delay", "truncate", "stall_body") and e.get("status") == 200:
                 u["completed"] = 1
             if e["method"] == "DELETE":
                 u["aborted"] = 1
