@@ -37,6 +37,7 @@
 #include "capture.h"
 #include "catalog_remote.h"
 #include "compress.h"
+#include "disk_space.h"
 #include "error_info.h"
 #include "job_slot.h"
 #include "job_worker.h"
@@ -216,6 +217,58 @@ resolve_stored(const char *backup)
 	return location;
 }
 
+/*
+ * check_staging_space
+ *		Before the staging database of a restore or copy into target is
+ *		created: room for need bytes (the source's size; 0 = unknown) in
+ *		the file system of the target's tablespace.
+ */
+static void
+check_staging_space(const char *target, int64 need)
+{
+	const char *params[1] = {target};
+	PGresult   *res;
+	char	   *dir;
+	int64		avail;
+
+	if (need <= 0)
+	{
+		tlog("free disk space not checked: the size of the source database is not known");
+		return;
+	}
+	res = pgb_pq_exec_params(rcat.conn,
+							 "SELECT dattablespace FROM pg_catalog.pg_database WHERE datname = $1",
+							 1, params, PGRES_TUPLES_OK);
+	dir = pgb_database_dir_for_tablespace(PQntuples(res) == 1 ?
+										  (Oid) strtoul(PQgetvalue(res, 0, 0), NULL, 10) : InvalidOid);
+	PQclear(res);
+	avail = pgb_check_free_space(dir, need, psprintf("the staging database of %s", rcat.job_id));
+	if (avail >= 0)
+		tlog(psprintf("free disk space: %s in \"%s\"; the source database was %s",
+					  text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(avail)))),
+					  dir,
+					  text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(need))))));
+}
+
+/* the source database's size a local backup recorded (0: not known) */
+static int64
+backup_source_size(const char *backup)
+{
+	const char *params[1] = {backup};
+	PGresult   *res;
+	int64		size = 0;
+
+	if (backup == NULL || strstr(backup, "::") != NULL)
+		return 0;
+	res = pgb_pq_exec_params(rcat.conn,
+							 "SELECT source_size FROM pgbackups.backups WHERE id = $1",
+							 1, params, PGRES_TUPLES_OK);
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		size = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return size;
+}
+
 static void
 run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
@@ -242,6 +295,7 @@ run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	p.archive_path = archive_for(location);
 	tlog(psprintf("restore of %s into database \"%s\" started by worker %d, %d workers",
 				  backup, p.target, MyProcPid, p.parallel));
+	check_staging_space(p.target, backup_source_size(backup));
 	pgb_restore_run(&p, hooks, result);
 	if (temp_archive)
 	{
@@ -322,6 +376,7 @@ run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	rp.parallel = cp.parallel;
 	rp.rcat = &rcat;
 	set_requester(&rp);
+	check_staging_space(rp.target, cr.source_size);
 	pgb_restore_run(&rp, hooks, result);
 	(void) unlink(temp_archive);
 	temp_archive = NULL;

@@ -17,6 +17,9 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#ifdef __linux__
+#include <linux/falloc.h>
+#endif
 #include <unistd.h>
 
 #include "utils/memutils.h"
@@ -61,6 +64,23 @@ hash_and_write(PgbCaptureState *cs, const char *data, size_t len)
 	pgb_storage_write(cs->writer, data, len);
 }
 
+/*
+ * release_range
+ *		Give copied spool bytes back to the file system (a hole punched in
+ *		the spool file, a buffer at a time), so that the spools shrink while the
+ *		archive grows: a capture to local storage never needs room for the
+ *		archive twice.  Where the file system cannot punch holes the spool
+ *		keeps its blocks until the capture removes it.
+ */
+static void
+release_range(int fd, uint64 off, uint64 len)
+{
+#if defined(FALLOC_FL_PUNCH_HOLE) && defined(FALLOC_FL_KEEP_SIZE)
+	if (len > 0)
+		(void) fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) off, (off_t) len);
+#endif
+}
+
 /* len bytes at off of a spool file, into the archive */
 static void
 copy_range(PgbCaptureState *cs, const PgbSpoolRange *src, char *buf)
@@ -70,7 +90,7 @@ copy_range(PgbCaptureState *cs, const PgbSpoolRange *src, char *buf)
 	uint64		len = src->len;
 
 	/* cs->copy_fd is closed by pgb_capture_cleanup if an error interrupts us */
-	cs->copy_fd = open(path, O_RDONLY | PG_BINARY, 0);
+	cs->copy_fd = open(path, O_RDWR | PG_BINARY, 0);
 	if (cs->copy_fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -88,6 +108,7 @@ copy_range(PgbCaptureState *cs, const PgbSpoolRange *src, char *buf)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("could not read spool file \"%s\": unexpected end of file", path)));
 		hash_and_write(cs, buf, n);
+		release_range(cs->copy_fd, off, n);
 		off += n;
 		len -= n;
 		if ((len & 0xFFFFFF) == 0)

@@ -36,6 +36,7 @@ char	   *pgb_compression = NULL;
 bool		pgb_statistics = true;
 int			pgb_split_table_size = 16384;
 int			pgb_lock_timeout = 5000;
+bool		pgb_free_space_check = true;
 int			pgb_manual_retention = 25;
 int			pgb_max_decompressed_size = 1024 * 1024;
 char	   *pgb_pg_dump_path = NULL;
@@ -248,6 +249,15 @@ pgb_guc_define(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.free_space_check",
+							 "Check free disk space before a restore or copy builds its staging database.",
+							 "The estimate is the source database's size at capture plus 10% and 256 MB; without room the job fails with 53100 before anything is created.",
+							 &pgb_free_space_check,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgbackups.manual_retention",
 							"Number of completed manual backups kept per database; the oldest expire.",
