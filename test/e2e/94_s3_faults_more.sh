@@ -33,36 +33,10 @@ RETRY=20                         # pgbackups.http_retry_time here
 TIMEOUT=3                        # pgbackups.http_timeout here
 FAST=10                          # a permanent error must fail within this many seconds
 
-require_servers
-start_s3rver "$S3_BUCKET"
-start_fault_proxy "$S3_PORT"
-EXTRA_CONF="$(s3_conf "$FP_ENDPOINT" backups/t94)
-pgbackups.s3_part_size = 5
-pgbackups.s3_upload_concurrency = 3
-pgbackups.http_timeout = $TIMEOUT
-pgbackups.http_retry_time = $RETRY"
-start_cluster # EXTRA_CONF not exported: the postmaster must not inherit the secrets in its environment
-W=$TESTDIR/w
-mkdir -p "$W"
-: >"$W/errors.txt"
-SYSID=$(q postgres "SELECT system_identifier FROM pg_control_system()")
-PREFIX="backups/t94/$SYSID/cat"
-
-psql_db postgres >/dev/null <<'SQL'
-CREATE DATABASE cat;
-CREATE DATABASE src;
-CREATE DATABASE tiny;
-SQL
-q cat "CREATE EXTENSION pgbackups" >/dev/null
-q src "CREATE TABLE noise AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS h FROM generate_series(1, $NOISE_ROWS) g; ALTER TABLE noise ADD PRIMARY KEY (id); CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g" >/dev/null
-q tiny "CREATE TABLE t AS SELECT g, 'tiny ' || g AS s FROM generate_series(1, 500) g" >/dev/null
-
-newest_id() { q cat "SELECT id FROM pgbackups.backups ORDER BY num DESC LIMIT 1"; }
-key_of() {
-	local loc
-	loc=$(backup_field cat "$1" location)
-	printf '%s\n' "${loc#s3://"$S3_BUCKET"/}"
-}
+S3_TAG=t94
+# shellcheck source=test/s3_faults_env.sh
+source "$LIB_DIR/s3_faults_env.sh"
+s3_faults_setup
 job_log() { q cat "SELECT message FROM pgbackups.logs('$1')"; }
 note_error() { printf '%s\n%s\n' "$1" "$TRY_ERR" >>"$W/errors.txt"; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
