@@ -171,7 +171,8 @@ if wait_for postgres "SELECT count(*) > 0 FROM pg_database WHERE $(staging_match
 else
 	fail "no staging database of $rs seen: $(describe_job $CAT "$rs")"
 fi
-wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rs'" 90 || true
+wait_for $CAT "SELECT status IN ('completed', 'failed', 'canceled') FROM pgbackups.restores WHERE id = '$rs'" 90 ||
+	fail "$rs did not end within 90 s: $(describe_job $CAT "$rs")"
 check_eq "... and $rs completes" "$(job_field $CAT "$rs" status)" completed
 check_eq "... without a planted table" "$(q t_staging "SELECT to_regclass('public.planted') IS NULL" 2>&1)" t
 
@@ -192,7 +193,8 @@ db_fingerprint t_busy >"$W/busy.before"
 pgbench -n -C -c 4 -j 2 -T 30 -f <(echo 'SELECT count(*) FROM pg_class;') t_busy >"$W/busy.pgbench" 2>&1 &
 busy_pid=$!
 track_bg "$busy_pid"
-wait_for postgres "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = 't_busy' AND application_name = 'pgbench'" 20 || log "pgbench connections not seen"
+wait_for postgres "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = 't_busy' AND application_name = 'pgbench'" 20 ||
+	fail "pgbench connections to t_busy not seen within 20 s: $(tail -n 3 "$W/busy.pgbench")"
 try_sql $CAT "SELECT pgbackups.restore('$B_SLOW', target => 't_busy', confirm => 't_busy', wait => true)"
 rb=$(q $CAT "SELECT id FROM pgbackups.restores WHERE target = 't_busy' ORDER BY num DESC LIMIT 1" 2>/dev/null || true)
 log "restore under a connection storm: $TRY_STATE $TRY_MSG; $(describe_job $CAT "$rb")"
@@ -210,9 +212,7 @@ fi
 check_eq "... no staging or replaced database left" "$(staging_dbs)" ""
 
 # === max_workers = 1: a restore queued behind a capture ====================================
-q postgres "ALTER SYSTEM SET pgbackups.max_workers = 1" >/dev/null
-q postgres "SELECT pg_reload_conf()" >/dev/null
-wait_for $CAT "SELECT current_setting('pgbackups.max_workers') = '1'" 10 || fail "max_workers = 1 did not take effect"
+set_conf pgbackups.max_workers 1
 q one "CREATE TABLE locked (i int)" >/dev/null
 locker=""
 bg_psql locker one "BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"
@@ -223,21 +223,28 @@ q postgres "CREATE DATABASE t_queued" >/dev/null
 q t_queued "CREATE TABLE mine AS SELECT 2 AS x" >/dev/null
 db_fingerprint t_queued >"$W/queued.before"
 if rq=$(q $CAT "SELECT pgbackups.restore('$B_ONE', target => 't_queued', confirm => 't_queued')" 2>"$W/queued.err"); then
-	sleep 2
+	# bounded negative: nothing records "the launcher found no free worker";
+	# started_at IS NULL after the cancel below pins that it never started
+	bounded_negative 2 "$rq does not start while $cap holds the only worker"
 	check_eq "with max_workers = 1 and a capture running, $rq stays pending" "$(job_field $CAT "$rq" status)" pending
 	check_eq "cancel('$rq') of the pending restore" "$(q $CAT "SELECT pgbackups.cancel('$rq')" 2>&1)" "$rq"
-	wait_for $CAT "SELECT status = 'canceled' FROM pgbackups.restores WHERE id = '$rq'" 10 || true
+	wait_for $CAT "SELECT status = 'canceled' FROM pgbackups.restores WHERE id = '$rq'" 10 ||
+		log "$rq not canceled 10 s after cancel(): $(describe_job $CAT "$rq")"
 	check_eq "$rq is canceled" "$(job_field $CAT "$rq" status)" canceled
 	check_eq "$rq never started" "$(job_field $CAT "$rq" "started_at IS NULL")" t
 	same_as "the target of the canceled queued restore is as it was" "$W/queued.before" t_queued
 else
 	fail "restore() with max_workers = 1: $(cat "$W/queued.err")"
 fi
-q $CAT "SELECT pgbackups.cancel('$cap')" >/dev/null 2>&1 || true
+check_eq "cancel('$cap') of the capture behind the lock" "$(q $CAT "SELECT pgbackups.cancel('$cap')" 2>&1)" "$cap"
 q one "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'locked'::regclass AND granted" >/dev/null
 stop_bg "$locker"
-q postgres "ALTER SYSTEM RESET pgbackups.max_workers" >/dev/null
-q postgres "SELECT pg_reload_conf()" >/dev/null
+if wait_for $CAT "SELECT status = 'canceled' FROM pgbackups.backups WHERE id = '$cap'" 10; then
+	pass "$cap is canceled"
+else
+	fail "$cap not canceled: $(describe_backup $CAT "$cap")"
+fi
+reload_conf "ALTER SYSTEM RESET pgbackups.max_workers"
 check_eq "no staging database left" "$(staging_dbs)" ""
 
 finish
