@@ -123,8 +123,9 @@ q t_conc "CREATE TABLE before_both AS SELECT 1 AS x" >/dev/null
 	schema_text two
 	data_digest two
 } >"$W/two.txt"
-r1=$(q $CAT "SELECT pgbackups.restore('$B_ONE', target => 't_conc', confirm => 't_conc')" 2>&1) || r1=""
-r2=$(q $CAT "SELECT pgbackups.restore('$B_TWO', target => 't_conc', confirm => 't_conc')" 2>&1) || r2=""
+# both calls are accepted (the jobs race; the swap decides): a refusal is a failure
+r1=$(q $CAT "SELECT pgbackups.restore('$B_ONE', target => 't_conc', confirm => 't_conc')" 2>&1) || { fail "concurrent: restore of $B_ONE refused: $r1"; r1=""; }
+r2=$(q $CAT "SELECT pgbackups.restore('$B_TWO', target => 't_conc', confirm => 't_conc')" 2>&1) || { fail "concurrent: restore of $B_TWO refused: $r2"; r2=""; }
 log "concurrent restores into t_conc: [$r1] [$r2]"
 for r in $r1 $r2; do
 	[[ $r =~ ^r[0-9]+$ ]] || continue
