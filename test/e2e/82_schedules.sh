@@ -325,5 +325,9 @@ check_eq "next_run is tomorrow's S1" "$(utc "(SELECT next_run FROM pgbackups.sch
 check "a007: pg_restore -l reads its archive" pg_restore -l "$(archive_path $CR a007)" -f /dev/null
 q $CR "SELECT pgbackups.unschedule()" >/dev/null
 
+# pins the bounded "after unschedule()" checks over the whole run (the clock
+# went on through April and the restart): nothing more ran in $DB
+check_eq "at the end: still no more scheduled backups in $DB after unschedule()" "$(nsched $DB)" 4
+check_eq "at the end: still no more schedule_runs rows in $DB" "$(nruns $DB)" 4
 log "82_schedules took $((SECONDS - T0)) s after start_cluster"
 finish
