@@ -15,6 +15,12 @@
 #                            skipped in the summary line (never a pass)
 #   expect_sqlstate NAME DB STATE SQL
 #   finish                   print the summary and exit non-zero on failure
+#   set_conf NAME VALUE...   ALTER SYSTEM SET + reload, wait until visible
+#   reload_conf SQL          ALTER SYSTEM ... + reload, wait for the postmaster's log line
+#   log_pos / wait_log POS REGEX [secs] / crash_restarted POS [secs]
+#                            events in the server log (see "the server log as a
+#                            source of events" below)
+#   bounded_negative SECS WHAT  a negative no event can prove: a logged, bounded wait
 #
 # Server processes run as the postgres OS user (runuser when we are root);
 # clients connect through the unix socket in the cluster's own temp dir, as the
