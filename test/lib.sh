@@ -15,6 +15,12 @@
 #                            skipped in the summary line (never a pass)
 #   expect_sqlstate NAME DB STATE SQL
 #   finish                   print the summary and exit non-zero on failure
+#   set_conf NAME VALUE...   ALTER SYSTEM SET + reload, wait until visible
+#   reload_conf SQL          ALTER SYSTEM ... + reload, wait for the postmaster's log line
+#   log_pos / wait_log POS REGEX [secs] / crash_restarted POS [secs]
+#                            events in the server log (see "the server log as a
+#                            source of events" below)
+#   bounded_negative SECS WHAT  a negative no event can prove: a logged, bounded wait
 #
 # Server processes run as the postgres OS user (runuser when we are root);
 # clients connect through the unix socket in the cluster's own temp dir, as the
@@ -787,8 +793,63 @@ set_conf() {
 	# pg_settings.setting is in the base unit ('6' for '6s'); hidden settings are
 	# not in pg_settings: current_setting() then
 	wait_for postgres "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = '$last_name'), current_setting('$last_name')) = '${last_val//\'/\'\'}'" 10 ||
-		log "set_conf: $last_name not visible after reload"
-	sleep 0.3 # the background workers handle SIGHUP a moment later
+		die "set_conf: $last_name = '$last_val' not visible 10 s after the reload"
+	# A new session sees the value only after the postmaster reloaded, and
+	# the postmaster signals SIGHUP to every child before it forks again: job
+	# workers started from now on have the new value.  The long-lived launcher,
+	# schedulers and maintenance workers reload at the top of their next loop;
+	# nothing tells a test that they did (see the note at wait_log), so this
+	# is a bounded wait: 0.3 s for a loop in progress to end.
+	sleep 0.3
+}
+
+# reload_conf SQL: run SQL (ALTER SYSTEM ...) and reload, like set_conf;
+# for RESET, whose value a test cannot name
+reload_conf() {
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "$1" >/dev/null
+	local pos
+	pos=$(log_pos)
+	q postgres "SELECT pg_reload_conf()" >/dev/null
+	# the postmaster's LOG line "received SIGHUP, reloading configuration
+	# files" comes before it signals the children and forks again
+	wait_log "$pos" 'received SIGHUP, reloading configuration files' 10 ||
+		die "reload_conf: the postmaster did not log the reload within 10 s"
+	sleep 0.3 # bounded: the long-lived workers' next loop (see set_conf)
+}
+
+# ---- the server log as a source of events -----------------------------------------------
+#   log_pos                    the server log's size now: a mark taken before the cause
+#   log_since POS              the server log written after the mark
+#   wait_log POS REGEX [secs]  wait until a line matching REGEX (grep -E) follows the mark
+#   crash_restarted POS [secs] after a kill -9 (mark taken before it): the postmaster
+#                              reinitialized and accepts connections again
+#   bounded_negative SECS WHAT a negative that no event can prove: wait SECS (logged)
+# The extension offers no event for "the launcher/scheduler has reloaded its
+# settings" or "the scheduler has looked at the clock and decided nothing":
+# those waits are bounded (set_conf, bounded_negative) and say so.
+log_pos() { stat -c %s "$SERVER_LOG" 2>/dev/null || echo 0; }
+log_since() { tail -c +$(($1 + 1)) "$SERVER_LOG" 2>/dev/null || true; }
+wait_log() {
+	local pos=$1 re=$2 timeout=${3:-30}
+	local deadline=$((SECONDS + timeout))
+	while :; do
+		log_since "$pos" | grep -q -E -- "$re" && return 0
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+crash_restarted() {
+	local pos=$1 timeout=${2:-60}
+	wait_log "$pos" 'all server processes terminated; reinitializing' "$timeout" &&
+		wait_log "$pos" 'database system is ready to accept connections' "$timeout" &&
+		server_up "$timeout"
+}
+# bounded_negative SECS WHAT: the check that follows is a bounded negative
+# check: it shows WHAT did not happen within SECS seconds, and would miss it
+# happening later.  Use it only where no later positive event pins it down.
+bounded_negative() {
+	log "bounded negative check ($1 s): $2"
+	sleep "$1"
 }
 
 # in_netns_with_metadata_address "$@": re-run the calling script (once, as root)
@@ -796,7 +857,8 @@ set_conf() {
 # that a test of "redirect to the cloud metadata address" can put a trap
 # server there and never sends a packet off this machine.  Sets
 # NETNS_METADATA=1 inside; without root or unshare the script runs as is
-# (NETNS_METADATA=0).  Call it right after sourcing lib.sh.
+# (NETNS_METADATA=0, counted as one skipped case).  Call it right after
+# sourcing lib.sh.
 in_netns_with_metadata_address() {
 	if [ "${PGB_IN_NETNS:-0}" = 1 ]; then
 		ip link set lo up 2>/dev/null || true
@@ -804,6 +866,7 @@ in_netns_with_metadata_address() {
 			NETNS_METADATA=1
 		else
 			NETNS_METADATA=0
+			skip "the 169.254.169.254 trap" "could not add 169.254.169.254 to the namespace's loopback"
 		fi
 		export NETNS_METADATA
 		return 0
@@ -814,7 +877,8 @@ in_netns_with_metadata_address() {
 		trap - EXIT
 		PGB_IN_NETNS=1 exec unshare --net -- bash "$0" "$@"
 	fi
-	log "no private network namespace (not root or no unshare): the 169.254.169.254 trap is off"
+	# counted in the summary line: the cases that use the trap are left out
+	skip "the 169.254.169.254 trap" "no private network namespace (not root or no unshare)"
 }
 
 # reqlog ARGS...: test/servers/reqlog.py on the fault proxy's request log

@@ -163,7 +163,7 @@ for phase in data postdata; do
 	else
 		wait_postdata "$rid" 60 || {
 			fail "$label: never saw $rid build an index or add a constraint ($(describe_job $CAT "$rid"))"
-			q $CAT "SELECT pgbackups.cancel('$rid')" >/dev/null 2>&1 || true
+			q $CAT "SELECT pgbackups.cancel('$rid')" >/dev/null 2>"$WORK/cancel.err" || log "$label: cancel: $(cat "$WORK/cancel.err")"
 			after_failure "$label" "$rid" canceled
 			continue
 		}
@@ -178,10 +178,10 @@ for phase in data postdata; do
 		fail "$label: no worker process of $rid found"
 		continue
 	fi
+	pos=$(log_pos)
 	# shellcheck disable=SC2086
 	kill -9 $pids
-	sleep 2
-	wait_for postgres "SELECT true" 60 || die "the server did not come back after kill -9"
+	crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
 	after_failure "$label" "$rid" failed 57P01
 	check "$label: the server log shows the crash restart" grep -q 'terminated by signal 9' "$SERVER_LOG"
 done
@@ -231,7 +231,10 @@ chmod 644 "$WORK"/*.dump
 # the crafted archives are what we think: pg_restore runs the division
 for f in fail500 faillast; do
 	q postgres "CREATE DATABASE ctl_$f" >/dev/null
-	pg_restore --no-owner -d "ctl_$f" "$WORK/$f.dump" >"$WORK/$f.ctl" 2>&1 || true
+	# (the control must fail: pg_restore exits non-zero on the division)
+	if pg_restore --no-owner -d "ctl_$f" "$WORK/$f.dump" >"$WORK/$f.ctl" 2>&1; then
+		fail "(c) control: pg_restore of $f.dump succeeded"
+	fi
 	check "(c) control: pg_restore of $f.dump reports the division by zero" grep -q 'division by zero' "$WORK/$f.ctl"
 done
 check "(c) control: pg_restore of fail500.dump created the entries before the 500th" \
@@ -337,10 +340,14 @@ for what in kill cancel terminate; do
 		kill)
 			pids=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler')" | tr '\n' ' ')
 			log "$label: killing $pids"
-			# shellcheck disable=SC2086
-			[ -n "${pids// /}" ] && kill -9 $pids
-			sleep 2
-			server_up 60 || die "the server did not come back"
+			if [ -n "${pids// /}" ]; then
+				pos=$(log_pos)
+				# shellcheck disable=SC2086
+				kill -9 $pids
+				crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
+			else
+				fail "$label: no pgbackups worker process to kill"
+			fi
 			stop_bg "$holder"
 			after_failure "$label" "$rid" failed 57P01
 			;;
@@ -457,8 +464,11 @@ if rid=$(q $CAT "SELECT pgbackups.restore('$B_SELF', confirm => '$CAT')" 2>"$WOR
 	check_eq "$label: the extension is there once" "$(q $CAT "SELECT count(*) FROM pg_extension WHERE extname = 'pgbackups'" 2>&1)" 1
 	# the replaced database is dropped after the swap, by the job or (when the
 	# swap had to be retried) by the catalog's scheduler: wait for that event
-	wait_for postgres "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname LIKE 'pgbackups\_%')" 60 || true
-	check_eq "$label: no staging database left" "$(staging_dbs)" ""
+	if wait_for postgres "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname LIKE 'pgbackups\_%')" 60; then
+		pass "$label: no staging database left"
+	else
+		fail "$label: staging databases left 60 s later: $(staging_dbs | tr '\n' ' ')"
+	fi
 	# the catalog goes on: a new capture gets the next id
 	maxnum=$(q $CAT "SELECT max(num) FROM pgbackups.backups WHERE kind = 'manual'")
 	if nb=$(q $CAT "SELECT pgbackups.capture(wait => true)" 2>"$WORK/next.err"); then

@@ -11,9 +11,7 @@ q postgres "CREATE DATABASE $DB" >/dev/null
 q $DB "CREATE EXTENSION pgbackups" >/dev/null
 q $DB "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1000) g" >/dev/null
 
-q $DB "ALTER SYSTEM SET pgbackups.manual_retention = 3" >/dev/null
-q $DB "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+set_conf pgbackups.manual_retention 3
 check_eq "manual_retention after reload" "$(q $DB "SHOW pgbackups.manual_retention")" 3
 
 completed_ids() { q $DB "SELECT string_agg(id, ' ' ORDER BY num) FROM pgbackups.backups WHERE status = 'completed' AND kind = 'manual'"; }
@@ -31,8 +29,10 @@ for i in 1 2 3 4 5; do
 	fi
 done
 check_eq "five captures" "${#ids[@]}" 5
-# expiry may run right after the completion is recorded: allow a moment
-wait_for $DB "SELECT count(*) = 3 FROM pgbackups.backups WHERE status = 'completed'" 10 || true
+# expiry runs in the job right after its completion is recorded: wait for
+# that event (three completed rows; the check below names which)
+wait_for $DB "SELECT count(*) = 3 FROM pgbackups.backups WHERE status = 'completed'" 10 ||
+	log "still $(q $DB "SELECT count(*) FROM pgbackups.backups WHERE status = 'completed'") completed backups after 10 s"
 check_eq "the newest three remain" "$(completed_ids)" "${ids[*]:2:3}"
 check_eq "no other rows remain" "$(all_ids)" "${ids[2]}:completed ${ids[3]}:completed ${ids[4]}:completed"
 for id in "${ids[@]:0:2}"; do
@@ -47,9 +47,7 @@ done
 RO=$TESTDIR/readonly
 mkdir -p "$RO"
 chmod 555 "$RO"
-q $DB "ALTER SYSTEM SET pgbackups.storage_url = 'file://$RO'" >/dev/null
-q $DB "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+set_conf pgbackups.storage_url "file://$RO"
 check_eq "storage_url points to the read-only directory" "$(q $DB "SHOW pgbackups.storage_url")" "file://$RO"
 # EACCES on the storage directory: insufficient_privilege (errcode_for_file_access)
 try_sql $DB "SELECT pgbackups.capture(wait => true, label => 'doomed')"
@@ -74,9 +72,7 @@ check_eq "nothing was written in the read-only directory" "$(find "$RO" -mindept
 
 # --- back to the default storage; a missing pg_dump fails cleanly too -------------------
 q $DB "ALTER SYSTEM RESET pgbackups.storage_url" >/dev/null
-q $DB "ALTER SYSTEM SET pgbackups.pg_dump_path = '/nonexistent/bin/pg_dump'" >/dev/null
-q $DB "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+set_conf pgbackups.pg_dump_path /nonexistent/bin/pg_dump
 try_sql $DB "SELECT pgbackups.capture(wait => true, label => 'no pg_dump')"
 check_eq "capture with a missing pg_dump raises undefined_file: $TRY_MSG" "$TRY_STATE" 58P01
 nopg=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'no pg_dump'")
@@ -92,9 +88,7 @@ TINY=$TESTDIR/tiny
 if mount_tmpfs "$TINY" 2m; then
 	q postgres "CREATE DATABASE bulky" >/dev/null
 	q bulky "CREATE TABLE noise AS SELECT g, md5(random()::text) || md5(random()::text) AS r FROM generate_series(1, 100000) g" >/dev/null
-	q $DB "ALTER SYSTEM SET pgbackups.storage_url = 'file://$TINY'" >/dev/null
-	q $DB "SELECT pg_reload_conf()" >/dev/null
-	sleep 1
+	set_conf pgbackups.storage_url "file://$TINY"
 	try_sql $DB "SELECT pgbackups.capture(database => 'bulky', compression => 'none', wait => true, label => 'disk full')"
 	check_eq "disk full: capture(wait => true) raises disk_full: $TRY_MSG" "$TRY_STATE" 53100
 	full=$(q $DB "SELECT id FROM pgbackups.backups WHERE label = 'disk full'")
@@ -110,10 +104,12 @@ elif [ "$(id -u)" -eq 0 ]; then
 else
 	skip "disk full" "not root: cannot mount a tmpfs"
 fi
-q $DB "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+reload_conf "SELECT 1"
+check_eq "storage_url is the default again" "$(q $DB "SELECT setting IS NOT DISTINCT FROM boot_val FROM pg_settings WHERE name = 'pgbackups.storage_url'")" t
+check_eq "pg_dump_path is the default again" "$(q $DB "SELECT setting IS NOT DISTINCT FROM boot_val FROM pg_settings WHERE name = 'pgbackups.pg_dump_path'")" t
 if id=$(q $DB "SELECT pgbackups.capture(wait => true, label => 'round 6')" 2>"$TESTDIR/capture.err"); then
-	wait_for $DB "SELECT count(*) = 3 FROM pgbackups.backups WHERE status = 'completed'" 10 || true
+	wait_for $DB "SELECT count(*) = 3 FROM pgbackups.backups WHERE status = 'completed'" 10 ||
+		log "still $(q $DB "SELECT count(*) FROM pgbackups.backups WHERE status = 'completed'") completed backups after 10 s"
 	check_eq "after one more success: the newest three completed" "$(completed_ids)" "${ids[3]} ${ids[4]} $id"
 	check "archive of ${ids[2]} is deleted" test ! -e "${PATHS[${ids[2]}]}"
 	check_eq "the failed row is kept (retention counts completed backups)" "$(backup_field $DB "$failed_id" status)" failed
@@ -135,7 +131,7 @@ check "archive of deleted $victim is gone" test ! -e "${PATHS[$victim]}"
 check_eq "row of deleted $victim is gone" "$(q $DB "SELECT count(*) FROM pgbackups.backups WHERE id = '$victim'")" 0
 expect_sqlstate "delete('$victim') again" $DB 42704 "SELECT pgbackups.delete('$victim')"
 maxnum=$(q $DB "SELECT max(num) FROM pgbackups.backups")
-next=$(q $DB "SELECT pgbackups.capture(wait => true)" 2>/dev/null)
+next=$(q $DB "SELECT pgbackups.capture(wait => true)" 2>"$TESTDIR/capture.err") || log "capture: $(cat "$TESTDIR/capture.err")"
 check_eq "ids are never reused: the next id after deletes and expiry" "$next" "$(printf 'b%03d' $((maxnum + 1)))"
 
 check_eq "no .tmp file left in storage" "$(find "$STORAGE_DIR" -name '*.tmp' | wc -l)" 0

@@ -10,41 +10,66 @@ start_cluster
 for db in w1 w2 w3; do
 	q postgres "CREATE DATABASE $db" >/dev/null
 	q $db "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 200000) g" >/dev/null
+	# a second table: parallel => 2 then asks for a helper stream process
+	q $db "CREATE TABLE u AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 100000) g" >/dev/null
 done
 q w1 "CREATE EXTENSION pgbackups" >/dev/null
 q w2 "CREATE EXTENSION pgbackups" >/dev/null
 
 schedulers() { q postgres "SELECT coalesce(string_agg(datname, ' ' ORDER BY datname), '') FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'"; }
-wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'" 15 || true
-check_eq "idle: no scheduler runs" "$(schedulers)" ""
+# (CREATE EXTENSION starts a scheduler that leaves when it finds no work)
+if wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'" 15; then
+	pass "idle: no scheduler runs"
+else
+	fail "idle: schedulers still run 15 s after CREATE EXTENSION: $(schedulers)"
+fi
 check_eq "one launcher" "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbackups launcher'")" 1
 
 # --- many captures at once, max_workers = 2 ---------------------------------------
-q postgres "ALTER SYSTEM SET pgbackups.max_workers = 2" >/dev/null
-q postgres "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+set_conf pgbackups.max_workers 2
 check_eq "max_workers after reload" "$(q postgres "SHOW pgbackups.max_workers")" 2
 ids_w1=()
 ids_w2=()
 for _ in 1 2 3; do ids_w1+=("$(q w1 "SELECT pgbackups.capture(parallel => 2, compression => 'gzip:9')")"); done
 for _ in 1 2; do ids_w2+=("$(q w2 "SELECT pgbackups.capture(parallel => 2, compression => 'gzip:9')")"); done
 log "started w1: ${ids_w1[*]}, w2: ${ids_w2[*]}"
+# SAMPLED: the number of job and stream processes alive at once is read from
+# pg_stat_activity every 0.1 s; nothing records when a stream process starts
+# and ends, so a peak shorter than one sample can be missed.  The exact
+# checks are below: the jobs' recorded running intervals, and each job's
+# stream count from its log.
 max_procs=0
-max_running=0
+samples=0
 deadline=$((SECONDS + 180))
 while [ "$SECONDS" -lt "$deadline" ]; do
 	procs=$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('pgbackups job', 'pgbackups stream')")
-	running=$(q w1 "SELECT count(*) FROM pgbackups.backups WHERE status = 'running'")
-	running=$((running + $(q w2 "SELECT count(*) FROM pgbackups.backups WHERE status = 'running'")))
+	samples=$((samples + 1))
 	[ "$procs" -gt "$max_procs" ] && max_procs=$procs
-	[ "$running" -gt "$max_running" ] && max_running=$running
 	left=$(($(q w1 "SELECT count(*) FROM pgbackups.backups WHERE status IN ('pending', 'running')") + $(q w2 "SELECT count(*) FROM pgbackups.backups WHERE status IN ('pending', 'running')")))
 	[ "$left" -eq 0 ] && break
 	sleep 0.1
 done
-log "most job/stream processes seen at once: $max_procs; most running jobs: $max_running"
-check "job and stream workers never exceeded max_workers = 2 (saw $max_procs)" [ "$max_procs" -le 2 ]
-check "at least one job ran (saw $max_running running)" [ "$max_running" -ge 1 ]
+log "most job/stream processes seen at once in $samples samples: $max_procs"
+check "sampled: job and stream workers never exceeded max_workers = 2 (saw $max_procs in $samples samples)" [ "$max_procs" -le 2 ]
+# exact: each job's [started_at, finished_at] lies within its worker's life
+# (both are set by the worker), so at no moment may more than 2 of these
+# intervals overlap.  Sweep over the start (+1) and finish (-1) events of
+# both catalogs; at an equal time a finish comes first.
+intervals() {
+	q "$1" "SELECT (extract(epoch FROM started_at) * 1e6)::bigint || ' 1' || E'\n' || (extract(epoch FROM finished_at) * 1e6)::bigint || ' -1'
+	          FROM pgbackups.backups WHERE started_at IS NOT NULL AND finished_at IS NOT NULL"
+}
+max_overlap=$({ intervals w1; intervals w2; } | sort -k1,1n -k2,2n | awk '{ n += $2; if (n > m) m = n } END { print m + 0 }')
+njobs=$({ intervals w1; intervals w2; } | grep -c ' 1$' || true)
+check_eq "all 5 jobs recorded a running interval" "$njobs" 5
+check "exact: at most 2 jobs ran at once, from the recorded started_at/finished_at (max overlap $max_overlap)" [ "$max_overlap" -ge 1 ] && [ "$max_overlap" -le 2 ]
+# exact: a job's processes are its own (stream 0) and one per helper stream:
+# its log's "copying N tables over K streams" says K; with max_workers = 2
+# no job may have had more than 2
+streams=$(for db in w1 w2; do q $db "SELECT job_id || ':' || substring(message FROM 'over ([0-9]+) streams') FROM pgbackups.logs WHERE message ~ 'copying [0-9]+ tables over [0-9]+ streams' ORDER BY job_id"; done | tr '\n' ' ')
+log "streams per job: $streams"
+check "exact: every job logged its stream count ($streams)" test "$(wc -w <<<"$streams")" -eq 5
+check "exact: no job ran more than 2 streams, its own and one helper ($streams)" bash -c '! grep -qE ":([3-9]|[0-9]{2,})( |$)" <<<"$1"' _ "$streams"
 for id in "${ids_w1[@]}"; do
 	check_eq "w1 $id" "$(backup_field w1 "$id" status)" completed
 	check "w1 $id: pg_restore -l reads the archive" pg_restore -l "$(archive_path w1 "$id")" -f /dev/null
@@ -54,8 +79,7 @@ for id in "${ids_w2[@]}"; do
 	check "w2 $id: pg_restore -l reads the archive" pg_restore -l "$(archive_path w2 "$id")" -f /dev/null
 done
 check_eq "ids in w2 are its own sequence" "${ids_w2[*]}" "b001 b002"
-q postgres "ALTER SYSTEM RESET pgbackups.max_workers" >/dev/null
-q postgres "SELECT pg_reload_conf()" >/dev/null
+reload_conf "ALTER SYSTEM RESET pgbackups.max_workers"
 
 # --- the job survives its caller going away -------------------------------------------
 log "caller disconnects while capture(wait => true) waits"
@@ -68,8 +92,12 @@ wait_for w1 "SELECT count(*) > 0 FROM pgbackups.backups WHERE label = 'orphan' A
 id=$(q w1 "SELECT id FROM pgbackups.backups WHERE label = 'orphan'")
 check_eq "the caller was terminated" "$(q w1 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgb-test-caller'")" t
 stop_bg "$caller"
-sleep 1
+# the event: the caller's session is gone; the job is then still running
+# (it cannot finish behind the lock, so this is no race)
+wait_for w1 "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgb-test-caller'" 10 ||
+	fail "the caller's session is still there"
 check_eq "$id still running after its caller is gone" "$(backup_field w1 "$id" status)" running
+check_eq "$id's worker is alive" "$(q w1 "SELECT count(*) FROM pgbackups.backups b JOIN pg_stat_activity a ON a.pid = b.worker_pid WHERE b.id = '$id'")" 1
 q w1 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" >/dev/null
 stop_bg "$locker"
 if wait_for w1 "SELECT status = 'completed' FROM pgbackups.backups WHERE id = '$id'" 60; then
@@ -80,16 +108,21 @@ fi
 
 # --- a queue: with max_workers = 1, a second job waits, and can be canceled ------------
 log "queue: max_workers = 1"
-q postgres "ALTER SYSTEM SET pgbackups.max_workers = 1" >/dev/null
-q postgres "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+set_conf pgbackups.max_workers 1
 bg_psql locker w1 "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"
 wait_for w1 "SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" 10 || die "lock not taken"
 first=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'first')")
 wait_for w1 "SELECT status = 'running' FROM pgbackups.backups WHERE id = '$first'" 30 || fail "queue: $first never ran"
+wait_for w1 "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 't'::regclass AND NOT l.granted" 30 ||
+	fail "queue: $first never waited on the lock"
 second=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'second')")
-sleep 2
+third=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'third')")
+# (instantaneous: with the only worker taken they must be pending now; that
+# they stay pending is shown exactly below, from the recorded times: $third
+# starts only after $first finished)
 check_eq "queue: $second waits while $first holds the only worker" "$(backup_field w1 "$second" status)" pending
+check_eq "queue: $third waits too" "$(backup_field w1 "$third" status)" pending
+check_eq "queue: one pgbackups job process (max_workers = 1)" "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbackups job'")" 1
 expect_sqlstate "queue: delete('$first') of a running job is refused" w1 55000 "SELECT pgbackups.delete('$first')"
 check_eq "queue: $first is untouched by the refused delete" "$(backup_field w1 "$first" status)" running
 check_eq "queue: cancel('$second') of a pending job" "$(q w1 "SELECT pgbackups.cancel('$second')")" "$second"
@@ -106,8 +139,17 @@ if wait_for w1 "SELECT status = 'completed' FROM pgbackups.backups WHERE id = '$
 else
 	fail "queue: $first: $(describe_backup w1 "$first")"
 fi
-q postgres "ALTER SYSTEM RESET pgbackups.max_workers" >/dev/null
-q postgres "SELECT pg_reload_conf()" >/dev/null
+if wait_for w1 "SELECT status = 'completed' FROM pgbackups.backups WHERE id = '$third'" 60; then
+	pass "queue: $third completes after $first"
+else
+	fail "queue: $third: $(describe_backup w1 "$third")"
+fi
+# exact: both times are set by the workers themselves, $first's before its
+# worker gave the slot back, $third's after its worker took it
+check_eq "queue: $third started only after $first finished (max_workers = 1)" \
+	"$(q w1 "SELECT b3.started_at >= b1.finished_at FROM pgbackups.backups b1, pgbackups.backups b3 WHERE b1.id = '$first' AND b3.id = '$third'")" t
+check_eq "queue: $second never started" "$(backup_field w1 "$second" "started_at IS NULL")" t
+reload_conf "ALTER SYSTEM RESET pgbackups.max_workers"
 
 # --- schedulers follow CREATE/DROP EXTENSION; DROP DATABASE works -----------------------
 q w3 "CREATE EXTENSION pgbackups" >/dev/null
@@ -116,7 +158,7 @@ if wait_for postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_ty
 else
 	fail "no scheduler for w3 15 s after CREATE EXTENSION: $(schedulers)"
 fi
-id=$(q w3 "SELECT pgbackups.capture(wait => true)" 2>/dev/null) || true
+id=$(q w3 "SELECT pgbackups.capture(wait => true)" 2>"$TESTDIR/w3.err") || log "w3 capture: $(cat "$TESTDIR/w3.err")"
 check_eq "w3 can capture at once" "$(backup_field w3 "${id:-none}" status)" completed
 q w2 "DROP EXTENSION pgbackups" >/dev/null
 if wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler' AND datname = 'w2'" 30; then
@@ -129,6 +171,9 @@ if out=$(q postgres "DROP DATABASE w3" 2>&1); then
 else
 	fail "DROP DATABASE w3: $out"
 fi
-wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type <> 'pgbackups launcher'" 15 || true
-check_eq "idle again: no scheduler left" "$(schedulers)" ""
+if wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type <> 'pgbackups launcher'" 15; then
+	pass "idle again: no scheduler left"
+else
+	fail "idle again: still running after 15 s: $(schedulers)"
+fi
 finish

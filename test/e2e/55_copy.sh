@@ -183,10 +183,14 @@ if cid=$(q $CAT "SELECT pgbackups.copy('bigsrc', 'victim', 'victim', parallel =>
 	if wait_loading "$cid"; then
 		pids=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler')" | tr '\n' ' ')
 		log "$label: $cid staging $(staging_size "$cid") bytes; killing $pids"
-		# shellcheck disable=SC2086
-		[ -n "${pids// /}" ] && kill -9 $pids
-		sleep 2
-		server_up 60 || die "the server did not come back"
+		if [ -n "${pids// /}" ]; then
+			pos=$(log_pos)
+			# shellcheck disable=SC2086
+			kill -9 $pids
+			crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
+		else
+			fail "$label: no pgbackups worker process of $cid to kill"
+		fi
 		after_failure "$label" "$cid" failed 57P01
 	else
 		fail "$label: $cid never loaded 20 MB into a staging database: $(describe_job $CAT "$cid")"
