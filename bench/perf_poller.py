@@ -46,7 +46,7 @@ def on_term(*_):
 signal.signal(signal.SIGTERM, on_term)
 
 
-def tree_bytes(path, pred=None):
+def tree_bytes(path, pred=None, files=None):
     total = 0
     try:
         it = os.scandir(path)
@@ -56,9 +56,12 @@ def tree_bytes(path, pred=None):
         for e in it:
             try:
                 if e.is_dir(follow_symlinks=False):
-                    total += tree_bytes(e.path, pred)
+                    total += tree_bytes(e.path, pred, files)
                 elif e.is_file(follow_symlinks=False) and (pred is None or pred(e.name)):
-                    total += e.stat(follow_symlinks=False).st_blocks * 512
+                    st = e.stat(follow_symlinks=False)
+                    total += st.st_blocks * 512
+                    if files is not None:
+                        files.append((st.st_blocks * 512, st.st_size, e.path))
             except OSError:
                 pass
     return total
@@ -79,6 +82,7 @@ label = {}
 panon = {}      # pid -> peak RssAnon kB
 peak = {"main": 0, "backend": 0, "spool": 0, "staging": 0}
 samples = 0
+spool_files = []
 open(out + ".ready", "w").close()
 while True:
     final = stop
@@ -135,7 +139,11 @@ while True:
     for g in sums:
         peak[g] = max(peak[g], sums[g])
     if samples % 2 == 0 or final:
-        peak["spool"] = max(peak["spool"], tree_bytes(archdir, is_spool) + tree_bytes(tmpdir))
+        files = []
+        sp = tree_bytes(archdir, is_spool, files) + tree_bytes(tmpdir, None, files)
+        if sp > peak["spool"]:
+            peak["spool"] = sp
+            spool_files = sorted(files, reverse=True)[:8]
         try:
             new = set(os.listdir(base)) - base0
         except OSError:
@@ -154,6 +162,8 @@ with open(out + ".part", "w") as f:
     f.write(f"peak_main_anon_kb {peak['main']}\npeak_backend_anon_kb {peak['backend']}\n")
     f.write(f"cpu_main_s {cpu['main']:.2f}\ncpu_backend_s {cpu['backend']:.2f}\n")
     f.write(f"peak_spool_bytes {peak['spool']}\npeak_staging_bytes {peak['staging']}\n")
+    for blocks, size, path in spool_files:
+        f.write(f"spool_file_at_peak allocated={blocks} size={size} {path}\n")
     for p in sorted(group):
         f.write(f"proc {group[p]} {p} anon_kb={panon.get(p, 0)} cpu_s={(last[p] - first.get(p, 0)) / hz:.2f} {label[p]}\n")
 os.rename(out + ".part", out)
