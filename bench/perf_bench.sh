@@ -356,7 +356,7 @@ SELECT i, 'account ' || i, 'a' || i || '@example.com', (ARRAY['free','pro','team
 CREATE TABLE public.invoices (id bigint PRIMARY KEY, account_id integer NOT NULL REFERENCES public.accounts,
     issued_at timestamptz, amount numeric(12,2), currency text, lines jsonb, note text);
 INSERT INTO public.invoices
-SELECT i, 1 + (i * 104729) % $ACCOUNTS, timestamptz '2021-01-01 00:00+00' + i * interval '61 seconds',
+SELECT i, 1 + (i::bigint * 104729) % $ACCOUNTS, timestamptz '2021-01-01 00:00+00' + i * interval '61 seconds',
        round((random() * 3000)::numeric, 2), (ARRAY['EUR','USD','JPY'])[1 + i % 3],
        jsonb_build_array(jsonb_build_object('sku', 'SKU-' || i % 900, 'qty', 1 + i % 5)),
        'invoice ' || i || ' ' || md5(i::text)
@@ -535,8 +535,8 @@ record() {
 	log "  $1 $2 run $RUN: ${M_WALL}s (job ${M_JOB:--}s), rows $4"
 }
 
-fresh() { psql_db postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
-dropdb_() { psql_db postgres -c "DROP DATABASE IF EXISTS $1"; }
+fresh() { psql_db postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+dropdb_() { psql_db postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1"; }
 
 # ---------------------------------------------------------------- shape ------
 
