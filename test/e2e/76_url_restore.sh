@@ -211,7 +211,7 @@ if [ "$CAP_SIZE" -gt 1048576 ]; then
 	refused "an archive over pgbackups.url_max_size (1 MB)" "$NG/files/cap.dump" 54000
 	set_conf pgbackups.url_max_size 1048576
 else
-	log "cap.dump is under 1 MB: url_max_size case skipped"
+	skip "an archive over pgbackups.url_max_size" "cap.dump is under 1 MB ($CAP_SIZE bytes), the smallest limit"
 fi
 
 no_secret_in "error texts" "$W/errors.txt"
