@@ -332,3 +332,12 @@ SELECT s.name,
 	   s.verify
   FROM @extschema@.schedule_defs s
   LEFT JOIN @extschema@.backups b ON b.id = s.last_id;
+
+/*
+ * Wake this database's scheduler when the update commits.  While the
+ * catalog was older than the library its scheduler only refused requests
+ * and may have left idle with no wake-up time; without this, jobs left
+ * pending or running by the old library, and schedule slots that fell due
+ * meanwhile, waited for an unrelated request after the update.
+ */
+SELECT @extschema@._launcher_wakeup();
