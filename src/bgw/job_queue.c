@@ -208,7 +208,7 @@ swap_committed(const char *id)
 	pgb_catalog_mark_ended(id, "completed", NULL, NULL);
 	pgb_catalog_log(id, "completed: the swap had committed when the job was interrupted; "
 					"the replaced database is dropped");
-	pgb_jobq_flag_maintenance(PGB_MAINT_LEFTOVERS);
+	remove_job_leftovers(id, NULL); /* temporary files; the replaced database */
 	ereport(LOG,
 			(errmsg("pgbackups: job %s was interrupted after its swap committed: recorded completed", id)));
 	return true;
