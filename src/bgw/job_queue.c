@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -25,8 +27,11 @@
 
 #include "catalog.h"
 #include "catalog_spi.h"
+#include "dbswap.h"
+#include "error_info.h"
 #include "job_kind.h"
 #include "job_queue.h"
+#include "manifest.h"
 #include "scheduler.h"
 #include "shmem.h"
 #include "storage.h"
@@ -126,13 +131,87 @@ pgb_jobq_flag_maintenance(int flags)
  * transfer's staging database in the maintenance worker: DROP DATABASE is
  * slow)
  */
+/*
+ * remove_unrecorded_archive
+ *		A capture that died once its archive was stored under its final name
+ *		but before its manifest was: nothing will ever name that archive, so
+ *		it goes, as a failed capture's would.  With its manifest the backup
+ *		is whole: the rescan that follows a restart imports it as completed.
+ *		A storage error is logged (the archive is then an orphan that
+ *		storage_check() reports).
+ */
+static void
+remove_unrecorded_archive(const char *location)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		if (pgb_storage_get_small(pgb_manifest_url(location), 1024 * 1024, NULL) == NULL &&
+			pgb_storage_delete(location))
+			ereport(LOG,
+					(errmsg("pgbackups: removed archive \"%s\" of an interrupted capture: it has no manifest",
+							location)));
+	}
+	PG_CATCH();
+	{
+		pgb_catch_and_log(ctx);
+	}
+	PG_END_TRY();
+}
+
 static void
 remove_job_leftovers(const char *id, PgbBackupRow *row)
 {
 	if (pgb_job_kind(id)->transfer)
+	{
+		/* a copy's snapshot archive, a restore's download (transfer_job.c) */
+		char	   *temp = pgb_storage_temp_path(id[0] == 'c' ?
+												 psprintf("copy-%u-%s.dump", MyDatabaseId, id) :
+												 psprintf("url-%s.dump", id));
+
+		(void) unlink(temp);
+		(void) unlink(psprintf("%s.tmp", temp));
+		pgb_storage_remove_partials(psprintf("file://%s", temp));
 		pgb_jobq_flag_maintenance(PGB_MAINT_LEFTOVERS);
+	}
 	else if (row && row->location)
+	{
 		pgb_storage_remove_partials(row->location);
+		remove_unrecorded_archive(row->location);
+	}
+}
+
+/*
+ * swap_committed
+ *		Whether restore or copy id, which died without recording its
+ *		outcome, had its swap committed: the replaced database,
+ *		pgbackups_<catalog>_<id>_old, exists from the swap's COMMIT until
+ *		the outcome is recorded (restore_swap.c, transfer_job.c).  Then the
+ *		target holds the restored database and the job is completed; the
+ *		maintenance worker drops the replaced one.
+ */
+static bool
+swap_committed(const char *id)
+{
+	const char *args[1];
+	bool		found;
+
+	if (!pgb_job_kind(id)->transfer)
+		return false;
+	args[0] = pgb_db_old_name(MyDatabaseId, id);
+	pgb_cat_begin("pgbackups: swap committed");
+	found = pgb_cat_run("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", 1, args) > 0;
+	pgb_cat_commit();
+	if (!found)
+		return false;
+	pgb_catalog_mark_ended(id, "completed", NULL, NULL);
+	pgb_catalog_log(id, "completed: the swap had committed when the job was interrupted; "
+					"the replaced database is dropped");
+	remove_job_leftovers(id, NULL); /* temporary files; the replaced database */
+	ereport(LOG,
+			(errmsg("pgbackups: job %s was interrupted after its swap committed: recorded completed", id)));
+	return true;
 }
 
 /* whether any staging or replaced database exists (a shared catalog) */
@@ -170,7 +249,7 @@ pgb_jobq_reconcile(void)
 		j = pgb_job_find(MyDatabaseId, id);
 		alive = j != NULL && j->launched && !j->exited;
 		LWLockRelease(PgbShared->lock);
-		if (!alive)
+		if (!alive && !swap_committed(id))
 		{
 			PgbBackupRow *row = pgb_catalog_get_backup(id);
 
@@ -233,7 +312,9 @@ pgb_jobq_record_dead(void)
 			continue;
 		any = true;
 		row = pgb_catalog_get_backup(id);
-		if (row && (strcmp(row->status, "running") == 0 || strcmp(row->status, "pending") == 0))
+		if (row && strcmp(row->status, "running") == 0 && swap_committed(id))
+			pgb_jobq_end(j, PGB_JOB_COMPLETED, 0, NULL);
+		else if (row && (strcmp(row->status, "running") == 0 || strcmp(row->status, "pending") == 0))
 		{
 			remove_job_leftovers(id, row);
 			pgb_catalog_mark_ended(id, canceled ? "canceled" : "failed",

@@ -262,6 +262,7 @@ pgb_job_worker_main(Datum arg)
 	PG_END_TRY();
 
 	pgb_catalog_log(my_id, "backup completed");
+	pgb_debug_fault("after_record");	/* tests: before retention */
 	if (strcmp(row->kind, "manual") == 0)
 		pgb_retention_manual(my_id);
 	else if (row->schedule)

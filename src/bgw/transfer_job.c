@@ -39,6 +39,7 @@
 #include "compress.h"
 #include "disk_space.h"
 #include "error_info.h"
+#include "guc.h"
 #include "job_slot.h"
 #include "job_worker.h"
 #include "pq_util.h"
@@ -365,6 +366,7 @@ run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	tlog(psprintf("copy started by worker %d: capturing the source over %d streams",
 				  MyProcPid, cp.parallel));
 	pgb_capture_run(&cp, hooks, &cr);
+	pgb_debug_fault("captured");	/* tests: crash windows */
 	tlog(psprintf("source captured: %d tables, " INT64_FORMAT " rows, snapshot archive of %s",
 				  cr.tables, cr.rows, text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(cr.archive_size))))));
 
@@ -488,6 +490,8 @@ pgb_transfer_job_main(Datum arg)
 		tlog(psprintf("%s completed: %d tables, " INT64_FORMAT " rows",
 					  is_restore ? "restore" : "copy", result.stats.tables, result.stats.rows));
 	}
+	pgb_debug_fault("after_record");	/* tests: the replaced database not yet dropped */
+	pgb_restore_finish();
 	pgb_job_finish(PGB_JOB_COMPLETED, NULL);
 	pgb_rcat_close(&rcat);
 	proc_exit(0);

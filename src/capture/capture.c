@@ -34,6 +34,7 @@
 #include "utils/json.h"
 
 #include "capture_int.h"
+#include "guc.h"
 #include "pq_util.h"
 
 #define PGB_PGDUMP_WAIT_MS 100
@@ -198,11 +199,16 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 	cap.spool_prefix = pgb_storage_spool_prefix(params->location);
 
 	pgb_capture_open_snapshot(&cap);
+	pgb_debug_fault("after_snapshot");	/* tests: crash windows */
 	start_pgdump(&cap);
+	pgb_debug_fault("pgdump_running");
 	pgb_capture_run_streams(&cap);
 	wait_pgdump(&cap);
+	pgb_debug_fault("pgdump_done");
 	pgb_capture_assemble(&cap, &assembly);
+	pgb_debug_fault("assembly");
 	pgb_capture_upload(&cap, &assembly);
+	pgb_debug_fault("after_commit");
 	count_rows(&cap, &assembly);
 	pgb_capture_log("archive written: %d tables, " INT64_FORMAT " rows, " INT64_FORMAT " bytes, sha256 %s",
 					result->tables, result->rows, result->archive_size, result->sha256);

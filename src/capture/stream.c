@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 
 #include "archive.h"
+#include "guc.h"
 #include "pq_util.h"
 #include "spool.h"
 #include "stream.h"
@@ -234,6 +235,8 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 		p->stream = stream;
 		pg_write_barrier();
 		p->done = true;
+		if (stream == 0)
+			pgb_debug_fault("streams"); /* tests: the leader's first part */
 	}
 	pgb_spool_close(spool);
 	pgb_pq_command(conn, "COMMIT");

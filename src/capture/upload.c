@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "capture_int.h"
+#include "guc.h"
 #include "pq_util.h"
 
 #define COPY_BUFSIZE (1024 * 1024)
@@ -163,7 +164,9 @@ pgb_capture_upload(PgbCaptureState *cs, PgbAssembly *a)
 	md_start(cs);
 	cs->writer = pgb_storage_create(cs->params->location, a->size);
 	hash_and_write(cs, a->head.data, a->head.len);
+	pgb_debug_fault("uploading");	/* tests: crash windows */
 	write_blocks(cs, a);
+	pgb_debug_fault("before_commit");
 	pgb_storage_commit(cs->writer);
 	cs->writer = NULL;
 	if (EVP_DigestFinal_ex(cs->md, digest, &dlen) != 1)

@@ -218,6 +218,7 @@ pgb_manifest_complete(const char *id, const PgbCaptureResult *res)
 	pgb_catalog_mark_completed_in_tx(id, res);
 	pgb_debug_fault("after_archive");	/* tests: a crash before the manifest */
 	pgb_manifest_write(id);
+	pgb_debug_fault("after_manifest");	/* tests: before the catalog commit */
 	pgb_cat_commit();
 }
 

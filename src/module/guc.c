@@ -27,6 +27,7 @@
 #include "compat.h"
 #include "compress.h"
 #include "guc.h"
+#include "job_slot.h"
 #include "url_scheme.h"
 
 char	   *pgb_storage_url = NULL;
@@ -66,20 +67,47 @@ int			pgb_schedule_grace = 3600;
 char	   *pgb_webhook_url = NULL;
 bool		pgb_webhook_on_success = false;
 
-/* the fault points pgbackups.debug_fault may name (tests only) */
-static const char *const fault_points[] = {"after_archive", NULL};
+/*
+ * The fault points pgbackups.debug_fault may name (tests only): a point's
+ * name alone stops any job that reaches it; "capture.", "restore." or
+ * "copy." before it stops only the leader of a job of that kind (a copy
+ * runs the capture's points and then the restore's).
+ */
+static const char *const fault_points[] = {
+	/* capture (and a copy's capture half) */
+	"after_snapshot", "pgdump_running", "streams", "pgdump_done", "assembly",
+	"uploading", "before_commit", "after_commit", "after_archive",
+	"after_manifest", "after_record", "retention",
+	/* restore (and a copy's restore half) */
+	"captured", "after_scan", "staging", "pre_data", "data", "post_data",
+	"analyzed", "verified", "before_swap", "swap_committed", "after_swap",
+	NULL
+};
+static const char *const fault_kinds[] = {"capture", "restore", "copy", NULL};
 
 static bool
 check_debug_fault(char **newval, void **extra, GucSource source)
 {
+	const char *point = *newval;
 	int			i;
 
-	if (*newval == NULL || (*newval)[0] == '\0')
+	if (point == NULL || point[0] == '\0')
 		return true;
+	for (i = 0; fault_kinds[i] != NULL; i++)
+	{
+		size_t		len = strlen(fault_kinds[i]);
+
+		if (strncmp(point, fault_kinds[i], len) == 0 && point[len] == '.')
+		{
+			point += len + 1;
+			break;
+		}
+	}
 	for (i = 0; fault_points[i] != NULL; i++)
-		if (strcmp(*newval, fault_points[i]) == 0)
+		if (strcmp(point, fault_points[i]) == 0)
 			return true;
-	GUC_check_errdetail("The only fault point is \"after_archive\".");
+	GUC_check_errdetail("A fault point is one of pgbackups' named points (such as \"after_archive\"), "
+						"optionally prefixed with \"capture.\", \"restore.\" or \"copy.\".");
 	return false;
 }
 
@@ -529,12 +557,23 @@ pgb_guc_define(void)
 void
 pgb_debug_fault(const char *point)
 {
-	if (pgb_debug_fault_point == NULL || strcmp(pgb_debug_fault_point, point) != 0)
+	const char *id = pgb_job_id();
+	const char *kind = NULL;
+	const char *set = pgb_debug_fault_point;
+
+	if (set == NULL || set[0] == '\0')
+		return;
+	if (id != NULL)
+		kind = id[0] == 'r' ? "restore" : id[0] == 'c' ? "copy" :
+			(id[0] == 'b' || id[0] == 'a') ? "capture" : NULL;
+	if (strcmp(set, point) != 0 &&
+		(kind == NULL || strncmp(set, kind, strlen(kind)) != 0 ||
+		 set[strlen(kind)] != '.' || strcmp(set + strlen(kind) + 1, point) != 0))
 		return;
 	ereport(LOG,
 			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-			 errmsg("pgbackups: process %d reached fault point \"%s\", waiting to be killed",
-					MyProcPid, point)));
+			 errmsg("pgbackups: process %d reached fault point \"%s\" of job %s, waiting to be killed",
+					MyProcPid, set, id && id[0] ? id : "(none)")));
 	for (;;)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L,

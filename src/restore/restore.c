@@ -238,11 +238,16 @@ run_parallel(PgbRestore *r)
 	PgbRestorePass pass = PGB_PASS_MAIN;
 	int		   *running = palloc(sizeof(int) * r->nworkers);
 	int			nrunning = 0;
+	int			done_before = r->done;
 
 	for (;;)
 	{
 		int			idle = pgb_restore_pool_collect(r, running, &nrunning);
-		bool		progressed = start_ready(r, pass, running, &nrunning, idle);
+		bool		progressed;
+
+		if (r->done > done_before)
+			pgb_debug_fault("data");	/* tests: an entry of the pass done */
+		progressed = start_ready(r, pass, running, &nrunning, idle);
 
 		if (nrunning == 0 && !progressed)
 		{
@@ -270,6 +275,7 @@ run_entries(PgbRestore *r)
 	pgb_timing_init(r);
 	pgb_restore_progress(r, "restoring schema");
 	run_pre_data(r);
+	pgb_debug_fault("pre_data");	/* tests: pre-data done, no data yet */
 	r->timing.pre_data = pgb_timing_since(start);
 	pgb_restore_log(r, "pre-data done: %d of %d entries in %.2f s", r->done, r->total,
 					r->timing.pre_data);
@@ -536,6 +542,7 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 
 	/* 1, 2 */
 	positions = read_archive(&rst, &nworker_items);
+	pgb_debug_fault("after_scan");	/* tests: crash windows */
 	check_target(&rst);
 	carry = rst.target->oid == params->catalog_db;
 
@@ -546,12 +553,16 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 	pgb_restore_log(&rst, "building the restore in database \"%s\"", rst.staging);
 	pgb_restore_pool_start(&rst, Max(1, Min(params->parallel, Max(nworker_items, 1))), positions);
 	pgb_restore_pool_wait_ready(&rst);
+	pgb_debug_fault("staging");
 
 	/* 4, 5 */
 	run_entries(&rst);
+	pgb_debug_fault("post_data");
 	run_analyze(&rst);
+	pgb_debug_fault("analyzed");
 	pgb_restore_pool_stop(&rst);
 	verify_rows(&rst);
+	pgb_debug_fault("verified");
 
 	/* 6 */
 	pgb_restore_progress(&rst, "swapping in");
@@ -564,6 +575,21 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 	result->stats.rows = rst.rows;
 	result->stats.bytes = rst.bytes;
 	result->catalog_carried = carry;
+	/* the replaced database stays until the outcome is recorded */
+}
+
+/*
+ * pgb_restore_finish
+ *		After a restore's outcome is recorded: drop the replaced database
+ *		(until then it marks a committed swap for a reconciliation) and
+ *		release the leader's connections.
+ */
+void
+pgb_restore_finish(void)
+{
+	if (rst.swapped)
+		pgb_restore_drop_old(&rst);
+	rst.swapped = false;
 	release_leader();
 }
 

@@ -125,6 +125,7 @@ extern PGDLLEXPORT void pgb_restore_drop_main(Datum arg);
 
 /* restore_swap.c: take-over */
 extern void pgb_restore_take_over(PgbRestore *r, bool own);
+extern void pgb_restore_drop_old(PgbRestore *r);
 extern void pgb_restore_pause_target(PgbRestore *r, bool pause);
 
 #endif							/* PGB_RESTORE_INT_H */

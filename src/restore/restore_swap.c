@@ -8,7 +8,7 @@
  *	  sequences; with this job recorded as completed when it is the job's
  *	  own catalog), so a restore never loses the target's own history; then
  *	  dbswap.c swaps the two databases in one transaction and the replaced
- *	  one is dropped.
+ *	  one is dropped once the job's outcome is recorded.
  *
  * Cancel and shutdown are honoured until the swap's COMMIT is sent: the
  * swap's transaction is then canceled and rolled back (dbswap.c) and the
@@ -24,6 +24,7 @@
 
 #include "miscadmin.h"
 
+#include "guc.h"
 #include "job_kind.h"
 #include "pq_util.h"
 #include "restore_int.h"
@@ -181,9 +182,14 @@ carry(PgbRestore *r, bool own)
 	r->target_conn = NULL;
 }
 
-/* after the swap: the replaced database goes (else the scheduler drops it) */
-static void
-drop_old(PgbRestore *r)
+/*
+ * pgb_restore_drop_old
+ *		Once the outcome is recorded: the replaced database goes (else the
+ *		scheduler drops it).  Until then its existence tells a start-up
+ *		reconciliation that the swap committed (job_queue.c).
+ */
+void
+pgb_restore_drop_old(PgbRestore *r)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 
@@ -218,8 +224,10 @@ pgb_restore_take_over(PgbRestore *r, bool own)
 		r->staging_conn = NULL;
 	}
 	pgb_db_end_sessions(r->maint, r->target->name, 0);
+	pgb_debug_fault("before_swap"); /* tests: crash windows */
 	pgb_db_swap(r->maint, r->target, r->staging, r->old);
 	r->swapped = true;
+	pgb_debug_fault("swap_committed");
 
 	/*
 	 * The restore has happened: what is left (resuming the scheduler,
@@ -230,5 +238,5 @@ pgb_restore_take_over(PgbRestore *r, bool own)
 	pgb_pq_set_interrupt_check(NULL);
 	pgb_restore_pause_target(r, false);
 	pgb_restore_log(r, "database \"%s\" replaced; its earlier sessions were disconnected", r->target->name);
-	drop_old(r);
+	pgb_debug_fault("after_swap");	/* tests: before the outcome is recorded */
 }

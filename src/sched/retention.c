@@ -59,6 +59,7 @@ remove_expired(const char *job_id, List *expired, const char *why)
 		char	   *space = strchr(entry, ' ');
 
 		*space = '\0';
+		pgb_debug_fault("retention");	/* tests: rows deleted, files not yet */
 		if (space[1] != '\0')
 			delete_archive(space + 1);
 		pgb_catalog_log(job_id, psprintf("expired backup %s (%s)", entry, why));
