@@ -31,6 +31,7 @@
 static PgbJobSlot *my_slot = NULL;
 static char my_id[PGB_ID_LEN];
 static TimestampTz my_started = 0;	/* when this worker attached */
+static bool my_cleaning_up = false; /* pgb_job_check() raises nothing */
 
 static void
 slot_exit(int code, Datum arg)
@@ -100,9 +101,25 @@ pgb_job_cancel_requested(void)
 	return my_slot && my_slot->cancel_requested;
 }
 
+/*
+ * pgb_job_cleanup_begin
+ *		The job failed (or was canceled, or ran out of time) and its worker
+ *		now undoes what it did and records the outcome: from here on
+ *		pgb_job_check() raises nothing, so that neither the cancel flag nor
+ *		pgbackups.max_job_time interrupts that clean-up (libpq waits of the
+ *		clean-up still call it).
+ */
+void
+pgb_job_cleanup_begin(void)
+{
+	my_cleaning_up = true;
+}
+
 void
 pgb_job_check(void)
 {
+	if (my_cleaning_up)
+		return;
 	if (pgb_job_cancel_requested())
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
@@ -114,7 +131,7 @@ pgb_job_check(void)
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("%s %s ran longer than pgbackups.max_job_time (%s) and was stopped",
 						pgb_job_kind(my_id)->noun, my_id,
-						GetConfigOption("pgbackups.max_job_time", false, false)),
+						GetConfigOptionByName("pgbackups.max_job_time", NULL, false)),
 				 errdetail("Its phase was \"%s\"; it was cleaned up as a canceled job is.",
 						   my_slot->phase[0] ? my_slot->phase : "starting"),
 				 errhint("Raise pgbackups.max_job_time (0 = no limit), or see what held it up in pgbackups.logs('%s').",
