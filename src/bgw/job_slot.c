@@ -7,9 +7,9 @@
  * flag and the worker's latch, and the engines call pgb_job_check() on
  * every wake-up (at least once a second).  The same check ends a job that
  * has run longer than pgbackups.max_job_time (the value when its worker
- * started): it fails with 57014, and its clean-up is a cancel's.  If the worker exits without
- * recording an outcome, the exit callback flags the slot so that the
- * scheduler marks the job failed.
+ * started): it fails with 57014, and its clean-up is a cancel's.  If the
+ * worker exits without recording an outcome, the exit callback flags the
+ * slot so that the scheduler marks the job failed.
  *
  * src/bgw/job_slot.c
  *
