@@ -8,6 +8,8 @@
  *
  * Job state machine (catalog status, shared job slot):
  *	 pending --(launcher starts a worker)--> running --> completed | failed | canceled
+ *	   (a capture stays pending while a capture of the same database runs:
+ *	   launcher.c, one_capture_per_database)
  *	 pending --(cancel)--> canceled
  *	 running, worker gone without an outcome --> failed (or canceled)
  *
@@ -60,7 +62,15 @@ PgbJobSlot *
 pgb_jobq_add(const char *id, Oid roleid, const char *source)
 {
 	PgbJobSlot *j;
+	const char *database = NULL;
 
+	if (!pgb_job_kind(id)->transfer)
+	{
+		/* the launcher starts one capture of a database at a time */
+		PgbBackupRow *row = pgb_catalog_get_backup(id);
+
+		database = row ? row->database : NULL;
+	}
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	j = pgb_job_find(MyDatabaseId, id);
 	if (j != NULL && j->finished && (j->exited || !j->launched))
@@ -84,6 +94,8 @@ pgb_jobq_add(const char *id, Oid roleid, const char *source)
 			j->roleid = roleid;
 			if (source)
 				strlcpy(j->source, source, sizeof(j->source));
+			if (database)
+				strlcpy(j->database, database, sizeof(j->database));
 		}
 	}
 	LWLockRelease(PgbShared->lock);

@@ -5,9 +5,11 @@
  *
  * Cancellation is cooperative: pgbackups.cancel() sets the slot's cancel
  * flag and the worker's latch, and the engines call pgb_job_check() on
- * every wake-up (at least once a second).  If the worker exits without
- * recording an outcome, the exit callback flags the slot so that the
- * scheduler marks the job failed.
+ * every wake-up (at least once a second).  The same check ends a job that
+ * has run longer than pgbackups.max_job_time (the value when its worker
+ * started): it fails with 57014, and its clean-up is a cancel's.  If the
+ * worker exits without recording an outcome, the exit callback flags the
+ * slot so that the scheduler marks the job failed.
  *
  * src/bgw/job_slot.c
  *
@@ -17,6 +19,7 @@
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "error_info.h"
@@ -27,6 +30,8 @@
 
 static PgbJobSlot *my_slot = NULL;
 static char my_id[PGB_ID_LEN];
+static TimestampTz my_started = 0;	/* when this worker attached */
+static bool my_cleaning_up = false; /* pgb_job_check() raises nothing */
 
 static void
 slot_exit(int code, Datum arg)
@@ -57,6 +62,7 @@ pgb_job_attach(const PgbJobArgs *args)
 	my_slot->status = PGB_JOB_RUNNING;
 	LWLockRelease(PgbShared->lock);
 	strlcpy(my_id, args->id, sizeof(my_id));
+	my_started = GetCurrentTimestamp();
 	before_shmem_exit(slot_exit, (Datum) 0);
 }
 
@@ -95,13 +101,42 @@ pgb_job_cancel_requested(void)
 	return my_slot && my_slot->cancel_requested;
 }
 
+/*
+ * pgb_job_cleanup_begin
+ *		The job failed (or was canceled, or ran out of time) and its worker
+ *		now undoes what it did and records the outcome: from here on
+ *		pgb_job_check() raises nothing, so that neither the cancel flag nor
+ *		pgbackups.max_job_time interrupts that clean-up (libpq waits of the
+ *		clean-up still call it).
+ */
+void
+pgb_job_cleanup_begin(void)
+{
+	my_cleaning_up = true;
+}
+
 void
 pgb_job_check(void)
 {
+	if (my_cleaning_up)
+		return;
 	if (pgb_job_cancel_requested())
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("%s %s was canceled", pgb_job_kind(my_id)->noun, my_id)));
+	if (my_slot && pgb_max_job_time > 0 && my_started != 0 &&
+		TimestampDifferenceExceeds(my_started, GetCurrentTimestamp(), pgb_max_job_time))
+	{
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("%s %s ran longer than pgbackups.max_job_time (%s) and was stopped",
+						pgb_job_kind(my_id)->noun, my_id,
+						GetConfigOptionByName("pgbackups.max_job_time", NULL, false)),
+				 errdetail("Its phase was \"%s\"; it was cleaned up as a canceled job is.",
+						   my_slot->phase[0] ? my_slot->phase : "starting"),
+				 errhint("Raise pgbackups.max_job_time (0 = no limit), or see what held it up in pgbackups.logs('%s').",
+						 my_id)));
+	}
 }
 
 void

@@ -28,6 +28,7 @@ extern Oid	pgb_job_roleid(void);
 /* the PgbJobHooks every job passes to its engine, with its own log */
 extern void pgb_job_hooks(PgbJobHooks *hooks, void (*log) (const char *msg));
 extern void pgb_job_check(void);
+extern void pgb_job_cleanup_begin(void);
 extern void pgb_job_progress(const char *phase, int done, int total, int64 bytes);
 extern bool pgb_job_reserve_proc(void);
 extern void pgb_job_release_proc(void);

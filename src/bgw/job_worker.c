@@ -117,6 +117,7 @@ record_failure(const char *location, const ErrorData *edata)
 {
 	PgbErrorInfo err;
 
+	pgb_job_cleanup_begin();
 	pgb_capture_cleanup();
 	if (archive_stored)
 		remove_stored(location);

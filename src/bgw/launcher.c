@@ -18,6 +18,9 @@
  *	  in the order they were created) while fewer than
  *	  pgbackups.max_workers pgbackups processes run.  A job that finds no
  *	  background worker slot stays pending and is started when one frees.
+ *	  A capture of a database that already has a capture running stays
+ *	  pending until that one ends (one capture per database at a time,
+ *	  manual or scheduled, whichever catalog recorded it).
  * Every process it starts notifies it of its start and exit (the latch),
  * so liveness is read from BackgroundWorkerHandles, never from PIDs.
  *
@@ -73,6 +76,7 @@ static BackgroundWorkerHandle *sched_handles[PGB_MAX_DATABASES];
 static BackgroundWorkerHandle *maint_handles[PGB_MAX_DATABASES];
 static BackgroundWorkerHandle *job_handles[PGB_MAX_JOBS];
 static bool warned_no_slot[PGB_MAX_JOBS];
+static uint32 warned_waiting[PGB_MAX_JOBS]; /* generation + 1 logged as waiting */
 static uint32 noted_gen[PGB_MAX_JOBS];	/* finished jobs already noted */
 
 /* the next wake-up of this round: the earliest time something is due */
@@ -415,7 +419,59 @@ launch_job(PgbJobSlot *j)
 	return false;
 }
 
-/* the oldest pending job not yet launched; lock held */
+/*
+ * capture_running
+ *		The capture of database that runs now (its worker was started and
+ *		has neither recorded an outcome nor exited), whichever database's
+ *		catalog recorded it; NULL if none.  Lock held.
+ */
+static PgbJobSlot *
+capture_running(const char *database)
+{
+	int			i;
+
+	for (i = 0; i < PGB_MAX_JOBS; i++)
+	{
+		PgbJobSlot *j = &PgbShared->jobs[i];
+
+		if (j->in_use && j->launched && !j->finished && !j->exited &&
+			j->database[0] != '\0' && strcmp(j->database, database) == 0)
+			return j;
+	}
+	return NULL;
+}
+
+/*
+ * one_capture_per_database
+ *		Whether pending job j may start now: a capture waits (pending) while
+ *		another capture of the same database runs, manual or scheduled,
+ *		recorded in this catalog or another one; the captures of a database
+ *		then start in the order they were recorded.  Logged once per job.
+ *		Lock held.
+ */
+static bool
+one_capture_per_database(PgbJobSlot *j)
+{
+	int			idx = j - PgbShared->jobs;
+	PgbJobSlot *busy;
+
+	if (j->database[0] == '\0')
+		return true;
+	busy = capture_running(j->database);
+	if (busy == NULL)
+	{
+		warned_waiting[idx] = 0;
+		return true;
+	}
+	if (warned_waiting[idx] != j->generation + 1)
+		ereport(LOG,
+				(errmsg("pgbackups: backup %s of database \"%s\" stays pending until backup %s of that database ends",
+						j->id, j->database, busy->id)));
+	warned_waiting[idx] = j->generation + 1;
+	return false;
+}
+
+/* the oldest pending job not yet launched that may start now; lock held */
 static PgbJobSlot *
 oldest_pending(void)
 {
@@ -427,7 +483,8 @@ oldest_pending(void)
 		PgbJobSlot *j = &PgbShared->jobs[i];
 
 		if (j->in_use && !j->launched && !j->finished &&
-			(best == NULL || (int32) (j->generation - best->generation) < 0))
+			(best == NULL || (int32) (j->generation - best->generation) < 0) &&
+			one_capture_per_database(j))
 			best = j;
 	}
 	return best;

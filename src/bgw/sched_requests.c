@@ -24,6 +24,7 @@
 
 #include "access.h"
 #include "catalog.h"
+#include "catalog_schedule.h"
 #include "error_info.h"
 #include "compress.h"
 #include "http.h"
@@ -128,6 +129,7 @@ do_capture(PgbRequest *rq, int idx)
 	PgbCompressionSpec spec;
 	char	   *err;
 	char	   *id;
+	char	   *busy;
 
 	if (!pgb_compression_parse(rq->compression, &spec, &err))
 	{
@@ -136,10 +138,15 @@ do_capture(PgbRequest *rq, int idx)
 	}
 	if (!have_job_slot(idx))
 		return;
+	busy = pgb_catalog_busy_capture(rq->target_db);
 	id = pgb_catalog_insert_backup("manual", rq->target_db,
 								   pgb_compression_name(spec.alg), spec.level,
 								   rq->parallel, rq->label[0] ? rq->label : NULL,
 								   role_name(rq->roleid));
+	/* one capture of a database at a time (launcher.c): say why it waits */
+	if (busy)
+		pgb_catalog_log(id, psprintf("backup %s of database \"%s\" is still pending or running: this backup stays pending until it ends",
+									 busy, rq->target_db));
 	if (queue_job(idx, id, InvalidOid, NULL) != NULL)
 		reply(idx, 0, NULL, id);
 }

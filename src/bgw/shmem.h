@@ -135,6 +135,8 @@ typedef struct PgbJobSlot
 	char		errmsg[PGB_ERRMSG_LEN];
 	PgbErrorExtra err_extra;	/* detail, hint and context of that error */
 	Oid			roleid;			/* the requesting role (restores and copies) */
+	/* a capture's database: one capture of a database runs at a time */
+	char		database[NAMEDATALEN];
 	/* a copy's source connection string or a restore's URL, kept out of the catalog */
 	char		source[PGB_SOURCE_LEN];
 	/* progress */

@@ -402,6 +402,7 @@ record_failure(bool is_restore, const ErrorData *edata)
 	PgbErrorInfo err;
 
 	pgb_pq_set_interrupt_check(NULL);
+	pgb_job_cleanup_begin();	/* the capture's clean-up sets the check back */
 	pgb_restore_cleanup();
 	pgb_capture_cleanup();
 	if (temp_archive)

@@ -37,6 +37,7 @@ char	   *pgb_compression = NULL;
 bool		pgb_statistics = true;
 int			pgb_split_table_size = 16384;
 int			pgb_lock_timeout = 5000;
+int			pgb_max_job_time = 0;
 bool		pgb_free_space_check = true;
 int			pgb_manual_retention = 25;
 int			pgb_max_decompressed_size = 1024 * 1024;
@@ -274,6 +275,15 @@ pgb_guc_define(void)
 							"Bounds the coordinator's ACCESS SHARE locks, pg_dump's (--lock-wait-timeout) and the streams' COPY: a capture behind a queued ACCESS EXCLUSIVE request fails instead of holding the application behind that request.",
 							&pgb_lock_timeout,
 							5000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgbackups.max_job_time",
+							"Longest run of one capture, restore or copy; 0 = no limit.",
+							"Counted from the start of the job's worker: a job still running after this long fails with 57014, cleaned up as a cancel is.",
+							&pgb_max_job_time,
+							0, 0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -17,6 +17,7 @@ extern char *pgb_compression;
 extern bool pgb_statistics;
 extern int	pgb_split_table_size;
 extern int	pgb_lock_timeout;
+extern int	pgb_max_job_time;
 extern bool pgb_free_space_check;
 extern int	pgb_manual_retention;
 extern int	pgb_max_decompressed_size;	/* MB */

@@ -10,7 +10,9 @@
  *	  pgbackups.schedule_grace old; older due slots (the server was down,
  *	  the clock jumped) are recorded as one 'missed' row;
  *	- a slot whose database already has a capture pending or running in
- *	  this catalog is 'skipped' (never two captures of one database);
+ *	  this catalog is 'skipped': a schedule never queues a run behind
+ *	  another (the launcher runs one capture of a database at a time, so a
+ *	  run recorded meanwhile in another catalog waits as pending);
  *	- a slot older than the grace period is 'missed'.
  * Then the schedule moves to its first slot after now.  Everything of one
  * decision commits in one transaction (catalog_schedule.c).
