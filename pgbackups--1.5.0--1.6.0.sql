@@ -96,3 +96,10 @@ SELECT j.id,
  WHERE w.expected_by < pg_catalog.now();
 COMMENT ON VIEW @extschema@.health IS
 	'pgbackups: each schedule ok, late, failing or never run; each job pending or running beyond its expected time (overdue)';
+
+/*
+ * The scheduler of this database refused its jobs while the catalog was
+ * older than the library: wake it, so jobs left pending or running and
+ * schedule slots that fell due meanwhile are handled now (as in 1.4.0->1.5.0).
+ */
+SELECT @extschema@._launcher_wakeup();

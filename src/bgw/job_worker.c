@@ -229,6 +229,9 @@ pgb_job_worker_main(Datum arg)
 		proc_exit(0);
 	}
 	pgb_catalog_mark_running(my_id, MyProcPid);
+	/* requested by a library older than the catalog's update: no location yet */
+	if (row->location == NULL || row->location[0] == '\0')
+		row->location = pgb_catalog_assign_location(my_id);
 	pgb_catalog_log(my_id, psprintf("backup started by worker %d: database \"%s\", %s compression, %d streams",
 									MyProcPid, row->database, row->compression, row->parallel));
 

@@ -98,6 +98,39 @@ pgb_catalog_storage_prefix_for(const char *dbname)
 										sanitize(dbname)));
 }
 
+/* the storage URL of a new archive of backup id: prefix, id, UTC time */
+static char *
+new_archive_url(const char *id)
+{
+	char		ts[32];
+	pg_time_t	now = (pg_time_t) time(NULL);
+
+	pg_strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", pg_gmtime(&now));
+	return psprintf("%s%s-%s.dump", pgb_catalog_storage_prefix(), id, ts);
+}
+
+/*
+ * pgb_catalog_assign_location
+ *		A pending backup recorded without a storage location (by a library
+ *		older than its catalog's update) gets one now, recorded in its row.
+ */
+char *
+pgb_catalog_assign_location(const char *id)
+{
+	char	   *url;
+
+	pgb_cat_begin("pgbackups: record archive location");
+	url = new_archive_url(id);
+	{
+		const char *args[2] = {id, url};
+
+		pgb_cat_run("UPDATE pgbackups.backups SET location = $2 WHERE id = $1 AND location IS NULL",
+					2, args);
+	}
+	pgb_cat_commit();
+	return url;
+}
+
 /*
  * pgb_catalog_insert_backup
  *		Record a pending backup; returns its id (b001, a001, ...).  Its
@@ -116,8 +149,6 @@ pgb_catalog_insert_backup_in_tx(const char *kind, const char *database,
 	char	   *url;
 	char		levelbuf[16];
 	char		parbuf[16];
-	char		ts[32];
-	pg_time_t	now = (pg_time_t) time(NULL);
 	const char *prefix = strcmp(kind, "scheduled") == 0 ? "a" : "b";
 
 	/* a sequence per kind: ids are never reused, even after delete() */
@@ -126,8 +157,7 @@ pgb_catalog_insert_backup_in_tx(const char *kind, const char *database,
 				"SELECT pg_catalog.nextval('pgbackups.manual_num_seq')", 0, NULL);
 	num = pgb_cat_get(0, 1);
 	id = psprintf("%s%03d", prefix, atoi(num));
-	pg_strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", pg_gmtime(&now));
-	url = psprintf("%s%s-%s.dump", pgb_catalog_storage_prefix(), id, ts);
+	url = new_archive_url(id);
 	snprintf(levelbuf, sizeof(levelbuf), "%d", level);
 	snprintf(parbuf, sizeof(parbuf), "%d", parallel);
 	{

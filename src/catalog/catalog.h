@@ -69,6 +69,7 @@ extern char *pgb_catalog_newest_unfinished(void);
 extern List *pgb_catalog_running_backups(void);
 extern List *pgb_catalog_pending_backups(void);
 extern void pgb_catalog_mark_running(const char *id, int pid);
+extern char *pgb_catalog_assign_location(const char *id);
 extern void pgb_catalog_mark_completed(const char *id, const PgbCaptureResult *res);
 /* the same inside an open catalog transaction (catalog_spi.h) */
 extern void pgb_catalog_mark_completed_in_tx(const char *id, const PgbCaptureResult *res);

@@ -61,7 +61,7 @@ pgb_storage_unsupported(const char *url)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unsupported storage URL \"%s\"", url),
+			 errmsg("unsupported storage URL \"%s\"", url ? url : ""),
 			 errhint("Use file:///directory or s3://bucket/prefix.")));
 }
 

@@ -49,8 +49,8 @@ check "held lock: the job's log names the holding process $HPID" \
 check "held lock: it gave up within seconds ($elapsed s)" test "$elapsed" -lt 30
 check_eq "held lock: the holder still holds its lock" \
 	"$(q app "SELECT count(*) FROM pg_locks WHERE pid = $HPID AND relation = 'small'::regclass AND granted")" 1
-kill "$HOLDER" 2>/dev/null
 q app "SELECT pg_terminate_backend($HPID)" >/dev/null
+stop_bg "$HOLDER"
 wait_for app "SELECT count(*) = 0 FROM pg_locks WHERE relation = 'small'::regclass AND mode = 'AccessExclusiveLock'" 30
 try_sql $CAT "SELECT pgbackups.capture(database => 'app', wait => true)"
 check_eq "held lock: once released, the next capture completes" "$TRY_STATE $(backup_field $CAT "$TRY_OUT" status)" "OK completed"
@@ -92,7 +92,7 @@ wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'LOCK T
 	fail "timeout 0: the coordinator is not waiting for its lock"
 check_eq "timeout 0: the capture is still running after 3 s of waiting" "$(backup_field $CAT "$B3" status)" running
 q app "SELECT pg_terminate_backend($HPID)" >/dev/null
-kill "$HOLDER" 2>/dev/null
+stop_bg "$HOLDER"
 wait_for $CAT "SELECT status IN ('completed', 'failed') FROM pgbackups.backups WHERE id = '$B3'" 120
 check_eq "timeout 0: the capture completes once the lock is released" "$(backup_field $CAT "$B3" status)" completed
 

@@ -3,8 +3,9 @@
 # window: with pgbackups.debug_fault = after_archive the capture's job worker
 # stops once its archive is durable, before the manifest is stored; list()
 # shows it running, never completed; kill -9 of that worker (a crash
-# restart) leaves the job failed after the reconciliation, the archive
-# without a manifest, and rescan() does not import it.  storage_check()
+# restart) leaves the job failed after the reconciliation, which removes the
+# archive without a manifest.  An archive without manifest put back at that
+# key (b001's bytes): rescan() does not import it, storage_check()
 # reports it as an archive without manifest (with its age), the default
 # cleanup (1 day, dry run) removes nothing, older_than => '0' names it in a
 # dry run (nothing removed) and removes it with dry_run => false; the earlier
@@ -87,7 +88,13 @@ fi
 line=$(q app "SELECT l FROM pgbackups.list() l WHERE l LIKE 'b003 %'")
 log "list() after the crash: $line"
 check "list() does not show it completed" grep -q -i failed <<<"$line"
-check "the archive is still there, without manifest" test -f "$arch" -a ! -e "$arch.manifest.json"
+deadline=$((SECONDS + 30))
+while [ -e "$arch" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+check "the reconciliation removed its archive, which has no manifest" test ! -e "$arch"
+check "... and logged it" grep -q "removed archive .*b003-.* it has no manifest" "$SERVER_LOG"
+# an archive without manifest for the checks below: b001's bytes under b003's name
+cp "$(archive_path app b001)" "$arch"
+chown postgres:postgres "$arch" 2>/dev/null || true
 check_eq "rescan() does not import it" "$(q app "SELECT count(*) FROM pgbackups.rescan() WHERE id = 'b003'")" 0
 check_eq "... it stays failed" "$(backup_field app b003 status)" failed
 check_eq "storage_check() reports the orphan" "$(findings)" "archive without manifest app b003"
