@@ -64,9 +64,9 @@ njobs=$({ intervals w1; intervals w2; } | grep -c ' 1$' || true)
 check_eq "all 5 jobs recorded a running interval" "$njobs" 5
 check "exact: at most 2 jobs ran at once, from the recorded started_at/finished_at (max overlap $max_overlap)" [ "$max_overlap" -ge 1 ] && [ "$max_overlap" -le 2 ]
 # exact: a job's processes are its own (stream 0) and one per helper stream:
-# its log's "copying N tables over K streams" says K; with max_workers = 2
+# its log's "copying N tables (P parts) over K streams" says K; with max_workers = 2
 # no job may have had more than 2
-streams=$(for db in w1 w2; do q $db "SELECT job_id || ':' || substring(message FROM 'over ([0-9]+) streams') FROM pgbackups.logs WHERE message ~ 'copying [0-9]+ tables over [0-9]+ streams' ORDER BY job_id"; done | tr '\n' ' ')
+streams=$(for db in w1 w2; do q $db "SELECT job_id || ':' || substring(message FROM 'over ([0-9]+) streams') FROM pgbackups.logs WHERE message ~ 'copying [0-9]+ tables \([0-9]+ parts\) over [0-9]+ streams' ORDER BY job_id"; done | tr '\n' ' ')
 log "streams per job: $streams"
 check "exact: every job logged its stream count ($streams)" test "$(wc -w <<<"$streams")" -eq 5
 check "exact: no job ran more than 2 streams, its own and one helper ($streams)" bash -c '! grep -qE ":([3-9]|[0-9]{2,})( |$)" <<<"$1"' _ "$streams"

@@ -103,7 +103,7 @@ check_eq "never two captures of app at once (each started after the previous fin
 
 # ---- 2. pgbackups.max_job_time ----------------------------------------------------------
 log "--- 2. max_job_time"
-set_conf pgbackups.max_job_time 2s
+set_conf pgbackups.max_job_time 2000
 before_files=$(files_of_app)
 hold_lock
 HPID=$(q app "SELECT pid FROM pg_locks WHERE relation = 'small'::regclass AND mode = 'AccessExclusiveLock' AND granted")
@@ -155,7 +155,7 @@ check_eq "rtarget now holds app's table" "$(q rtarget "SELECT count(*) FROM smal
 # ---- 3. health lists overdue jobs -------------------------------------------------------
 log "--- 3. health"
 check_eq "health lists no job while none is overdue" "$(q catalog "SELECT count(*) FROM pgbackups.health WHERE status = 'overdue'")" 0
-set_conf pgbackups.schedule_grace 1s
+set_conf pgbackups.schedule_grace 1
 hold_lock
 B4=$(q catalog "SELECT pgbackups.capture(database => 'app')")
 wait_for catalog "SELECT status = 'running' FROM pgbackups.backups WHERE id = '$B4'" 30 || fail "$B4 did not start"
