@@ -217,7 +217,7 @@ EOF
 	if [ ! -s "$path" ]; then
 		check="MISSING archive $path"
 		echo "$method run $run ($id): archive $path is missing or empty (catalog says $bytes bytes)" >>"$PROBLEMS"
-	elif [ "$comp" = zstd ]; then
+	elif [ "$comp" = zstd ] && [ "$PGMAJOR" -lt 16 ]; then
 		local hdr
 		hdr=$(head -c 8 "$path" | od -An -tu1 | tr -s ' ')
 		# "PGDMP" then version 1.15.x: pg_restore 15 cannot read zstd archives

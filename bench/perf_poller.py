@@ -50,7 +50,8 @@ while opts:
     elif o == "--backend-re":
         backend_re = re.compile(opts.pop(0))
     elif o == "--extra":
-        extra[opts.pop(0)] = int(opts.pop(0))
+        name = opts.pop(0)
+        extra[name] = int(opts.pop(0))
     else:
         sys.exit(f"perf_poller.py: unknown option {o}")
 groups = ["main", "backend"] + list(extra)
