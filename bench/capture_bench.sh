@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/capture_bench.sh [SIZE_GB]: pgbackups capture versus pg_dump.
 #
-# Run as root.  Creates a throwaway PostgreSQL 15 cluster under /tmp (socket in
-# its own directory, no TCP), generates at least SIZE_GB (default 1) of mixed
+# Run as root.  Creates a throwaway cluster (bench/lib.sh) of the server of
+# PG_CONFIG under /tmp (socket in its own directory, no TCP), generates at least SIZE_GB (default 1) of mixed
 # data in database "bench", then measures, in the same run and twice each:
 #
 #   a) pg_dump -Fc                       (custom format, gzip, 1 process)
@@ -12,149 +12,36 @@
 #   e) pgbackups.capture gzip, parallel 1
 #
 # and prints wall time, ratio against pg_dump -Fc, archive size and peak private
-# memory (RssAnon, sampled every 0.2 s).  Results go to bench/results/latest.txt
-# and bench/results/<date>-<SIZE>GB.txt.  A trap stops the cluster it started
+# memory (RssAnon, sampled every 0.2 s by bench/perf_poller.py).  Results go to
+# bench/results/latest.txt and bench/results/<date>-<SIZE>GB.txt.  A trap stops the cluster it started
 # (pg_ctl -D ... stop) and removes its temporary directory.
 #
 # Environment: RUNS (default 2), PORT (default 55499), KEEP_TMP=1 keeps the
-# temporary directory, PGBIN (default /usr/lib/postgresql/15/bin).
+# temporary directory, PG_CONFIG (default /usr/lib/postgresql/15/bin/pg_config;
+# or PGBIN: PGBIN/pg_config).
 
 set -Eeuo pipefail
 
 SIZE_GB=${1:-1}
 RUNS=${RUNS:-2}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
-RESULTS_DIR=$BENCH_DIR/results
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-export PATH="$PGBIN:$PATH"
-export PGUSER=postgres PGDATABASE=postgres PGCONNECT_TIMEOUT=10
-unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGHOSTADDR || true
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "FATAL: $*"
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || die "run as root (the server runs as postgres through runuser)"
 if ! [[ $SIZE_GB =~ ^[0-9]+([.][0-9]+)?$ ]] || ! awk -v s="$SIZE_GB" 'BEGIN{exit !(s > 0)}'; then
 	die "SIZE_GB must be a positive number, got '$SIZE_GB'"
 fi
-id postgres >/dev/null 2>&1 || die "no postgres OS user"
-for b in initdb pg_ctl pg_dump pg_restore psql; do
-	[ -x "$PGBIN/$b" ] || die "$PGBIN/$b not found"
-done
-PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || die "python3 is needed for the memory poller"
-if [ ! -x /usr/bin/time ]; then
-	log "installing package time (for /usr/bin/time -v)"
-	apt-get install -y -q time >/dev/null || die "could not install package time"
-fi
+bench_checks pg_dump pg_restore
 
 # ---------------------------------------------------------------- cluster ----
 
-TMP=$(mktemp -d /tmp/pgbackups-bench.XXXXXX)
-chmod 755 "$TMP"
-chown postgres:postgres "$TMP"
-PGDATA=$TMP/data
-SERVER_LOG=$TMP/server.log
-ARCHIVE_DIR=$TMP/archives
-OUT_DIR=$TMP/out # pg_dump outputs (written by root)
-mkdir -p "$ARCHIVE_DIR" "$OUT_DIR"
-chown postgres:postgres "$ARCHIVE_DIR"
-export PGHOST=$TMP
-STARTED=0
-POLLER_PID=
-BGPIDS=()
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$POLLER_PID" ]; then kill "$POLLER_PID" 2>/dev/null || true; fi
-	for p in "${BGPIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	if [ "$STARTED" = 1 ]; then
-		log "stopping the benchmark cluster ($PGDATA)"
-		(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 stop >/dev/null 2>&1) ||
-			log "pg_ctl stop failed; see $SERVER_LOG"
-	fi
-	if [ "${KEEP_TMP:-0}" = 1 ]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A port whose socket we can own: the socket lives in $TMP, so only a TCP
-# listener or a stale lock on the same number could get in the way.
-PORT=${PORT:-55499}
-while ss -ltnH 2>/dev/null | awk '{print $4}' | grep -qE "[:.]$PORT\$"; do PORT=$((PORT + 1)); done
-export PGPORT=$PORT
-
-log "initdb $PGDATA (port $PGPORT)"
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres -E UTF8 \
-	--locale=C.UTF-8 --no-sync >"$TMP/initdb.log" 2>&1) || {
-	cat "$TMP/initdb.log" >&2
-	die "initdb failed"
-}
-cat >>"$PGDATA/postgresql.conf" <<EOF
-
-# bench/capture_bench.sh
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$TMP'
-shared_preload_libraries = 'pgbackups'
-max_worker_processes = 20
-max_connections = 50
-shared_buffers = 512MB
-maintenance_work_mem = 256MB
-work_mem = 16MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
-checkpoint_timeout = 30min
-max_wal_size = 8GB
-log_line_prefix = '%m [%p] %b %d '
-lc_messages = 'C'
-timezone = 'UTC'
-pgbackups.storage_url = 'file://$ARCHIVE_DIR'
-pgbackups.max_workers = 8
-pgbackups.manual_retention = 1000
-EOF
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVER_LOG" -w -t 120 start >/dev/null 2>&1) || {
-	tail -n 40 "$SERVER_LOG" >&2 || true
-	die "pg_ctl start failed"
-}
-STARTED=1
-POSTMASTER_PID=$(head -n 1 "$PGDATA/postmaster.pid")
-
-psql_db() {
-	local db=$1
-	shift
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-
-psql_db postgres -c "CREATE DATABASE bench" -c "CREATE DATABASE catalog"
-psql_db catalog -c "CREATE EXTENSION pgbackups"
-# the scheduler of database catalog starts asynchronously
-for _ in $(seq 1 100); do
-	[ "$(q catalog "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'")" -ge 1 ] && break
-	sleep 0.1
-done
+bench_tmp pgb-cbench
+bench_cluster 55499
+psql_db postgres -c "CREATE DATABASE bench"
+bench_catalog
 
 # ---------------------------------------------------------------- data -------
 
 # Row counts scale with SIZE_GB; the base set is about 85% of the target, and
 # orders are topped up until pg_database_size('bench') >= SIZE_GB GiB.
-S=$SIZE_GB
-n() { awk -v s="$S" -v b="$1" 'BEGIN{printf "%d", s * b + 0.5}'; }
 ORDERS=$(n 1200000)
 EVENTS=$(n 1200000)
 BLOB_RANDOM=$(n 40000)  # 4 kB of random bytes each
@@ -163,119 +50,31 @@ BLOB_HEX=$(n 30000)     # 2 kB of md5 hex each (compresses about 2:1)
 SMALL_TABLES=200
 SMALL_ROWS=$(n 1000)
 LOS=200                 # large objects of 256 kB, half random, half text
-TARGET_BYTES=$(awk -v s="$S" 'BEGIN{printf "%d", s * 1073741824}')
-
-orders_sql() { # lo hi
-	cat <<EOF
-INSERT INTO public.orders
-SELECT i,
-       (i * 7919) % 100000,
-       timestamptz '2020-01-01 00:00+00' + (i % 2000000) * interval '37 seconds',
-       round((random() * 10000)::numeric, 2),
-       (ARRAY['new','paid','shipped','delivered','returned'])[1 + i % 5],
-       'order ' || i || ' for customer ' || (i * 7919) % 100000 || ': ' || md5(i::text),
-       jsonb_build_object('sku', 'SKU-' || (i % 5000), 'qty', 1 + i % 17,
-                          'tags', jsonb_build_array('t' || i % 7, 'c' || i % 11),
-                          'price', round((random() * 1000)::numeric, 2), 'gift', i % 3 = 0,
-                          'addr', jsonb_build_object('city', 'City ' || i % 500,
-                                                     'zip', lpad((i % 99999)::text, 5, '0'))),
-       gen_random_uuid()
-  FROM generate_series($1::bigint, $2::bigint) i;
-EOF
-}
+TARGET_BYTES=$(awk -v s="$SIZE_GB" 'BEGIN{printf "%d", s * 1073741824}')
 
 generate() {
 	log "generating data in bench (orders $ORDERS, events $EVENTS, blobs $((BLOB_RANDOM + BLOB_TEXT + BLOB_HEX)), $SMALL_TABLES small tables x $SMALL_ROWS, $LOS large objects)"
-	psql_db bench <<'EOF'
-CREATE EXTENSION pgcrypto;
-CREATE TABLE public.orders (id bigint NOT NULL, customer_id integer, created_at timestamptz,
-    amount numeric(12,2), status text, note text, attrs jsonb, ref uuid);
-CREATE TABLE public.events (id bigint NOT NULL, ts timestamptz, level text, host text,
-    message text, duration_ms numeric);
-CREATE TABLE public.blobs (id integer NOT NULL, kind text, created_at timestamptz, data bytea);
-CREATE TABLE public.documents (id integer PRIMARY KEY, name text, content oid);
-CREATE SCHEMA small;
-EOF
-	# two sessions in parallel: orders | events + blobs
-	{ orders_sql 1 "$ORDERS" | psql_db bench; } &
-	local p1=$!
-	BGPIDS+=("$p1")
 	{
-		psql_db bench <<EOF
-INSERT INTO public.events
-SELECT i, timestamptz '2024-01-01 00:00+00' - i * interval '1 second',
-       (ARRAY['DEBUG','INFO','INFO','INFO','WARN','ERROR'])[1 + i % 6],
-       'web-' || lpad((i % 40)::text, 2, '0') || '.example.com',
-       'GET /api/v1/items/' || (i % 10000) || '?page=' || (i % 50) || ' status=' ||
-           (ARRAY[200,200,200,304,404,500])[1 + i % 6] ||
-           ' user_agent="Mozilla/5.0 (X11; Linux x86_64) bench/1.0" request_id=' || md5(i::text),
-       round((random() * 2000)::numeric, 3)
-  FROM generate_series(1, $EVENTS) i;
-INSERT INTO public.blobs
-SELECT i, 'random', now(),
-       gen_random_bytes(1024) || gen_random_bytes(1024) || gen_random_bytes(1024) || gen_random_bytes(1024)
-  FROM generate_series(1, $BLOB_RANDOM) i;
-INSERT INTO public.blobs
-SELECT $BLOB_RANDOM + i, 'text', now(),
-       convert_to(repeat('row ' || i || ' lorem ipsum dolor sit amet, consectetur; ', 120), 'UTF8')
-  FROM generate_series(1, $BLOB_TEXT) i;
-INSERT INTO public.blobs
-SELECT $BLOB_RANDOM + $BLOB_TEXT + i, 'hex', now(),
-       convert_to((SELECT string_agg(md5((i * 64 + j)::text), '') FROM generate_series(1, 64) j), 'UTF8')
-  FROM generate_series(1, $BLOB_HEX) i;
-EOF
-	} &
-	local p2=$!
-	BGPIDS+=("$p2")
-	local rc=0
-	wait "$p1" || rc=1
-	wait "$p2" || rc=1
-	BGPIDS=()
-	[ "$rc" = 0 ] || die "data generation failed"
-
-	psql_db bench <<EOF
-DO \$\$
-BEGIN
-    FOR t IN 1..$SMALL_TABLES LOOP
-        EXECUTE format('CREATE TABLE small.t%s (id integer PRIMARY KEY, name text, qty integer,
-                            price numeric(10,2), updated_at timestamptz, props jsonb, token uuid)',
-                       lpad(t::text, 3, '0'));
-        EXECUTE format('INSERT INTO small.t%s
-                        SELECT i, %L || i, i %% 100, round((random() * 500)::numeric, 2),
-                               timestamptz ''2024-01-01 00:00+00'' - i * interval ''1 minute'',
-                               jsonb_build_object(''k'', i, ''table'', %s, ''flag'', i %% 2 = 0),
-                               gen_random_uuid()
-                          FROM generate_series(1, %s) i',
-                       lpad(t::text, 3, '0'), 'item of table ' || t || ' #', t, $SMALL_ROWS);
-    END LOOP;
-END
-\$\$;
--- large objects of 256 kB: even ids random bytes, odd ids repetitive text
-INSERT INTO public.documents
-SELECT i, 'doc-' || i,
-       lo_from_bytea(0, CASE WHEN i % 2 = 0
-           THEN (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 256 + 0 * i) j)
-           ELSE substring(convert_to(repeat('document ' || i || ' line of compressible text. ', 8000), 'UTF8')
-                          FROM 1 FOR 262144) END)
-  FROM generate_series(1, $LOS) i;
+		echo "CREATE EXTENSION pgcrypto;"
+		many_tables_sql
+	} | psql_db bench
+	# two sessions in parallel: orders | events + blobs
+	orders_sql 1 "$ORDERS" >"$TMP/gen1.sql"
+	events_blobs_sql "$EVENTS" "$BLOB_RANDOM" "$BLOB_TEXT" "$BLOB_HEX" >"$TMP/gen2.sql"
+	parallel_sql "$TMP/gen1.sql" "$TMP/gen2.sql"
+	{
+		small_tables_sql "$SMALL_TABLES" "$SMALL_ROWS"
+		large_objects_sql "$LOS"
+		cat <<'EOF'
 ALTER TABLE public.orders ADD PRIMARY KEY (id);
 ALTER TABLE public.events ADD PRIMARY KEY (id);
 ALTER TABLE public.blobs ADD PRIMARY KEY (id);
 CREATE INDEX orders_customer_idx ON public.orders (customer_id);
 EOF
-
+	} | psql_db bench
 	# top up orders until the database reaches the target size
-	local next=$((ORDERS + 1)) chunk size
-	chunk=$(n 100000)
-	[ "$chunk" -ge 1000 ] || chunk=1000
-	while :; do
-		size=$(q bench "SELECT pg_database_size('bench')")
-		[ "$size" -lt "$TARGET_BYTES" ] || break
-		log "  bench is $((size / 1048576)) MB < $((TARGET_BYTES / 1048576)) MB: $chunk more orders"
-		orders_sql "$next" $((next + chunk - 1)) | psql_db bench
-		next=$((next + chunk))
-	done
-	ORDERS_TOTAL=$((next - 1))
+	topup_orders $((ORDERS + 1))
+	ORDERS_TOTAL=$((ORDERS_NEXT - 1))
 	psql_db bench -c "VACUUM ANALYZE"
 	q postgres "CHECKPOINT" >/dev/null
 }
@@ -305,115 +104,12 @@ ORDER BY 1;
 EOF
 )
 
-# ---------------------------------------------------------------- poller -----
+# ---------------------------------------------------------------- sampler ----
 
-# poller OUT MAIN_REGEX BACKEND_REGEX ROOT_PID: every 0.2 s, sum RssAnon of
-# processes whose cmdline matches MAIN_REGEX (and their descendants), and
-# separately of the server backends matching BACKEND_REGEX; only descendants of
-# ROOT_PID (our postmaster) count for the regexes that name server processes,
-# since other clusters on the machine have pgbackups workers too.  On SIGTERM
-# write the peaks.
-cat >"$TMP/poller.py" <<'EOF'
-import os, re, signal, sys, time
-out, main_re, be_re, root = sys.argv[1], re.compile(sys.argv[2]), re.compile(sys.argv[3]), int(sys.argv[4])
-main_in_root = sys.argv[5] == "1"
-me = os.getpid()
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-procs = {}          # pid -> [group, label, peak RssAnon, peak VmHWM, peak VmRSS]
-peak = {"main": 0, "backend": 0}
-samples = 0
-def status(pid):
-    v = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, rest = line.partition(":")
-            if k in ("RssAnon", "VmHWM", "VmRSS", "RssShmem"):
-                v[k] = int(rest.split()[0])
-    return v
-open(out + ".ready", "w").close()
-while True:
-    last = stop
-    snap = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ppid = int(fields[1])
-            ticks = int(fields[11]) + int(fields[12])  # utime + stime
-        except (OSError, ValueError, IndexError):
-            continue
-        if cmd and "poller.py" not in cmd:
-            snap[int(d)] = (cmd, ppid, ticks)
-    def descendants(roots):
-        found = set(roots)
-        grew = True
-        while grew:
-            grew = False
-            for p, (c, pp, _) in snap.items():
-                if p not in found and pp in found:
-                    found.add(p)
-                    grew = True
-        return found
-    ours = descendants({root}) if root in snap else set()
-    main = descendants({p for p, (c, _, _) in snap.items()
-                        if main_re.search(c) and (not main_in_root or p in ours)})
-    backend = {p for p in ours if p not in main and be_re.search(snap[p][0])}
-    for group, pids in (("main", main), ("backend", backend)):
-        total = 0
-        for p in pids:
-            try:
-                v = status(p)
-            except OSError:
-                continue
-            anon = v.get("RssAnon", 0)
-            total += anon
-            r = procs.setdefault(p, [group, snap[p][0][:70], 0, 0, 0, 0])
-            r[5] = max(r[5], snap[p][2])
-            r[2] = max(r[2], anon)
-            r[3] = max(r[3], v.get("VmHWM", 0))
-            r[4] = max(r[4], v.get("VmRSS", 0))
-        peak[group] = max(peak[group], total)
-    samples += 1
-    if last:
-        break
-    time.sleep(0.2)
-with open(out, "w") as f:
-    hz = os.sysconf("SC_CLK_TCK")
-    cpu = {g: sum(r[5] for r in procs.values() if r[0] == g) / hz for g in ("main", "backend")}
-    f.write(f"peak_main_anon_kb {peak['main']}\npeak_backend_anon_kb {peak['backend']}\nsamples {samples}\n")
-    f.write(f"cpu_main_s {cpu['main']:.2f}\ncpu_backend_s {cpu['backend']:.2f}\n")
-    for p, (g, label, anon, hwm, rss, ticks) in sorted(procs.items()):
-        f.write(f"proc {g} {p} anon_kb={anon} hwm_kb={hwm} rss_kb={rss} cpu_s={ticks / hz:.2f} {label}\n")
-EOF
-
-start_poller() { # out main_regex main_is_a_server_process(0/1)
-	rm -f "$1" "$1.ready"
-	"$PYTHON" "$TMP/poller.py" "$1" "$2" '^postgres: \S+ bench ' "$POSTMASTER_PID" "$3" &
-	POLLER_PID=$!
-	for _ in $(seq 1 100); do
-		[ -e "$1.ready" ] && return 0
-		sleep 0.05
-	done
-	die "memory poller did not start"
-}
-stop_poller() { # out
-	kill -TERM "$POLLER_PID" 2>/dev/null || true
-	wait "$POLLER_PID" 2>/dev/null || true
-	POLLER_PID=
-	[ -s "$1" ] || echo "peak_main_anon_kb 0" >"$1"
-}
+# the dumping processes (pg_dump and its -j workers; pgbackups job and stream
+# workers and their pg_dump child) and the backends connected to bench
+BACKEND_RE='^postgres: \S+ bench '
 cpu_total() { awk '$1 == "cpu_main_s" || $1 == "cpu_backend_s" {t += $2} END {printf "%.1f", t}' "$1"; }
-pval() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b - a}'; }
 
 # ---------------------------------------------------------------- runs -------
 
@@ -445,7 +141,7 @@ run_pg_dump() { # method run
 	rm -rf "$target"
 	local load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
-	start_poller "$mem" "^$PGBIN/pg_dump .*$target" 0
+	start_poller "$mem" "^$PGBIN/pg_dump( |\$)" "" --rss --backend-re "$BACKEND_RE"
 	t0=$(now)
 	/usr/bin/time -v -o "$TMP/time.$method.$run" "$PGBIN/pg_dump" "${args[@]}" 2>"$TMP/err.$method.$run" || rc=$?
 	t1=$(now)
@@ -494,7 +190,7 @@ run_capture() { # method run compression parallel
 	local before load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	before=$(q catalog "SELECT coalesce(max(num), 0) FROM pgbackups.backups WHERE kind = 'manual'")
-	start_poller "$mem" '^postgres: pgbackups (job|stream)' 1
+	start_poller "$mem" "" '^postgres: pgbackups (job|stream)' --rss --backend-re "$BACKEND_RE"
 	t0=$(now)
 	# SQL on stdin, so that this psql's own command line does not match the poller
 	psql -X -q -At -v ON_ERROR_STOP=1 -d catalog >"$out" 2>&1 <<EOF || rc=$?
@@ -521,7 +217,7 @@ EOF
 	if [ ! -s "$path" ]; then
 		check="MISSING archive $path"
 		echo "$method run $run ($id): archive $path is missing or empty (catalog says $bytes bytes)" >>"$PROBLEMS"
-	elif [ "$comp" = zstd ]; then
+	elif [ "$comp" = zstd ] && [ "$PGMAJOR" -lt 16 ]; then
 		local hdr
 		hdr=$(head -c 8 "$path" | od -An -tu1 | tr -s ' ')
 		# "PGDMP" then version 1.15.x: pg_restore 15 cannot read zstd archives
@@ -571,7 +267,7 @@ EOF
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER_CLUSTERS=$(ps -eo pid=,args= | awk -v me="$POSTMASTER_PID" '$1 != me && $2 ~ /\/bin\/postgres$/ && $3 == "-D"' | wc -l)
+OTHER_CLUSTERS=$(other_postmasters)
 METHODS=(pg_dump-Fc pg_dump-Fd-j2 pgbackups-gzip-p2 pgbackups-zstd-p2 pgbackups-gzip-p1)
 for run in $(seq 1 "$RUNS"); do
 	log "round $run of $RUNS"

@@ -34,17 +34,8 @@ SHAPE=${SHAPE:-both}
 SIZE_GB=${SIZE_GB:-2}
 RUNS=${RUNS:-1}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
-RESULTS_DIR=$BENCH_DIR/results
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "FATAL: $*"
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || die "run as root (the server runs as postgres through runuser)"
 case $SHAPE in
 many) SHAPES=(many) ;;
 onebig) SHAPES=(onebig) ;;
@@ -55,194 +46,18 @@ if ! [[ $SIZE_GB =~ ^[0-9]+([.][0-9]+)?$ ]] || ! awk -v s="$SIZE_GB" 'BEGIN{exit
 	die "SIZE_GB must be a positive number, got '$SIZE_GB'"
 fi
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
-[ -x "$PG_CONFIG" ] || die "PG_CONFIG $PG_CONFIG not found"
-PGBIN=$("$PG_CONFIG" --bindir)
-PGMAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
-[ -e "$("$PG_CONFIG" --pkglibdir)/pgbackups.so" ] && [ -e "$("$PG_CONFIG" --sharedir)/extension/pgbackups.control" ] ||
-	die "pgbackups is not installed for $PG_CONFIG (make install PG_CONFIG=$PG_CONFIG)"
-id postgres >/dev/null 2>&1 || die "no postgres OS user"
-for b in initdb pg_ctl pg_dump pg_restore psql vacuumdb; do
-	[ -x "$PGBIN/$b" ] || die "$PGBIN/$b not found"
-done
-PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || die "python3 is needed for the sampler"
-if [ ! -x /usr/bin/time ]; then
-	log "installing package time (for /usr/bin/time)"
-	apt-get install -y -q time >/dev/null || die "could not install package time"
-fi
-
-export PATH="$PGBIN:$PATH"
-export PGUSER=postgres PGDATABASE=postgres PGCONNECT_TIMEOUT=10
-unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGHOSTADDR || true
+bench_checks pg_dump pg_restore vacuumdb
 
 # ---------------------------------------------------------------- cluster ----
 
-# no "pgbackups" in the path: the sampler matches command lines
-TMP=$(mktemp -d /tmp/pgb-perf.XXXXXX)
-chmod 755 "$TMP"
-chown postgres:postgres "$TMP"
-PGDATA=$TMP/data
-SERVER_LOG=$TMP/server.log
-ARCHIVE_DIR=$TMP/archives
-OUT_DIR=$TMP/out # pg_dump outputs (written by root)
-mkdir -p "$ARCHIVE_DIR" "$OUT_DIR"
-chown postgres:postgres "$ARCHIVE_DIR"
-export PGHOST=$TMP
-STARTED=0
-POLLER_PID=
-BGPIDS=()
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$POLLER_PID" ]; then kill "$POLLER_PID" 2>/dev/null || true; fi
-	for p in "${BGPIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	if [ "$STARTED" = 1 ]; then
-		log "stopping the benchmark cluster ($PGDATA)"
-		(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 stop >/dev/null 2>&1) ||
-			log "pg_ctl stop failed; see $SERVER_LOG"
-	fi
-	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-PORT=${PORT:-55699}
-while ss -ltnH 2>/dev/null | awk '{print $4}' | grep -qE "[:.]$PORT\$" || ls /tmp/.s.PGSQL."$PORT" >/dev/null 2>&1; do PORT=$((PORT + 1)); done
-export PGPORT=$PORT
-
-log "initdb $PGDATA (PostgreSQL $PGMAJOR, port $PGPORT)"
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres -E UTF8 \
-	--locale=C.UTF-8 --no-sync >"$TMP/initdb.log" 2>&1) || {
-	cat "$TMP/initdb.log" >&2
-	die "initdb failed"
-}
-cat >>"$PGDATA/postgresql.conf" <<EOF
-
-# bench/perf_bench.sh
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$TMP'
-shared_preload_libraries = 'pgbackups'
-max_worker_processes = 32
-max_connections = 60
-shared_buffers = 512MB
-maintenance_work_mem = 256MB
-work_mem = 16MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
-checkpoint_timeout = 30min
-max_wal_size = 8GB
-autovacuum = off
-log_line_prefix = '%m [%p] %b %d '
-lc_messages = 'C'
-timezone = 'UTC'
-pgbackups.storage_url = 'file://$ARCHIVE_DIR'
-pgbackups.max_workers = 12
-pgbackups.manual_retention = 1000
-EOF
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVER_LOG" -w -t 120 start >/dev/null 2>&1) || {
-	tail -n 40 "$SERVER_LOG" >&2 || true
-	die "pg_ctl start failed"
-}
-STARTED=1
-POSTMASTER_PID=$(head -n 1 "$PGDATA/postmaster.pid")
-# the library the server loaded (a later make install does not change it)
-LIB_SO=$("$PG_CONFIG" --pkglibdir)/pgbackups.so
-LIB_AT_START="$LIB_SO of $(date -u -r "$LIB_SO" '+%Y-%m-%d %H:%M:%S UTC'), $(sha256sum "$LIB_SO" | cut -c1-12)"
-
-psql_db() {
-	local db=$1
-	shift
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b - a}'; }
-
-psql_db postgres -c "CREATE DATABASE catalog"
-psql_db catalog -c "CREATE EXTENSION pgbackups"
-for _ in $(seq 1 100); do
-	[ "$(q catalog "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'")" -ge 1 ] && break
-	sleep 0.1
-done
+bench_tmp pgb-perf
+bench_cluster 55699 "autovacuum = off"
+bench_catalog
 SERVER_VERSION=$(q postgres "SELECT version()")
 
 # ---------------------------------------------------------------- data -------
 
-n() { awk -v s="$SIZE_GB" -v b="$1" 'BEGIN{v = s * b + 0.5; if (v < 1) v = 1; printf "%d", v}'; }
 TARGET_BYTES=$(awk -v s="$SIZE_GB" 'BEGIN{printf "%d", s * 1073741824}')
-
-# run two psql sessions in parallel, each reading its SQL from a file
-parallel_sql() { # file1 file2
-	psql_db bench -f "$1" &
-	local p1=$!
-	psql_db bench -f "$2" &
-	local p2=$!
-	BGPIDS=("$p1" "$p2")
-	local rc=0
-	wait "$p1" || rc=1
-	wait "$p2" || rc=1
-	BGPIDS=()
-	[ "$rc" = 0 ] || die "data generation failed"
-}
-
-orders_sql() { # lo hi
-	cat <<EOF
-INSERT INTO public.orders
-SELECT i, (i * 7919) % 100000,
-       timestamptz '2020-01-01 00:00+00' + (i % 2000000) * interval '37 seconds',
-       round((random() * 10000)::numeric, 2),
-       (ARRAY['new','paid','shipped','delivered','returned'])[1 + i % 5],
-       'order ' || i || ' for customer ' || (i * 7919) % 100000 || ': ' || md5(i::text),
-       jsonb_build_object('sku', 'SKU-' || (i % 5000), 'qty', 1 + i % 17,
-                          'tags', jsonb_build_array('t' || i % 7, 'c' || i % 11),
-                          'price', round((random() * 1000)::numeric, 2), 'gift', i % 3 = 0,
-                          'addr', jsonb_build_object('city', 'City ' || i % 500,
-                                                     'zip', lpad((i % 99999)::text, 5, '0'))),
-       gen_random_uuid()
-  FROM generate_series($1::bigint, $2::bigint) i;
-EOF
-}
-
-small_tables_sql() { # count rows
-	cat <<EOF
-CREATE SCHEMA small;
-DO \$\$
-BEGIN
-    FOR t IN 1..$1 LOOP
-        EXECUTE format('CREATE TABLE small.t%s (id integer PRIMARY KEY, name text, qty integer,
-                            price numeric(10,2), updated_at timestamptz, props jsonb, token uuid)',
-                       lpad(t::text, 3, '0'));
-        EXECUTE format('INSERT INTO small.t%s
-                        SELECT i, %L || i, i %% 100, round((random() * 500)::numeric, 2),
-                               timestamptz ''2024-01-01 00:00+00'' - i * interval ''1 minute'',
-                               jsonb_build_object(''k'', i, ''table'', %s, ''flag'', i %% 2 = 0),
-                               gen_random_uuid()
-                          FROM generate_series(1, %s) i',
-                       lpad(t::text, 3, '0'), 'item of table ' || t || ' #', t, $2);
-    END LOOP;
-END
-\$\$;
-EOF
-}
-
-large_objects_sql() { # count: 256 kB each, even ids random bytes, odd ids repetitive text
-	cat <<EOF
-CREATE TABLE public.documents (id integer PRIMARY KEY, name text, content oid);
-INSERT INTO public.documents
-SELECT i, 'doc-' || i,
-       lo_from_bytea(0, CASE WHEN i % 2 = 0
-           THEN (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 256 + 0 * i) j)
-           ELSE substring(convert_to(repeat('document ' || i || ' line of compressible text. ', 8000), 'UTF8')
-                          FROM 1 FOR 262144) END)
-  FROM generate_series(1, $1) i;
-EOF
-}
 
 # "many": like bench/capture_bench.sh (orders, events, blobs, 200 small tables,
 # 200 large objects) plus customers with a foreign key from orders and
@@ -262,36 +77,10 @@ INSERT INTO public.customers
 SELECT i, 'customer ' || i, 'c' || i || '@example.com', (ARRAY['DE','FR','US','JP','BR'])[1 + i % 5],
        timestamptz '2019-01-01 00:00+00' + i * interval '5 minutes'
   FROM generate_series(0, 99999) i;
-CREATE TABLE public.orders (id bigint NOT NULL, customer_id integer, created_at timestamptz,
-    amount numeric(12,2), status text, note text, attrs jsonb, ref uuid);
-CREATE TABLE public.events (id bigint NOT NULL, ts timestamptz, level text, host text,
-    message text, duration_ms numeric);
-CREATE TABLE public.blobs (id integer NOT NULL, kind text, created_at timestamptz, data bytea);
 EOF
+	many_tables_sql | psql_db bench
 	orders_sql 1 "$ORDERS" >"$TMP/gen1.sql"
-	cat >"$TMP/gen2.sql" <<EOF
-INSERT INTO public.events
-SELECT i, timestamptz '2024-01-01 00:00+00' - i * interval '1 second',
-       (ARRAY['DEBUG','INFO','INFO','INFO','WARN','ERROR'])[1 + i % 6],
-       'web-' || lpad((i % 40)::text, 2, '0') || '.example.com',
-       'GET /api/v1/items/' || (i % 10000) || '?page=' || (i % 50) || ' status=' ||
-           (ARRAY[200,200,200,304,404,500])[1 + i % 6] ||
-           ' user_agent="Mozilla/5.0 (X11; Linux x86_64) bench/1.0" request_id=' || md5(i::text),
-       round((random() * 2000)::numeric, 3)
-  FROM generate_series(1, $EVENTS) i;
-INSERT INTO public.blobs
-SELECT i, 'random', now(),
-       gen_random_bytes(1024) || gen_random_bytes(1024) || gen_random_bytes(1024) || gen_random_bytes(1024)
-  FROM generate_series(1, $BR) i;
-INSERT INTO public.blobs
-SELECT $BR + i, 'text', now(),
-       convert_to(repeat('row ' || i || ' lorem ipsum dolor sit amet, consectetur; ', 120), 'UTF8')
-  FROM generate_series(1, $BT) i;
-INSERT INTO public.blobs
-SELECT $BR + $BT + i, 'hex', now(),
-       convert_to((SELECT string_agg(md5((i * 64 + j)::text), '') FROM generate_series(1, 64) j), 'UTF8')
-  FROM generate_series(1, $BH) i;
-EOF
+	events_blobs_sql "$EVENTS" "$BR" "$BT" "$BH" >"$TMP/gen2.sql"
 	parallel_sql "$TMP/gen1.sql" "$TMP/gen2.sql"
 	{
 		small_tables_sql 200 "$(n 1000)"
@@ -306,16 +95,7 @@ CREATE INDEX orders_created_idx ON public.orders (created_at);
 CREATE INDEX events_ts_idx ON public.events (ts);
 EOF
 	} | psql_db bench
-	local next=$((ORDERS + 1)) chunk size
-	chunk=$(n 100000)
-	[ "$chunk" -ge 1000 ] || chunk=1000
-	while :; do
-		size=$(q bench "SELECT pg_database_size('bench')")
-		[ "$size" -lt "$TARGET_BYTES" ] || break
-		log "  bench is $((size / 1048576)) MB < $((TARGET_BYTES / 1048576)) MB: $chunk more orders"
-		orders_sql "$next" $((next + chunk - 1)) | psql_db bench
-		next=$((next + chunk))
-	done
+	topup_orders $((ORDERS + 1))
 }
 
 events_log_sql() { # lo hi
@@ -438,26 +218,7 @@ nostats_db() { # db counts_file
 
 # ---------------------------------------------------------------- sampler ----
 
-start_poller() { # out client_regex server_regex
-	rm -f "$1" "$1.ready"
-	"$PYTHON" "$BENCH_DIR/perf_poller.py" "$1" "$POSTMASTER_PID" "$$" "$2" "$3" "$PGDATA" "$ARCHIVE_DIR" &
-	POLLER_PID=$!
-	for _ in $(seq 1 200); do
-		[ -e "$1.ready" ] && return 0
-		sleep 0.05
-	done
-	die "sampler did not start"
-}
-stop_poller() { # out
-	kill -TERM "$POLLER_PID" 2>/dev/null || true
-	wait "$POLLER_PID" 2>/dev/null || true
-	POLLER_PID=
-	[ -s "$1" ] || printf 'peak_main_anon_kb 0\n' >"$1"
-}
-pval() { awk -v k="$2" '$1 == k {print $2; f = 1} END {if (!f) print 0}' "$1"; }
-
 CLIENT_RE="^$PGBIN/(pg_dump|pg_restore|vacuumdb)( |\$)"
-SERVER_RE='^postgres: pgbackups (job|stream|restore)'
 
 # measure_client NAME 'shell command': sets M_WALL M_RC M_CPU M_MAIN M_BACK M_SPOOL M_STAGE M_MEM
 measure_client() {
@@ -804,7 +565,7 @@ report_shape() { # shape db_bytes gen_s data_summary load_before load_after meas
 		echo "cluster: shared_buffers 512MB, maintenance_work_mem 256MB, fsync off, wal_level minimal, autovacuum off"
 		echo "load average (/proc/loadavg) before the measurements: $5"
 		echo "load average (/proc/loadavg) after the measurements:  $6"
-		echo "other PostgreSQL postmasters on the machine: $(ps -eo pid=,args= | awk -v me="$POSTMASTER_PID" '$1 != me && $2 ~ /\/postgres$/ && $3 == "-D"' | wc -l)"
+		echo "other PostgreSQL postmasters on the machine: $(other_postmasters)"
 		echo "measurements took ${7}s"
 		echo
 		echo "data: pg_database_size('bench') = $2 bytes ($(($2 / 1048576)) MB), generated in ${3}s"

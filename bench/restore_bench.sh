@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/restore_bench.sh: pgbackups restore and copy versus pg_restore / pg_dump | pg_restore.
 #
-# Run as root.  One throwaway PostgreSQL 15 cluster under /tmp (socket in its
-# own directory, no TCP, started as postgres through runuser, as
-# bench/capture_bench.sh does).  Generates database "bench" (~350 MB of tables: customers,
+# Run as root.  One throwaway cluster of the server of PG_CONFIG under /tmp
+# (bench/lib.sh: socket in its own directory, no TCP, started as postgres
+# through runuser).  Generates database "bench" (~350 MB of tables: customers,
 # orders (large, FK to customers), order_lines (FK to orders), events, blobs,
 # 20 small tables; primary keys and secondary indexes), captures it with
 # pgbackups (gzip, parallel 2), then, each into a freshly created empty database:
@@ -14,7 +14,7 @@
 #   copy    a) pg_dump -Fc bench | pg_restore --no-owner --no-acl -d fresh3
 #   copy    b) pgbackups.copy('bench', 'fresh4', 'fresh4', parallel => 2)
 #
-# Memory: a poller samples /proc every 0.2 s (VmRSS and RssAnon) of
+# Memory: bench/perf_poller.py samples /proc every 0.2 s (VmRSS and RssAnon) of
 #   - pgbackups background workers of this cluster (cmdline "postgres: pgbackups job/restore/stream"),
 #   - all other non-auxiliary children of this postmaster (backends: COPY, index builds,
 #     including those connected to pgbackups' staging database),
@@ -23,125 +23,23 @@
 # Correctness: count(*) of every table equal in fresh1/fresh2/fresh5 and fresh3/fresh4
 # (and bench).  Results: bench/results/restore-<date>.md.
 #
-# Environment: PORT (default 55599), KEEP_TMP=1, PGBIN, SCALE (default 0.8: ~350 MB of tables),
+# Environment: PORT (default 55599), KEEP_TMP=1, PG_CONFIG (or PGBIN), SCALE (default 0.8: ~350 MB of tables),
 # SKIP_P4=1 skips the parallel 4 run.
 
 set -Eeuo pipefail
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SCALE=${SCALE:-0.8}
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
-RESULTS_DIR=$BENCH_DIR/results
-
-export PATH="$PGBIN:$PATH"
-export PGUSER=postgres PGDATABASE=postgres PGCONNECT_TIMEOUT=10
-unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGHOSTADDR || true
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "FATAL: $*"
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || die "run as root (the server runs as postgres through runuser)"
-id postgres >/dev/null 2>&1 || die "no postgres OS user"
-for b in initdb pg_ctl pg_dump pg_restore psql; do
-	[ -x "$PGBIN/$b" ] || die "$PGBIN/$b not found"
-done
-PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || die "python3 is needed for the memory poller"
-[ -x /usr/bin/time ] || apt-get install -y -q time >/dev/null || die "could not install package time"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_checks pg_dump pg_restore
 
 # ---------------------------------------------------------------- cluster ----
 
-# no "pgbackups" in the path: the poller matches command lines
-TMP=$(mktemp -d /tmp/pgb-rbench.XXXXXX)
-chmod 755 "$TMP"
-chown postgres:postgres "$TMP"
-PGDATA=$TMP/data
-SERVER_LOG=$TMP/server.log
-ARCHIVE_DIR=$TMP/archives
-mkdir -p "$ARCHIVE_DIR"
-chown postgres:postgres "$ARCHIVE_DIR"
-export PGHOST=$TMP
-STARTED=0
-POLLER_PID=
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$POLLER_PID" ]; then kill "$POLLER_PID" 2>/dev/null || true; fi
-	if [ "$STARTED" = 1 ]; then
-		log "stopping the benchmark cluster ($PGDATA)"
-		(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 stop >/dev/null 2>&1) ||
-			log "pg_ctl stop failed; see $SERVER_LOG"
-	fi
-	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-PORT=${PORT:-55599}
-while ss -ltnH 2>/dev/null | awk '{print $4}' | grep -qE "[:.]$PORT\$" || ls /tmp/.s.PGSQL."$PORT" >/dev/null 2>&1; do PORT=$((PORT + 1)); done
-export PGPORT=$PORT
-
-log "initdb $PGDATA (port $PGPORT)"
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres -E UTF8 \
-	--locale=C.UTF-8 --no-sync >"$TMP/initdb.log" 2>&1) || {
-	cat "$TMP/initdb.log" >&2
-	die "initdb failed"
-}
-cat >>"$PGDATA/postgresql.conf" <<EOF
-
-# bench/restore_bench.sh
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$TMP'
-shared_preload_libraries = 'pgbackups'
-max_worker_processes = 32
-max_connections = 60
-shared_buffers = 512MB
-maintenance_work_mem = 256MB
-work_mem = 16MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
-checkpoint_timeout = 30min
-max_wal_size = 8GB
-log_line_prefix = '%m [%p] %b %d '
-log_min_duration_statement = 1000
-lc_messages = 'C'
-timezone = 'UTC'
-pgbackups.storage_url = 'file://$ARCHIVE_DIR'
-pgbackups.max_workers = 12
-pgbackups.manual_retention = 1000
-EOF
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVER_LOG" -w -t 120 start >/dev/null 2>&1) || {
-	tail -n 40 "$SERVER_LOG" >&2 || true
-	die "pg_ctl start failed"
-}
-STARTED=1
-POSTMASTER_PID=$(head -n 1 "$PGDATA/postmaster.pid")
-
-psql_db() {
-	local db=$1
-	shift
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-
-psql_db postgres -c "CREATE DATABASE bench" -c "CREATE DATABASE catalog"
-psql_db catalog -c "CREATE EXTENSION pgbackups"
+bench_tmp pgb-rbench
+bench_cluster 55599 "log_min_duration_statement = 1000"
+psql_db postgres -c "CREATE DATABASE bench"
+bench_catalog
 [ "$(q catalog "SELECT count(*) FROM pg_proc WHERE proname IN ('restore', 'restore_from_url', 'copy') AND pronamespace = 'pgbackups'::regnamespace")" = 3 ] ||
 	die "pgbackups.restore/restore_from_url/copy missing from the installed extension"
-for _ in $(seq 1 100); do
-	[ "$(q catalog "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbackups scheduler'")" -ge 1 ] && break
-	sleep 0.1
-done
 
 # ---------------------------------------------------------------- data -------
 
@@ -222,8 +120,6 @@ VACUUM ANALYZE;
 CHECKPOINT;
 EOF
 GEN_T1=$(date +%s.%N)
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b - a}'; }
 GEN_S=$(elapsed "$GEN_T0" "$GEN_T1")
 DB_BYTES=$(q bench "SELECT pg_database_size('bench')")
 TABLE_BYTES=$(q bench "SELECT sum(pg_table_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname IN ('public', 'small')")
@@ -232,103 +128,10 @@ log "bench: $((DB_BYTES / 1048576)) MB (tables $((TABLE_BYTES / 1048576)) MB, in
 DATA_SUMMARY=$(q bench "SELECT '| ' || n.nspname || '.' || c.relname || ' | ' || c.reltuples::bigint || ' | ' || pg_size_pretty(pg_table_size(c.oid)) || ' | ' || pg_size_pretty(pg_indexes_size(c.oid)) || ' |'
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY pg_table_size(c.oid) DESC")
 
-# ---------------------------------------------------------------- poller -----
+# ---------------------------------------------------------------- sampler ----
 
-# poller.py OUT ROOT_PID CLIENT_REGEX: every 0.2 s, among the descendants of our
-# postmaster, sum VmRSS and RssAnon of (a) processes whose cmdline contains
-# "pgbackups" and (b) the other non-auxiliary processes (backends, other
-# bgworkers); and (c) processes anywhere whose cmdline matches CLIENT_REGEX
-# (pg_restore / pg_dump).  Writes the highest sums on SIGTERM.
-cat >"$TMP/poller.py" <<'EOF'
-import os, re, signal, sys, time
-out, root, client_re = sys.argv[1], int(sys.argv[2]), re.compile(sys.argv[3]) if sys.argv[3] else None
-aux = re.compile(r"^postgres: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|stats collector|archiver|pgbackups (scheduler|launcher))")
-worker = re.compile(r"^postgres: pgbackups ")
-me = os.getpid()
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-peak = {}
-names = {}
-samples = 0
-def status(pid):
-    v = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, rest = line.partition(":")
-            if k in ("RssAnon", "VmRSS"):
-                v[k] = int(rest.split()[0])
-    return v
-open(out + ".ready", "w").close()
-while True:
-    last = stop
-    snap = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if cmd:
-            snap[int(d)] = (cmd, ppid)
-    ours = {p for p, (c, pp) in snap.items() if pp == root}
-    sums = {}
-    for p, (c, pp) in snap.items():
-        if p in ours:
-            if aux.search(c):
-                continue
-            g = "pgbackups" if worker.search(c) else "backends"
-        elif client_re and client_re.search(c) and "poller.py" not in c:
-            g = "client"
-        else:
-            continue
-        try:
-            v = status(p)
-        except OSError:
-            continue
-        for k in ("VmRSS", "RssAnon"):
-            sums[(g, k)] = sums.get((g, k), 0) + v.get(k, 0)
-        names.setdefault(g, set()).add(re.sub(r"\d+", "N", c[:60]))
-    tot = {}
-    for (g, k), s in sums.items():
-        peak[(g, k)] = max(peak.get((g, k), 0), s)
-        tot[k] = tot.get(k, 0) + s
-    for k, s in tot.items():
-        peak[("total", k)] = max(peak.get(("total", k), 0), s)
-    samples += 1
-    if last:
-        break
-    time.sleep(0.2)
-with open(out, "w") as f:
-    f.write(f"samples {samples}\n")
-    for (g, k), s in sorted(peak.items()):
-        f.write(f"peak_{g}_{k} {s}\n")
-    for g, ns in sorted(names.items()):
-        f.write(f"names_{g} {'; '.join(sorted(ns))}\n")
-EOF
-
-start_poller() { # out client_regex
-	rm -f "$1" "$1.ready"
-	"$PYTHON" "$TMP/poller.py" "$1" "$POSTMASTER_PID" "$2" &
-	POLLER_PID=$!
-	for _ in $(seq 1 100); do
-		[ -e "$1.ready" ] && return 0
-		sleep 0.05
-	done
-	die "memory poller did not start"
-}
-stop_poller() {
-	kill -TERM "$POLLER_PID" 2>/dev/null || true
-	wait "$POLLER_PID" 2>/dev/null || true
-	POLLER_PID=
-}
-pval() { awk -v k="$2" '$1 == k {print $2; f = 1} END {if (!f) print 0}' "$1"; }
+# bench/perf_poller.py with --rss: group "main" is the client (pg_restore and
+# its -j workers, pg_dump) or the pgbackups workers, whichever the method runs
 mb() { awk -v k="$1" 'BEGIN{printf "%.0f", k / 1024}'; }
 
 COUNTS_SQL="SELECT table_schema || '.' || table_name || '=' || (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text
@@ -347,12 +150,13 @@ PROBLEMS=$TMP/problems.txt
 # record LABEL DB WALL CLIENT_MAXRSS_KB MEMFILE JOB_ID JOB_S
 record() {
 	local label=$1 db=$2 wall=$3 crss=$4 mem=$5 id=$6 job=$7
-	local c
+	local c main pgb=(0 0) client=(0 0)
 	c=$(counts "$db")
+	main=("$(pval "$mem" peak_main_rss_kb)" "$(pval "$mem" peak_main_anon_kb)")
+	if [ -n "$id" ]; then pgb=("${main[@]}"); else client=("${main[@]}"); fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$db" "$wall" "$job" "$crss" \
-		"$(pval "$mem" peak_pgbackups_VmRSS)" "$(pval "$mem" peak_pgbackups_RssAnon)" \
-		"$(pval "$mem" peak_backends_VmRSS)" "$(pval "$mem" peak_backends_RssAnon)" \
-		"$(pval "$mem" peak_client_VmRSS)" "$(pval "$mem" peak_client_RssAnon)" "$c" "$id" "$(pval "$mem" peak_total_RssAnon)" >>"$TMP/runs.tsv"
+		"${pgb[0]}" "${pgb[1]}" "$(pval "$mem" peak_backend_rss_kb)" "$(pval "$mem" peak_backend_anon_kb)" \
+		"${client[0]}" "${client[1]}" "$c" "$id" "$(pval "$mem" peak_total_anon_kb)" >>"$TMP/runs.tsv"
 	{
 		echo "--- $label -> $db: wall ${wall}s, job ${job}s, id ${id:--}, /usr/bin/time max RSS ${crss} kB, counts md5 $c, $(ntables "$db") tables, $(objs "$db"), load $(cut -d' ' -f1-3 /proc/loadavg)"
 		cat "$mem"
@@ -367,12 +171,12 @@ run_pgrestore() { # label db archive
 	local label=$1 db=$2 mem=$TMP/mem.$1
 	fresh "$db"
 	q postgres CHECKPOINT >/dev/null
-	start_poller "$mem" "^$PGBIN/pg_restore "
+	start_poller "$mem" "^$PGBIN/pg_restore( |\$)" "" --rss
 	local t0 t1 rc=0
 	t0=$(now)
 	/usr/bin/time -v -o "$TMP/time.$label" "$PGBIN/pg_restore" -j 2 --no-owner --no-acl -d "$db" "$3" 2>"$TMP/err.$label" || rc=$?
 	t1=$(now)
-	stop_poller
+	stop_poller "$mem"
 	[ "$rc" = 0 ] || echo "$label: pg_restore exit $rc: $(tail -n 5 "$TMP/err.$label")" >>"$PROBLEMS"
 	record "$label" "$db" "$(elapsed "$t0" "$t1")" "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$TMP/time.$label")" "$mem" "" "-"
 }
@@ -381,7 +185,7 @@ run_pgdump_pipe() { # label db
 	local label=$1 db=$2 mem=$TMP/mem.$1
 	fresh "$db"
 	q postgres CHECKPOINT >/dev/null
-	start_poller "$mem" "^$PGBIN/pg_(dump|restore) "
+	start_poller "$mem" "^$PGBIN/pg_(dump|restore)( |\$)" "" --rss
 	local t0 t1 rc=0
 	t0=$(now)
 	set +e
@@ -390,7 +194,7 @@ run_pgdump_pipe() { # label db
 	local st=("${PIPESTATUS[@]}")
 	set -e
 	t1=$(now)
-	stop_poller
+	stop_poller "$mem"
 	[ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] || echo "$label: exit ${st[*]}: $(tail -n 5 "$TMP/err.$label.dump" "$TMP/err.$label")" >>"$PROBLEMS"
 	local r1 r2
 	r1=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$TMP/time.$label.dump")
@@ -403,12 +207,12 @@ run_pgb() {
 	local label=$1 db=$2 table=$3 sql=$4 mem=$TMP/mem.$1 out=$TMP/out.$1
 	fresh "$db"
 	q postgres CHECKPOINT >/dev/null
-	start_poller "$mem" ""
+	start_poller "$mem" "" "$SERVER_RE" --rss
 	local t0 t1 rc=0
 	t0=$(now)
 	psql -X -q -At -v ON_ERROR_STOP=1 -d catalog >"$out" 2>&1 <<<"$sql" || rc=$?
 	t1=$(now)
-	stop_poller
+	stop_poller "$mem"
 	local id row status job
 	id=$(q catalog "SELECT id FROM pgbackups.$table WHERE target = '$db' ORDER BY num DESC LIMIT 1")
 	row=$(q catalog "SELECT status, coalesce(round(extract(epoch FROM finished_at - started_at)::numeric, 2)::text, '-') FROM pgbackups.$table WHERE id = '$id'")
@@ -431,7 +235,7 @@ run_pgb() {
 # ---------------------------------------------------------------- runs -------
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER_CLUSTERS=$(ps -eo pid=,args= | awk -v me="$POSTMASTER_PID" '$1 != me && $2 ~ /\/bin\/postgres$/' | wc -l)
+OTHER_CLUSTERS=$(other_postmasters)
 : >"$TMP/runs.tsv"
 : >"$TMP/logs.txt"
 

@@ -2,9 +2,9 @@
 # bench/s3_bench.sh: pgbackups capture and restore with S3 storage (s3rver on
 # loopback) versus file:// storage, in the same run.
 #
-# Run as root.  One throwaway PostgreSQL 15 cluster under /tmp (socket in its
-# own directory, no TCP, started as postgres through runuser, as the other
-# benchmarks do) and one s3rver (test/servers/s3rver.js, data directory on the
+# Run as root.  One throwaway cluster of the server of PG_CONFIG under /tmp
+# (bench/lib.sh, as the other benchmarks) and one s3rver
+# (test/servers/s3rver.js, data directory on the
 # same file system, 127.0.0.1, path style, SigV4 verified).  Generates database
 # "bench" (~SCALE x 350 MB: orders, events, 4 kB incompressible blobs, primary
 # keys), then RUNS times, interleaved:
@@ -20,11 +20,12 @@
 # two storages' objects of one run (the capture is deterministic only in
 # data, so sizes are compared, not hashes), row counts of every restore equal
 # to the source, and peak memory (sum of RssAnon, sampled every 0.2 s) of the
-# pgbackups background workers, of the other server processes, and of s3rver.
+# pgbackups background workers, of the other server processes, and of s3rver
+# (bench/perf_poller.py).
 # Results: bench/results/s3-<date>.md.
 #
 # Environment: SCALE (default 1), RUNS (default 3), PORT (default 55699),
-# KEEP_TMP=1, PGBIN, COMPRESSION (default gzip), PARALLEL (default 2).
+# KEEP_TMP=1, PG_CONFIG (or PGBIN), COMPRESSION (default gzip), PARALLEL (default 2).
 
 set -Eeuo pipefail
 
@@ -32,71 +33,23 @@ SCALE=${SCALE:-1}
 RUNS=${RUNS:-3}
 COMPRESSION=${COMPRESSION:-gzip}
 PARALLEL=${PARALLEL:-2}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
-RESULTS_DIR=$BENCH_DIR/results
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVERS_DIR=$REPO_DIR/test/servers
-PYTHON=/usr/bin/python3
-
-export PATH="$PGBIN:$PATH"
-export PGUSER=postgres PGDATABASE=postgres PGCONNECT_TIMEOUT=10
-unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGHOSTADDR || true
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "FATAL: $*"
-	exit 1
-}
-
-[ "$(id -u)" -eq 0 ] || die "run as root (the server runs as postgres through runuser)"
-id postgres >/dev/null 2>&1 || die "no postgres OS user"
-for b in initdb pg_ctl psql; do [ -x "$PGBIN/$b" ] || die "$PGBIN/$b not found"; done
-[ -x "$PYTHON" ] || die "$PYTHON is needed (memory poller)"
+bench_checks
 command -v node >/dev/null 2>&1 || die "node is needed (s3rver)"
 [ -d "$SERVERS_DIR/node_modules/@20minutes/s3rver" ] || die "run npm ci in $SERVERS_DIR (scripts/setup.sh does)"
 
 # ---------------------------------------------------------------- servers ----
 
-# no "pgbackups" in the path: the poller matches command lines
-TMP=$(mktemp -d /tmp/pgb-s3bench.XXXXXX)
-chmod 755 "$TMP"
-chown postgres:postgres "$TMP"
-PGDATA=$TMP/data
-SERVER_LOG=$TMP/server.log
-ARCHIVE_DIR=$TMP/archives
-mkdir -p "$ARCHIVE_DIR"
-chown postgres:postgres "$ARCHIVE_DIR"
-export PGHOST=$TMP
-STARTED=0
-POLLER_PID=
-S3_PID=
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$POLLER_PID" ]; then kill "$POLLER_PID" 2>/dev/null || true; fi
-	if [ -n "$S3_PID" ]; then
-		kill "$S3_PID" 2>/dev/null || true
-		wait "$S3_PID" 2>/dev/null || true
-	fi
-	if [ "$STARTED" = 1 ]; then
-		log "stopping the benchmark cluster ($PGDATA)"
-		(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 120 stop >/dev/null 2>&1) ||
-			log "pg_ctl stop failed; see $SERVER_LOG"
-	fi
-	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
+# s3rver first (the cluster's settings name its port), in the directory of
+# the cluster, stopped by the trap of bench/lib.sh (EXTRA_PIDS)
+bench_tmp pgb-s3bench
 S3_KEY=AKIAPGBBENCH00000001
 S3_SECRET=SECRETbench$RANDOM$RANDOM$RANDOM
 node "$SERVERS_DIR/s3rver.js" --dir "$TMP/s3" --address 127.0.0.1 --port 0 --bucket bench-bucket \
 	--access-key "$S3_KEY" --secret "$S3_SECRET" --ready-file "$TMP/s3.port" --silent >"$TMP/s3rver.log" 2>&1 &
 S3_PID=$!
+EXTRA_PIDS=("$S3_PID")
 for _ in $(seq 1 100); do
 	[ -s "$TMP/s3.port" ] && break
 	kill -0 "$S3_PID" 2>/dev/null || die "s3rver exited: $(cat "$TMP/s3rver.log")"
@@ -106,63 +59,13 @@ done
 S3_PORT=$(cat "$TMP/s3.port")
 log "s3rver on http://127.0.0.1:$S3_PORT (pid $S3_PID)"
 
-PORT=${PORT:-55699}
-while ss -ltnH 2>/dev/null | awk '{print $4}' | grep -qE "[:.]$PORT\$" || ls /tmp/.s.PGSQL."$PORT" >/dev/null 2>&1; do PORT=$((PORT + 1)); done
-export PGPORT=$PORT
-log "initdb $PGDATA (port $PGPORT)"
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres -E UTF8 \
-	--locale=C.UTF-8 --no-sync >"$TMP/initdb.log" 2>&1) || {
-	cat "$TMP/initdb.log" >&2
-	die "initdb failed"
-}
-cat >>"$PGDATA/postgresql.conf" <<EOF
-
-# bench/s3_bench.sh
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$TMP'
-shared_preload_libraries = 'pgbackups'
-max_worker_processes = 32
-max_connections = 60
-shared_buffers = 512MB
-maintenance_work_mem = 256MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
-checkpoint_timeout = 30min
-max_wal_size = 8GB
-log_line_prefix = '%m [%p] %b %d '
-lc_messages = 'C'
-timezone = 'UTC'
-pgbackups.storage_url = 'file://$ARCHIVE_DIR'
-pgbackups.max_workers = 12
-pgbackups.manual_retention = 1000
-pgbackups.s3_endpoint = 'http://127.0.0.1:$S3_PORT'
+bench_cluster 55699 "pgbackups.s3_endpoint = 'http://127.0.0.1:$S3_PORT'
 pgbackups.s3_uri_style = 'path'
 pgbackups.s3_region = 'us-east-1'
 pgbackups.s3_access_key_id = '$S3_KEY'
-pgbackups.s3_secret_access_key = '$S3_SECRET'
-EOF
-(cd "$TMP" && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVER_LOG" -w -t 120 start >/dev/null 2>&1) || {
-	tail -n 40 "$SERVER_LOG" >&2 || true
-	die "pg_ctl start failed"
-}
-STARTED=1
-POSTMASTER_PID=$(head -n 1 "$PGDATA/postmaster.pid")
-
-psql_db() {
-	local db=$1
-	shift
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b - a}'; }
-
-psql_db postgres -c "CREATE DATABASE bench" -c "CREATE DATABASE catalog"
-psql_db catalog -c "CREATE EXTENSION pgbackups"
+pgbackups.s3_secret_access_key = '$S3_SECRET'"
+psql_db postgres -c "CREATE DATABASE bench"
+bench_catalog
 [ "$(q catalog "SELECT count(*) FROM pg_proc WHERE proname = 'url' AND pronamespace = 'pgbackups'::regnamespace")" = 1 ] ||
 	die "the installed pgbackups has no url(): S3 storage is missing"
 
@@ -202,94 +105,11 @@ log "bench: $((DB_BYTES / 1048576)) MB in ${GEN_S}s"
 COUNTS_SQL="SELECT string_agg(t || '=' || c, ' ' ORDER BY t) FROM (SELECT 'orders' t, count(*) c FROM orders UNION ALL SELECT 'events', count(*) FROM events UNION ALL SELECT 'blobs', count(*) FROM blobs) s"
 SRC_COUNTS=$(q bench "$COUNTS_SQL")
 
-# ---------------------------------------------------------------- poller -----
+# ---------------------------------------------------------------- sampler ----
 
-# poller.py OUT POSTMASTER_PID S3_PID: every 0.2 s the sum of RssAnon of the
-# postmaster's children whose command line starts "postgres: pgbackups " (job,
-# stream, restore workers) and of its other non-auxiliary children, and
-# s3rver's; the highest sums on SIGTERM (kB).
-cat >"$TMP/poller.py" <<'EOF'
-import os, re, signal, sys, time
-out, root, s3 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-aux = re.compile(r"^postgres: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|pgbackups (scheduler|launcher))")
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-peak = {"pgbackups": 0, "backends": 0, "s3rver": 0}
-cpu = {}  # (group, pid) -> (start ticks, latest ticks): CPU used while sampled
-hz = os.sysconf("SC_CLK_TCK")
-open(out + ".ready", "w").close()
-def ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return int(v[11]) + int(v[12])
-def rss_anon(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return 0
-first = True
-while True:
-    last = stop
-    sums = {"pgbackups": 0, "backends": 0, "s3rver": 0}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        pid = int(d)
-        try:
-            if pid == s3:
-                sums["s3rver"] += rss_anon(pid)
-                t = ticks(pid)
-                cpu[("s3rver", pid)] = (cpu.get(("s3rver", pid), (t, t))[0], t)
-                continue
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != root:
-                continue
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-            if aux.search(cmd):
-                continue
-            g = "pgbackups" if cmd.startswith("postgres: pgbackups ") else "backends"
-            sums[g] += rss_anon(pid)
-            t = ticks(pid)
-            # CPU used since the poller started: processes already there at the
-            # first sample count from then, later ones from their start
-            cpu[(g, pid)] = (cpu.get((g, pid), (t if first else 0, t))[0], t)
-        except (OSError, ValueError, IndexError):
-            continue
-    for k, v in sums.items():
-        peak[k] = max(peak[k], v)
-    first = False
-    if last:
-        break
-    time.sleep(0.2)
-with open(out, "w") as f:
-    for k, v in peak.items():
-        f.write(f"{k} {v}\n")
-    for g in ("pgbackups", "backends", "s3rver"):
-        used = sum(b - a for (gg, _), (a, b) in cpu.items() if gg == g)
-        f.write(f"cpu_{g} {used / hz:.2f}\n")
-EOF
-start_poller() {
-	rm -f "$1" "$1.ready"
-	"$PYTHON" "$TMP/poller.py" "$1" "$POSTMASTER_PID" "$S3_PID" &
-	POLLER_PID=$!
-	for _ in $(seq 1 100); do
-		[ -e "$1.ready" ] && return 0
-		sleep 0.05
-	done
-	die "memory poller did not start"
-}
-stop_poller() {
-	kill -TERM "$POLLER_PID" 2>/dev/null || true
-	wait "$POLLER_PID" 2>/dev/null || true
-	POLLER_PID=
-}
-pval() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
+# bench/perf_poller.py: main = the pgbackups workers, backend = the other
+# server processes, s3rver its own group (RssAnon kB, CPU s while sampled)
+start_s3_poller() { start_poller "$1" "" "$SERVER_RE" --extra s3rver "$S3_PID"; }
 
 storage() { # file | s3
 	local url
@@ -311,8 +131,8 @@ PROBLEMS=$TMP/problems.txt
 # record CASE RUN WALL JOB_S SIZE MEMFILE NOTE
 record() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
-		"$(pval "$6" pgbackups)" "$(pval "$6" backends)" "$(pval "$6" s3rver)" "$7" \
-		"$(pval "$6" cpu_pgbackups)" "$(pval "$6" cpu_backends)" "$(pval "$6" cpu_s3rver)" >>"$RUNS_TSV"
+		"$(pval "$6" peak_main_anon_kb)" "$(pval "$6" peak_backend_anon_kb)" "$(pval "$6" peak_s3rver_anon_kb)" "$7" \
+		"$(pval "$6" cpu_main_s)" "$(pval "$6" cpu_backend_s)" "$(pval "$6" cpu_s3rver_s)" >>"$RUNS_TSV"
 	log "  $1 run $2: ${3}s (job ${4}s) $7"
 }
 
@@ -320,12 +140,12 @@ capture() { # kind run
 	local kind=$1 run=$2 mem=$TMP/mem.cap.$1.$2 t0 t1 id
 	storage "$kind"
 	q postgres CHECKPOINT >/dev/null
-	start_poller "$mem"
+	start_s3_poller "$mem"
 	t0=$(now)
 	id=$(q catalog "SELECT pgbackups.capture(database => 'bench', compression => '$COMPRESSION', parallel => $PARALLEL, wait => true)" 2>"$TMP/err") ||
 		{ echo "capture $kind run $run: $(cat "$TMP/err")" >>"$PROBLEMS"; }
 	t1=$(now)
-	stop_poller
+	stop_poller "$mem"
 	[ -n "$id" ] || return 0
 	record "capture-$kind" "$run" "$(elapsed "$t0" "$t1")" \
 		"$(q catalog "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 2) FROM pgbackups.backups WHERE id = '$id'")" \
@@ -337,12 +157,12 @@ restore() { # kind run id
 	local kind=$1 run=$2 id=$3 db=r_$1_$2 mem=$TMP/mem.res.$1.$2 t0 t1 rid c
 	psql_db postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 	q postgres CHECKPOINT >/dev/null
-	start_poller "$mem"
+	start_s3_poller "$mem"
 	t0=$(now)
 	rid=$(q catalog "SELECT pgbackups.restore('$id', target => '$db', confirm => '$db', parallel => $PARALLEL, wait => true)" 2>"$TMP/err") ||
 		{ echo "restore $kind run $run: $(cat "$TMP/err")" >>"$PROBLEMS"; }
 	t1=$(now)
-	stop_poller
+	stop_poller "$mem"
 	[ -n "$rid" ] || return 0
 	c=$(q "$db" "$COUNTS_SQL")
 	[ "$c" = "$SRC_COUNTS" ] || echo "restore $kind run $run: counts [$c], source [$SRC_COUNTS]" >>"$PROBLEMS"
@@ -412,7 +232,7 @@ EOF
 	echo "bench/s3_bench.sh: SCALE=$SCALE RUNS=$RUNS, compression $COMPRESSION, parallel $PARALLEL; database bench $((DB_BYTES / 1048576)) MB"
 	echo "(orders $ORDERS, events $EVENTS, blobs $BLOBS x 4 kB random); s3rver 5 on 127.0.0.1 (path style, SigV4 verified,"
 	echo "data on the same file system as file:// storage), default s3_part_size (16 MB) and s3_upload_concurrency (4);"
-	echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo); pgbackups $(q catalog "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'") (installed $(date -u -r "$("$PGBIN/pg_config" --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)/pgbackups.so" +%H:%MZ 2>/dev/null || echo '?'); this script at $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'));"
+	echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo); pgbackups $(q catalog "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'") (installed $(date -u -r "$("$PG_CONFIG" --pkglibdir)/pgbackups.so" +%H:%MZ 2>/dev/null || echo '?'); this script at $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'));"
 	echo "runs interleaved (odd runs file first, even runs S3 first); $S3_OBJECTS objects in s3rver at the end."
 	echo
 	cat "$TMP/report.md"
