@@ -101,6 +101,21 @@ check_eq "they started in the order they were recorded" "$(awk '{print $5}' <<<"
 overlaps=$(awk 'NR > 1 && ($1 " " $2) < prev { n++ } { prev = $3 " " $4 } END { print n + 0 }' <<<"$runs")
 check_eq "never two captures of app at once (each started after the previous finished)" "$overlaps" 0
 
+# stopped_transfer KIND TABLE TARGET LIMIT BEFORE CALL: CALL (a restore or copy
+# into TARGET) fails with 57014 after max_job_time (LIMIT as the message
+# shows it), is recorded so, leaves no staging database and TARGET as BEFORE
+stopped_transfer() {
+	local kind=$1 table=$2 target=$3 limit=$4 before=$5 call=$6 id
+	try_sql catalog "SELECT $call"
+	id=$(q catalog "SELECT max(id) FROM pgbackups.$table")
+	check_eq "a $kind past max_job_time fails with 57014" "$TRY_STATE" 57014
+	check "its message names the setting ($TRY_MSG)" grep -q "$kind $id ran longer than pgbackups.max_job_time ($limit)" <<<"$TRY_MSG"
+	check_eq "the $kind is recorded failed with 57014" "$(job_field catalog "$id" "status || ' ' || error_code")" "failed 57014"
+	wait_for postgres "SELECT count(*) = 0 FROM pg_database WHERE $(staging_match "$id")" 30
+	check_eq "no staging database is left" "$(q postgres "SELECT count(*) FROM pg_database WHERE $(staging_match "$id")")" 0
+	check_eq "the $kind's target is as it was" "$(db_fingerprint "$target")" "$before"
+}
+
 # ---- 2. pgbackups.max_job_time ----------------------------------------------------------
 log "--- 2. max_job_time"
 set_conf pgbackups.max_job_time 2000
@@ -123,14 +138,7 @@ check_eq "the lock holder was left alone" "$(q app "SELECT count(*) FROM pg_lock
 q postgres "CREATE DATABASE ctarget" >/dev/null
 q ctarget "CREATE TABLE keep AS SELECT 42 AS answer" >/dev/null
 before_ctarget=$(db_fingerprint ctarget)
-try_sql catalog "SELECT pgbackups.copy('app', 'ctarget', confirm => 'ctarget', wait => true)"
-C2=$(q catalog "SELECT max(id) FROM pgbackups.copies")
-check_eq "a copy blocked past max_job_time fails with 57014" "$TRY_STATE" 57014
-check "its message names the setting ($TRY_MSG)" grep -q "copy $C2 ran longer than pgbackups.max_job_time (2s)" <<<"$TRY_MSG"
-check_eq "the copy is recorded failed with 57014" "$(job_field catalog "$C2" "status || ' ' || error_code")" "failed 57014"
-wait_for postgres "SELECT count(*) = 0 FROM pg_database WHERE $(staging_match "$C2")" 30
-check_eq "no staging database is left" "$(q postgres "SELECT count(*) FROM pg_database WHERE $(staging_match "$C2")")" 0
-check_eq "the copy's target is as it was" "$(db_fingerprint ctarget)" "$before_ctarget"
+stopped_transfer copy copies ctarget 2s "$before_ctarget" "pgbackups.copy('app', 'ctarget', confirm => 'ctarget', wait => true)"
 check_eq "no temporary archive is left" "$(find "$PGDATA/pgbackups_tmp" -type f 2>/dev/null | wc -l)" 0
 release_lock
 
@@ -139,14 +147,7 @@ set_conf pgbackups.max_job_time 1
 q postgres "CREATE DATABASE rtarget" >/dev/null
 q rtarget "CREATE TABLE keep AS SELECT 7 AS answer" >/dev/null
 before_rtarget=$(db_fingerprint rtarget)
-try_sql catalog "SELECT pgbackups.restore('$B1', target => 'rtarget', confirm => 'rtarget', wait => true)"
-R1=$(q catalog "SELECT max(id) FROM pgbackups.restores")
-check_eq "a restore past max_job_time fails with 57014" "$TRY_STATE" 57014
-check "its message names the setting ($TRY_MSG)" grep -q "restore $R1 ran longer than pgbackups.max_job_time (1ms)" <<<"$TRY_MSG"
-check_eq "the restore is recorded failed with 57014" "$(job_field catalog "$R1" "status || ' ' || error_code")" "failed 57014"
-wait_for postgres "SELECT count(*) = 0 FROM pg_database WHERE $(staging_match "$R1")" 30
-check_eq "no staging database is left" "$(q postgres "SELECT count(*) FROM pg_database WHERE $(staging_match "$R1")")" 0
-check_eq "the restore's target is as it was" "$(db_fingerprint rtarget)" "$before_rtarget"
+stopped_transfer restore restores rtarget 1ms "$before_rtarget" "pgbackups.restore('$B1', target => 'rtarget', confirm => 'rtarget', wait => true)"
 set_conf pgbackups.max_job_time 0
 try_sql catalog "SELECT pgbackups.restore('$B1', target => 'rtarget', confirm => 'rtarget', wait => true)"
 check_eq "with no limit, the same restore completes" "$TRY_STATE $(job_field catalog "$TRY_OUT" status)" "OK completed"
