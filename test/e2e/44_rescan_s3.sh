@@ -10,8 +10,9 @@
 # capture gets b005.  Then the crash window on S3: with
 # pgbackups.debug_fault = after_archive the job worker is killed (-9) after
 # its archive is uploaded, before its manifest: failed after the restart,
-# never completed, not imported by rescan(); storage_check() names the
-# orphan under the decoded database name; storage_cleanup(older_than => '0',
+# never completed, its archive removed by the reconciliation.  An archive
+# put back at that key without manifest (b005's bytes): not imported by
+# rescan(); storage_check() names the orphan under the decoded database name; storage_cleanup(older_than => '0',
 # dry_run => false) deletes it (boto3 no longer finds it) and nothing else.
 # As a role without pgbackups_admin rescan() is 42501; storage_check() and
 # storage_cleanup() are 42501 for it and for an operator.
@@ -124,6 +125,13 @@ else
 	fail "$id is not failed 60 s after kill -9: $(describe_backup "$WEIRD" "$id")"
 fi
 check "list() does not show it completed" grep -q -i failed <<<"$(w "SELECT l FROM pgbackups.list() l WHERE l LIKE '$id %'")"
+deadline=$((SECONDS + 30))
+until [ "$(s3cli head "$key" 2>&1)" = missing ] || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
+check_eq "the reconciliation removed its archive, which has no manifest (boto3)" "$(s3cli head "$key" 2>&1)" missing
+# an archive without manifest for the checks below: b005's bytes under the key
+b5=$(backup_field "$WEIRD" b005 location)
+s3cli get "${b5#"s3://$S3_BUCKET/"}" "$TESTDIR/orphan.dump"
+s3cli put "$key" "$TESTDIR/orphan.dump"
 check_eq "rescan() does not import it" "$(w "SELECT count(*) FROM pgbackups.rescan() WHERE id = '$id'")" 0
 check_eq "storage_check() reports the orphan under the database's name" \
 	"$(w "SELECT string_agg(finding || '|' || database || '|' || id || '|' || url, ',') FROM pgbackups.storage_check() WHERE finding <> 'database'")" \
