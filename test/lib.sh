@@ -6,6 +6,7 @@
 #   psql_db DB [args]        psql on DB, ON_ERROR_STOP, no psqlrc
 #   q DB SQL                 one unaligned, tuples-only result
 #   wait_for DB SQL [secs]   poll SQL until it returns t (default 30 s)
+#   wait_cmd SECS CMD...     run CMD until it succeeds (every 0.2 s, at most SECS)
 #   restart_cluster [mode]   pg_ctl restart (default -m fast)
 #   stop_cluster             pg_ctl stop of the cluster this script started
 #   bg_psql VAR DB SQL       run psql in the background, its PID into VAR
@@ -159,6 +160,16 @@ wait_for() {
 		out=$(q "$db" "$sql" 2>/dev/null || true)
 		[ "$out" = t ] && return 0
 		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.2
+	done
+}
+
+# wait_cmd SECS CMD...: run CMD every 0.2 s until it succeeds (true) or SECS pass
+wait_cmd() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
 		sleep 0.2
 	done
 }

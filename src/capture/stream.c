@@ -204,6 +204,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 	PgbSpool   *spool;
 	PgbCompressor *comp;
 	char	   *sql;
+	bool		fault_passed = false;
 
 	conn = pgb_pq_connect(sh->conninfo);
 	sql = psprintf("SET client_encoding = '%s'; "
@@ -235,9 +236,15 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 		p->stream = stream;
 		pg_write_barrier();
 		p->done = true;
-		if (stream == 0)
+		if (stream == 0 && !fault_passed)
+		{
 			pgb_debug_fault("streams"); /* tests: the leader's first part */
+			fault_passed = true;
+		}
 	}
+	/* the helpers may have taken every part before the leader got one */
+	if (stream == 0 && !fault_passed)
+		pgb_debug_fault("streams");
 	pgb_spool_close(spool);
 	pgb_pq_command(conn, "COMMIT");
 	pgb_pq_disconnect(conn);

@@ -125,9 +125,8 @@ else
 	fail "$id is not failed 60 s after kill -9: $(describe_backup "$WEIRD" "$id")"
 fi
 check "list() does not show it completed" grep -q -i failed <<<"$(w "SELECT l FROM pgbackups.list() l WHERE l LIKE '$id %'")"
-deadline=$((SECONDS + 30))
-until [ "$(s3cli head "$key" 2>&1)" = missing ] || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
-check_eq "the reconciliation removed its archive, which has no manifest (boto3)" "$(s3cli head "$key" 2>&1)" missing
+s3_missing() { [ "$(s3cli head "$1" 2>&1)" = missing ]; }
+check "the reconciliation removed its archive, which has no manifest (boto3)" wait_cmd 30 s3_missing "$key"
 # an archive without manifest for the checks below: b005's bytes under the key
 b5=$(backup_field "$WEIRD" b005 location)
 s3cli get "${b5#"s3://$S3_BUCKET/"}" "$TESTDIR/orphan.dump"

@@ -88,9 +88,7 @@ fi
 line=$(q app "SELECT l FROM pgbackups.list() l WHERE l LIKE 'b003 %'")
 log "list() after the crash: $line"
 check "list() does not show it completed" grep -q -i failed <<<"$line"
-deadline=$((SECONDS + 30))
-while [ -e "$arch" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-check "the reconciliation removed its archive, which has no manifest" test ! -e "$arch"
+check "the reconciliation removed its archive, which has no manifest" wait_cmd 30 test ! -e "$arch"
 check "... and logged it" grep -q "removed archive .*b003-.* it has no manifest" "$SERVER_LOG"
 # an archive without manifest for the checks below: b001's bytes under b003's name
 cp "$(archive_path app b001)" "$arch"

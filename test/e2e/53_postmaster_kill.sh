@@ -99,15 +99,6 @@ naming_cluster() {
 	ps -e -o pid=,args= | CLUSTER_DIR="$TESTDIR" awk 'index($0, ENVIRON["CLUSTER_DIR"]) { print }'
 }
 pg_dump_child() { ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '$2 ~ /pg_dump$/ { print $1; exit }'; }
-# wait_cmd SECS CMD...: run CMD every 0.2 s until it succeeds (true) or SECS pass
-wait_cmd() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.2
-	done
-}
 parts_done() { sed -n 's/^parts=//p' < <(reqlog parts --since "$mark"); }
 some_part_done() { [ "$(parts_done)" -ge 1 ] 2>/dev/null; }
 

@@ -83,15 +83,6 @@ catalog_files() {
 storage_matches_catalog() { [ "$(storage_files)" = "$(catalog_files)" ]; }
 tmp_files() { [ -d "$TMPFILES" ] && find "$TMPFILES" -type f | sort || true; }
 no_tmp_files() { [ -z "$(tmp_files)" ]; }
-# wait_cmd SECS CMD...: until CMD succeeds, polled every 0.2 s
-wait_cmd() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.2
-	done
-}
 digests() { [ -d "$CATDIR" ] && (cd "$CATDIR" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) || true; }
 # unchanged_since FILE: every file listed in FILE (sha256sum output) still has its digest
 unchanged_since() { [ ! -s "$1" ] || (cd "$CATDIR" && sha256sum --quiet -c "$1" >/dev/null 2>&1); }
