@@ -219,6 +219,21 @@ resolve_stored(const char *backup)
 }
 
 /*
+ * catalog_conn
+ *		The connection to the catalog, reopened if a quiet log line closed
+ *		it; a cancel or shutdown that arrived meanwhile is raised first (a
+ *		log line swallows its error).
+ */
+static PGconn *
+catalog_conn(void)
+{
+	pgb_pq_check_interrupts();
+	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
+		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
+	return rcat.conn;
+}
+
+/*
  * check_staging_space
  *		Before the staging database of a restore or copy into target is
  *		created: room for need bytes (the source's size; 0 = unknown) in
@@ -237,7 +252,7 @@ check_staging_space(const char *target, int64 need)
 		tlog("free disk space not checked: the size of the source database is not known");
 		return;
 	}
-	res = pgb_pq_exec_params(rcat.conn,
+	res = pgb_pq_exec_params(catalog_conn(),
 							 "SELECT dattablespace FROM pg_catalog.pg_database WHERE datname = $1",
 							 1, params, PGRES_TUPLES_OK);
 	dir = pgb_database_dir_for_tablespace(PQntuples(res) == 1 ?
@@ -261,7 +276,7 @@ backup_source_size(const char *backup)
 
 	if (backup == NULL || strstr(backup, "::") != NULL)
 		return 0;
-	res = pgb_pq_exec_params(rcat.conn,
+	res = pgb_pq_exec_params(catalog_conn(),
 							 "SELECT source_size FROM pgbackups.backups WHERE id = $1",
 							 1, params, PGRES_TUPLES_OK);
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
