@@ -288,10 +288,7 @@ pgb_compression_parts_trailer(PgbCompression alg, int nparts,
 	adler = checks[0];
 	for (i = 1; i < nparts; i++)
 		adler = pgb_gzip_adler32_combine(adler, checks[i], lens[i]);
-	out[0] = (char) ((adler >> 24) & 0xFF);
-	out[1] = (char) ((adler >> 16) & 0xFF);
-	out[2] = (char) ((adler >> 8) & 0xFF);
-	out[3] = (char) (adler & 0xFF);
+	pgb_put_adler32(out, adler);
 	return 4;
 }
 

@@ -130,12 +130,8 @@ gzip_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 			n = 0;				/* no output yet: the header waits for it */
 		if (trailer && rc == Z_STREAM_END && s->zs.avail_out >= 4)
 		{
-			uint32		a = c->part_check;
-
-			c->out[n++] = (char) ((a >> 24) & 0xFF);
-			c->out[n++] = (char) ((a >> 16) & 0xFF);
-			c->out[n++] = (char) ((a >> 8) & 0xFF);
-			c->out[n++] = (char) (a & 0xFF);
+			pgb_put_adler32(c->out + n, c->part_check);
+			n += 4;
 			trailer = false;
 		}
 		pgb_compress_emit(c, c->out, n);
@@ -143,12 +139,8 @@ gzip_compress(PgbCompressor *c, const char *data, size_t len, bool finish)
 	if (trailer)
 	{
 		char		t[4];
-		uint32		a = c->part_check;
 
-		t[0] = (char) ((a >> 24) & 0xFF);
-		t[1] = (char) ((a >> 16) & 0xFF);
-		t[2] = (char) ((a >> 8) & 0xFF);
-		t[3] = (char) (a & 0xFF);
+		pgb_put_adler32(t, c->part_check);
 		pgb_compress_emit(c, t, 4);
 	}
 }

@@ -83,6 +83,16 @@ struct PgbCompressOps
 	void		(*d_release) (PgbDecompressor *d);
 };
 
+/* a zlib stream's Adler-32 trailer: 4 bytes, most significant first */
+static inline void
+pgb_put_adler32(char *out, uint32 adler)
+{
+	out[0] = (char) ((adler >> 24) & 0xFF);
+	out[1] = (char) ((adler >> 16) & 0xFF);
+	out[2] = (char) ((adler >> 8) & 0xFF);
+	out[3] = (char) (adler & 0xFF);
+}
+
 /* compress_gzip.c: zlib's adler32_combine, for the trailer of a gzip item in parts */
 extern uint32 pgb_gzip_adler32_combine(uint32 a, uint32 b, uint64 blen);
 
