@@ -2,7 +2,7 @@
 
 EXTENSION = pgbackups
 MODULE_big = pgbackups
-DATA = pgbackups--1.0.0.sql pgbackups--1.0.0--1.1.0.sql pgbackups--1.1.0--1.2.0.sql pgbackups--1.2.0--1.3.0.sql pgbackups--1.3.0--1.4.0.sql pgbackups--1.4.0--1.5.0.sql pgbackups--1.5.0--1.6.0.sql
+DATA = pgbackups--1.0.0.sql pgbackups--1.0.0--1.1.0.sql pgbackups--1.1.0--1.2.0.sql pgbackups--1.2.0--1.3.0.sql pgbackups--1.3.0--1.4.0.sql pgbackups--1.4.0--1.5.0.sql pgbackups--1.5.0--1.6.0.sql pgbackups--1.6.0--1.7.0.sql
 PGFILEDESC = "pgbackups - Heroku PGBackups inside PostgreSQL"
 
 # one folder per subsystem under src/ (each has a README.md); headers are

@@ -49,7 +49,7 @@ typedef struct PgbTransferRecord
 typedef struct PgbCaptureResult PgbCaptureResult;
 
 /* the catalog version this library writes (the control file's default_version) */
-#define PGB_CATALOG_VERSION "1.6.0"
+#define PGB_CATALOG_VERSION "1.7.0"
 
 extern char *pgb_catalog_extension_version(void);
 extern char *pgb_catalog_storage_prefix(void);

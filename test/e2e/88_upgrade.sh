@@ -26,7 +26,7 @@ check "the scheduler warned about the old catalog" \
 check_eq "no row was written into the old catalog" "$(q old "SELECT count(*) FROM pgbackups.backups")" 0
 
 LATEST=$(q postgres "SELECT default_version FROM pg_available_extensions WHERE name = 'pgbackups'")
-# 1.0.0 -> 1.1.0 -> 1.2.0 -> 1.3.0 -> 1.4.0 -> 1.5.0 -> 1.6.0 in one database
+# 1.0.0 -> 1.1.0 -> ... -> 1.7.0 in one database
 q postgres "CREATE DATABASE steps" >/dev/null
 q steps "CREATE EXTENSION pgbackups VERSION '1.0.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.1.0'" >/dev/null
@@ -35,6 +35,7 @@ q steps "ALTER EXTENSION pgbackups UPDATE TO '1.3.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.4.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.5.0'" >/dev/null
 q steps "ALTER EXTENSION pgbackups UPDATE TO '1.6.0'" >/dev/null
+q steps "ALTER EXTENSION pgbackups UPDATE TO '1.7.0'" >/dev/null
 check_eq "steps is at the newest version" "$(q steps "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" "$LATEST"
 q old "ALTER EXTENSION pgbackups UPDATE" >/dev/null
 check_eq "old is at the newest version" "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'")" "$LATEST"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # 96_upgrade_live: ALTER EXTENSION pgbackups UPDATE from every released
-# version (1.0.0 ... 1.5.0) with live state, one database per version.
+# version (1.0.0 ... 1.6.0) with live state, one database per version.
 #   Only the current library is installed, and it refuses every job of a
 #   catalog older than itself (55000): so the old version's SQL API is
 #   probed first (what it refuses is a counted skip, with the reason), and
@@ -127,7 +127,7 @@ dead_pid() {
 rows_of() { q "$1" "SELECT count(*) || ':' || sum(id) FROM t"; }
 
 DAY=10
-for V in 1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0; do
+for V in 1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0 1.6.0; do
 	D=u${V//./}
 	DAY=$((DAY + 1))
 	DAYTS=2026-02-$DAY
