@@ -41,6 +41,8 @@ struct PgbArchiveReader
 	size_t		memlen;
 	PgbReadSource *src;
 	uint64		pos;
+	uint64		chunks_end;		/* pgb_reader_seek_part: where the part's
+								 * chunks end, 0: at the terminator */
 	PgbArchive ar;
 	bool		have_toc;
 	int		   *byid;			/* TOC indexes in dump id order */
@@ -532,11 +534,44 @@ pgb_reader_seek_block(PgbArchiveReader *r, PgbTocEntry *te, int *blktype)
 	else if (te->data_pos > r->memlen)
 		reader_fail(r, "data offset beyond the end of the archive");
 	r->pos = te->data_pos;
+	r->chunks_end = 0;
 	if (!pgb_reader_next_block(r, blktype, &found))
 		reader_fail(r, psprintf("could not find block ID %d in archive", te->dump_id));
 	if (found != te)
 		reader_fail(r, psprintf("found unexpected block ID (%d) when reading data -- expected %d",
 								found->dump_id, te->dump_id));
+}
+
+/*
+ * pgb_reader_seek_part
+ *		Position at a part of te's data block: the chunks from byte start to
+ *		byte end (0: to the terminator) of the block's chunk sequence, both
+ *		counted from its first chunk's length word.  pgb_reader_next_chunk
+ *		then returns false at end, which must be a chunk boundary.
+ */
+void
+pgb_reader_seek_part(PgbArchiveReader *r, PgbTocEntry *te, uint64 start, uint64 end,
+					 int *blktype)
+{
+	uint64		base;
+
+	pgb_reader_seek_block(r, te, blktype);
+	base = r->pos;
+	if (end != 0 && end <= start)
+		reader_fail(r, "empty part of a data block");
+	if (start > 0)
+	{
+		if (base + start > (uint64) PG_INT64_MAX ||
+			(r->mem && start > r->memlen - base) ||
+			(r->src && r->src->size >= 0 && base + start > (uint64) r->src->size))
+			reader_fail(r, "part offset beyond the end of the archive");
+		if (r->fp && fseeko(r->fp, (off_t) (base + start), SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not seek in archive: %m")));
+		r->pos = base + start;
+	}
+	r->chunks_end = end != 0 ? base + end : 0;
 }
 
 uint64
@@ -582,12 +617,25 @@ pgb_reader_next_blob(PgbArchiveReader *r, Oid *oid)
 bool
 pgb_reader_next_chunk(PgbArchiveReader *r, StringInfo buf)
 {
-	int			len = read_int(r);
+	int			len;
 
+	if (r->chunks_end != 0 && r->pos >= r->chunks_end)
+	{
+		if (r->pos != r->chunks_end)
+			reader_fail(r, "a part of a data block does not end at a chunk boundary");
+		r->chunks_end = 0;
+		return false;
+	}
+	len = read_int(r);
+
+	if (len == 0 && r->chunks_end != 0)
+		reader_fail(r, "a part of a data block ends beyond the block");
 	if (len == 0)
 		return false;
 	if (len < 0)
 		reader_fail(r, psprintf("invalid chunk length %d", len));
+	if (r->chunks_end != 0 && (uint64) len > r->chunks_end - r->pos)
+		reader_fail(r, "a part of a data block does not end at a chunk boundary");
 	if (r->mem && (uint64) len > r->memlen - r->pos)
 		reader_fail(r, "unexpected end of file inside a data chunk");
 	resetStringInfo(buf);

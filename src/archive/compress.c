@@ -353,8 +353,59 @@ pgb_decompressor_begin(PgbDecompressor *d, PgbByteSink sink, void *arg)
 	d->produced = 0;
 	d->finished = false;
 	d->started = false;
+	d->in_parts = false;
+	d->part_first = d->part_last = true;
+	memset(&d->part, 0, sizeof(d->part));
 	if (d->ops->d_begin)
 		d->ops->d_begin(d);
+}
+
+void
+pgb_decompressor_begin_part(PgbDecompressor *d, PgbByteSink sink, void *arg,
+							bool first, bool last)
+{
+	d->sink = sink;
+	d->arg = arg;
+	d->produced = 0;
+	d->finished = false;
+	d->started = false;
+	d->in_parts = !(first && last);
+	d->part_first = first;
+	d->part_last = last;
+	memset(&d->part, 0, sizeof(d->part));
+	if (d->ops->d_begin)
+		d->ops->d_begin(d);
+}
+
+void
+pgb_decompressor_part_result(PgbDecompressor *d, PgbPartResult *res)
+{
+	*res = d->part;
+}
+
+/*
+ * pgb_compression_parts_verify
+ *		Whether the parts' results, in order, make a valid item: for gzip,
+ *		the Adler-32 combined over the parts' outputs equals the last part's
+ *		trailer (the other algorithms check each frame as they decode it).
+ */
+bool
+pgb_compression_parts_verify(PgbCompression alg, int nparts, const PgbPartResult *parts)
+{
+	uint32		adler;
+	int			i;
+
+	if (alg != PGB_COMPRESS_GZIP || nparts <= 1)
+		return true;
+	for (i = 0; i < nparts; i++)
+		if (!parts[i].has_check)
+			return false;
+	if (!parts[nparts - 1].has_trailer)
+		return false;
+	adler = parts[0].check;
+	for (i = 1; i < nparts; i++)
+		adler = pgb_gzip_adler32_combine(adler, parts[i].check, parts[i].len);
+	return adler == parts[nparts - 1].trailer;
 }
 
 void
@@ -389,6 +440,19 @@ pgb_decompressor_feed(PgbDecompressor *d, const char *data, size_t len)
 int64
 pgb_decompressor_end(PgbDecompressor *d)
 {
+	/* a gzip part but the last ends without the final block (gzip_d_end) */
+	if (d->in_parts && !d->part_last && d->ops->alg == PGB_COMPRESS_GZIP)
+	{
+		if (d->finished)
+			pgb_decompress_corrupt(d, "the final block of the zlib stream is in a part before the last");
+		if (!d->started)
+			pgb_decompress_corrupt(d, "empty part of a zlib stream");
+		if (d->ops->d_end)
+			d->ops->d_end(d);
+		return d->produced;
+	}
+	if (d->ops->d_end)
+		d->ops->d_end(d);
 	if (d->ops->unit != NULL && !d->finished)
 	{
 		if (d->started)

@@ -82,4 +82,28 @@ extern void pgb_decompressor_begin(PgbDecompressor *d, PgbByteSink sink, void *a
 extern void pgb_decompressor_feed(PgbDecompressor *d, const char *data, size_t len);
 extern int64 pgb_decompressor_end(PgbDecompressor *d);
 
+/*
+ * One part of an item written in parts (pgb_compressor_begin_part), decoded
+ * on its own: a gzip part is raw deflate (the first after the zlib header,
+ * every one but the last ending with a sync flush, the last with the final
+ * block and the Adler-32 trailer); an lz4 or zstd part is whole frames.
+ * After pgb_decompressor_end, pgb_decompressor_part_result tells what the
+ * caller combines over the parts (pgb_compression_parts_verify): a gzip
+ * part's Adler-32 and length of output, and the last part's trailer.
+ */
+typedef struct PgbPartResult
+{
+	bool		has_check;		/* check and len are set (gzip) */
+	uint32		check;
+	uint64		len;
+	bool		has_trailer;	/* the last part: trailer is set */
+	uint32		trailer;
+} PgbPartResult;
+
+extern void pgb_decompressor_begin_part(PgbDecompressor *d, PgbByteSink sink, void *arg,
+										bool first, bool last);
+extern void pgb_decompressor_part_result(PgbDecompressor *d, PgbPartResult *res);
+extern bool pgb_compression_parts_verify(PgbCompression alg, int nparts,
+										 const PgbPartResult *parts);
+
 #endif							/* PGB_COMPRESS_H */

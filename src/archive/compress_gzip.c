@@ -20,6 +20,14 @@ typedef struct GzipState
 	z_stream	zs;
 	bool		init;
 	bool		header_due;		/* compressor: the zlib header is not out yet */
+	/* decompressor of one part (PgbDecompressor.in_parts): raw inflate */
+	int			hdr_left;		/* zlib header bytes still to read (first part) */
+	unsigned char hdr[2];
+	unsigned char tail[4];		/* the last input bytes (sync flush marker) */
+	int			ntail;
+	unsigned char trailer[4];	/* Adler-32 trailer after the final block */
+	int			ntrailer;
+	uint32		adler;			/* of this part's output */
 } GzipState;
 
 static int
@@ -180,7 +188,49 @@ gzip_d_begin(PgbDecompressor *d)
 {
 	GzipState  *s = d->state;
 
-	inflateReset(&s->zs);
+	/* a part alone is raw deflate: its zlib header is read here */
+	if (inflateReset2(&s->zs, d->in_parts ? -MAX_WBITS : MAX_WBITS) != Z_OK)
+		pgb_decompress_corrupt(d, "could not reset the zlib stream");
+	s->hdr_left = d->in_parts && d->part_first ? 2 : 0;
+	s->ntail = 0;
+	s->ntrailer = 0;
+	s->adler = (uint32) adler32(0L, Z_NULL, 0);
+}
+
+/* a part: the zlib header of the first (RFC 1950: deflate, no dictionary) */
+static size_t
+read_zlib_header(PgbDecompressor *d, GzipState *s, const char *data, size_t len)
+{
+	size_t		n = Min(len, (size_t) s->hdr_left);
+
+	memcpy(s->hdr + (2 - s->hdr_left), data, n);
+	s->hdr_left -= n;
+	if (s->hdr_left == 0 &&
+		((s->hdr[0] & 0x0F) != Z_DEFLATED || (s->hdr[0] >> 4) > 7 ||
+		 ((s->hdr[0] << 8) | s->hdr[1]) % 31 != 0 || (s->hdr[1] & 0x20) != 0))
+		pgb_decompress_corrupt(d, "incorrect header check");
+	return n;
+}
+
+/* a part: remember its last four bytes of input */
+static void
+keep_tail(GzipState *s, const char *data, size_t len)
+{
+	if (len >= 4)
+	{
+		memcpy(s->tail, data + len - 4, 4);
+		s->ntail = 4;
+		return;
+	}
+	while (len-- > 0)
+	{
+		if (s->ntail == 4)
+		{
+			memmove(s->tail, s->tail + 1, 3);
+			s->ntail = 3;
+		}
+		s->tail[s->ntail++] = (unsigned char) *data++;
+	}
 }
 
 /* one inflate() call into the output buffer; returns its result */
@@ -194,6 +244,9 @@ inflate_once(PgbDecompressor *d, GzipState *s)
 	rc = inflate(&s->zs, Z_NO_FLUSH);
 	if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
 		pgb_decompress_corrupt(d, s->zs.msg ? s->zs.msg : "invalid zlib stream");
+	if (d->in_parts)
+		s->adler = (uint32) adler32(s->adler, (const Bytef *) d->out,
+									PGB_CHUNK_SIZE - s->zs.avail_out);
 	pgb_decompress_emit(d, d->out, PGB_CHUNK_SIZE - s->zs.avail_out);
 	if (rc == Z_STREAM_END)
 		d->finished = true;
@@ -205,10 +258,25 @@ gzip_d_feed(PgbDecompressor *d, const char *data, size_t len)
 {
 	GzipState  *s = d->state;
 
+	if (d->in_parts)
+	{
+		size_t		n = s->hdr_left > 0 ? read_zlib_header(d, s, data, len) : 0;
+
+		keep_tail(s, data, len);
+		data += n;
+		len -= n;
+	}
 	s->zs.next_in = (Bytef *) data;
 	s->zs.avail_in = len;
 	while (s->zs.avail_in > 0)
 	{
+		/* the last part: the Adler-32 trailer follows the final block */
+		if (d->finished && d->in_parts && d->part_last && s->ntrailer < 4)
+		{
+			s->trailer[s->ntrailer++] = *s->zs.next_in++;
+			s->zs.avail_in--;
+			continue;
+		}
 		if (d->finished)
 			pgb_decompress_corrupt(d, "trailing data after the end of the zlib stream");
 		if (inflate_once(d, s) == Z_BUF_ERROR && s->zs.avail_out != 0)
@@ -220,6 +288,40 @@ gzip_d_feed(PgbDecompressor *d, const char *data, size_t len)
 		(void) inflate_once(d, s);
 		if (s->zs.avail_out != 0)
 			break;
+	}
+}
+
+/*
+ * The end of a part's input: a part before the last ends with a sync flush
+ * (an empty stored block: 00 00 FF FF), the last with the final block and
+ * the trailer, which the caller checks against every part's Adler-32.
+ */
+static void
+gzip_d_end(PgbDecompressor *d)
+{
+	GzipState  *s = d->state;
+
+	if (!d->in_parts)
+		return;
+	if (s->hdr_left > 0)
+		pgb_decompress_corrupt(d, "truncated zlib header");
+	d->part.has_check = true;
+	d->part.check = s->adler;
+	d->part.len = (uint64) d->produced;
+	if (!d->part_last)
+	{
+		static const unsigned char sync[4] = {0x00, 0x00, 0xFF, 0xFF};
+
+		if (s->ntail != 4 || memcmp(s->tail, sync, 4) != 0)
+			pgb_decompress_corrupt(d, "a part of the zlib stream does not end with a sync flush");
+	}
+	else if (d->finished)
+	{
+		if (s->ntrailer != 4)
+			pgb_decompress_corrupt(d, "truncated Adler-32 trailer");
+		d->part.has_trailer = true;
+		d->part.trailer = ((uint32) s->trailer[0] << 24) | ((uint32) s->trailer[1] << 16) |
+			((uint32) s->trailer[2] << 8) | (uint32) s->trailer[3];
 	}
 }
 
@@ -238,5 +340,6 @@ const PgbCompressOps pgb_compress_gzip_ops = {
 	.d_init = gzip_d_init,
 	.d_begin = gzip_d_begin,
 	.d_feed = gzip_d_feed,
+	.d_end = gzip_d_end,
 	.d_release = gzip_d_release,
 };

@@ -51,6 +51,11 @@ struct PgbDecompressor
 	char	   *out;			/* PGB_CHUNK_SIZE output buffer */
 	bool		finished;		/* end of stream seen */
 	bool		started;		/* any input seen */
+	/* a part of an item decoded alone (pgb_decompressor_begin_part) */
+	bool		in_parts;		/* false: a whole item */
+	bool		part_first;
+	bool		part_last;
+	PgbPartResult part;			/* filled by the algorithm */
 	void	   *state;
 	MemoryContextCallback cb;
 };
@@ -80,6 +85,7 @@ struct PgbCompressOps
 	void		(*d_init) (PgbDecompressor *d);
 	void		(*d_begin) (PgbDecompressor *d);
 	void		(*d_feed) (PgbDecompressor *d, const char *data, size_t len);
+	void		(*d_end) (PgbDecompressor *d);	/* checks at the end of input */
 	void		(*d_release) (PgbDecompressor *d);
 };
 

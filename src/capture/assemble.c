@@ -359,6 +359,31 @@ table_source(PgbCaptureShared *sh, PgbStreamTable *t, PgbBlockSource *src)
 }
 
 /*
+ * parts_note
+ *		A table copied in parts says where each part's chunks start, so a
+ *		restore can load the parts side by side (data_parts.c).
+ */
+static void
+parts_note(PgbTocEntry *te, const PgbBlockSource *src)
+{
+	uint64	   *offsets = palloc(sizeof(uint64) * src->nranges);
+	uint64		at = 0;
+	int			n = 0;
+	int			k;
+
+	/* a part with no bytes (no rows, no compression) is no part */
+	for (k = 0; k < src->nranges; k++)
+	{
+		if (src->ranges[k].len > 0)
+			offsets[n++] = at;
+		at += src->ranges[k].len;
+	}
+	if (n > 1)
+		te->defn = pgb_data_parts_defn(te->defn, n, offsets);
+	pfree(offsets);
+}
+
+/*
  * merge_toc
  *		pg_dump's entries with the new ones inserted before its first DATA or
  *		POST_DATA entry, and where each data block's payload is.
@@ -388,6 +413,8 @@ merge_toc(PgbCaptureState *cs, PgbAssembly *a, const PgbArchive *dump,
 		{
 			a->out.toc[j] = *newdata[k].te;
 			table_source(cs->sh, &cs->sh->tables[newdata[k].table], &a->src[j]);
+			if (a->src[j].nranges > 1)
+				parts_note(&a->out.toc[j], &a->src[j]);
 		}
 		if (i == dump->ntoc)
 			break;

@@ -378,51 +378,111 @@ tables_to_analyze(PgbRestore *r, int *ntables, int *nskipped)
 }
 
 /*
+ * tables_in_parts
+ *		The TABLE entries whose data was loaded in parts, by several workers
+ *		(so without COPY FREEZE): flags per TOC index; returns their number.
+ */
+static int
+tables_in_parts(PgbRestore *r, bool *in_parts)
+{
+	PgbRestorePlan *plan = r->plan;
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < plan->nitems; i++)
+	{
+		PgbRestoreItem *it = &plan->items[i];
+		PgbTocEntry *table;
+
+		if (it->action == PGB_ACT_SKIP || it->nparts <= 1 || it->te->ndeps < 1)
+			continue;
+		table = pgb_toc_find(plan->ar, it->te->deps[0]);
+		if (table && pgb_toc_is(table, "TABLE") && !in_parts[table - plan->ar->toc])
+		{
+			in_parts[table - plan->ar->toc] = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
  * run_analyze
  *		ANALYZE, on the workers in parallel, every restored table whose
  *		statistics the archive does not carry, so that the database swapped
  *		in is ready for queries (pg_restore leaves tables unanalyzed).  After
  *		every entry: expression indexes exist by then, and ANALYZE's lock
- *		would wait for their builds anyway.
+ *		would wait for their builds anyway.  A table loaded in parts is
+ *		vacuumed with FREEZE first (its rows frozen and its pages all-visible,
+ *		as COPY FREEZE leaves a table loaded by one worker), whatever
+ *		pgbackups.restore_analyze says; those come first, being the largest.
  */
 static void
 run_analyze(PgbRestore *r)
 {
 	TimestampTz start = GetCurrentTimestamp();
-	int			ntables;
-	int			nskipped;
+	int			ntables = 0;
+	int			nskipped = 0;
 	int		   *tables;
+	int		   *list;
+	int			nlist = 0;
+	bool	   *in_parts = palloc0(sizeof(bool) * Max(r->plan->nitems, 1));
+	bool	   *analyze = palloc0(sizeof(bool) * Max(r->plan->nitems, 1));
+	int			nparts_tables = tables_in_parts(r, in_parts);
 	int		   *running;
 	int			nrunning = 0;
 	int			next = 0;
+	int			i;
 
-	if (!pgb_restore_analyze)
+	if (!pgb_restore_analyze && nparts_tables == 0)
 	{
 		pgb_restore_log(r, "analyze: skipped (pgbackups.restore_analyze is off)");
 		return;
 	}
-	tables = tables_to_analyze(r, &ntables, &nskipped);
+	tables = pgb_restore_analyze ? tables_to_analyze(r, &ntables, &nskipped) : NULL;
+	for (i = 0; i < ntables; i++)
+		analyze[tables[i]] = true;
+	list = palloc(sizeof(int) * Max(r->plan->nitems, 1));
+	for (i = 0; i < r->plan->nitems; i++)
+		if (in_parts[i])
+			list[nlist++] = i;
+	for (i = 0; i < ntables; i++)
+		if (!in_parts[tables[i]])
+			list[nlist++] = tables[i];
 	running = palloc(sizeof(int) * Max(r->nworkers, 1));
-	r->timing.detail_analyze = ntables <= 20;
+	r->timing.detail_analyze = nlist <= 20;
 	pgb_restore_progress(r, "analyzing");
 	for (;;)
 	{
 		int			idle = pgb_restore_pool_collect(r, running, &nrunning);
 
-		while (idle > 0 && next < ntables &&
-			   pgb_restore_pool_dispatch(r, tables[next], PGB_TASK_ANALYZE))
+		while (idle > 0 && next < nlist &&
+			   pgb_restore_pool_dispatch(r, list[next],
+										 !in_parts[list[next]] ? PGB_TASK_ANALYZE :
+										 analyze[list[next]] ? PGB_TASK_FREEZE_ANALYZE :
+										 PGB_TASK_FREEZE))
 		{
-			running[nrunning++] = tables[next++];
+			running[nrunning++] = list[next++];
 			idle--;
 		}
-		if (next == ntables && nrunning == 0)
+		if (next == nlist && nrunning == 0)
 			break;
 		pgb_restore_pool_wait(r);
 	}
 	r->timing.analyze = pgb_timing_since(start);
-	pgb_timing_report_analyze(r, ntables, nskipped);
+	if (nparts_tables > 0)
+		pgb_restore_log(r, "vacuum freeze: %d %s loaded in parts by several workers",
+						nparts_tables, nparts_tables == 1 ? "table" : "tables");
+	if (pgb_restore_analyze)
+		pgb_timing_report_analyze(r, ntables, nskipped);
+	else
+		pgb_restore_log(r, "analyze: skipped (pgbackups.restore_analyze is off)");
 	pfree(running);
-	pfree(tables);
+	pfree(list);
+	pfree(in_parts);
+	pfree(analyze);
+	if (tables)
+		pfree(tables);
 }
 
 /* ---- 5. verification ---- */

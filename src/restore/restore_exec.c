@@ -42,6 +42,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
+#include "commands/vacuum.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -236,7 +237,7 @@ copy_read_cb(void *outbuf, int minread, int maxread)
 }
 
 static void
-stream_begin(PgbRestoreExec *x)
+stream_begin_part(PgbRestoreExec *x, bool first, bool last)
 {
 	cp.reader = x->reader;
 	cp.dec = pgb_decompressor_create(x->ar->hdr.compression, x->max_decompressed);
@@ -252,7 +253,13 @@ stream_begin(PgbRestoreExec *x)
 	cp.off = 0;
 	cp.eof = false;
 	cp.stored = 0;
-	pgb_decompressor_begin(cp.dec, out_sink, NULL);
+	pgb_decompressor_begin_part(cp.dec, out_sink, NULL, first, last);
+}
+
+static void
+stream_begin(PgbRestoreExec *x)
+{
+	stream_begin_part(x, true, true);
 }
 
 /* read what COPY left (the end marker's tail) so the whole stream is checked */
@@ -378,7 +385,7 @@ freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *fre
 }
 
 static int64
-copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, bool *frozen)
+copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts, bool *frozen)
 {
 	CopyStmt   *stmt = parse_copy(x, te);
 	Relation	rel;
@@ -399,7 +406,11 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, bool *frozen)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("COPY FROM not supported with row-level security"),
 				 errhint("Use INSERT statements instead.")));
-	rel = freeze_prepare(x, te, rel, &freeze);
+	/* the parts of a table load side by side: no TRUNCATE, no FREEZE */
+	if (part < 0)
+		rel = freeze_prepare(x, te, rel, &freeze);
+	else
+		freeze = false;
 	if (x->sess.encoding != PG_SQL_ASCII && x->sess.encoding != GetDatabaseEncoding())
 		options = list_make1(makeDefElem("encoding",
 										 (Node *) makeString((char *) pg_encoding_to_char(x->sess.encoding)),
@@ -410,7 +421,10 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, bool *frozen)
 	pstate->p_sourcetext = te->copy_stmt;
 	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
 
-	stream_begin(x);
+	if (part < 0)
+		stream_begin(x);
+	else
+		stream_begin_part(x, part == 0, part == nparts - 1);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_read_cb, stmt->attlist, options);
 	rows = CopyFrom(cstate);
@@ -600,14 +614,12 @@ run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
 }
 
 void
-pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes, bool *frozen)
+pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 {
 	PgbTocEntry *te = &((PgbArchive *) x->ar)->toc[toc_index];
 	bool		has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
 
-	*rows = 0;
-	*bytes = 0;
-	*frozen = false;
+	memset(res, 0, sizeof(*res));
 	in_transaction_begin();
 
 	/*
@@ -644,7 +656,8 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes, bool 
 	if (te->relkind != 'p')
 		set_if_changed(x, &x->cur_tableam, te->tableam, "SET default_table_access_method = %s");
 
-	run_schema_part(x, te);
+	if (part < 0)
+		run_schema_part(x, te);
 
 	if (has_data)
 	{
@@ -654,14 +667,35 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes, bool 
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("invalid archive: no data block found for entry %d", te->dump_id)));
-		pgb_reader_seek_block(x->reader, te, &blktype);
-		if (blktype == PGB_BLK_BLOBS)
-			*rows = restore_blobs(x);
-		else if (te->copy_stmt && te->copy_stmt[0])
-			*rows = copy_table_data(x, te, frozen);
+		if (part >= 0)
+		{
+			/* one part of TABLE DATA in parts: its own run of chunks */
+			uint64	   *off;
+			int			nparts = pgb_data_parts(te, &off);
+
+			if (part >= nparts || !(te->copy_stmt && te->copy_stmt[0]))
+				elog(ERROR, "TOC entry %d has no data part %d", te->dump_id, part);
+			pgb_reader_seek_part(x->reader, te, off[part],
+								 part + 1 < nparts ? off[part + 1] : 0, &blktype);
+			if (blktype != PGB_BLK_DATA)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid archive: entry %d in parts has no table data block",
+								te->dump_id)));
+			res->rows = copy_table_data(x, te, part, nparts, &res->frozen);
+			pgb_decompressor_part_result(cp.dec, &res->part);
+		}
 		else
-			run_data_sql(x);
-		*bytes = cp.stored;
+		{
+			pgb_reader_seek_block(x->reader, te, &blktype);
+			if (blktype == PGB_BLK_BLOBS)
+				res->rows = restore_blobs(x);
+			else if (te->copy_stmt && te->copy_stmt[0])
+				res->rows = copy_table_data(x, te, -1, 0, &res->frozen);
+			else
+				run_data_sql(x);
+		}
+		res->bytes = cp.stored;
 	}
 	in_transaction_end();
 }
@@ -685,21 +719,58 @@ pgb_exec_maintenance(PgbRestoreExec *x, int work_mem_kb, int parallel_workers)
 }
 
 /*
+ * exec_vacuum
+ *		VACUUM (FREEZE[, ANALYZE]) qname as a top-level command, as a session
+ *		would send it: VACUUM runs its own transactions (it commits the one
+ *		started here and leaves a new one open, which is committed here), so
+ *		it cannot go through SPI.  The statement lives in the caller's
+ *		memory context, which survives those commits.
+ */
+static void
+exec_vacuum(const char *qname, bool analyze)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *sql = psprintf("VACUUM (FREEZE%s) %s", analyze ? ", ANALYZE" : "", qname);
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	RawStmt    *rs = linitial_node(RawStmt, raw);
+	ParseState *pstate = make_parsestate(NULL);
+
+	pstate->p_sourcetext = sql;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ExecVacuum(pstate, castNode(VacuumStmt, rs->stmt), true);
+	if (ActiveSnapshotSet())
+		PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	free_parsestate(pstate);
+}
+
+/*
  * pgb_exec_analyze
- *		ANALYZE the table of TABLE entry toc_index.  A table the role may not
- *		analyze is skipped with ANALYZE's own warning (in the server
- *		log).
+ *		ANALYZE the table of TABLE entry toc_index, and (freeze) VACUUM
+ *		(FREEZE) it first: a table loaded in parts, by several workers,
+ *		could not be loaded with COPY FREEZE.  A table the role may not
+ *		analyze or vacuum is skipped with the command's own warning (in the
+ *		server log).
  */
 void
-pgb_exec_analyze(PgbRestoreExec *x, int toc_index)
+pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze)
 {
 	const PgbTocEntry *te = &x->ar->toc[toc_index];
+	char	   *qname;
 
 	if (!pgb_toc_is(te, "TABLE") || te->tag == NULL || te->namespace == NULL)
 		elog(ERROR, "TOC entry %d is not a table", te->dump_id);
+	qname = quote_qualified_identifier(to_server(x, te->namespace), to_server(x, te->tag));
+	if (freeze)
+	{
+		exec_vacuum(qname, analyze);
+		return;
+	}
 	in_transaction_begin();
-	run_sql_server(psprintf("ANALYZE %s",
-							quote_qualified_identifier(to_server(x, te->namespace),
-													   to_server(x, te->tag))));
+	run_sql_server(psprintf("ANALYZE %s", qname));
 	in_transaction_end();
 }

@@ -13,6 +13,7 @@
 #define PGB_RESTORE_EXEC_H
 
 #include "archive.h"
+#include "compress.h"
 #include "restore_plan.h"
 
 typedef struct PgbRestoreExec
@@ -46,10 +47,19 @@ extern void pgb_exec_maintenance(PgbRestoreExec *x, int work_mem_kb, int paralle
  * Run entry toc_index in its own transaction; rows loaded into *rows,
  * *frozen when they were loaded with COPY FREEZE.
  */
-extern void pgb_exec_item(PgbRestoreExec *x, int toc_index, int64 *rows, int64 *bytes,
-						  bool *frozen);
+/* what running an entry (or a part of one) did */
+typedef struct PgbExecResult
+{
+	int64		rows;
+	int64		bytes;			/* stored bytes read */
+	bool		frozen;			/* loaded with COPY FREEZE */
+	PgbPartResult part;			/* a part of TABLE DATA in parts */
+} PgbExecResult;
 
-/* ANALYZE the table of TABLE entry toc_index, in its own transaction */
-extern void pgb_exec_analyze(PgbRestoreExec *x, int toc_index);
+/* run TOC entry toc_index, or its part (-1: all of it) */
+extern void pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res);
+
+/* ANALYZE, VACUUM (FREEZE) or both the table of TABLE entry toc_index */
+extern void pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze);
 
 #endif							/* PGB_RESTORE_EXEC_H */

@@ -215,6 +215,8 @@ plan_items(PgbRestorePlan *plan, HTAB *map, bool keep_acl)
 			plan_fail(te, "entry without a type");
 		it->pass = entry_pass(te);
 		it->has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
+		if (it->has_data && pgb_toc_is(te, "TABLE DATA") && te->copy_stmt && te->copy_stmt[0])
+			it->nparts = pgb_data_parts(te, &it->part_off);
 		it->skip_reason = skip_reason(te, section, it->pass, keep_acl);
 		if (it->skip_reason)
 		{
@@ -402,7 +404,8 @@ lock_conflict(PgbRestorePlan *plan, const PgbRestoreItem *it, const int *running
 
 /*
  * pgb_restore_plan_next
- *		The best ready item of passes up to pass that does not clash with the
+ *		The best ready item (an item in parts stays ready, running, until
+ *		every part was handed out) of passes up to pass that does not clash with the
  *		running items' table locks, or -1.  With running empty and nothing
  *		ready in the last pass, the first waiting item in TOC order is
  *		returned regardless of its dependencies (a dependency loop; pg_restore
@@ -419,7 +422,8 @@ pgb_restore_plan_next(PgbRestorePlan *plan, PgbRestorePass pass,
 	{
 		PgbRestoreItem *it = &plan->items[priority_order[k]];
 
-		if (it->state != PGB_ITEM_WAITING || it->depcount > 0 || it->pass > pass)
+		if (!(it->state == PGB_ITEM_WAITING || pgb_restore_part_left(it)) ||
+			it->depcount > 0 || it->pass > pass)
 			continue;
 		if (lock_conflict(plan, it, running, nrunning))
 			continue;

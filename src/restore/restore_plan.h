@@ -56,7 +56,26 @@ typedef struct PgbRestoreItem
 	int			nlocks;
 	int		   *locks;			/* dumpIds of tables it locks exclusively */
 	PgbItemState state;
+	/*
+	 * TABLE DATA written in parts (data_parts.c): each part is handed to a
+	 * worker of its own, and the item is done when every part is
+	 */
+	int			nparts;			/* 0: one item */
+	uint64	   *part_off;		/* where each part's chunks start */
+	int			parts_started;
+	int			parts_done;
+	int64		parts_rows;
+	int64		parts_bytes;
+	struct PgbPartResult *parts; /* per part, for the gzip check */
 } PgbRestoreItem;
+
+/* an item in parts with a part not yet handed out */
+static inline bool
+pgb_restore_part_left(const PgbRestoreItem *it)
+{
+	return it->nparts > 1 && it->state == PGB_ITEM_RUNNING &&
+		it->parts_started < it->nparts;
+}
 
 typedef struct PgbRestorePlan
 {

@@ -263,6 +263,23 @@ pgb_restore_pool_wait_ready(PgbRestore *r)
 	}
 }
 
+/*
+ * parts_verify
+ *		Every part of a table's data is loaded: their check over the whole
+ *		(a gzip item's Adler-32, combined from each part's) must hold, or the
+ *		restore fails before the swap.
+ */
+static void
+parts_verify(PgbRestore *r, PgbRestoreItem *it)
+{
+	if (!pgb_compression_parts_verify(r->plan->ar->hdr.compression, it->nparts, it->parts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid archive: the data of %s, loaded in %d parts, fails its check",
+						pgb_restore_entry_name(it->te), it->nparts),
+				 errdetail("The Adler-32 of the zlib stream does not match the parts' data; the target was not changed.")));
+}
+
 /* a worker finished item: count it, and take it off the running list */
 static void
 item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int *nrunning)
@@ -270,20 +287,35 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 	PgbRestoreItem *it = &r->plan->items[copy->item];
 	int			k;
 
-	if (copy->task == PGB_TASK_ANALYZE)
+	int64		rows = copy->rows;
+	int64		bytes = copy->bytes;
+
+	if (copy->task != PGB_TASK_ENTRY)
 	{
 		pgb_timing_analyzed(r, copy->item);
 		goto off_list;
 	}
+	if (it->nparts > 1)
+	{
+		/* a part: the item is done with its last part */
+		it->parts[copy->part] = copy->part_result;
+		it->parts_rows += copy->rows;
+		it->parts_bytes += copy->bytes;
+		if (++it->parts_done < it->nparts)
+			goto off_list;
+		parts_verify(r, it);
+		rows = it->parts_rows;
+		bytes = it->parts_bytes;
+	}
 	pgb_restore_plan_done(r->plan, copy->item);
-	pgb_timing_finished(r, copy->item, copy->rows, copy->bytes, copy->frozen);
+	pgb_timing_finished(r, copy->item, rows, bytes, copy->frozen && it->nparts <= 1);
 	r->done++;
-	r->bytes += copy->bytes;
-	r->loaded_rows[copy->item] = copy->rows;
+	r->bytes += bytes;
+	r->loaded_rows[copy->item] = rows;
 	if (pgb_toc_is(it->te, "TABLE DATA"))
 	{
 		r->tables++;
-		r->rows += copy->rows;
+		r->rows += rows;
 	}
 off_list:
 	for (k = 0; k < *nrunning; k++)
@@ -317,7 +349,7 @@ pgb_restore_pool_collect(PgbRestore *r, int *running, int *nrunning)
 			SpinLockAcquire(&r->rs->mutex);
 			r->rs->workers[w].state = PGB_RW_IDLE;
 			SpinLockRelease(&r->rs->mutex);
-			if (copy.task == PGB_TASK_ANALYZE ||
+			if (copy.task != PGB_TASK_ENTRY ||
 				r->plan->items[copy.item].state == PGB_ITEM_RUNNING)
 				item_finished(r, &copy, running, nrunning);
 			idle++;
@@ -340,6 +372,7 @@ pgb_restore_pool_collect(PgbRestore *r, int *running, int *nrunning)
 bool
 pgb_restore_pool_dispatch(PgbRestore *r, int item, PgbRestoreTask task)
 {
+	PgbRestoreItem *it = &r->plan->items[item];
 	int			w;
 
 	for (w = 0; w < r->nworkers; w++)
@@ -352,6 +385,7 @@ pgb_restore_pool_dispatch(PgbRestore *r, int item, PgbRestoreTask task)
 		if (s->state == PGB_RW_IDLE)
 		{
 			s->item = item;
+			s->part = task == PGB_TASK_ENTRY && it->nparts > 1 ? it->parts_started : -1;
 			s->task = task;
 			s->state = PGB_RW_ASSIGNED;
 			latch = s->latch;
@@ -360,9 +394,14 @@ pgb_restore_pool_dispatch(PgbRestore *r, int item, PgbRestoreTask task)
 		SpinLockRelease(&r->rs->mutex);
 		if (taken)
 		{
-			pgb_timing_started(r, item);
+			if (task != PGB_TASK_ENTRY || it->nparts <= 1 || it->parts_started == 0)
+				pgb_timing_started(r, item);
 			if (task == PGB_TASK_ENTRY)
-				r->plan->items[item].state = PGB_ITEM_RUNNING;
+			{
+				if (it->nparts > 1 && it->parts_started++ == 0)
+					it->parts = palloc0(sizeof(PgbPartResult) * it->nparts);
+				it->state = PGB_ITEM_RUNNING;
+			}
 			if (latch)
 				SetLatch(latch);
 			return true;

@@ -73,28 +73,29 @@ report_error(ErrorData *edata, int item)
 	SetLatch(rs->leader_latch);
 }
 
-/* run the assigned item in itemctx and report its outcome */
+/* run the assigned item (or part) in itemctx and report its outcome */
 static void
-run_item(PgbRestoreExec *exec, int item, PgbRestoreTask task, MemoryContext workctx,
-		 MemoryContext itemctx)
+run_item(PgbRestoreExec *exec, int item, int part, PgbRestoreTask task,
+		 MemoryContext workctx, MemoryContext itemctx)
 {
-	int64		rows = 0;
-	int64		bytes = 0;
-	bool		frozen = false;
+	PgbExecResult res;
 
+	memset(&res, 0, sizeof(res));
 	MemoryContextSwitchTo(itemctx);
 	pgstat_report_activity(STATE_RUNNING, rs->archive_path);
 	PG_TRY();
 	{
-		if (task == PGB_TASK_ANALYZE)
-			pgb_exec_analyze(exec, item);
+		if (task == PGB_TASK_ENTRY)
+			pgb_exec_item(exec, item, part, &res);
 		else
-			pgb_exec_item(exec, item, &rows, &bytes, &frozen);
+			pgb_exec_analyze(exec, item, task != PGB_TASK_FREEZE,
+							 task != PGB_TASK_ANALYZE);
 		me->error.sqlerrcode = 0;
 		SpinLockAcquire(&rs->mutex);
-		me->rows = rows;
-		me->bytes = bytes;
-		me->frozen = frozen;
+		me->rows = res.rows;
+		me->bytes = res.bytes;
+		me->frozen = res.frozen;
+		me->part_result = res.part;
 		me->state = PGB_RW_DONE;
 		SpinLockRelease(&rs->mutex);
 		SetLatch(rs->leader_latch);
@@ -171,6 +172,7 @@ pgb_restore_worker_main(Datum arg)
 	{
 		PgbRestoreWorkerState state;
 		int			item;
+		int			part;
 		PgbRestoreTask task;
 		bool		leader_gone;
 
@@ -178,6 +180,7 @@ pgb_restore_worker_main(Datum arg)
 		SpinLockAcquire(&rs->mutex);
 		state = me->state;
 		item = me->item;
+		part = me->part;
 		task = me->task;
 		leader_gone = rs->leader_gone;
 		SpinLockRelease(&rs->mutex);
@@ -191,7 +194,7 @@ pgb_restore_worker_main(Datum arg)
 			break;
 		if (state == PGB_RW_ASSIGNED)
 		{
-			run_item(&exec, item, task, workctx, itemctx);
+			run_item(&exec, item, part, task, workctx, itemctx);
 			continue;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

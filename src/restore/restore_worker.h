@@ -23,6 +23,7 @@
 #include "storage/latch.h"
 #include "storage/spin.h"
 
+#include "compress.h"
 #include "error_info.h"
 
 #define PGB_RESTORE_MAX_WORKERS 64
@@ -40,14 +41,18 @@ typedef enum PgbRestoreWorkerState
 /* what a worker does with its item */
 typedef enum PgbRestoreTask
 {
-	PGB_TASK_ENTRY = 0,			/* run the TOC entry (SQL, data) */
-	PGB_TASK_ANALYZE			/* ANALYZE the table of a TABLE entry */
+	PGB_TASK_ENTRY = 0,			/* run the TOC entry (SQL, data), or a part of
+								 * it */
+	PGB_TASK_ANALYZE,			/* ANALYZE the table of a TABLE entry */
+	PGB_TASK_FREEZE,			/* VACUUM (FREEZE) it: loaded in parts */
+	PGB_TASK_FREEZE_ANALYZE		/* VACUUM (FREEZE, ANALYZE) it */
 } PgbRestoreTask;
 
 typedef struct PgbRestoreWorkerSlot
 {
 	PgbRestoreWorkerState state;
 	int			item;			/* TOC index being run */
+	int			part;			/* the part of an item in parts, -1: whole */
 	PgbRestoreTask task;
 	pid_t		pid;
 	Latch	   *latch;
@@ -56,6 +61,7 @@ typedef struct PgbRestoreWorkerSlot
 	int64		rows;
 	int64		bytes;
 	bool		frozen;			/* the data was loaded with COPY FREEZE */
+	PgbPartResult part_result;	/* a part: what the leader checks over all */
 } PgbRestoreWorkerSlot;
 
 typedef struct PgbRestoreShared
