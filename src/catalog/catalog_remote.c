@@ -27,8 +27,13 @@ job_table(const char *id)
 	return pgb_job_kind(id)->table;
 }
 
-static PGconn *
-rcat_conn(PgbRemoteCatalog *rc)
+/*
+ * pgb_rcat_conn
+ *		The connection to the catalog database, opened on demand and opened
+ *		again when an engine's clean-up or an error closed it.
+ */
+PGconn *
+pgb_rcat_conn(PgbRemoteCatalog *rc)
 {
 	if (rc->conn && !pgb_pq_is_open(rc->conn))
 		rc->conn = NULL;		/* closed by an engine's clean-up */
@@ -55,7 +60,7 @@ rcat_exec(PgbRemoteCatalog *rc, const char *sql, int n, const char *const *param
 
 	PG_TRY();
 	{
-		res = pgb_pq_exec_params(rcat_conn(rc), sql, n, params, expect);
+		res = pgb_pq_exec_params(pgb_rcat_conn(rc), sql, n, params, expect);
 	}
 	PG_CATCH();
 	{
