@@ -189,6 +189,14 @@ for spec in $CAPTURE_POINTS; do
 	esac
 	settle "$id" "$want" "$name"
 	OUTCOME[$id]=$want
+	# the reconciliation (before it records the job) logs only a removal that happened
+	loc=$(q cat "SELECT coalesce(location, '') FROM pgbackups.backups WHERE id = '$id'")
+	removed=$(grep -cF "removed archive \"$loc\" of an interrupted capture" "$SERVER_LOG" || true)
+	case $point in
+	after_commit | after_archive) check_eq "$name: the removal of $id's archive, which had no manifest, is logged once" "$removed" 1 ;;
+	after_manifest | after_record | retention) check_eq "$name: no removal is logged for $id (it is whole)" "$removed" 0 ;;
+	*) check_eq "$name: no removal is logged for $id, which stored no archive" "$removed" 0 ;;
+	esac
 	if [ "$want" = completed ]; then
 		check "$name: $id has its archive and manifest" test -f "$CATDIR/$(q cat "SELECT regexp_replace(location, '^.*/', '') FROM pgbackups.backups WHERE id = '$id'").manifest.json"
 	else
