@@ -792,14 +792,15 @@ CONF
 # set_conf NAME VALUE...: ALTER SYSTEM SET each NAME = 'VALUE' pair, reload, and
 # wait until a new session sees the last one (PGC_SIGHUP settings)
 set_conf() {
-	local sql="" last_name="" last_val=""
+	local cmds=() last_name="" last_val=""
 	while [ "$#" -ge 2 ]; do
-		sql+="ALTER SYSTEM SET $1 = '${2//\'/\'\'}';"
+		# one -c each: ALTER SYSTEM cannot run in the transaction of a statement list
+		cmds+=(-c "ALTER SYSTEM SET $1 = '${2//\'/\'\'}'")
 		last_name=$1
 		last_val=$2
 		shift 2
 	done
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "$sql" >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres "${cmds[@]}" >/dev/null
 	q postgres "SELECT pg_reload_conf()" >/dev/null
 	# pg_settings.setting is in the base unit ('6' for '6s'); hidden settings are
 	# not in pg_settings: current_setting() then
