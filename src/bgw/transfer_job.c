@@ -295,6 +295,7 @@ run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	p.keep_owner = strcmp(pgb_rcat_get(&rcat, "keep_owner"), "true") == 0;
 	p.keep_acl = strcmp(pgb_rcat_get(&rcat, "keep_acl"), "true") == 0;
 	p.rcat = &rcat;
+	pgb_restore_check_target_catalog(catalog_conn(), p.target);
 	/* the scheduler recorded location, row counts and SHA-256, also for db::id */
 	if (location == NULL && strstr(backup, "::") != NULL)
 		location = resolve_stored(backup);
@@ -358,6 +359,7 @@ run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 				 errhint("Start the copy again.")));
 	memset(&cp, 0, sizeof(cp));
 	memset(&cr, 0, sizeof(cr));
+	pgb_restore_check_target_catalog(catalog_conn(), pgb_rcat_get(&rcat, "target"));
 	if (pgb_url_scheme(source) == PGB_URL_POSTGRES)
 	{
 		char	   *target = pgb_rcat_get(&rcat, "target");
