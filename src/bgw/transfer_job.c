@@ -95,7 +95,7 @@ archive_for(const char *location)
 										   pgb_storage_temp_path(psprintf("url-%s.dump", rcat.job_id)));
 		(void) unlink(temp_archive);
 		tlog(psprintf("downloading %s", location));
-		size = pgb_url_download(url, temp_archive);
+		size = pgb_url_download(url, temp_archive, tlog);
 		tlog(psprintf("downloaded " INT64_FORMAT " bytes", size));
 		return temp_archive;
 	}
