@@ -8,7 +8,9 @@
  *	  sequences; with this job recorded as completed when it is the job's
  *	  own catalog), so a restore never loses the target's own history; then
  *	  dbswap.c swaps the two databases in one transaction and the replaced
- *	  one is dropped once the job's outcome is recorded.
+ *	  one is dropped once the job's outcome is recorded.  Before a job
+ *	  starts, a target whose catalog could not be carried (an older
+ *	  extension version) is refused.
  *
  * Cancel and shutdown are honoured until the swap's COMMIT is sent: the
  * swap's transaction is then canceled and rolled back (dbswap.c) and the
