@@ -302,20 +302,9 @@ describe_backup() {
 	q "$1" "SELECT concat_ws(' ', id, status, compression, 'parallel=' || parallel, 'tables=' || tables, 'rows=' || rows, 'size=' || archive_size, 'raw=' || raw_size, 'err=' || error, 'code=' || error_code) FROM pgbackups.backups WHERE id = '$2'"
 }
 
-# Wait until the job worker of backup ID has a live pid; print it.
-job_worker_pid() {
-	local db=$1 id=$2 timeout=${3:-30} pid
-	local deadline=$((SECONDS + timeout))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		pid=$(q "$db" "SELECT b.worker_pid FROM pgbackups.backups b JOIN pg_stat_activity a ON a.pid = b.worker_pid WHERE b.id = '$id' AND b.status = 'running' AND a.backend_type = 'pgbackups job'" 2>/dev/null || true)
-		if [ -n "$pid" ]; then
-			printf '%s\n' "$pid"
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
+# job_worker_pid DB ID [timeout]: wait until the job worker of backup ID has a
+# live pid; print it (job_worker_pid_of below)
+job_worker_pid() { job_worker_pid_of "$@"; }
 
 # schema_text DB: pg_dump --schema-only, without the lines that differ
 # between two dumps of equal databases (\restrict keys).
@@ -526,13 +515,13 @@ db_fingerprint() {
 	data_digest "$1"
 }
 
-# job_worker_pid_of DB ID [timeout]: like job_worker_pid, for any job id
-# (restores and copies too): the live worker_pid of the running job
+# job_worker_pid_of DB ID [timeout]: the live worker_pid of running job ID,
+# any kind (backups, restores, copies), once it has one
 job_worker_pid_of() {
 	local db=$1 id=$2 timeout=${3:-30} pid
 	local deadline=$((SECONDS + timeout))
 	while [ "$SECONDS" -lt "$deadline" ]; do
-		pid=$(q "$db" "SELECT j.worker_pid FROM $(job_table "$id") j JOIN pg_stat_activity a ON a.pid = j.worker_pid WHERE j.id = '$id' AND j.status = 'running'" 2>/dev/null || true)
+		pid=$(q "$db" "SELECT j.worker_pid FROM $(job_table "$id") j JOIN pg_stat_activity a ON a.pid = j.worker_pid WHERE j.id = '$id' AND j.status = 'running' AND a.backend_type = 'pgbackups job'" 2>/dev/null || true)
 		if [ -n "$pid" ]; then
 			printf '%s\n' "$pid"
 			return 0
@@ -540,6 +529,45 @@ job_worker_pid_of() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# staging_size ID: bytes of the staging database of restore or copy ID (0 if none)
+staging_size() {
+	q postgres "SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database WHERE $(staging_match "$1")" 2>/dev/null || echo 0
+}
+
+# wait_loading CATDB ID MB TIMEOUT: until the staging database of job ID (of
+# catalog CATDB) is bigger than MB megabytes (data is loading); fails if the
+# job ends first
+wait_loading() {
+	local cat=$1 id=$2 mb=$3 timeout=$4 deadline st
+	deadline=$((SECONDS + timeout))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		[ "$(staging_size "$id")" -gt $((mb * 1024 * 1024)) ] && return 0
+		st=$(job_field "$cat" "$id" status 2>/dev/null || true)
+		case "$st" in completed | failed | canceled) return 1 ;; esac
+		sleep 0.1
+	done
+	return 1
+}
+
+# kill_job_workers LABEL [PID...]: kill -9 every pgbackups process but the
+# launcher and the schedulers (job workers, their restore and stream
+# helpers), and the PIDs given, then wait for the crash restart; a failed
+# check LABEL (and 1) when there is no such process
+kill_job_workers() {
+	local label=$1 pids pos
+	shift
+	pids=$(q postgres "SELECT string_agg(DISTINCT pid::text, ' ') FROM (SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler') UNION ALL SELECT unnest('{$(tr ' ' ',' <<<"$*")}'::int[])) p")
+	if [ -z "$pids" ]; then
+		fail "$label: no pgbackups worker process to kill"
+		return 1
+	fi
+	log "$label: killing $pids ($(q postgres "SELECT string_agg(pid || '=' || backend_type, ', ') FROM pg_stat_activity WHERE pid IN (${pids// /,})"))"
+	pos=$(log_pos)
+	# shellcheck disable=SC2086 # one PID a word
+	kill -9 $pids
+	crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
 }
 
 # try_sql DB SQL: run SQL, never fail; sets TRY_STATE (OK, the SQLSTATE of
@@ -792,14 +820,15 @@ CONF
 # set_conf NAME VALUE...: ALTER SYSTEM SET each NAME = 'VALUE' pair, reload, and
 # wait until a new session sees the last one (PGC_SIGHUP settings)
 set_conf() {
-	local sql="" last_name="" last_val=""
+	local cmds=() last_name="" last_val=""
 	while [ "$#" -ge 2 ]; do
-		sql+="ALTER SYSTEM SET $1 = '${2//\'/\'\'}';"
+		# one -c each: ALTER SYSTEM cannot run in the transaction of a statement list
+		cmds+=(-c "ALTER SYSTEM SET $1 = '${2//\'/\'\'}'")
 		last_name=$1
 		last_val=$2
 		shift 2
 	done
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "$sql" >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres "${cmds[@]}" >/dev/null
 	q postgres "SELECT pg_reload_conf()" >/dev/null
 	# pg_settings.setting is in the base unit ('6' for '6s'); hidden settings are
 	# not in pg_settings: current_setting() then

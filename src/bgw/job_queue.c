@@ -149,6 +149,8 @@ pgb_jobq_flag_maintenance(int flags)
  *		but before its manifest was: nothing will ever name that archive, so
  *		it goes, as a failed capture's would.  With its manifest the backup
  *		is whole: the rescan that follows a restart imports it as completed.
+ *		Only a removal is logged (pgb_storage_delete says whether there was
+ *		anything to remove: a missing file or S3 key is not).
  *		A storage error is logged (the archive is then an orphan that
  *		storage_check() reports).
  */
@@ -159,11 +161,21 @@ remove_unrecorded_archive(const char *location)
 
 	PG_TRY();
 	{
-		if (pgb_storage_get_small(pgb_manifest_url(location), 1024 * 1024, NULL) == NULL &&
-			pgb_storage_delete(location))
+		if (pgb_storage_get_small(pgb_manifest_url(location), 1024 * 1024, NULL) != NULL)
+			ereport(DEBUG1,
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg_internal("pgbackups: interrupted capture's archive \"%s\" has its manifest: kept",
+									 location)));
+		else if (pgb_storage_delete(location))
 			ereport(LOG,
-					(errmsg("pgbackups: removed archive \"%s\" of an interrupted capture: it has no manifest",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("pgbackups: removed archive \"%s\" of an interrupted capture: it has no manifest",
 							location)));
+		else
+			ereport(DEBUG1,
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg_internal("pgbackups: interrupted capture stored no archive at \"%s\": nothing to remove",
+									 location)));
 	}
 	PG_CATCH();
 	{

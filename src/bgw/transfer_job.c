@@ -95,7 +95,7 @@ archive_for(const char *location)
 										   pgb_storage_temp_path(psprintf("url-%s.dump", rcat.job_id)));
 		(void) unlink(temp_archive);
 		tlog(psprintf("downloading %s", location));
-		size = pgb_url_download(url, temp_archive);
+		size = pgb_url_download(url, temp_archive, tlog);
 		tlog(psprintf("downloaded " INT64_FORMAT " bytes", size));
 		return temp_archive;
 	}
@@ -112,9 +112,7 @@ load_expected_rows(PgbRestoreParams *p)
 	PGresult   *res;
 	int			i;
 
-	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
-		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
-	res = pgb_pq_exec_params(rcat.conn,
+	res = pgb_pq_exec_params(pgb_rcat_conn(&rcat),
 							 "SELECT t.key, t.value FROM pgbackups.restores r, "
 							 "pg_catalog.jsonb_each_text(r.expected_rows) t WHERE r.id = $1",
 							 1, params, PGRES_TUPLES_OK);
@@ -174,10 +172,8 @@ resolve_stored(const char *backup)
 	char	   *location;
 
 	snprintf(rolebuf, sizeof(rolebuf), "%u", pgb_job_roleid());
-	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
-		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
 	/* the read rule of access.c, for the requester, in SQL (this worker has no database) */
-	res = pgb_pq_exec_params(rcat.conn,
+	res = pgb_pq_exec_params(pgb_rcat_conn(&rcat),
 							 "SELECT s.location, s.sha256, s.source_database, s.table_rows::text, "
 							 "  (SELECT r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'pg_read_all_data', 'USAGE') "
 							 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = s.source_database "
@@ -207,7 +203,7 @@ resolve_stored(const char *backup)
 		const char *upd[5] = {rcat.job_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 		PQgetvalue(res, 0, 2), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3)};
 
-		PQclear(pgb_pq_exec_params(rcat.conn,
+		PQclear(pgb_pq_exec_params(pgb_rcat_conn(&rcat),
 								   "UPDATE pgbackups.restores SET location = $2, sha256 = $3, "
 								   "source_database = $4, expected_rows = $5::jsonb WHERE id = $1",
 								   5, upd, PGRES_COMMAND_OK));
@@ -228,9 +224,7 @@ static PGconn *
 catalog_conn(void)
 {
 	pgb_pq_check_interrupts();
-	if (rcat.conn == NULL || !pgb_pq_is_open(rcat.conn))
-		rcat.conn = pgb_pq_connect(pgb_pq_conninfo(rcat.dbname));
-	return rcat.conn;
+	return pgb_rcat_conn(&rcat);
 }
 
 /*
@@ -301,6 +295,7 @@ run_restore(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	p.keep_owner = strcmp(pgb_rcat_get(&rcat, "keep_owner"), "true") == 0;
 	p.keep_acl = strcmp(pgb_rcat_get(&rcat, "keep_acl"), "true") == 0;
 	p.rcat = &rcat;
+	pgb_restore_check_target_catalog(catalog_conn(), p.target);
 	/* the scheduler recorded location, row counts and SHA-256, also for db::id */
 	if (location == NULL && strstr(backup, "::") != NULL)
 		location = resolve_stored(backup);
@@ -364,6 +359,7 @@ run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 				 errhint("Start the copy again.")));
 	memset(&cp, 0, sizeof(cp));
 	memset(&cr, 0, sizeof(cr));
+	pgb_restore_check_target_catalog(catalog_conn(), pgb_rcat_get(&rcat, "target"));
 	if (pgb_url_scheme(source) == PGB_URL_POSTGRES)
 	{
 		char	   *target = pgb_rcat_get(&rcat, "target");

@@ -9,7 +9,9 @@
  * leave it), so they record their progress through a short-lived
  * superuser connection instead of SPI.  A connection is opened on demand
  * and dropped on any error, so a lost connection costs one log line, never
- * the job.
+ * the job.  It commits with synchronous_commit on, like the workers' SPI
+ * sessions (access.c): a job's state and outcome, once written, survive a
+ * crash even on a server with synchronous_commit = off.
  *
  * src/catalog/catalog_remote.c
  *
@@ -27,13 +29,22 @@ job_table(const char *id)
 	return pgb_job_kind(id)->table;
 }
 
-static PGconn *
-rcat_conn(PgbRemoteCatalog *rc)
+/*
+ * pgb_rcat_conn
+ *		The connection to the catalog database, opened on demand and opened
+ *		again when an engine's clean-up or an error closed it.
+ */
+PGconn *
+pgb_rcat_conn(PgbRemoteCatalog *rc)
 {
 	if (rc->conn && !pgb_pq_is_open(rc->conn))
 		rc->conn = NULL;		/* closed by an engine's clean-up */
 	if (rc->conn == NULL)
+	{
 		rc->conn = pgb_pq_connect(pgb_pq_conninfo(rc->dbname));
+		/* as pgb_pin_worker_settings for SPI: no recorded outcome is lost */
+		pgb_pq_command(rc->conn, "SET synchronous_commit = on");
+	}
 	return rc->conn;
 }
 
@@ -55,7 +66,7 @@ rcat_exec(PgbRemoteCatalog *rc, const char *sql, int n, const char *const *param
 
 	PG_TRY();
 	{
-		res = pgb_pq_exec_params(rcat_conn(rc), sql, n, params, expect);
+		res = pgb_pq_exec_params(pgb_rcat_conn(rc), sql, n, params, expect);
 	}
 	PG_CATCH();
 	{

@@ -26,6 +26,7 @@ typedef struct PgbTransferStats
 	int64		bytes;
 } PgbTransferStats;
 
+extern PGconn *pgb_rcat_conn(PgbRemoteCatalog *rc);
 extern void pgb_rcat_close(PgbRemoteCatalog *rc);
 extern void pgb_rcat_log(PgbRemoteCatalog *rc, const char *msg);
 extern bool pgb_rcat_mark_running(PgbRemoteCatalog *rc, int pid);

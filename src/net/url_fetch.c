@@ -15,7 +15,7 @@
  * allow-list applied to the new host, at most five hops.  TLS is always
  * verified.  The body goes to a local file (created exclusively) of at
  * most pgbackups.url_max_size; transient failures restart the download
- * within pgbackups.http_retry_time.  URLs are reported without userinfo
+ * within pgbackups.http_retry_time, each retry a line of the job's log.  URLs are reported without userinfo
  * and query string (a presigned URL's signature is a secret).
  *
  * SQLSTATEs of refusals: an internal address is 42501, whatever the
@@ -258,10 +258,13 @@ close_fd(void *arg)
 /*
  * pgb_url_download
  *		Fetch url into path (which must not exist), enforcing the rules
- *		above.  Returns the number of bytes stored.
+ *		above.  Returns the number of bytes stored.  Each retry of a
+ *		transient failure is a line for log (the job's log; NULL: the
+ *		server log), naming the URL without its query string, the failure
+ *		and the retry's number.
  */
 int64
-pgb_url_download(const char *url, const char *path)
+pgb_url_download(const char *url, const char *path, void (*log) (const char *msg))
 {
 	char	   *cur = pstrdup(url);
 	int			hops = 0;
@@ -355,6 +358,17 @@ pgb_url_download(const char *url, const char *path)
 							 x->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE : ERRCODE_IO_ERROR),
 					 errmsg("could not download \"%s\": %s", safe, pgb_http_describe(x)),
 					 x->too_big ? errhint("pgbackups.url_max_size limits the size of downloaded archives.") : 0));
+		{
+			char	   *line = psprintf("retry %d of the download of \"%s\" after: %s",
+										attempt, safe, pgb_http_describe(x));
+
+			if (log)
+				log(line);
+			else
+				ereport(LOG,
+						(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+						 errmsg("%s", line)));
+		}
 		pgb_http_free(x);
 	}
 	if (pg_fsync(fs.fd) != 0)

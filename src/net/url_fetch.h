@@ -17,6 +17,6 @@ extern bool pgb_url_host_allowed(const char *host);
 /* scheme and allow-list rules; with resolve, the host's addresses now */
 extern void pgb_url_check(const char *url, bool resolve);
 /* fetch url into the new file path; returns its size */
-extern int64 pgb_url_download(const char *url, const char *path);
+extern int64 pgb_url_download(const char *url, const char *path, void (*log) (const char *msg));
 
 #endif							/* PGB_URL_FETCH_H */

@@ -23,7 +23,9 @@
  * is asynchronous libpq waiting on the latch (pq_util.c): a cancel or
  * SIGTERM while the swap's renames wait on a lock cancels its transaction
  * (PQcancel) and rolls it back; only once COMMIT is sent is its outcome
- * waited for, and reported as it is.
+ * waited for, and reported as it is.  The swap commits with
+ * synchronous_commit on whatever the server's setting: once the job says
+ * the target was replaced, a crash cannot undo it.
  *
  * src/restore/dbswap.c
  *
@@ -425,6 +427,8 @@ swap_attempt(PGconn *m, const PgbDbInfo *target, const char *staging,
 	PG_TRY();
 	{
 		pgb_pq_command(m, "BEGIN");
+		/* an acknowledged swap survives a crash, whatever the server's setting */
+		pgb_pq_command(m, "SET LOCAL synchronous_commit = on");
 		r = pgb_pq_query(m, txn);
 	}
 	PG_CATCH();

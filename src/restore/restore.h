@@ -44,6 +44,7 @@ typedef struct PgbRestoreResult
 	bool		catalog_carried;
 } PgbRestoreResult;
 
+extern void pgb_restore_check_target_catalog(PGconn *conn, const char *target);
 extern void pgb_restore_finish(void);
 extern void pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 							PgbRestoreResult *result);

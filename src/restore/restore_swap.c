@@ -8,7 +8,9 @@
  *	  sequences; with this job recorded as completed when it is the job's
  *	  own catalog), so a restore never loses the target's own history; then
  *	  dbswap.c swaps the two databases in one transaction and the replaced
- *	  one is dropped once the job's outcome is recorded.
+ *	  one is dropped once the job's outcome is recorded.  Before a job
+ *	  starts, a target whose catalog could not be carried (an older
+ *	  extension version) is refused.
  *
  * Cancel and shutdown are honoured until the swap's COMMIT is sent: the
  * swap's transaction is then canceled and rolled back (dbswap.c) and the
@@ -24,6 +26,7 @@
 
 #include "miscadmin.h"
 
+#include "catalog.h"
 #include "guc.h"
 #include "job_kind.h"
 #include "pq_util.h"
@@ -147,6 +150,50 @@ pgb_restore_pause_target(PgbRestore *r, bool pause)
 	else
 		pgb_scheduler_resume(r->target->oid);
 	r->paused = pause;
+}
+
+/*
+ * pgb_restore_check_target_catalog
+ *		Before a restore or copy into target starts (conn: any connection to
+ *		this server): a pgbackups catalog in the target must be of the
+ *		version this library writes, since the take-over carries it into the
+ *		restored database, whose extension is that version.  An older one
+ *		(ALTER EXTENSION pgbackups UPDATE not run yet) has other tables and
+ *		columns, and its update script's data changes would be skipped: it
+ *		is refused here, before anything is created.  A target that does not
+ *		exist is left to the restore engine to report.
+ */
+void
+pgb_restore_check_target_catalog(PGconn *conn, const char *target)
+{
+	const char *params[1] = {target};
+	PGresult   *res;
+	PGconn	   *t;
+	char	   *version = NULL;
+
+	res = pgb_pq_exec_params(conn, "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1 AND datallowconn",
+							 1, params, PGRES_TUPLES_OK);
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	t = pgb_pq_connect(pgb_pq_conninfo(target));
+	res = pgb_pq_exec(t, "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgbackups'",
+					  PGRES_TUPLES_OK);
+	if (PQntuples(res) == 1)
+		version = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	pgb_pq_disconnect(t);
+	if (version && strcmp(version, PGB_CATALOG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the pgbackups extension in database \"%s\" is version %s, but the loaded library needs %s",
+						target, version, PGB_CATALOG_VERSION),
+				 errdetail("The restored database carries the target's own pgbackups catalog, which must be updated first; nothing was changed."),
+				 errhint("Run ALTER EXTENSION pgbackups UPDATE in database \"%s\", then start the job again.",
+						 target)));
 }
 
 /* whether the target database has the pgbackups extension */

@@ -116,25 +116,6 @@ after_failure() {
 		"$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE (datname LIKE 'pgbackups\_%' OR backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler'))")" 0
 }
 
-# staging_size ID: bytes of the staging database of restore ID (0 if none)
-staging_size() {
-	q postgres "SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database WHERE $(staging_match "$1")" 2>/dev/null || echo 0
-}
-
-# wait_loading ID MB TIMEOUT: until the staging database of ID is bigger
-# than MB megabytes (data is loading); fails if the job ends first
-wait_loading() {
-	local id=$1 mb=$2 timeout=$3 deadline st
-	deadline=$((SECONDS + timeout))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		[ "$(staging_size "$id")" -gt $((mb * 1024 * 1024)) ] && return 0
-		st=$(job_field $CAT "$id" status 2>/dev/null || true)
-		case "$st" in completed | failed | canceled) return 1 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
-
 # wait_postdata ID TIMEOUT: until a session in the staging database builds an
 # index (pg_stat_progress_create_index)
 wait_postdata() {
@@ -155,7 +136,7 @@ for phase in data postdata; do
 	}
 	log "$label: $rid started"
 	if [ $phase = data ]; then
-		wait_loading "$rid" 12 120 || {
+		wait_loading $CAT "$rid" 12 120 || {
 			fail "$label: $rid never loaded 12 MB into a staging database ($(describe_job $CAT "$rid")); raise BIG_ROWS"
 			after_failure "$label" "$rid" completed
 			continue
@@ -172,16 +153,9 @@ for phase in data postdata; do
 		nload=$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE $(staging_match "$rid")")
 		check "$label: data loads over parallel sessions ($nload sessions in the staging database, parallel => 2)" test "$nload" -ge 2
 	fi
-	pids=$(q $CAT "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler') UNION SELECT worker_pid FROM pgbackups.restores WHERE id = '$rid' AND worker_pid IS NOT NULL" | tr '\n' ' ')
-	log "$label: staging $(staging_size "$rid") bytes; killing $pids($(q postgres "SELECT string_agg(pid || '=' || backend_type, ', ') FROM pg_stat_activity WHERE pid IN ($(tr ' ' ',' <<<"${pids% }"))"))"
-	if [ -z "${pids// /}" ]; then
-		fail "$label: no worker process of $rid found"
-		continue
-	fi
-	pos=$(log_pos)
-	# shellcheck disable=SC2086
-	kill -9 $pids
-	crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
+	log "$label: staging $(staging_size "$rid") bytes"
+	# shellcheck disable=SC2046 # the worker PID, or nothing
+	kill_job_workers "$label" $(job_field $CAT "$rid" worker_pid) || continue
 	after_failure "$label" "$rid" failed 57P01
 	check "$label: the server log shows the crash restart" grep -q 'terminated by signal 9' "$SERVER_LOG"
 done
@@ -189,7 +163,7 @@ done
 # === (b) cancel() =======================================================================
 label="(b) cancel while data loads"
 if rid=$(start_big_restore); then
-	if wait_loading "$rid" 12 120; then
+	if wait_loading $CAT "$rid" 12 120; then
 		t0=$(date +%s%N)
 		check_eq "$label: cancel('$rid') returns the id" "$(q $CAT "SELECT pgbackups.cancel('$rid')" 2>&1)" "$rid"
 		log "$label: cancel returned after $((($(date +%s%N) - t0) / 1000000)) ms"
@@ -338,16 +312,7 @@ for what in kill cancel terminate; do
 		pass "$label: $rid waits on pg_database ($(job_field $CAT "$rid" status))"
 		case $what in
 		kill)
-			pids=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler')" | tr '\n' ' ')
-			log "$label: killing $pids"
-			if [ -n "${pids// /}" ]; then
-				pos=$(log_pos)
-				# shellcheck disable=SC2086
-				kill -9 $pids
-				crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
-			else
-				fail "$label: no pgbackups worker process to kill"
-			fi
+			kill_job_workers "$label" || true
 			stop_bg "$holder"
 			after_failure "$label" "$rid" failed 57P01
 			;;

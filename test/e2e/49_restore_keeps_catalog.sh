@@ -9,7 +9,11 @@
 # alert is still pending, its data is prod's, and restoring the safety
 # backup (from staging's own catalog) brings staging back exactly.  A
 # copy() into staging keeps the catalog too.  No duplicate alert or event
-# is created by carrying the rows.
+# is created by carrying the rows.  A target whose pgbackups extension is
+# older than the library (created at 1.5.0, ALTER EXTENSION ... UPDATE not
+# run) is refused before anything is created (55000, the hint names the
+# update), by a restore and by a copy; once updated it is restored and keeps
+# its catalog.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -79,4 +83,41 @@ check_eq "copy of prod into staging" "$TRY_STATE" OK
 check_eq "after the copy staging still lists its backups" \
 	"$(q staging "SELECT string_agg(id, ' ' ORDER BY id) FROM pgbackups.backups")" "b001 b002"
 check_eq "... and its schedule" "$(sched)" "$sched_before"
+
+# --- a target whose catalog is older than the library ---------------------------------------------
+q postgres "CREATE DATABASE oldcat" >/dev/null
+psql_db oldcat >/dev/null <<'SQL'
+CREATE TABLE orders (id int PRIMARY KEY, item text);
+INSERT INTO orders SELECT g, 'oldcat ' || g FROM generate_series(1, 50) g;
+CREATE EXTENSION pgbackups VERSION '1.5.0';
+INSERT INTO pgbackups.backups (id, num, kind, database, status, requested_by, compression, parallel, sha256)
+VALUES ('b001', 1, 'manual', 'oldcat', 'completed', 'postgres', 'gzip', 2, repeat('ab', 32));
+SQL
+q postgres "CHECKPOINT" >/dev/null
+oldcat_before=$(db_fingerprint oldcat)
+oldcat_rows() { q oldcat "SELECT string_agg(id || ' ' || status, ',' ORDER BY id) FROM pgbackups.backups"; }
+for how in restore copy; do
+	if [ $how = restore ]; then
+		sql="SELECT pgbackups.restore('b001', target => 'oldcat', confirm => 'oldcat', wait => true)"
+	else
+		sql="SELECT pgbackups.copy('prod', 'oldcat', 'oldcat', wait => true)"
+	fi
+	pos=$(log_pos)
+	expect_sqlstate "$how into a target with pgbackups 1.5.0 is refused" prod 55000 "$sql"
+	jid=$(q prod "SELECT id FROM $( [ $how = restore ] && echo pgbackups.restores || echo pgbackups.copies) ORDER BY num DESC LIMIT 1")
+	check_eq "$how: $jid is recorded failed with 55000" "$(job_field prod "$jid" "status || ' ' || error_code")" "failed 55000"
+	check "$how: the error names both versions" grep -q 'database "oldcat" is version 1.5.0, but the loaded library needs' <<<"$(job_field prod "$jid" error)"
+	check "$how: the job's log has the hint" grep -q 'Run ALTER EXTENSION pgbackups UPDATE in database "oldcat"' <<<"$(q prod "SELECT string_agg(message, ' ') FROM pgbackups.logs WHERE job_id = '$jid'")"
+	check "$how: refused before anything was created (no staging database, no capture)" \
+		test -z "$(log_since "$pos" | grep -E 'CREATE DATABASE|pgbackups_[0-9]+_'"$jid"'|capturing the source')$(q prod "SELECT string_agg(message, ' ') FROM pgbackups.logs WHERE job_id = '$jid' AND (message LIKE 'building the restore%' OR message LIKE 'copy started%' OR message LIKE 'archive SHA-256%')")"
+	check_eq "$how: no staging database is left" "$(staging_dbs)" ""
+	check "$how: oldcat is as it was (properties, schema, data)" test "$(db_fingerprint oldcat)" = "$oldcat_before"
+	check_eq "$how: its catalog is still 1.5.0 with its row" \
+		"$(q oldcat "SELECT extversion FROM pg_extension WHERE extname = 'pgbackups'") $(oldcat_rows)" "1.5.0 b001 completed"
+done
+q oldcat "ALTER EXTENSION pgbackups UPDATE" >/dev/null
+try_sql prod "SELECT pgbackups.restore('b001', target => 'oldcat', confirm => 'oldcat', wait => true)"
+check_eq "after ALTER EXTENSION pgbackups UPDATE the restore into oldcat works" "$TRY_STATE" OK
+check_eq "oldcat holds prod's data" "$(q oldcat "SELECT count(*) || ' ' || min(item) FROM orders")" "4000 prod 1"
+check_eq "... and kept its own catalog" "$(oldcat_rows)" "b001 completed"
 finish

@@ -141,17 +141,6 @@ make_victim
 q postgres "CHECKPOINT" >/dev/null
 db_fingerprint victim >"$W/victim.before"
 
-staging_size() { q postgres "SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database WHERE $(staging_match "$1")" 2>/dev/null || echo 0; }
-wait_loading() {
-	local id=$1 deadline=$((SECONDS + 120)) st
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		[ "$(staging_size "$id")" -gt $((20 * 1024 * 1024)) ] && return 0
-		st=$(job_field $CAT "$id" status 2>/dev/null || true)
-		case "$st" in completed | failed | canceled) return 1 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
 # after_failure LABEL ID WANT_STATUS WANT_CODE: a killed (57P01: the scheduler
 # marks it "interrupted by server restart") or canceled (57014) copy
 after_failure() {
@@ -180,17 +169,9 @@ after_failure() {
 
 label="kill -9 of the copy's workers"
 if cid=$(q $CAT "SELECT pgbackups.copy('bigsrc', 'victim', 'victim', parallel => 2)" 2>"$W/kill.err"); then
-	if wait_loading "$cid"; then
-		pids=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type NOT IN ('pgbackups launcher', 'pgbackups scheduler')" | tr '\n' ' ')
-		log "$label: $cid staging $(staging_size "$cid") bytes; killing $pids"
-		if [ -n "${pids// /}" ]; then
-			pos=$(log_pos)
-			# shellcheck disable=SC2086
-			kill -9 $pids
-			crash_restarted "$pos" 60 || die "no crash restart in the server log within 60 s of kill -9 (or the server did not come back)"
-		else
-			fail "$label: no pgbackups worker process of $cid to kill"
-		fi
+	if wait_loading $CAT "$cid" 20 120; then
+		log "$label: $cid staging $(staging_size "$cid") bytes"
+		kill_job_workers "$label" || true
 		after_failure "$label" "$cid" failed 57P01
 	else
 		fail "$label: $cid never loaded 20 MB into a staging database: $(describe_job $CAT "$cid")"
@@ -201,7 +182,7 @@ else
 fi
 label="cancel of a copy"
 if cid=$(q $CAT "SELECT pgbackups.copy('bigsrc', 'victim', 'victim', parallel => 2)" 2>"$W/cancel.err"); then
-	if wait_loading "$cid"; then
+	if wait_loading $CAT "$cid" 20 120; then
 		check_eq "$label: cancel('$cid')" "$(q $CAT "SELECT pgbackups.cancel('$cid')" 2>&1)" "$cid"
 		after_failure "$label" "$cid" canceled 57014
 	else

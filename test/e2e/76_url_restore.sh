@@ -10,7 +10,7 @@
 # Works, with 127.0.0.1 in pgbackups.url_allowed_hosts: a capture's archive
 # (equal to the source), the pg_dump 18 zstd fixture (equal to its file://
 # restore), an https -> https redirect, plain http to the allow-listed host,
-# a body truncated once (retried), a URL with a query string (never stored),
+# a body truncated once (retried, the retry a line of the job's log), a URL with a query string (never stored),
 # a non-superuser operator into its own database.
 # Refused, each with its SQLSTATE, the target database exactly as it was,
 # no staging database, and no query string in any error: https and http to
@@ -159,13 +159,22 @@ refused() {
 
 # === works =================================================================================
 restore_ok "https: a capture's archive" "$NG/files/cap.dump" t_cap && compare_dbs "https: a capture's archive" src t_cap
+check_eq "... a download without a failure logs no retry" "$(q cat "SELECT count(*) FROM pgbackups.logs WHERE job_id = '$LAST_R' AND message LIKE 'retry %'")" 0
 q postgres "CREATE DATABASE o18" >/dev/null
 try_sql cat "SELECT pgbackups.restore_from_url('file://$WEB/pg18_zstd.dump', target => 'o18', confirm => 'o18', wait => true)"
 check_eq "oracle: the pg_dump 18 zstd fixture from file://" "$TRY_STATE" OK
 restore_ok "https: the pg_dump 18 zstd fixture (archive 1.16)" "$NG/files/pg18_zstd.dump" t18 postgres false && compare_dbs "https: pg18 zstd fixture" o18 t18
 restore_ok "https -> https redirect" "$NG/redirect/https/cap.dump" t_redir && compare_dbs "https -> https redirect" src t_redir
 restore_ok "http:// to the allow-listed 127.0.0.1" "$NGH/files/cap.dump" t_http && compare_dbs "http allow-listed" src t_http
-restore_ok "a body truncated once is fetched again" "$PY/truncate-once/cap.dump" t_trunc1 && compare_dbs "truncated once" src t_trunc1
+if restore_ok "a body truncated once is fetched again" "$PY/truncate-once/cap.dump" t_trunc1; then
+	compare_dbs "truncated once" src t_trunc1
+	check_eq "... the server answered two GETs for it" "$(grep -c '"path": "/truncate-once/cap.dump"' "$HTTPS_LOG")" 2
+	retries=$(q cat "SELECT string_agg(message, E'\n' ORDER BY logged_at) FROM pgbackups.logs WHERE job_id = '$LAST_R' AND message LIKE 'retry %'")
+	log "the retry in $LAST_R's log: $retries"
+	check "... the job's log has the retry: its number, the URL, the failure" \
+		grep -qxE "retry 1 of the download of \"$PY/truncate-once/cap.dump\" after: .+" <<<"$retries"
+	check_eq "... one retry line, for the one failed GET" "$(grep -c . <<<"$retries")" 1
+fi
 if restore_ok "a URL with a query string" "$NG/files/cap.dump?X-Amz-Signature=$QS&token=$QS" t_qs; then
 	check_eq "... the catalog holds the URL without its query string" \
 		"$(q cat "SELECT count(*) FROM pgbackups.restores WHERE id = '$LAST_R' AND backup LIKE '$NG/files/cap.dump%'")/$(q cat "SELECT count(*) FROM pgbackups.restores WHERE concat_ws(' ', backup, location, error) LIKE '%$QS%'")" "1/0"

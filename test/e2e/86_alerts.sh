@@ -14,6 +14,8 @@
 #   - the token is nowhere in pgbackups.alerts, logs, schedule_runs,
 #     backups, the NOTIFY payloads or the server log, and an operator
 #     cannot read the setting
+#   - pg_dump + pg_restore of the catalog database keeps the alerts,
+#     delivered and pending (extension configuration), and the id sequence
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -311,5 +313,29 @@ log "webhook lines in the server log: $(grep -c -i webhook "$SERVER_LOG" || true
 
 q $DB "SELECT pgbackups.set_clock(NULL)" >/dev/null
 stop_bg "$LISTEN_PID"
+
+# ---- pg_dump keeps the outbox ------------------------------------------------------------------------------------
+log "--- pg_dump + pg_restore of $DB"
+# one alert still to deliver (not due before 2100, whichever clock)
+q $DB "INSERT INTO pgbackups.alerts (event, payload, next_attempt) VALUES ('backup.failed', '{\"id\": \"b999\"}', '2100-01-01 UTC')" >/dev/null
+# the event: the scheduler delivered every other alert (the missed slots of
+# the clock's last jump included), so the outbox stands still while it is dumped
+wait_for $DB "SELECT count(*) = 0 FROM pgbackups.alerts WHERE delivered_at IS NULL AND next_attempt < '2100-01-01'" 30 ||
+	fail "alerts still undelivered before the dump: $(q $DB "SELECT string_agg(concat_ws('|', event, attempts, last_error), ', ') FROM pgbackups.alerts WHERE delivered_at IS NULL")"
+alert_rows() { q "$1" "COPY (SELECT * FROM pgbackups.alerts WHERE alert_id <= $2 ORDER BY alert_id) TO STDOUT"; }
+max_id=$(q $DB "SELECT max(alert_id) FROM pgbackups.alerts")
+src_alerts=$(alert_rows $DB "$max_id")
+src_seq=$(q $DB "SELECT last_value FROM pgbackups.alerts_alert_id_seq")
+log "$DB: $(q $DB "SELECT count(*) || ' alerts, ' || count(*) FILTER (WHERE delivered_at IS NULL) || ' pending' FROM pgbackups.alerts"), sequence at $src_seq"
+pg_dump -Fc -d $DB -f "$TESTDIR/alr.dump"
+check "the source's alerts did not change while it was dumped" test "$(alert_rows $DB "$max_id")" = "$src_alerts"
+check "the dump has the alerts' rows and the sequence's value" \
+	bash -c "pg_restore -l '$TESTDIR/alr.dump' | grep -q 'TABLE DATA pgbackups alerts ' && pg_restore -l '$TESTDIR/alr.dump' | grep -q 'SEQUENCE SET pgbackups alerts_alert_id_seq '"
+restore_into "pg_restore of $DB" "$TESTDIR/alr.dump" alr_restored
+# (the restored database's scheduler may add alerts of its own: rows up to the source's last id are compared)
+check "the restored database has every alert, delivered and pending ($(wc -l <<<"$src_alerts") rows)" \
+	test "$(alert_rows alr_restored "$max_id")" = "$src_alerts"
+check "... and its alert id sequence continues after them ($src_seq)" \
+	test "$(q alr_restored "SELECT last_value FROM pgbackups.alerts_alert_id_seq")" -ge "$src_seq"
 log "86_alerts took $((SECONDS - T0)) s after start_cluster"
 finish

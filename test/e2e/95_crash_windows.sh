@@ -32,9 +32,11 @@ CAPTURE_POINTS=${CAPTURE_POINTS:-"after_snapshot pgdump_running streams:immediat
 RESTORE_POINTS=${RESTORE_POINTS:-"after_scan staging pre_data data:immediate post_data analyzed verified before_swap swap_committed after_swap:immediate after_record"}
 COPY_POINTS=${COPY_POINTS:-"after_snapshot pgdump_running streams assembly before_commit:immediate captured after_scan pre_data data before_swap swap_committed:immediate after_swap after_record"}
 
-# the test configuration commits asynchronously; an immediate shutdown would
-# then lose a committed swap (and the job rightly be failed): commit as a
-# production server does
+# The captures run with synchronous_commit = on, as a production server
+# commits.  The restores and copies run with synchronous_commit = off and a
+# WAL writer that flushes every 10 s (set before them): their swap, catalog
+# records and outcome commit synchronously whatever the setting, so an
+# immediate shutdown right after the swap must not undo it.
 EXTRA_CONF="synchronous_commit = on"
 start_cluster
 SYSID=$(q postgres "SELECT system_identifier FROM pg_control_system()")
@@ -189,6 +191,14 @@ for spec in $CAPTURE_POINTS; do
 	esac
 	settle "$id" "$want" "$name"
 	OUTCOME[$id]=$want
+	# the reconciliation (before it records the job) logs only a removal that happened
+	loc=$(q cat "SELECT coalesce(location, '') FROM pgbackups.backups WHERE id = '$id'")
+	removed=$(grep -cF "removed archive \"$loc\" of an interrupted capture" "$SERVER_LOG" || true)
+	case $point in
+	after_commit | after_archive) check_eq "$name: the removal of $id's archive, which had no manifest, is logged once" "$removed" 1 ;;
+	after_manifest | after_record | retention) check_eq "$name: no removal is logged for $id (it is whole)" "$removed" 0 ;;
+	*) check_eq "$name: no removal is logged for $id, which stored no archive" "$removed" 0 ;;
+	esac
 	if [ "$want" = completed ]; then
 		check "$name: $id has its archive and manifest" test -f "$CATDIR/$(q cat "SELECT regexp_replace(location, '^.*/', '') FROM pgbackups.backups WHERE id = '$id'").manifest.json"
 	else
@@ -212,6 +222,9 @@ for spec in $CAPTURE_POINTS; do
 done
 
 # === restore =============================================================================
+# from here on the server commits asynchronously (see above); the test's own
+# writes to a target commit synchronously (SET in the same statement list)
+set_conf wal_writer_delay 10000 synchronous_commit off
 BR=$(q cat "SELECT id FROM pgbackups.backups WHERE status = 'completed' ORDER BY num DESC LIMIT 1")
 log "restores of $BR into tgt (catalog in cat)"
 # run_transfer KIND POINTS TARGET SQL NEXT_SQL
@@ -224,7 +237,7 @@ run_transfer() {
 		name="$kind.$point ($mode)"
 		digests >"$TESTDIR/digests.before"
 		# the target differs from the source in a way each outcome shows
-		q "$target" "CREATE TABLE IF NOT EXISTS crash_marker (p text); INSERT INTO crash_marker VALUES ('$point')" >/dev/null
+		q "$target" "SET synchronous_commit = on; CREATE TABLE IF NOT EXISTS crash_marker (p text); INSERT INTO crash_marker VALUES ('$point')" >/dev/null
 		fp=$(db_fingerprint "$target")
 		set_conf pgbackups.debug_fault "$kind.$point"
 		id=$(q cat "$sql")

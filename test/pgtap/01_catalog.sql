@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(89);
+SELECT plan(90);
 
 SELECT has_extension('pgbackups', 'extension pgbackups is installed');
 SELECT has_schema('pgbackups');
@@ -65,8 +65,17 @@ SELECT set_eq(
 	$$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pgbackups'$$,
 	ARRAY['pgbackups.backups', 'pgbackups.logs', 'pgbackups.manual_num_seq', 'pgbackups.scheduled_num_seq',
 	      'pgbackups.restores', 'pgbackups.copies', 'pgbackups.restore_num_seq', 'pgbackups.copy_num_seq',
-	      'pgbackups.schedule_defs', 'pgbackups.schedule_runs'],
-	'backups, restores, copies, logs, schedules, schedule runs and the id sequences are extension configuration');
+	      'pgbackups.schedule_defs', 'pgbackups.schedule_runs', 'pgbackups.alerts', 'pgbackups.alerts_alert_id_seq'],
+	'backups, restores, copies, logs, schedules, schedule runs, alerts and the id sequences are extension configuration');
+
+-- every table and sequence of the catalog holds user state: all are configuration
+SELECT is(
+	(SELECT pg_catalog.array_agg(c.oid::regclass::text ORDER BY c.oid::regclass::text)
+	   FROM pg_catalog.pg_class c
+	  WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind IN ('r', 'p', 'S')
+	    AND c.oid <> ALL ((SELECT extconfig FROM pg_catalog.pg_extension WHERE extname = 'pgbackups')::oid[])),
+	NULL,
+	'no table or sequence of schema pgbackups is left out of the extension configuration (pg_dump keeps them all)');
 
 -- functions
 SELECT has_function('pgbackups', 'capture', ARRAY['text', 'boolean', 'text', 'integer', 'text']);
