@@ -23,6 +23,8 @@
 #                            source of events" below)
 #   bounded_negative SECS WHAT  a negative no event can prove: a logged, bounded wait
 #   counter NAME [DB]        one value of pgbackups.counters() (exact counters, 1.7.0+)
+#   workers_reloaded         after a reload: wait until the launcher, schedulers and
+#                            maintenance workers loaded the configuration again
 #   counters_db              a database with pgbackups.counters() (empty: none)
 #
 # Server processes run as the postgres OS user (runuser when we are root);
@@ -811,15 +813,16 @@ set_conf() {
 	# the postmaster signals SIGHUP to every child before it forks again: job
 	# workers started from now on have the new value.  The long-lived launcher,
 	# schedulers and maintenance workers reload at the top of their next loop.
-	_workers_reloaded
+	workers_reloaded
 }
 
-# _workers_reloaded: wait until the launcher and every running scheduler and
+# workers_reloaded: after a reload the postmaster has done (a new session sees
+# the new value), wait until the launcher and every running scheduler and
 # maintenance worker loaded the configuration files at or after the
 # postmaster's last reload (pgbackups.counters() 'config_loaded_at' against
 # pg_conf_load_time() of a new session, which has the postmaster's); without
 # a database with the 1.7.0 extension, a bounded wait of 0.3 s (logged)
-_workers_reloaded() {
+workers_reloaded() {
 	local db
 	counters_db >/dev/null
 	db=$_LIB_COUNTERS_DB
@@ -869,7 +872,7 @@ reload_conf() {
 	# files" comes before it signals the children and forks again
 	wait_log "$pos" 'received SIGHUP, reloading configuration files' 10 ||
 		die "reload_conf: the postmaster did not log the reload within 10 s"
-	_workers_reloaded
+	workers_reloaded
 }
 
 # ---- the server log as a source of events -----------------------------------------------
