@@ -2,6 +2,16 @@
 
 \echo Use "ALTER EXTENSION pgbackups UPDATE TO '1.7.0'" to load this file. \quit
 
+/* ---- exact counters (src/bgw/counters.c): superusers only ---- */
+
+CREATE FUNCTION @extschema@.counters(reset boolean DEFAULT false)
+RETURNS TABLE (name text, value bigint)
+AS 'MODULE_PATHNAME', 'pgbackups_counters'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.counters(boolean)
+	IS 'exact counters in shared memory: processes by kind (running, high-water mark, started), scheduler turns, launcher rounds, set_clock() generations, configuration load times; reset => true lowers the high-water marks to the current values (superusers only)';
+REVOKE ALL ON FUNCTION @extschema@.counters(boolean) FROM PUBLIC;
+
 /*
  * The webhook outbox holds user state too (alerts waiting for delivery and
  * the delivered ones' history, and its id sequence): pg_dump of a database

@@ -124,3 +124,15 @@ SELECT c.relname, c.reloptions
   FROM pg_class c
  WHERE c.relnamespace = 'pgbackups'::regnamespace AND c.relkind = 'v'
  ORDER BY c.relname;
+
+-- counters() (1.7.0): exact counters in shared memory, superusers only; the
+-- values depend on what ran, so only the surface is compared here
+SELECT pg_get_function_arguments('pgbackups.counters(boolean)'::regprocedure) AS arguments,
+       pg_get_function_result('pgbackups.counters(boolean)'::regprocedure) AS result,
+       has_function_privilege('pgbackups_admin', 'pgbackups.counters(boolean)', 'EXECUTE') AS admin_may,
+       has_function_privilege('public', 'pgbackups.counters(boolean)', 'EXECUTE') AS public_may;
+SELECT name, value >= 0 AS non_negative FROM pgbackups.counters() ORDER BY name;
+SELECT count(*) AS rows_after_reset FROM pgbackups.counters(reset => true);
+SET ROLE pgbackups_admin;
+SELECT * FROM pgbackups.counters();
+RESET ROLE;

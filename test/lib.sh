@@ -22,6 +22,10 @@
 #                            events in the server log (see "the server log as a
 #                            source of events" below)
 #   bounded_negative SECS WHAT  a negative no event can prove: a logged, bounded wait
+#   counter NAME [DB]        one value of pgbackups.counters() (exact counters, 1.7.0+)
+#   workers_reloaded         after a reload: wait until the launcher, schedulers and
+#                            maintenance workers loaded the configuration again
+#   counters_db              a database with pgbackups.counters() (empty: none)
 #
 # Server processes run as the postgres OS user (runuser when we are root);
 # clients connect through the unix socket in the cluster's own temp dir, as the
@@ -837,10 +841,53 @@ set_conf() {
 	# A new session sees the value only after the postmaster reloaded, and
 	# the postmaster signals SIGHUP to every child before it forks again: job
 	# workers started from now on have the new value.  The long-lived launcher,
-	# schedulers and maintenance workers reload at the top of their next loop;
-	# nothing tells a test that they did (see the note at wait_log), so this
-	# is a bounded wait: 0.3 s for a loop in progress to end.
-	sleep 0.3
+	# schedulers and maintenance workers reload at the top of their next loop.
+	workers_reloaded
+}
+
+# workers_reloaded: after a reload the postmaster has done (a new session sees
+# the new value), wait until the launcher and every running scheduler and
+# maintenance worker loaded the configuration files at or after the
+# postmaster's last reload (pgbackups.counters() 'config_loaded_at' against
+# pg_conf_load_time() of a new session, which has the postmaster's); without
+# a database with the 1.7.0 extension, a bounded wait of 0.3 s (logged)
+workers_reloaded() {
+	local db
+	counters_db >/dev/null
+	db=$_LIB_COUNTERS_DB
+	if [ -z "$db" ]; then
+		log "no database with pgbackups.counters(): bounded wait (0.3 s) for the workers' reload"
+		sleep 0.3
+		return 0
+	fi
+	wait_for "$db" "SELECT (SELECT value FROM pgbackups.counters() WHERE name = 'config_loaded_at') >= (extract(epoch FROM pg_conf_load_time()) * 1000000)::bigint" 10 ||
+		log "WARNING: the pgbackups workers did not show the reload within 10 s (config_loaded_at $(counter config_loaded_at "$db"))"
+}
+
+# counters_db: a database where pgbackups.counters() exists (COUNTERS_DB if
+# set, else the newest database that has it), printed and left in
+# _LIB_COUNTERS_DB (call it directly to keep it); empty when none
+_LIB_COUNTERS_DB=""
+counters_db() {
+	local d have='SELECT to_regprocedure($$pgbackups.counters(boolean)$$) IS NOT NULL'
+	if [ -n "${COUNTERS_DB:-}" ]; then
+		_LIB_COUNTERS_DB=$COUNTERS_DB
+	elif [ -z "$_LIB_COUNTERS_DB" ] || [ "$(q "$_LIB_COUNTERS_DB" "$have" 2>/dev/null)" != t ]; then
+		_LIB_COUNTERS_DB=""
+		while IFS= read -r d; do
+			if [ "$(q "$d" "$have" 2>/dev/null)" = t ]; then
+				_LIB_COUNTERS_DB=$d
+				break
+			fi
+		done < <(q postgres "SELECT datname FROM pg_database WHERE datallowconn AND datname NOT LIKE 'pgbackups\_%' ORDER BY oid DESC LIMIT 20" 2>/dev/null)
+	fi
+	[ -z "$_LIB_COUNTERS_DB" ] || printf '%s\n' "$_LIB_COUNTERS_DB"
+}
+
+# counter NAME [DB]: the value of counter NAME (pgbackups.counters(); per-database
+# ones are DB's, default counters_db)
+counter() {
+	q "${2:-$(counters_db)}" "SELECT value FROM pgbackups.counters() WHERE name = '$1'"
 }
 
 # reload_conf SQL: run SQL (ALTER SYSTEM ...) and reload, like set_conf;
@@ -854,7 +901,7 @@ reload_conf() {
 	# files" comes before it signals the children and forks again
 	wait_log "$pos" 'received SIGHUP, reloading configuration files' 10 ||
 		die "reload_conf: the postmaster did not log the reload within 10 s"
-	sleep 0.3 # bounded: the long-lived workers' next loop (see set_conf)
+	workers_reloaded
 }
 
 # ---- the server log as a source of events -----------------------------------------------
@@ -864,9 +911,10 @@ reload_conf() {
 #   crash_restarted POS [secs] after a kill -9 (mark taken before it): the postmaster
 #                              reinitialized and accepts connections again
 #   bounded_negative SECS WHAT a negative that no event can prove: wait SECS (logged)
-# The extension offers no event for "the launcher/scheduler has reloaded its
-# settings" or "the scheduler has looked at the clock and decided nothing":
-# those waits are bounded (set_conf, bounded_negative) and say so.
+# "The launcher and schedulers have reloaded their settings" and "the scheduler
+# has looked at the clock and decided nothing" are events in
+# pgbackups.counters() (config_loaded_at, schedules_decided: see set_conf and
+# 82_schedules.sh); bounded_negative is left for negatives no counter pins.
 log_pos() { stat -c %s "$SERVER_LOG" 2>/dev/null || echo 0; }
 log_since() { tail -c +$(($1 + 1)) "$SERVER_LOG" 2>/dev/null || true; }
 wait_log() {

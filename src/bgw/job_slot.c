@@ -22,6 +22,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "counters.h"
 #include "error_info.h"
 #include "guc.h"
 #include "job_slot.h"
@@ -32,6 +33,7 @@ static PgbJobSlot *my_slot = NULL;
 static char my_id[PGB_ID_LEN];
 static TimestampTz my_started = 0;	/* when this worker attached */
 static bool my_cleaning_up = false; /* pgb_job_check() raises nothing */
+static bool my_capture = false;	/* counted in capture_processes */
 
 static void
 slot_exit(int code, Datum arg)
@@ -41,6 +43,8 @@ slot_exit(int code, Datum arg)
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	my_slot->exited = true;
 	my_slot->latch = NULL;
+	/* in the same lock hold: the launcher may start the next job at once */
+	pgb_count_leave_locked(PGB_PROC_JOB, my_capture);
 	LWLockRelease(PgbShared->lock);
 }
 
@@ -60,6 +64,8 @@ pgb_job_attach(const PgbJobArgs *args)
 	my_slot->pid = MyProcPid;
 	my_slot->latch = MyLatch;
 	my_slot->status = PGB_JOB_RUNNING;
+	my_capture = args->id[0] != 'r' && args->id[0] != 'c';
+	pgb_count_enter_locked(PGB_PROC_JOB, my_capture);
 	LWLockRelease(PgbShared->lock);
 	strlcpy(my_id, args->id, sizeof(my_id));
 	my_started = GetCurrentTimestamp();
@@ -159,6 +165,7 @@ pgb_job_reserve_proc(void)
 	if (pgb_procs_in_use() < pgb_max_workers)
 	{
 		my_slot->nprocs++;
+		pgb_count_budget_locked();
 		ok = true;
 	}
 	LWLockRelease(PgbShared->lock);

@@ -56,6 +56,7 @@
 #include "access.h"
 #include "bgw_start.h"
 #include "clock.h"
+#include "counters.h"
 #include "guc.h"
 #include "job_kind.h"
 #include "job_worker.h"
@@ -324,13 +325,20 @@ databases_round(void)
 {
 	List	   *dbs = list_databases();
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz clock = pgb_clock_now();
+	uint64		clock_gen;
+	TimestampTz clock;
 	int			schedulers = 0;
 	int			maintenance = 0;
 	int			waiting = 0;
 	int			i;
 	ListCell   *lc;
 	List	   *due = NIL;
+
+	/* the set_clock() generation first: the clock read after is as new */
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	clock_gen = PgbShared->counters.clock_sets;
+	LWLockRelease(PgbShared->lock);
+	clock = pgb_clock_now();
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	foreach(lc, dbs)
@@ -358,6 +366,8 @@ databases_round(void)
 		}
 		if (sched_handles[i] == NULL && scheduler_due(s, now, clock))
 			due = lappend_int(due, i);
+		else if (sched_handles[i] == NULL && s->state == PGB_DB_IDLE)
+			s->clock_decided = clock_gen;	/* no slot of it is due at clock */
 		if (maint_handles[i] == NULL && maintenance < MAX_MAINTENANCE &&
 			maintenance_due(s, now))
 		{
@@ -408,6 +418,7 @@ launch_job(PgbJobSlot *j)
 	{
 		j->launched = true;
 		j->nprocs = 1;
+		pgb_count_budget_locked();
 		warned_no_slot[idx] = false;
 		return true;
 	}
@@ -602,6 +613,7 @@ pgb_launcher_main(Datum arg)
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	PgbShared->launcher_pid = MyProcPid;
 	PgbShared->launcher_latch = MyLatch;
+	PgbShared->counters.launcher_conf_at = PgReloadTime;
 	LWLockRelease(PgbShared->lock);
 
 	loopctx = AllocSetContextCreate(TopMemoryContext, "pgbackups launcher loop",
@@ -618,11 +630,17 @@ pgb_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+			PgbShared->counters.launcher_conf_at = PgReloadTime;
+			LWLockRelease(PgbShared->lock);
 		}
 		MemoryContextReset(loopctx);
 		next_wait_ms = LAUNCHER_NAPTIME_MS;
 		jobs_round();
 		databases_round();
+		LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+		PgbShared->counters.launcher_rounds++;
+		LWLockRelease(PgbShared->lock);
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   next_wait_ms, PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)

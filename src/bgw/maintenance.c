@@ -41,6 +41,7 @@
 #include "alerts.h"
 #include "catalog.h"
 #include "catalog_schedule.h"
+#include "counters.h"
 #include "dbswap.h"
 #include "guc.h"
 #include "maintenance.h"
@@ -51,6 +52,21 @@
 #include "storage.h"
 
 static PgbDbSlot *my_db = NULL;
+
+/* when this worker last loaded the configuration, for counters.c */
+static void
+publish_conf(TimestampTz at)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	my_db->maint_conf_at = at;
+	LWLockRelease(PgbShared->lock);
+}
+
+static void
+maintenance_exit(int code, Datum arg)
+{
+	publish_conf(0);
+}
 
 /* whether a live job of this database has this id; lock not held */
 static bool
@@ -204,6 +220,7 @@ pgb_maintenance_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	pgb_count_process(PGB_PROC_MAINTENANCE);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgb_pin_worker_settings();
 	pgstat_report_appname("pgbackups maintenance");
@@ -213,6 +230,8 @@ pgb_maintenance_main(Datum arg)
 	LWLockRelease(PgbShared->lock);
 	if (my_db == NULL || pgb_catalog_extension_version() == NULL)
 		proc_exit(0);
+	publish_conf(PgReloadTime);
+	before_shmem_exit(maintenance_exit, (Datum) 0);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
@@ -225,6 +244,7 @@ pgb_maintenance_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			publish_conf(PgReloadTime);
 		}
 		if (flags & (PGB_MAINT_LEFTOVERS | PGB_MAINT_OLD))
 			chore(drop_leftovers, dbname, (flags & PGB_MAINT_OLD) != 0);
@@ -256,6 +276,7 @@ pgb_sweep_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	pgb_count_process(PGB_PROC_OTHER);
 	pgstat_report_appname("pgbackups sweep");
 	cxt = AllocSetContextCreate(TopMemoryContext, "pgbackups sweep", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);

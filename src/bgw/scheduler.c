@@ -49,6 +49,7 @@
 #include "dbswap.h"
 #include "pq_util.h"
 #include "compress.h"
+#include "counters.h"
 #include "guc.h"
 #include "http.h"
 #include "job_queue.h"
@@ -87,6 +88,7 @@ scheduler_exit(int code, Datum arg)
 	if (pgb_sched_db == NULL)
 		return;
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	pgb_sched_db->sched_conf_at = 0;
 	if (pgb_sched_db->pid == MyProcPid)
 	{
 		pgb_sched_db->state = PGB_DB_UNKNOWN;
@@ -99,10 +101,14 @@ scheduler_exit(int code, Datum arg)
 	pgb_wake_launcher();
 }
 
+/* whether this turn's run_schedules() got through (guarded() catches errors) */
+static bool schedules_done;
+
 static void
 run_schedules(void)
 {
 	pgb_schedules_run(pgb_jobq_queue_scheduled);
+	schedules_done = true;
 }
 
 /*
@@ -231,6 +237,7 @@ leave_if_idle(TimestampTz next_due, TimestampTz alerts_at)
 			return;
 		}
 	pgb_sched_db->state = PGB_DB_IDLE;
+	pgb_sched_db->sched_conf_at = 0;
 	pgb_sched_db->next_due = next_due;
 	pgb_sched_db->alerts_next = alerts_at;
 	pgb_sched_db->pid = 0;
@@ -267,18 +274,32 @@ static bool
 scheduler_turn(void)
 {
 	bool		busy = work_waiting(true);
+	uint64		clock_gen;
+
+	/* the set_clock() generation before run_schedules() reads the clock */
+	LWLockAcquire(PgbShared->lock, LW_SHARED);
+	clock_gen = PgbShared->counters.clock_sets;
+	LWLockRelease(PgbShared->lock);
+	schedules_done = false;
 
 	if (outdated[0])
 		check_version();		/* ALTER EXTENSION ... UPDATE may have run */
 
 	pgb_sched_process_requests(outdated);
-	if (outdated[0])
-		return busy;
-	if (pgb_jobq_record_dead())
-		busy = true;
-	guarded(run_schedules);
-	if (busy && pgb_webhook_url && pgb_webhook_url[0])
-		pgb_jobq_flag_maintenance(PGB_MAINT_ALERTS);
+	if (!outdated[0])
+	{
+		if (pgb_jobq_record_dead())
+			busy = true;
+		guarded(run_schedules);
+		if (busy && pgb_webhook_url && pgb_webhook_url[0])
+			pgb_jobq_flag_maintenance(PGB_MAINT_ALERTS);
+	}
+	/* counted once the turn's decisions are committed (counters.c) */
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	pgb_sched_db->sched_turns++;
+	if (schedules_done)
+		pgb_sched_db->clock_decided = clock_gen;
+	LWLockRelease(PgbShared->lock);
 	return busy;
 }
 
@@ -311,6 +332,7 @@ attach(Oid dboid)
 	pgb_sched_db->state = PGB_DB_RUNNING;
 	pgb_sched_db->pid = MyProcPid;
 	pgb_sched_db->latch = MyLatch;
+	pgb_sched_db->sched_conf_at = PgReloadTime;
 	reconciled = pgb_sched_db->reconciled;
 	LWLockRelease(PgbShared->lock);
 	ConditionVariableBroadcast(&PgbShared->db_cv);
@@ -334,6 +356,7 @@ pgb_scheduler_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	pgb_count_process(PGB_PROC_SCHEDULER);
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	pgb_pin_worker_settings();
 	pgstat_report_appname("pgbackups scheduler");
@@ -365,6 +388,9 @@ pgb_scheduler_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+			pgb_sched_db->sched_conf_at = PgReloadTime;
+			LWLockRelease(PgbShared->lock);
 		}
 		MemoryContextReset(loopctx);
 		if (!outdated[0] && !reconciled)

@@ -57,6 +57,14 @@ typedef struct PgbDbSlot
 	int			maint_flags;	/* PGB_MAINT_*: work for the maintenance worker */
 	bool		maint_running;	/* its maintenance worker runs */
 	TimestampTz alerts_next;	/* the next webhook retry; 0 = none */
+	/* exact counters for tests (counters.c); forgotten with the slot */
+	int64		sched_turns;	/* turns its schedulers completed */
+	uint64		clock_decided;	/* clock_sets seen by the last decision on
+								 * its due slots (a turn, or the launcher's
+								 * "not due" for an idle database) */
+	TimestampTz sched_conf_at;	/* its running scheduler's PgReloadTime; 0 =
+								 * none runs */
+	TimestampTz maint_conf_at;	/* the same for its maintenance worker */
 } PgbDbSlot;
 
 /* what a database's maintenance worker has to do */
@@ -146,6 +154,38 @@ typedef struct PgbJobSlot
 	char		phase[64];
 } PgbJobSlot;
 
+/* the kinds of pgbackups process counted in PgbCounters (counters.c) */
+typedef enum PgbProcKind
+{
+	PGB_PROC_SCHEDULER = 0,
+	PGB_PROC_MAINTENANCE,
+	PGB_PROC_JOB,				/* a job's own worker (capture, restore, copy) */
+	PGB_PROC_STREAM,			/* a capture's helper stream */
+	PGB_PROC_RESTORE,			/* a restore or copy worker */
+	PGB_PROC_OTHER,				/* sweep, restore cleanup */
+	PGB_PROC_KINDS
+} PgbProcKind;
+
+/*
+ * Exact counters for tests and monitoring (pgbackups.counters()): each
+ * process counts itself when it starts and when it exits, so a high-water
+ * mark holds every moment, not samples.  Reset only by a server (re)start,
+ * or for the high-water marks by counters(reset => true).
+ */
+typedef struct PgbCounters
+{
+	int32		running[PGB_PROC_KINDS];
+	int32		running_max[PGB_PROC_KINDS];
+	int64		started[PGB_PROC_KINDS];
+	int32		capture_procs;	/* running JOB (captures) + STREAM */
+	int32		capture_procs_max;
+	int32		budget_max;		/* most processes counted against
+								 * pgbackups.max_workers at once */
+	int64		launcher_rounds;
+	uint64		clock_sets;		/* pgbackups.set_clock() calls */
+	TimestampTz launcher_conf_at;	/* the launcher's PgReloadTime */
+} PgbCounters;
+
 typedef struct PgbSharedState
 {
 	LWLock	   *lock;
@@ -158,6 +198,7 @@ typedef struct PgbSharedState
 	PgbDbSlot	dbs[PGB_MAX_DATABASES];
 	PgbRequest	requests[PGB_MAX_REQUESTS];
 	PgbJobSlot	jobs[PGB_MAX_JOBS];
+	PgbCounters counters;
 } PgbSharedState;
 
 extern PgbSharedState *PgbShared;

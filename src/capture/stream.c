@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 
 #include "archive.h"
+#include "counters.h"
 #include "guc.h"
 #include "pq_util.h"
 #include "spool.h"
@@ -277,6 +278,7 @@ pgb_stream_worker_main(Datum arg)
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	pgb_count_process(PGB_PROC_STREAM);
 
 	memcpy(&stream, MyBgworkerEntry->bgw_extra, sizeof(int));
 	seg = dsm_attach(DatumGetUInt32(arg));

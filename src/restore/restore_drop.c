@@ -29,6 +29,7 @@
 #include "tcop/tcopprot.h"
 
 #include "bgw_start.h"
+#include "counters.h"
 #include "pq_util.h"
 #include "restore_int.h"
 
@@ -97,6 +98,7 @@ pgb_restore_drop_main(Datum arg)
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	pgb_count_process(PGB_PROC_OTHER);
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pgbackups");
 	m = pgb_db_maintenance_connect(args.avoid[0] ? args.avoid : NULL, args.name);

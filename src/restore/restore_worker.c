@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "counters.h"
 #include "restore_exec.h"
 #include "restore_worker.h"
 
@@ -127,6 +128,7 @@ pgb_restore_worker_main(Datum arg)
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	pgb_count_process(PGB_PROC_RESTORE);
 	memcpy(&idx, MyBgworkerEntry->bgw_extra, sizeof(int));
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pgbackups restore worker");
 	seg = dsm_attach(DatumGetUInt32(arg));

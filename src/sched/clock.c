@@ -73,6 +73,7 @@ pgbackups_set_clock(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
 	PgbShared->debug_clock = t;
+	PgbShared->counters.clock_sets++;
 	for (i = 0; i < PGB_MAX_DATABASES; i++)
 		if (PgbShared->dbs[i].latch)
 			SetLatch(PgbShared->dbs[i].latch);

@@ -47,7 +47,7 @@ reset_conf() {
 	q postgres "ALTER SYSTEM RESET $1" >/dev/null
 	q postgres "SELECT pg_reload_conf()" >/dev/null
 	wait_for postgres "SELECT current_setting('$1') = '${2:-}'" 10 || log "reset_conf: $1 not visible"
-	sleep 0.3 # the background workers handle SIGHUP a moment later
+	workers_reloaded # the background workers handle SIGHUP a moment later
 }
 
 # ---- objects, read with the test's own clients ----------------------------------------

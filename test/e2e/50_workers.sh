@@ -28,29 +28,27 @@ check_eq "one launcher" "$(q postgres "SELECT count(*) FROM pg_stat_activity WHE
 # --- many captures at once, max_workers = 2 ---------------------------------------
 set_conf pgbackups.max_workers 2
 check_eq "max_workers after reload" "$(q postgres "SHOW pgbackups.max_workers")" 2
+# exact: every job worker and stream helper counts itself in shared memory
+# when it starts and when it exits (pgbackups.counters()), so the high-water
+# mark is the most that ever ran at once (reset here to what runs now: none)
+check_eq "no capture process runs before the captures" "$(q w1 "SELECT value FROM pgbackups.counters(reset => true) WHERE name = 'capture_processes'")" 0
+jobs_before=$(counter job_workers_started w1)
 ids_w1=()
 ids_w2=()
 for _ in 1 2 3; do ids_w1+=("$(q w1 "SELECT pgbackups.capture(parallel => 2, compression => 'gzip:9')")"); done
 for _ in 1 2; do ids_w2+=("$(q w2 "SELECT pgbackups.capture(parallel => 2, compression => 'gzip:9')")"); done
 log "started w1: ${ids_w1[*]}, w2: ${ids_w2[*]}"
-# SAMPLED: the number of job and stream processes alive at once is read from
-# pg_stat_activity every 0.1 s; nothing records when a stream process starts
-# and ends, so a peak shorter than one sample can be missed.  The exact
-# checks are below: the jobs' recorded running intervals, and each job's
-# stream count from its log.
-max_procs=0
-samples=0
-deadline=$((SECONDS + 180))
-while [ "$SECONDS" -lt "$deadline" ]; do
-	procs=$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('pgbackups job', 'pgbackups stream')")
-	samples=$((samples + 1))
-	[ "$procs" -gt "$max_procs" ] && max_procs=$procs
-	left=$(($(q w1 "SELECT count(*) FROM pgbackups.backups WHERE status IN ('pending', 'running')") + $(q w2 "SELECT count(*) FROM pgbackups.backups WHERE status IN ('pending', 'running')")))
-	[ "$left" -eq 0 ] && break
-	sleep 0.1
-done
-log "most job/stream processes seen at once in $samples samples: $max_procs"
-check "sampled: job and stream workers never exceeded max_workers = 2 (saw $max_procs in $samples samples)" [ "$max_procs" -le 2 ]
+all_done() { [ "$(q w1 "SELECT count(*) FROM pgbackups.backups WHERE status IN ('pending', 'running')")" = 0 ] &&
+	[ "$(q w2 "SELECT count(*) FROM pgbackups.backups WHERE status IN ('pending', 'running')")" = 0 ]; }
+wait_cmd 180 all_done || fail "the 5 captures did not end within 180 s"
+wait_for w1 "SELECT value = 0 FROM pgbackups.counters() WHERE name = 'capture_processes'" 30 ||
+	fail "capture processes still counted as running after the jobs ended"
+cmax=$(counter capture_processes_max w1)
+bmax=$(counter max_workers_used_max w1)
+log "counters: $(q w1 "SELECT string_agg(name || '=' || value, ' ' ORDER BY name) FROM pgbackups.counters() WHERE name ~ '^(capture_processes|max_workers_used|job_workers|stream_workers)'")"
+check_eq "exact: job and stream workers at once reached max_workers = 2 and never more (capture_processes_max)" "$cmax" 2
+check_eq "exact: processes counted against max_workers reached 2 and never more (max_workers_used_max)" "$bmax" 2
+check_eq "exact: 5 job workers started" "$(($(counter job_workers_started w1) - jobs_before))" 5
 # exact: each job's [started_at, finished_at] lies within its worker's life
 # (both are set by the worker), so at no moment may more than 2 of these
 # intervals overlap.  Sweep over the start (+1) and finish (-1) events of
@@ -109,6 +107,8 @@ fi
 # --- a queue: with max_workers = 1, a second job waits, and can be canceled ------------
 log "queue: max_workers = 1"
 set_conf pgbackups.max_workers 1
+wait_for w1 "SELECT value = 0 FROM pgbackups.counters(reset => true) WHERE name = 'capture_processes'" 30 ||
+	fail "queue: capture processes still run before the queue"
 bg_psql locker w1 "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;"
 wait_for w1 "SELECT count(*) > 0 FROM pg_locks WHERE relation = 't'::regclass AND granted AND mode = 'AccessExclusiveLock'" 10 || die "lock not taken"
 first=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'first')")
@@ -117,9 +117,14 @@ wait_for w1 "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (
 	fail "queue: $first never waited on the lock"
 second=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'second')")
 third=$(q w1 "SELECT pgbackups.capture(parallel => 1, label => 'third')")
-# (instantaneous: with the only worker taken they must be pending now; that
+# the launcher has decided about them: two more launcher rounds (the first
+# may have begun before they were queued) and they are still pending; that
 # they stay pending is shown exactly below, from the recorded times: $third
-# starts only after $first finished)
+# starts only after $first finished
+rounds=$(counter launcher_rounds w1)
+q postgres "SELECT pg_reload_conf()" >/dev/null # a SIGHUP wakes the launcher for a round
+wait_for w1 "SELECT value >= $rounds + 2 FROM pgbackups.counters() WHERE name = 'launcher_rounds'" 30 ||
+	fail "queue: the launcher took no two rounds (launcher_rounds $(counter launcher_rounds w1), was $rounds)"
 check_eq "queue: $second waits while $first holds the only worker" "$(backup_field w1 "$second" status)" pending
 check_eq "queue: $third waits too" "$(backup_field w1 "$third" status)" pending
 check_eq "queue: one pgbackups job process (max_workers = 1)" "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgbackups job'")" 1
@@ -149,6 +154,7 @@ fi
 check_eq "queue: $third started only after $first finished (max_workers = 1)" \
 	"$(q w1 "SELECT b3.started_at >= b1.finished_at FROM pgbackups.backups b1, pgbackups.backups b3 WHERE b1.id = '$first' AND b3.id = '$third'")" t
 check_eq "queue: $second never started" "$(backup_field w1 "$second" "started_at IS NULL")" t
+check_eq "queue: exact: never more than one capture process at once (capture_processes_max)" "$(counter capture_processes_max w1)" 1
 reload_conf "ALTER SYSTEM RESET pgbackups.max_workers"
 
 # --- schedulers follow CREATE/DROP EXTENSION; DROP DATABASE works -----------------------

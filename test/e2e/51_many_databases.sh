@@ -3,8 +3,9 @@
 # PostgreSQL's default max_worker_processes = 8 (issue 12).  Schedulers run
 # only while their database has work, so:
 #  - while the cluster settles (each new catalog is reconciled and rescanned)
-#    at most four pgbackups processes (the launcher, two schedulers, one
-#    maintenance worker), sampled every 0.2 s; then exactly the launcher;
+#    at most two schedulers and one maintenance worker at once (exact:
+#    pgbackups.counters() high-water marks); then exactly the launcher, and
+#    two launcher rounds start nothing;
 #  - fifty captures requested at once (one per database, concurrently) are
 #    all accepted and all complete (jobs queue for worker slots, none fails
 #    for lack of one);
@@ -38,34 +39,33 @@ CREATE EXTENSION pgbackups;
 SQL
 done
 
-procs() { q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%'"; }
-others() { q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type <> 'pgbackups launcher'"; }
-
-# --- idle: at most two pgbackups processes --------------------------------------------
-max_seen=0
-deadline=$((SECONDS + 120))
-while :; do
-	n=$(procs)
-	[ "$n" -gt "$max_seen" ] && max_seen=$n
-	[ "$(others)" = 0 ] && break
-	[ "$SECONDS" -ge "$deadline" ] && break
-	sleep 0.2
-done
-log "settling after CREATE EXTENSION in $N databases: at most $max_seen pgbackups processes seen (sampled every 0.2 s)"
+# --- settling: at most two schedulers and one maintenance worker at once ----------------
+# exact: every pgbackups process counts itself in shared memory when it starts
+# and when it exits (pgbackups.counters()), so these high-water marks since
+# the server started are maxima over every moment, probes of databases
+# without the extension included
+wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%' AND backend_type <> 'pgbackups launcher'" 120 ||
+	fail "pgbackups processes other than the launcher still run 120 s after CREATE EXTENSION"
 check_eq "idle: only the launcher is left" "$(q postgres "SELECT string_agg(backend_type, ',') FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%'")" "pgbackups launcher"
-if [ "$max_seen" -le 4 ]; then
-	pass "while settling at most $max_seen pgbackups processes (launcher, at most two schedulers, one maintenance worker rescanning)"
+cnt() { q "$D1" "SELECT value FROM pgbackups.counters() WHERE name = '$1'"; }
+log "settling: $(q "$D1" "SELECT string_agg(name || '=' || value, ' ' ORDER BY name) FROM pgbackups.counters() WHERE name ~ '^(schedulers|maintenance_workers|job_workers|other_workers)'")"
+check "settling: schedulers ran (schedulers_started $(cnt schedulers_started) >= $N)" [ "$(cnt schedulers_started)" -ge "$N" ]
+check_eq "settling: exact: never more than two schedulers at once (schedulers_max)" "$(cnt schedulers_max)" 2
+check "settling: exact: never more than one maintenance worker at once (maintenance_workers_max $(cnt maintenance_workers_max))" [ "$(cnt maintenance_workers_max)" -le 1 ]
+check_eq "settling: no job worker ran" "$(cnt job_workers_started)" 0
+# idle: the launcher looks again (a reload wakes it) and starts nothing.  Two
+# rounds after the mark: the first may have begun before it
+started_sum() { q "$D1" "SELECT sum(value) FROM pgbackups.counters() WHERE name LIKE '%\_started'"; }
+before=$(started_sum)
+rounds=$(cnt launcher_rounds)
+q postgres "SELECT pg_reload_conf()" >/dev/null
+wait_for "$D1" "SELECT value >= $rounds + 1 FROM pgbackups.counters() WHERE name = 'launcher_rounds'" 30 || true
+q postgres "SELECT pg_reload_conf()" >/dev/null
+if wait_for "$D1" "SELECT value >= $rounds + 2 FROM pgbackups.counters() WHERE name = 'launcher_rounds'" 30; then
+	check_eq "idle: exact: two launcher rounds started no pgbackups process (processes started before and after)" "$(started_sum)" "$before"
 else
-	fail "while settling $max_seen pgbackups processes were seen"
+	fail "idle: the launcher took no two rounds after a reload (launcher_rounds $(cnt launcher_rounds), was $rounds)"
 fi
-# idle for a while: sample again, nothing may start
-idle_max=0
-for _ in $(seq 1 15); do
-	n=$(procs)
-	[ "$n" -gt "$idle_max" ] && idle_max=$n
-	sleep 0.2
-done
-check "idle: never more than two pgbackups processes over 3 s (sampled, max $idle_max)" [ "$idle_max" -le 2 ]
 
 # --- fifty captures at once -----------------------------------------------------------
 log "requesting $N captures concurrently"

@@ -65,11 +65,23 @@ decided_after() {
 		"$(q "$2" "SELECT coalesce(bool_and(recorded_at > '$4'), false) FROM pgbackups.schedule_runs WHERE slot = '$3+00'")" t
 }
 # The scheduler records nothing when it looks at the clock and finds no slot
-# due, so "nothing happens before the slot" is a bounded negative check
-# (lib.sh bounded_negative: SCHED_QUIET seconds after set_clock, which wakes
-# every scheduler at once), each pinned afterwards by decided_after and by
-# the exact list of runs once the slot has come.
-SCHED_QUIET=${SCHED_QUIET:-1.5}
+# due.  "Nothing happens before the slot" is shown exactly with
+# pgbackups.counters(): clock_sets counts set_clock() calls, and a
+# database's schedules_decided is the clock_sets value the last decision
+# on its due slots saw (its scheduler's turn, or the launcher finding
+# nothing due for it while it is idle); once that reaches the value after
+# set_clock, the decision on the new clock is made and committed.  Each is
+# also pinned afterwards by decided_after and the exact list of runs.
+# clock_decided DB WHAT: wait until DB's due slots were decided on the clock set last
+clock_decided() {
+	local gen
+	gen=$(q "$1" "SELECT value FROM pgbackups.counters() WHERE name = 'clock_sets'")
+	if wait_for "$1" "SELECT value >= $gen FROM pgbackups.counters() WHERE name = 'schedules_decided'" 15; then
+		log "$1: due slots decided on clock generation $gen ($2)"
+	else
+		fail "$1: its due slots were not decided on the clock set last within 15 s ($2; schedules_decided $(q "$1" "SELECT value FROM pgbackups.counters() WHERE name = 'schedules_decided'"), clock_sets $gen)"
+	fi
+}
 # await_scheduled DB N [secs]: wait until there are N scheduled backups
 await_scheduled() { wait_for "$1" "SELECT coalesce(max(num), 0) >= $2 FROM pgbackups.backups WHERE kind = 'scheduled'" "${3:-15}"; }
 # finish_job DB ID: wait() for it; its final status
@@ -94,7 +106,7 @@ check_eq "schedules: rule, cron, zone" "$(q $DB "SELECT concat_ws('|', name, dat
 check_eq "next_run: Mar 5 02:00 PST = 10:00Z" "$(utc "(SELECT next_run FROM pgbackups.schedules)")" "2026-03-05 10:00:00"
 
 setclock '2026-03-05 01:59:30-08'
-bounded_negative "$SCHED_QUIET" "no run at 01:59:30 local"
+clock_decided $DB "no run at 01:59:30 local"
 check_eq "at 01:59:30 local: no scheduled backup" "$(scheduled $DB)" ""
 check_eq "at 01:59:30 local: no schedule_runs row" "$(runs $DB)" ""
 
@@ -112,8 +124,9 @@ decided_after "Mar 5" $DB "2026-03-05 10:00:00" "$m"
 check_eq "schedules: last_id, last_status" "$(q $DB "SELECT concat_ws('|', last_id, last_status) FROM pgbackups.schedules")" "a001|completed"
 check_eq "schedules: next_run is Mar 6 02:00 PST" "$(utc "(SELECT next_run FROM pgbackups.schedules)")" "2026-03-06 10:00:00"
 log "schedules.last_run = $(utc "(SELECT last_run FROM pgbackups.schedules)")"
-# (pinned by the exact list of runs after the next day's slot)
-bounded_negative "$SCHED_QUIET" "one run per slot on the same frozen clock"
+# the same frozen clock again (set_clock to the time it shows): decided once more
+setclock "$(q $DB "SELECT pgbackups.now()")"
+clock_decided $DB "one run per slot on the same frozen clock"
 check_eq "still one backup on the same frozen clock (one run per slot)" "$(scheduled $DB)" "a001@03-05 10:00"
 
 setclock '2026-03-06 02:00:30-08'
@@ -126,7 +139,7 @@ check_eq "Mar 7: a003" "$(scheduled $DB)" "a001@03-05 10:00 a002@03-06 10:00 a00
 check_eq "a003 completes" "$(finish_job $DB a003)" completed
 check_eq "next_run on the DST day: 02:00 does not exist, 03:00 PDT = 10:00Z" "$(utc "(SELECT next_run FROM pgbackups.schedules)")" "2026-03-08 10:00:00"
 setclock '2026-03-08 09:59:50+00' # 01:59:50 PST
-bounded_negative "$SCHED_QUIET" "no run at 01:59:50 PST on the DST day"
+clock_decided $DB "no run at 01:59:50 PST on the DST day"
 check_eq "Mar 8 01:59:50 PST: nothing yet" "$(nsched $DB)" 3
 m=$(mark)
 setclock '2026-03-08 10:00:30+00' # 03:00:30 PDT
@@ -140,11 +153,10 @@ check_eq "no skipped or missed rows so far" "$(q $DB "SELECT count(*) FROM pgbac
 # unschedule stops runs
 check_eq "unschedule('$DB') returns the name" "$(q $DB "SELECT pgbackups.unschedule('$DB')")" "$DB"
 check_eq "no schedule left in $DB" "$(q $DB "SELECT count(*) FROM pgbackups.schedules")" 0
-# bounded: with no schedule left, nothing could record a decision
 setclock '2026-03-09 02:00:30-07'
-bounded_negative "$SCHED_QUIET" "no run on Mar 9 after unschedule()"
+clock_decided $DB "no run on Mar 9 after unschedule()"
 setclock '2026-03-10 02:00:30-07'
-bounded_negative "$SCHED_QUIET" "no run on Mar 10 after unschedule()"
+clock_decided $DB "no run on Mar 10 after unschedule()"
 check_eq "after unschedule(): no more scheduled backups" "$(nsched $DB)" 4
 check_eq "after unschedule(): no more schedule_runs rows" "$(nruns $DB)" 4
 check_eq "the scheduled backups stay" "$(q $DB "SELECT string_agg(status, ' ' ORDER BY num) FROM pgbackups.backups")" "completed completed completed completed"
@@ -163,7 +175,7 @@ for slot in 12:00 12:15 12:30 12:45; do
 	id=$(printf 'a%03d' $n)
 	# a moment before the slot: nothing new
 	q $CR "SELECT pgbackups.set_clock(timestamptz '2026-04-01 $slot:00+00' - interval '20 seconds')" >/dev/null
-	bounded_negative "$SCHED_QUIET" "no run 20 s before $slot"
+	clock_decided $CR "no run 20 s before $slot"
 	check_eq "20 s before $slot: still $((n - 1)) scheduled backups" "$(nsched $CR)" $((n - 1))
 	m=$(mark $CR)
 	setclock "2026-04-01 $slot:10+00"

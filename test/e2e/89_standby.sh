@@ -49,7 +49,14 @@ check_eq "the standby sees the schedule" "$(sb $DB "SELECT name || ' ' || next_r
 	"$DB 2030-01-02 02:00:00+00"
 # the next slot is due on the standby's clock: nothing may run there
 check_eq "set_clock on the standby" "$(sb $DB "SELECT pgbackups.set_clock('2030-01-02 02:00:30+00')")" "2030-01-02 02:00:30+00"
-sleep 3
+# exact, no wait: every pgbackups process but the launcher is started by the
+# launcher, and the standby's counters (pgbackups.counters(), shared memory
+# of the standby) show that no launcher took a round there and that no
+# pgbackups process ever started there
+check_eq "the standby's launcher never took a round (launcher_rounds)" \
+	"$(sb $DB "SELECT value FROM pgbackups.counters() WHERE name = 'launcher_rounds'")" 0
+check_eq "no pgbackups process ever started on the standby (sum of *_started)" \
+	"$(sb $DB "SELECT sum(value) FROM pgbackups.counters() WHERE name LIKE '%\_started'")" 0
 check_eq "no pgbackups worker runs on the standby" \
 	"$(sb postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'pgbackups%'")" 0
 # (the control: the primary logs that line for its scheduler, so its absence

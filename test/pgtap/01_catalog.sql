@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(90);
+SELECT plan(102);
 
 SELECT has_extension('pgbackups', 'extension pgbackups is installed');
 SELECT has_schema('pgbackups');
@@ -184,6 +184,43 @@ SELECT has_column('pgbackups', 'copies', 'source_database', 'copies record their
 -- the launcher runs; this database's scheduler is started on demand (issue 12)
 SELECT ok(EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'pgbackups launcher'),
           'the pgbackups launcher is running');
+
+-- exact counters (1.7.0): superusers only, (name text, value bigint)
+SELECT has_function('pgbackups', 'counters', ARRAY['boolean'], 'function pgbackups.counters(boolean)');
+SELECT function_returns('pgbackups', 'counters', ARRAY['boolean'], 'setof record', 'counters() returns a set of rows');
+SELECT is((SELECT string_agg(coalesce(p.proargnames[i], '') || ':' || format_type(p.proallargtypes[i], NULL) || ':' || p.proargmodes[i]::text, ', ' ORDER BY i)
+             FROM pg_proc p, generate_subscripts(p.proallargtypes, 1) i
+            WHERE p.oid = 'pgbackups.counters(boolean)'::regprocedure),
+          'reset:boolean:i, name:text:t, value:bigint:t', 'counters(reset boolean) returns table (name text, value bigint)');
+SELECT is((SELECT pg_get_expr(p.proargdefaults, 0) FROM pg_proc p WHERE p.oid = 'pgbackups.counters(boolean)'::regprocedure),
+          'false', 'counters(): reset defaults to false');
+SELECT ok(NOT has_function_privilege('pgbackups_admin', 'pgbackups.counters(boolean)', 'EXECUTE'),
+          'pgbackups_admin may not read the counters');
+SELECT ok(NOT has_function_privilege('public', 'pgbackups.counters(boolean)', 'EXECUTE'),
+          'PUBLIC may not read the counters');
+SELECT set_eq($$SELECT name FROM pgbackups.counters()$$,
+	ARRAY['schedulers', 'schedulers_max', 'schedulers_started',
+	      'maintenance_workers', 'maintenance_workers_max', 'maintenance_workers_started',
+	      'job_workers', 'job_workers_max', 'job_workers_started',
+	      'stream_workers', 'stream_workers_max', 'stream_workers_started',
+	      'restore_workers', 'restore_workers_max', 'restore_workers_started',
+	      'other_workers', 'other_workers_max', 'other_workers_started',
+	      'capture_processes', 'capture_processes_max', 'max_workers_used_max',
+	      'launcher_rounds', 'clock_sets', 'scheduler_turns', 'schedules_decided',
+	      'launcher_config_loaded_at', 'config_loaded_at'],
+	'counters(): one row per documented counter');
+SELECT is_empty($$SELECT name FROM pgbackups.counters() WHERE value IS NULL OR value < 0$$,
+                'counters(): every value is a non-negative number');
+SELECT ok((SELECT bool_and(m.value >= r.value) FROM pgbackups.counters() r JOIN pgbackups.counters() m ON m.name = r.name || '_max'),
+          'counters(): every high-water mark is at least the current value');
+SELECT ok((SELECT value FROM pgbackups.counters() WHERE name = 'launcher_config_loaded_at')
+            BETWEEN (extract(epoch FROM pg_conf_load_time()) * 1000000)::bigint AND (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+          'counters(): launcher_config_loaded_at is the launcher''s configuration load, in microseconds since 1970, not before the postmaster''s');
+SELECT lives_ok($$SELECT * FROM pgbackups.counters(reset => true)$$, 'counters(reset => true) works for a superuser');
+SELECT ok((SELECT bool_and(m.value = r.value) FROM pgbackups.counters() r
+             JOIN pgbackups.counters() m ON m.name = r.name || '_max'
+            WHERE r.name IN ('stream_workers', 'restore_workers')),
+          'after the reset the high-water marks of idle kinds equal their current values (e2e 50 shows a reset lowering one)');
 
 SELECT * FROM finish();
 ROLLBACK;

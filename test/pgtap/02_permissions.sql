@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 
 BEGIN;
-SELECT plan(47);
+SELECT plan(49);
 
 SELECT is_member_of('pgbackups_admin', 'pgtap_operator');
 SELECT isnt_member_of('pgbackups_admin', 'pgtap_nobody');
@@ -30,6 +30,7 @@ SELECT throws_ok($$SELECT * FROM pgbackups.logs('b001')$$, '42501', NULL, 'nobod
 SELECT throws_ok($$SELECT * FROM pgbackups.list()$$, '42501', NULL, 'nobody: list() is refused');
 SELECT throws_ok($$SELECT pgbackups.pretty_size(1)$$, '42501', NULL, 'nobody: pretty_size() is refused');
 SELECT throws_ok($$SELECT pgbackups._launcher_wakeup()$$, '42501', NULL, 'nobody: _launcher_wakeup() is refused');
+SELECT throws_ok($$SELECT * FROM pgbackups.counters()$$, '42501', NULL, 'nobody: counters() is refused');
 SELECT throws_ok($$SELECT * FROM pgbackups.backups$$, '42501', NULL, 'nobody: cannot read pgbackups.backups');
 SELECT throws_ok($$SELECT * FROM pgbackups.logs$$, '42501', NULL, 'nobody: cannot read pgbackups.logs');
 RESET ROLE;
@@ -47,6 +48,7 @@ SELECT throws_ok($$UPDATE pgbackups.backups SET status = 'completed'$$, '42501',
 SELECT throws_ok($$DELETE FROM pgbackups.backups$$, '42501', NULL, 'operator: cannot DELETE from backups');
 SELECT throws_ok($$INSERT INTO pgbackups.logs (job_id, message) VALUES ('b001', 'forged')$$, '42501', NULL, 'operator: cannot INSERT into logs');
 SELECT throws_ok($$SELECT pgbackups._launcher_wakeup()$$, '42501', NULL, 'operator: cannot call _launcher_wakeup()');
+SELECT throws_ok($$SELECT * FROM pgbackups.counters()$$, '42501', NULL, 'operator: cannot read the counters');
 -- settings: superuser-only ones can be neither set nor read by the operator
 SELECT throws_ok($$SET pgbackups.compression = 'none'$$, '42501', NULL, 'operator: cannot SET pgbackups.compression');
 SELECT throws_ok($$SET pgbackups.default_parallel = 4$$, '42501', NULL, 'operator: cannot SET pgbackups.default_parallel');

@@ -413,7 +413,7 @@ SELECT plan(
 	+ (SELECT count(*)::int FROM sec_gucs)
 	+ 7
 	+ (SELECT count(*)::int FROM sec_shadow_calls) * 2
-	+ 3
+	+ 4
 );
 
 ------------------------------------------------------------------------------
@@ -590,11 +590,30 @@ SELECT is_empty(format('SELECT * FROM dblink(%L, %L) AS t(x text)', 'shadow_su',
 				'shadow: ' || phase || ' ran no function or operator planted in public or pg_temp')
   FROM sec_shadow_calls ORDER BY ord;
 
--- the background workers: the scheduler polls every second, the capture's
--- job worker connected with the database's search_path
+-- the background workers (the capture's job worker connected with the
+-- database's search_path, the scheduler that answered the calls): every
+-- call above was synchronous, so once no pgbackups process of the database
+-- is left, none can still run a plant (an event, not a fixed sleep; the
+-- scheduler lingers up to 2 s after its last request)
 \o /dev/null
-SELECT pg_sleep(2);
+DO $w$
+DECLARE
+	deadline timestamptz := clock_timestamp() + interval '60 seconds';
+BEGIN
+	LOOP
+		PERFORM pg_catalog.pg_stat_clear_snapshot();
+		EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity
+							   WHERE datname = 'pgtap_sec_shadow' AND backend_type LIKE 'pgbackups%')
+			OR clock_timestamp() > deadline;
+		PERFORM pg_catalog.pg_sleep(0.1);
+	END LOOP;
+END
+$w$;
+SELECT pg_catalog.pg_stat_clear_snapshot();
 \o
+SELECT is_empty($$SELECT backend_type FROM pg_catalog.pg_stat_activity
+				   WHERE datname = 'pgtap_sec_shadow' AND backend_type LIKE 'pgbackups%'$$,
+				'shadow: every pgbackups process of the database has exited (within 60 s)');
 SELECT is_empty($$SELECT * FROM dblink('shadow_su', 'SELECT DISTINCT plant || '' as '' || by_user || '' in '' || coalesce(backend_type, ''?'')
 						FROM public.pgtap_shadow_log WHERE backend_type IS DISTINCT FROM ''client backend''') AS t(x text)$$,
 				'shadow: no planted function or operator ran in a pgbackups background worker');
