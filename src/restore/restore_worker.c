@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -47,9 +48,13 @@ set_state(PgbRestoreWorkerState state)
 static void
 worker_exit(int code, Datum arg)
 {
+	struct rusage ru;
+
 	if (rs == NULL)
 		return;
+	getrusage(RUSAGE_SELF, &ru);
 	SpinLockAcquire(&rs->mutex);
+	me->maxrss_kb = ru.ru_maxrss;
 	me->state = PGB_RW_GONE;
 	me->latch = NULL;
 	SpinLockRelease(&rs->mutex);

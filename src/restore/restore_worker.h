@@ -56,6 +56,7 @@ typedef struct PgbRestoreWorkerSlot
 	int64		rows;
 	int64		bytes;
 	bool		frozen;			/* the data was loaded with COPY FREEZE */
+	long		maxrss_kb;		/* peak RSS of the worker, set as it exits */
 } PgbRestoreWorkerSlot;
 
 typedef struct PgbRestoreShared
