@@ -544,7 +544,7 @@ log_peak_memory(PgbRestore *r)
 	getrusage(RUSAGE_SELF, &self);
 	initStringInfo(&workers);
 	for (w = 0; w < r->nstopped; w++)
-		appendStringInfo(&workers, ", worker %d %ld kB", w + 1, r->worker_maxrss_kb[w]);
+		appendStringInfo(&workers, ", worker %d %ld kB", w, r->worker_maxrss_kb[w]);
 	pgb_restore_log(r, "peak memory (ru_maxrss): leader %ld kB%s", self.ru_maxrss, workers.data);
 	pfree(workers.data);
 }

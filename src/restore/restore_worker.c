@@ -118,6 +118,15 @@ run_item(PgbRestoreExec *exec, int item, PgbRestoreTask task, MemoryContext work
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(workctx);
 	MemoryContextReset(itemctx);
+
+	/*
+	 * Send the statistics of the relations the item created or loaded (at
+	 * most once a second, as a backend going idle does): a background worker
+	 * has no idle loop that does it, so they would pile up in "PgStat
+	 * Pending" until the worker exits, about 700 bytes per table.
+	 */
+	if (!IsTransactionOrTransactionBlock())
+		pgstat_report_stat(false);
 }
 
 void
