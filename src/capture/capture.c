@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "utils/json.h"
@@ -182,6 +183,38 @@ count_rows(PgbCaptureState *cs, const PgbAssembly *a)
 	result->table_rows_json = json.data;
 }
 
+/*
+ * log_peak_memory
+ *		One line of the job's log: the peak resident set (getrusage
+ *		ru_maxrss, shared memory the process touched included) of this
+ *		worker so far, of its pg_dump child (waited for), and of each helper
+ *		stream when it was done.
+ */
+static void
+log_peak_memory(PgbCaptureState *cs)
+{
+	struct rusage self;
+	struct rusage children;
+	StringInfoData helpers;
+	int			s;
+
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &children);
+	initStringInfo(&helpers);
+	for (s = 1; cs->sh && s <= cs->nhelpers; s++)
+	{
+		long		kb;
+
+		SpinLockAcquire(&cs->sh->mutex);
+		kb = cs->sh->stream_maxrss_kb[s];
+		SpinLockRelease(&cs->sh->mutex);
+		appendStringInfo(&helpers, ", stream %d %ld kB", s, kb);
+	}
+	pgb_capture_log("peak memory (ru_maxrss): worker %ld kB, pg_dump %ld kB%s",
+					self.ru_maxrss, children.ru_maxrss, helpers.data);
+	pfree(helpers.data);
+}
+
 void
 pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 				PgbCaptureResult *result)
@@ -212,6 +245,7 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 	count_rows(&cap, &assembly);
 	pgb_capture_log("archive written: %d tables, " INT64_FORMAT " rows, " INT64_FORMAT " bytes, sha256 %s",
 					result->tables, result->rows, result->archive_size, result->sha256);
+	log_peak_memory(&cap);
 
 	/* done: close everything */
 	cap.succeeded = true;

@@ -20,6 +20,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -206,6 +208,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 	PgbCompressor *comp;
 	char	   *sql;
 	bool		fault_passed = false;
+	struct rusage ru;
 
 	conn = pgb_pq_connect(sh->conninfo);
 	sql = psprintf("SET client_encoding = '%s'; "
@@ -252,8 +255,10 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);	/* closes the spool file */
+	getrusage(RUSAGE_SELF, &ru);
 	SpinLockAcquire(&sh->mutex);
 	sh->stream_done[stream] = true;
+	sh->stream_maxrss_kb[stream] = ru.ru_maxrss;
 	SpinLockRelease(&sh->mutex);
 }
 

@@ -79,6 +79,8 @@ typedef struct PgbCaptureShared
 	int			tables_done;
 	int64		bytes_done;
 	bool		stream_done[PGB_MAX_PARALLEL];
+	long		stream_maxrss_kb[PGB_MAX_PARALLEL];	/* its process's peak RSS
+														 * when it was done */
 	Size		parts_off;		/* from the start of this struct */
 	Size		strings_off;	/* from the start of this struct */
 	PgbErrorInfo error;			/* a helper's first error, whole */

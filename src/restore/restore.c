@@ -34,6 +34,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -586,6 +588,27 @@ release_leader(void)
 	pgb_restore_pool_detach(&rst);
 }
 
+/*
+ * log_peak_memory
+ *		One line of the job's log: the peak resident set (getrusage
+ *		ru_maxrss, shared memory the process touched included) of this
+ *		leader so far and of each restore worker as it exited.
+ */
+static void
+log_peak_memory(PgbRestore *r)
+{
+	struct rusage self;
+	StringInfoData workers;
+	int			w;
+
+	getrusage(RUSAGE_SELF, &self);
+	initStringInfo(&workers);
+	for (w = 0; w < r->nstopped; w++)
+		appendStringInfo(&workers, ", worker %d %ld kB", w, r->worker_maxrss_kb[w]);
+	pgb_restore_log(r, "peak memory (ru_maxrss): leader %ld kB%s", self.ru_maxrss, workers.data);
+	pfree(workers.data);
+}
+
 void
 pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 					 PgbRestoreResult *result)
@@ -630,6 +653,7 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 	pgb_restore_take_over(&rst, carry);
 	rst.timing.swap = pgb_timing_since(start);
 	pgb_timing_report_phases(&rst);
+	log_peak_memory(&rst);
 
 	result->stats.tables = rst.tables;
 	result->stats.rows = rst.rows;

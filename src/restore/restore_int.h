@@ -69,6 +69,8 @@ typedef struct PgbRestore
 	PgbRestoreShared *rs;
 	BackgroundWorkerHandle *handles[PGB_RESTORE_MAX_WORKERS];
 	int			nworkers;
+	long		worker_maxrss_kb[PGB_RESTORE_MAX_WORKERS];	/* as they exited */
+	int			nstopped;		/* workers the last pool stop waited for */
 	/* the plan and what was done */
 	PgbRestorePlan *plan;
 	int			done;

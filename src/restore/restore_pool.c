@@ -444,6 +444,15 @@ pgb_restore_pool_stop(PgbRestore *r)
 			pfree(r->handles[w]);
 			r->handles[w] = NULL;
 		}
+	/* their peak memory, for the job's log (pgb_restore_run) */
+	if (r->nworkers > 0)
+	{
+		SpinLockAcquire(&r->rs->mutex);
+		for (w = 0; w < r->nworkers; w++)
+			r->worker_maxrss_kb[w] = r->rs->workers[w].maxrss_kb;
+		SpinLockRelease(&r->rs->mutex);
+		r->nstopped = r->nworkers;
+	}
 	r->nworkers = 0;
 }
 

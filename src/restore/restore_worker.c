@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -48,9 +49,13 @@ set_state(PgbRestoreWorkerState state)
 static void
 worker_exit(int code, Datum arg)
 {
+	struct rusage ru;
+
 	if (rs == NULL)
 		return;
+	getrusage(RUSAGE_SELF, &ru);
 	SpinLockAcquire(&rs->mutex);
+	me->maxrss_kb = ru.ru_maxrss;
 	me->state = PGB_RW_GONE;
 	me->latch = NULL;
 	SpinLockRelease(&rs->mutex);
@@ -115,6 +120,15 @@ run_item(PgbRestoreExec *exec, int item, int part, PgbRestoreTask task,
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(workctx);
 	MemoryContextReset(itemctx);
+
+	/*
+	 * Send the statistics of the relations the item created or loaded (at
+	 * most once a second, as a backend going idle does): a background worker
+	 * has no idle loop that does it, so they would pile up in "PgStat
+	 * Pending" until the worker exits, about 700 bytes per table.
+	 */
+	if (!IsTransactionOrTransactionBlock())
+		pgstat_report_stat(false);
 }
 
 void

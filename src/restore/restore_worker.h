@@ -62,6 +62,7 @@ typedef struct PgbRestoreWorkerSlot
 	int64		bytes;
 	bool		frozen;			/* the data was loaded with COPY FREEZE */
 	PgbPartResult part_result;	/* a part: what the leader checks over all */
+	long		maxrss_kb;		/* peak RSS of the worker, set as it exits */
 } PgbRestoreWorkerSlot;
 
 typedef struct PgbRestoreShared
