@@ -12,9 +12,9 @@
  * flushed when the part is done.  When a table's last part is done, the
  * table goes into the shared done order and the leader's latch is set: the
  * leader copies the table's parts, in order, into the archive behind a
- * block header while the streams go on.  Streams run in the job leader and in helper background
- * workers ("pgbackups stream"), which attach the DSM segment given in
- * bgw_main_arg and exit on the shared abort flag.
+ * block header while the streams go on.  Streams run in the job leader and
+ * in helper background workers ("pgbackups stream"), which attach the DSM
+ * segment given in bgw_main_arg and exit on the shared abort flag.
  *
  * src/capture/stream.c
  *
