@@ -95,6 +95,7 @@ copy_range(PgbCaptureState *cs, const PgbSpoolRange *src, char *buf,
 	char	   *path = pgb_stream_spool_path(cs->spool_prefix, src->spool);
 	uint64		off = src->off;
 	uint64		len = src->len;
+	int			nbuf = 0;
 
 	/* cs->copy_fd is closed by pgb_capture_cleanup if an error interrupts us */
 	cs->copy_fd = open(path, O_RDWR | PG_BINARY, 0);
@@ -122,7 +123,7 @@ copy_range(PgbCaptureState *cs, const PgbSpoolRange *src, char *buf,
 			release_range(cs->copy_fd, off, n);
 		off += n;
 		len -= n;
-		if ((len & 0xFFFFFF) == 0)
+		if (++nbuf % 16 == 0)
 			pgb_pq_check_interrupts();
 	}
 	close(cs->copy_fd);
@@ -235,6 +236,7 @@ hash_archive(PgbCaptureState *cs, PgbAssembly *a)
 	if (!a->keep_spools)
 	{
 		uint64		off = a->head_len;
+		int			nbuf = 0;
 
 		while (off < a->size)
 		{
@@ -243,7 +245,7 @@ hash_archive(PgbCaptureState *cs, PgbAssembly *a)
 			pgb_storage_read_back(cs->writer, off, a->copy_buf, n);
 			hash(cs, a->copy_buf, n);
 			off += n;
-			if ((off & 0xFFFFFF) == 0)
+			if (++nbuf % 16 == 0)
 				pgb_pq_check_interrupts();
 		}
 		return;
