@@ -124,6 +124,7 @@ extern bool pgb_reader_next_block(PgbArchiveReader *r, int *blktype, PgbTocEntry
 extern void pgb_reader_seek_block(PgbArchiveReader *r, PgbTocEntry *te, int *blktype);
 /* data_parts.c: a TABLE DATA block written in parts (the defn's note) */
 extern char *pgb_data_parts_defn(const char *prefix, int nparts, const uint64 *offsets);
+extern void pgb_data_parts_fill(char *defn, int nparts, const uint64 *offsets);
 extern int	pgb_data_parts(const PgbTocEntry *te, uint64 **offsets);
 
 /* a part of te's chunks, bytes start to end (0: the terminator) of them */

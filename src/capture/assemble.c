@@ -1,13 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * assemble.c
- *	  Steps 4 and 5 of a capture: pg_dump's archive is read, its own data
- *	  items (large objects, extension configuration tables) re-encoded with
- *	  the capture's compression into the extra spool, and the output archive
- *	  is laid out: pg_dump's header and TOC with exactly one TABLE DATA
- *	  entry per copied table inserted where pg_dump puts data (sorted by
- *	  schema and name), and every data offset filled in.  upload.c then
- *	  writes header, TOC and blocks in TOC order.
+ *	  The layout of a capture's archive, while the streams run: once
+ *	  pg_dump is done, its archive is read, its own data items (large
+ *	  objects, extension configuration tables) re-encoded with the
+ *	  capture's compression into the extra spool, and the output laid out:
+ *	  pg_dump's header and TOC with exactly one TABLE DATA entry per copied
+ *	  table inserted where pg_dump puts data.  Header and TOC come first in
+ *	  the archive but hold every block's offset, so upload.c reserves their
+ *	  room (its length does not depend on the offsets) and writes the
+ *	  blocks behind it: pg_dump's blocks before the insertion point, then
+ *	  each copied table as soon as the streams are done with it (the done
+ *	  order, stream.h), then pg_dump's other blocks.  The TOC lists the new
+ *	  entries in that order, the order of their blocks, so that a reader
+ *	  of a pipe finds every block where it looks for it; at the end every
+ *	  data offset is filled in.
  *
  * src/capture/assemble.c
  *
@@ -23,13 +30,6 @@
 #include "capture_int.h"
 #include "pq_util.h"
 #include "spool.h"
-
-/* a TABLE DATA entry made for a copied table, and that table's index in sh->tables */
-typedef struct NewData
-{
-	PgbTocEntry *te;
-	int			table;
-} NewData;
 
 /* ---- pg_dump's own data items, re-encoded ---- */
 
@@ -132,7 +132,6 @@ read_pgdump(PgbCaptureState *cs, PgbAssembly *a, PgbBlockSource **dump_src)
 				 errhint("Set pgbackups.pg_dump_path to the pg_dump of the server's version.")));
 	cs->result->pgdump_version = pstrdup(dump->hdr.pgdump_version);
 	*dump_src = palloc0(sizeof(PgbBlockSource) * Max(dump->ntoc, 1));
-	pgb_capture_progress(cs, "writing archive");
 	reencode_pgdump_data(reader, dump, &cs->params->comp,
 						 pgb_stream_spool_path(cs->spool_prefix, PGB_EXTRA_SPOOL),
 						 *dump_src, &a->raw_extra);
@@ -146,8 +145,8 @@ read_pgdump(PgbCaptureState *cs, PgbAssembly *a, PgbBlockSource **dump_src)
 static int
 cmp_tabledata(const void *a, const void *b)
 {
-	const PgbTocEntry *x = ((const NewData *) a)->te;
-	const PgbTocEntry *y = ((const NewData *) b)->te;
+	const PgbTocEntry *x = ((const PgbNewData *) a)->te;
+	const PgbTocEntry *y = ((const PgbNewData *) b)->te;
 	int			c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
 
 	return c != 0 ? c : strcmp(x->tag, y->tag);
@@ -241,10 +240,10 @@ make_data_entry(const PgbTocEntry *table, const PgbCaptureTable *t,
  *		dropped meanwhile is not), sorted by schema and name.
  */
 static int
-new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, NewData **result)
+new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, PgbNewData **result)
 {
 	PgbCaptureShared *sh = cs->sh;
-	NewData    *newdata = palloc(sizeof(NewData) * Max(sh->ntables, 1));
+	PgbNewData *newdata = palloc0(sizeof(PgbNewData) * Max(sh->ntables, 1));
 	int			nnew = 0;
 	int			maxid = 0;
 	int			i;
@@ -280,11 +279,15 @@ new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, NewData **result)
 			continue;
 		}
 		newdata[nnew].te = make_data_entry(table, list_nth(cs->tables, i), oidstr, ++maxid);
+		/* a table copied in parts notes where they start (filled in later) */
+		if (sh->tables[i].nparts > 1)
+			newdata[nnew].te->defn = pgb_data_parts_defn(newdata[nnew].te->defn,
+														 sh->tables[i].nparts, NULL);
 		newdata[nnew].table = i;
 		nnew++;
 	}
 	hash_destroy(by_oid);
-	qsort(newdata, nnew, sizeof(NewData), cmp_tabledata);
+	qsort(newdata, nnew, sizeof(PgbNewData), cmp_tabledata);
 	*result = newdata;
 	return nnew;
 }
@@ -314,13 +317,17 @@ output_header(PgbArchiveHeader *hdr, const PgbArchiveHeader *dump,
 }
 
 /*
- * table_source
- *		A copied table's payload: its parts' spool ranges in order, the parts
- *		trailer of its compression in a chunk of its own, the terminator.
+ * pgb_capture_table_source
+ *		A copied table's payload, once its parts are done: its parts' spool
+ *		ranges in order, the parts trailer of its compression in a chunk of
+ *		its own, the terminator.
  */
-static void
-table_source(PgbCaptureShared *sh, PgbStreamTable *t, PgbBlockSource *src)
+void
+pgb_capture_table_source(PgbCaptureState *cs, PgbNewData *nd)
 {
+	PgbCaptureShared *sh = cs->sh;
+	PgbStreamTable *t = &sh->tables[nd->table];
+	PgbBlockSource *src = &nd->src;
 	PgbStreamPart *parts = PGB_STREAM_PARTS(sh) + t->first_part;
 	uint32	   *checks = palloc(sizeof(uint32) * t->nparts);
 	uint64	   *lens = palloc(sizeof(uint64) * t->nparts);
@@ -356,128 +363,154 @@ table_source(PgbCaptureShared *sh, PgbStreamTable *t, PgbBlockSource *src)
 	pfree(tail.data);
 	pfree(checks);
 	pfree(lens);
-}
 
-/*
- * parts_note
- *		A table copied in parts says where each part's chunks start, so a
- *		restore can load the parts side by side (data_parts.c).
- */
-static void
-parts_note(PgbTocEntry *te, const PgbBlockSource *src)
-{
-	uint64	   *offsets = palloc(sizeof(uint64) * src->nranges);
-	uint64		at = 0;
-	int			n = 0;
-	int			k;
-
-	/* a part with no bytes (no rows, no compression) is no part */
-	for (k = 0; k < src->nranges; k++)
+	/* where each part's chunks start, so a restore loads them side by side */
+	if (t->nparts > 1)
 	{
-		if (src->ranges[k].len > 0)
-			offsets[n++] = at;
-		at += src->ranges[k].len;
+		uint64	   *offsets = palloc(sizeof(uint64) * t->nparts);
+		uint64		at = 0;
+
+		for (k = 0; k < t->nparts; k++)
+		{
+			offsets[k] = at;
+			at += src->ranges[k].len;
+		}
+		pgb_data_parts_fill(nd->te->defn, t->nparts, offsets);
+		pfree(offsets);
 	}
-	if (n > 1)
-		te->defn = pgb_data_parts_defn(te->defn, n, offsets);
-	pfree(offsets);
 }
 
 /*
- * merge_toc
+ * build_toc
  *		pg_dump's entries with the new ones inserted before its first DATA or
- *		POST_DATA entry, and where each data block's payload is.
+ *		POST_DATA entry, in the order given, and where each data block's
+ *		payload is and begins (0 while unknown: the TOC has the same length).
  */
 static void
-merge_toc(PgbCaptureState *cs, PgbAssembly *a, const PgbArchive *dump,
-		  const PgbBlockSource *dump_src, const NewData *newdata, int nnew)
+build_toc(PgbAssembly *a, const int *order)
 {
-	int			insert_at = dump->ntoc;
+	const PgbArchive *dump = a->dump;
 	int			i,
 				j = 0;
 
-	for (i = 0; i < dump->ntoc; i++)
-		if (dump->toc[i].section == PGB_SECTION_DATA || dump->toc[i].section == PGB_SECTION_POST_DATA)
-		{
-			insert_at = i;
-			break;
-		}
-	a->out.ntoc = dump->ntoc + nnew;
+	a->out.ntoc = dump->ntoc + a->nnew;
 	a->out.toc = palloc0(sizeof(PgbTocEntry) * Max(a->out.ntoc, 1));
 	a->src = palloc0(sizeof(PgbBlockSource) * Max(a->out.ntoc, 1));
 	for (i = 0; i <= dump->ntoc; i++)
 	{
 		int			k;
 
-		for (k = 0; i == insert_at && k < nnew; k++, j++)
+		for (k = 0; i == a->insert_at && k < a->nnew; k++, j++)
 		{
-			a->out.toc[j] = *newdata[k].te;
-			table_source(cs->sh, &cs->sh->tables[newdata[k].table], &a->src[j]);
-			if (a->src[j].nranges > 1)
-				parts_note(&a->out.toc[j], &a->src[j]);
+			PgbNewData *nd = &a->newdata[order[k]];
+
+			a->out.toc[j] = *nd->te;
+			a->out.toc[j].data_pos = nd->pos;
+			a->src[j] = nd->src;
 		}
 		if (i == dump->ntoc)
 			break;
 		a->out.toc[j] = dump->toc[i];
 		a->out.toc[j].data_state = a->out.toc[j].had_dumper ? PGB_OFFSET_SET : PGB_OFFSET_NO_DATA;
+		a->out.toc[j].data_pos = a->out.toc[j].had_dumper ? a->dump_pos[i] : 0;
 		if (a->out.toc[j].had_dumper)
-			a->src[j] = dump_src[i];
+			a->src[j] = a->dump_src[i];
 		j++;
 	}
 }
 
-/*
- * set_offsets
- *		Serialize header and TOC once to learn their length, fill in every
- *		data offset, and serialize again: the length must not change.
- */
 static void
-set_offsets(PgbAssembly *a)
+serialize_head(PgbAssembly *a)
 {
-	uint64		pos;
-	int			len1;
-	int			i;
-
-	initStringInfo(&a->head);
-	pgb_write_header(&a->head, &a->out.hdr);
-	pgb_write_toc(&a->head, &a->out);
-	pos = a->head.len;
-	for (i = 0; i < a->out.ntoc; i++)
-		if (a->out.toc[i].had_dumper)
-		{
-			a->out.toc[i].data_pos = pos;
-			pos += 6 + a->src[i].len;
-		}
-	len1 = a->head.len;
 	resetStringInfo(&a->head);
 	pgb_write_header(&a->head, &a->out.hdr);
 	pgb_write_toc(&a->head, &a->out);
-	if (a->head.len != len1)
-		elog(ERROR, "archive TOC changed length when data offsets were filled in");
-	a->size = pos;
 }
 
 /*
- * pgb_capture_assemble
- *		Lay out the archive from pg_dump's output and the streams' spools.
+ * pgb_capture_assemble_begin
+ *		Once pg_dump is done: read its archive, make the new entries, and
+ *		learn the length of header and TOC.
  */
 void
-pgb_capture_assemble(PgbCaptureState *cs, PgbAssembly *a)
+pgb_capture_assemble_begin(PgbCaptureState *cs, PgbAssembly *a)
 {
-	PgbBlockSource *dump_src;
 	const PgbArchive *dump;
-	NewData    *newdata;
-	int			nnew;
+	int		   *by_name;
 	int			i;
 
 	memset(a, 0, sizeof(PgbAssembly));
-	dump = read_pgdump(cs, a, &dump_src);
-	nnew = new_data_entries(cs, dump, &newdata);
+	a->dump = dump = read_pgdump(cs, a, &a->dump_src);
+	a->dump_pos = palloc0(sizeof(uint64) * Max(dump->ntoc, 1));
+	a->nnew = new_data_entries(cs, dump, &a->newdata);
 	output_header(&a->out.hdr, &dump->hdr, &cs->params->comp, cs->started);
-	merge_toc(cs, a, dump, dump_src, newdata, nnew);
-	set_offsets(a);
-	a->copied = palloc(sizeof(int) * Max(nnew, 1));
-	for (i = 0; i < nnew; i++)
-		a->copied[i] = newdata[i].table;
-	a->ncopied = nnew;
+	a->insert_at = dump->ntoc;
+	for (i = 0; i < dump->ntoc; i++)
+		if (dump->toc[i].section == PGB_SECTION_DATA || dump->toc[i].section == PGB_SECTION_POST_DATA)
+		{
+			a->insert_at = i;
+			break;
+		}
+	a->new_of_table = palloc(sizeof(int) * Max(cs->sh->ntables, 1));
+	for (i = 0; i < cs->sh->ntables; i++)
+		a->new_of_table[i] = -1;
+	by_name = palloc(sizeof(int) * Max(a->nnew, 1));
+	a->copied = palloc(sizeof(int) * Max(a->nnew, 1));
+	for (i = 0; i < a->nnew; i++)
+	{
+		a->new_of_table[a->newdata[i].table] = i;
+		a->copied[i] = a->newdata[i].table;
+		by_name[i] = i;
+	}
+	a->ncopied = a->nnew;
+	a->order = palloc(sizeof(int) * Max(a->nnew, 1));
+	initStringInfo(&a->head);
+	build_toc(a, by_name);
+	serialize_head(a);
+	a->head_len = a->size = a->head.len;
+	pfree(by_name);
+}
+
+/*
+ * pgb_capture_next_done
+ *		The next new entry whose table the streams are done with (the done
+ *		order, stream.h), or -1 if there is none yet.  A table pg_dump did
+ *		not dump has no entry and is skipped.
+ */
+int
+pgb_capture_next_done(PgbCaptureState *cs, PgbAssembly *a)
+{
+	PgbCaptureShared *sh = cs->sh;
+
+	while (a->next_done < (uint32) sh->ntables)
+	{
+		uint32		v = pg_atomic_read_u32(&PGB_STREAM_DONE_ORDER(sh)[a->next_done]);
+		int			k;
+
+		if (v == 0)
+			return -1;
+		pg_read_barrier();
+		a->next_done++;
+		k = a->new_of_table[v - 1];
+		if (k >= 0)
+			return k;
+	}
+	return -1;
+}
+
+/*
+ * pgb_capture_assemble_finish
+ *		Every block is written: the TOC with the new entries in the order
+ *		written and every data offset, serialized; its length must be the
+ *		room reserved for it.
+ */
+void
+pgb_capture_assemble_finish(PgbCaptureState *cs, PgbAssembly *a)
+{
+	if (a->nwritten != a->nnew)
+		elog(ERROR, "archive assembly wrote %d of %d tables", a->nwritten, a->nnew);
+	build_toc(a, a->order);
+	serialize_head(a);
+	if ((uint64) a->head.len != a->head_len)
+		elog(ERROR, "archive TOC changed length when data offsets were filled in");
 }

@@ -12,12 +12,14 @@
  *	  of everything but those tables' data, with --snapshot, while
  * 3. stream_pool.c, stream.c: N COPY streams (the leader plus helper
  *	  workers) copy the tables, largest first, into compressed chunk
- *	  streams in spool files (spool.c).
- * 4. assemble.c: pg_dump's own data items are re-encoded with the
- *	  capture's compression, and the archive laid out: pg_dump's TOC with
- *	  one TABLE DATA entry per copied table, data offsets filled in.
- * 5. upload.c: header, TOC and data blocks go to storage with their
- *	  SHA-256, and the archive is committed under its final name.
+ *	  streams in spool files (spool.c), and
+ * 4. assemble.c, upload.c: the leader, between its own parts and while it
+ *	  waits for the helpers, writes the archive: once pg_dump is done, its
+ *	  own data items re-encoded with the capture's compression and room for
+ *	  header and TOC; then each table as soon as the streams are done with
+ *	  it (assemble_step).  After the streams: pg_dump's last blocks, the
+ *	  TOC with every data offset in its room, the SHA-256, the commit
+ *	  under the archive's final name.
  *
  * pgbackups' own catalog (schema pgbackups) is never captured as data.
  * pgb_capture_cleanup() undoes everything on an error path: the pg_dump
@@ -143,16 +145,42 @@ start_pgdump(PgbCaptureState *cs)
 								  patterns, cs->pgdump_out);
 }
 
-static void
-wait_pgdump(PgbCaptureState *cs)
+/*
+ * assemble_step
+ *		The leader's share of the assembly, while the streams run and after:
+ *		once pg_dump is done, read its archive and create the output (room
+ *		for header and TOC, pg_dump's first blocks); then write each table
+ *		the streams are done with.  False if there was nothing to do.
+ */
+static bool
+assemble_step(PgbCaptureState *cs)
 {
-	while (!pgb_pgdump_poll(cs->pgdump))
+	int			k;
+
+	if (cs->pgdump)
 	{
-		pgb_capture_progress(cs, "waiting for pg_dump");
-		pgb_pq_sleep(PGB_PGDUMP_WAIT_MS);
+		if (!pgb_pgdump_poll(cs->pgdump))
+			return false;
+		pgb_pgdump_finish(cs->pgdump);
+		cs->pgdump = NULL;
+		pgb_debug_fault("pgdump_done");
 	}
-	pgb_pgdump_finish(cs->pgdump);
-	cs->pgdump = NULL;
+	if (cs->assembly == NULL)
+	{
+		PgbAssembly *a = palloc(sizeof(PgbAssembly));
+
+		pgb_capture_assemble_begin(cs, a);
+		cs->assembly = a;
+		pgb_debug_fault("assembly");
+		pgb_capture_upload_begin(cs, a);
+		pgb_debug_fault("uploading");
+		return true;
+	}
+	k = pgb_capture_next_done(cs, cs->assembly);
+	if (k < 0)
+		return false;
+	pgb_capture_upload_table(cs, cs->assembly, k);
+	return true;
 }
 
 /* rows, raw size and the per-table row counts (JSON) of the result */
@@ -219,9 +247,8 @@ void
 pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 				PgbCaptureResult *result)
 {
-	PgbAssembly assembly;
-
 	memset(&cap, 0, sizeof(cap));
+	cap.mcxt = CurrentMemoryContext;
 	cap.copy_fd = -1;
 	cap.active = true;
 	cap.params = params;
@@ -235,14 +262,24 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 	pgb_debug_fault("after_snapshot");	/* tests: crash windows */
 	start_pgdump(&cap);
 	pgb_debug_fault("pgdump_running");
-	pgb_capture_run_streams(&cap);
-	wait_pgdump(&cap);
-	pgb_debug_fault("pgdump_done");
-	pgb_capture_assemble(&cap, &assembly);
-	pgb_debug_fault("assembly");
-	pgb_capture_upload(&cap, &assembly);
+	pgb_capture_run_streams(&cap, assemble_step);
+	/* pg_dump may still run; then the tables not yet written */
+	while (cap.assembly == NULL)
+	{
+		if (!assemble_step(&cap))
+		{
+			pgb_capture_progress(&cap, "waiting for pg_dump");
+			pgb_pq_sleep(PGB_PGDUMP_WAIT_MS);
+		}
+	}
+	pgb_capture_progress(&cap, "writing archive");
+	while (assemble_step(&cap))
+		pgb_capture_check();
+	pgb_capture_upload_rest(&cap, cap.assembly);
+	pgb_capture_assemble_finish(&cap, cap.assembly);
+	pgb_capture_upload_finish(&cap, cap.assembly);
 	pgb_debug_fault("after_commit");
-	count_rows(&cap, &assembly);
+	count_rows(&cap, cap.assembly);
 	pgb_capture_log("archive written: %d tables, " INT64_FORMAT " rows, " INT64_FORMAT " bytes, sha256 %s",
 					result->tables, result->rows, result->archive_size, result->sha256);
 	log_peak_memory(&cap);

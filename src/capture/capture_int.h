@@ -62,13 +62,41 @@ typedef struct PgbBlockSource
 	uint64		len;			/* of the whole payload */
 } PgbBlockSource;
 
-/* the archive to write (assemble.c) */
+/* a TABLE DATA entry made for a copied table, and that table's index in sh->tables */
+typedef struct PgbNewData
+{
+	PgbTocEntry *te;
+	int			table;
+	uint64		pos;			/* its block's offset, once written */
+	PgbBlockSource src;			/* its payload, once its parts are done */
+} PgbNewData;
+
+/*
+ * The archive being written (assemble.c lays it out, upload.c writes it).
+ * Its header and TOC come first, but their data offsets are known only
+ * when every block is written: their room is reserved, the blocks are
+ * written behind it as the streams finish tables (the new TABLE DATA
+ * entries in the order they are written), and header and TOC last.
+ */
 typedef struct PgbAssembly
 {
-	PgbArchive	out;			/* header and TOC, data offsets set */
+	const PgbArchive *dump;		/* pg_dump's archive */
+	PgbBlockSource *dump_src;	/* payload of dump->toc[i] if it had a dumper */
+	uint64	   *dump_pos;		/* and its block's offset, once written */
+	int			insert_at;		/* the new entries go before dump->toc[insert_at] */
+	PgbNewData *newdata;		/* sorted by schema and name */
+	int			nnew;
+	int		   *new_of_table;	/* newdata index of sh->tables[i], or -1 */
+	int		   *order;			/* newdata indexes in the order written */
+	int			nwritten;
+	uint32		next_done;		/* next slot of the streams' done order to read */
+	bool		keep_spools;	/* no read back: the digest reads the spools */
+	char	   *copy_buf;		/* upload.c's buffer */
+	PgbArchive	out;			/* header and TOC, data offsets set at the end */
 	PgbBlockSource *src;		/* payload of out.toc[i] if it had a dumper */
 	StringInfoData head;		/* header and TOC, serialized */
-	uint64		size;			/* of the whole archive */
+	uint64		head_len;		/* the room reserved for them */
+	uint64		size;			/* written so far; at the end of the whole archive */
 	int		   *copied;			/* sh->tables indexes that got an entry, by name */
 	int			ncopied;
 	int64		raw_extra;		/* uncompressed bytes of pg_dump's own data */
@@ -94,14 +122,19 @@ typedef struct PgbCaptureState
 	/* pg_dump */
 	PgbPgDump  *pgdump;
 	char	   *pgdump_out;
+	MemoryContext mcxt;			/* the capture's own (not a stream's) */
 	/* stream_pool.c */
 	char	   *spool_prefix;
 	dsm_segment *seg;
 	PgbCaptureShared *sh;
+	bool		(*step) (struct PgbCaptureState *cs);	/* the assembly's */
 	BackgroundWorkerHandle *helpers[PGB_MAX_PARALLEL];
 	int			nhelpers;
 	int			nstreams;
-	/* upload.c */
+	/* assemble.c, upload.c: the archive, written while the streams run */
+	PgbAssembly *assembly;		/* NULL until pg_dump is done */
+	double		wait_secs;		/* the leader's waits for spools after its stream */
+	int			written_early;	/* tables written before the streams ended */
 	EVP_MD_CTX *md;
 	PgbStorageWriter *writer;	/* aborted on an error path */
 	int			copy_fd;
@@ -117,14 +150,21 @@ extern void pgb_capture_progress(PgbCaptureState *cs, const char *phase);
 /* snapshot.c */
 extern void pgb_capture_open_snapshot(PgbCaptureState *cs);
 
-/* stream_pool.c */
-extern void pgb_capture_run_streams(PgbCaptureState *cs);
+/* stream_pool.c: step(cs) writes what it can, false if there was nothing */
+typedef bool (*PgbCaptureStep) (PgbCaptureState *cs);
+extern void pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step);
 extern void pgb_capture_stop_streams(PgbCaptureState *cs, bool wait);
 
 /* assemble.c */
-extern void pgb_capture_assemble(PgbCaptureState *cs, PgbAssembly *a);
+extern void pgb_capture_assemble_begin(PgbCaptureState *cs, PgbAssembly *a);
+extern int	pgb_capture_next_done(PgbCaptureState *cs, PgbAssembly *a);
+extern void pgb_capture_table_source(PgbCaptureState *cs, PgbNewData *nd);
+extern void pgb_capture_assemble_finish(PgbCaptureState *cs, PgbAssembly *a);
 
 /* upload.c */
-extern void pgb_capture_upload(PgbCaptureState *cs, PgbAssembly *a);
+extern void pgb_capture_upload_begin(PgbCaptureState *cs, PgbAssembly *a);
+extern void pgb_capture_upload_table(PgbCaptureState *cs, PgbAssembly *a, int k);
+extern void pgb_capture_upload_rest(PgbCaptureState *cs, PgbAssembly *a);
+extern void pgb_capture_upload_finish(PgbCaptureState *cs, PgbAssembly *a);
 
 #endif							/* PGB_CAPTURE_INT_H */

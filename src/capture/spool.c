@@ -73,6 +73,13 @@ pgb_spool_chunk(void *arg, const char *data, size_t len)
 	pgb_spool_put(s, data, len);
 }
 
+/* write what is buffered, so that another process can read it */
+void
+pgb_spool_flush(PgbSpool *s)
+{
+	pgb_local_file_flush(s->file);
+}
+
 void
 pgb_spool_close(PgbSpool *s)
 {

@@ -8,11 +8,13 @@
  * work list (largest tables first) until it is empty: a whole table, or
  * the rows of a ctid range of a large one.  A part's COPY text is
  * compressed as a part of its table's data item (compress.h) and appended
- * to the stream's spool file as custom-format chunks (Int length, bytes);
- * the leader later copies a table's parts, in order, into the archive
- * behind a block header.  Streams run in the job leader and in helper background
- * workers ("pgbackups stream"), which attach the DSM segment given in
- * bgw_main_arg and exit on the shared abort flag.
+ * to the stream's spool file as custom-format chunks (Int length, bytes),
+ * flushed when the part is done.  When a table's last part is done, the
+ * table goes into the shared done order and the leader's latch is set: the
+ * leader copies the table's parts, in order, into the archive behind a
+ * block header while the streams go on.  Streams run in the job leader and
+ * in helper background workers ("pgbackups stream"), which attach the DSM
+ * segment given in bgw_main_arg and exit on the shared abort flag.
  *
  * src/capture/stream.c
  *
@@ -26,6 +28,8 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 
@@ -103,10 +107,11 @@ part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p)
 }
 
 static void
-copy_part(PGconn *conn, PgbCaptureShared *sh, PgbStreamPart *p,
+copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 		  PgbCompressor *comp, PgbSpool *spool)
 {
 	PgbStreamTable *t = &sh->tables[p->table];
+	bool		table_done;
 	PGresult   *res;
 	int64		rows = 0;
 	int64		raw = 0;
@@ -183,21 +188,40 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, PgbStreamPart *p,
 	p->in_len = raw + (last ? 5 : 0);
 	pgb_compressor_end(comp);
 
+	/* the leader may read the part from the spool file as soon as it is done */
+	pgb_spool_flush(spool);
+
 	p->spool_off = start;
 	p->spool_len = pgb_spool_pos(spool) - start;
 	p->rows = rows;
 	p->raw_bytes = raw;
 	p->check = pgb_compressor_part_check(comp);
+	p->stream = stream;
 	pg_write_barrier();
 	SpinLockAcquire(&sh->mutex);
-	if (pg_atomic_sub_fetch_u32(&t->parts_left, 1) == 0)
+	table_done = pg_atomic_sub_fetch_u32(&t->parts_left, 1) == 0;
+	if (table_done)
 		sh->tables_done++;
 	sh->bytes_done += raw - reported;
 	SpinLockRelease(&sh->mutex);
+	if (table_done)
+	{
+		uint32		slot = pg_atomic_fetch_add_u32(&sh->next_done, 1);
+
+		pg_atomic_write_u32(&PGB_STREAM_DONE_ORDER(sh)[slot], (uint32) p->table + 1);
+		if (sh->leader != NULL)
+			SetLatch(&sh->leader->procLatch);
+	}
 }
 
+/*
+ * pgb_stream_run
+ *		Copy parts until the work list is empty; the leader's stream calls
+ *		between(arg) after each of its parts (the archive's assembly).
+ */
 void
-pgb_stream_run(PgbCaptureShared *sh, int stream)
+pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
+			   void *arg)
 {
 	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext,
 											  "pgbackups stream",
@@ -236,8 +260,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 		if (i >= (uint32) sh->nparts)
 			break;
 		p = &PGB_STREAM_PARTS(sh)[i];
-		copy_part(conn, sh, p, comp, spool);
-		p->stream = stream;
+		copy_part(conn, sh, stream, p, comp, spool);
 		pg_write_barrier();
 		p->done = true;
 		if (stream == 0 && !fault_passed)
@@ -245,6 +268,8 @@ pgb_stream_run(PgbCaptureShared *sh, int stream)
 			pgb_debug_fault("streams"); /* tests: the leader's first part */
 			fault_passed = true;
 		}
+		if (between)
+			between(arg);
 	}
 	/* the helpers may have taken every part before the leader got one */
 	if (stream == 0 && !fault_passed)
@@ -297,7 +322,7 @@ pgb_stream_worker_main(Datum arg)
 
 	PG_TRY();
 	{
-		pgb_stream_run(sh, stream);
+		pgb_stream_run(sh, stream, NULL, NULL);
 	}
 	PG_CATCH();
 	{

@@ -60,9 +60,12 @@ typedef struct PgbStreamPart
 	uint32		check;			/* pgb_compressor_part_check */
 } PgbStreamPart;
 
+struct PGPROC;
+
 typedef struct PgbCaptureShared
 {
 	pg_atomic_uint32 next_part;
+	pg_atomic_uint32 next_done;	/* next free slot of the done order */
 	pg_atomic_uint32 abort;
 	pg_atomic_uint32 error_claimed;	/* a stream is writing "error" */
 	pg_atomic_uint32 error_ready;	/* "error" is written */
@@ -82,7 +85,9 @@ typedef struct PgbCaptureShared
 	long		stream_maxrss_kb[PGB_MAX_PARALLEL];	/* its process's peak RSS
 														 * when it was done */
 	Size		parts_off;		/* from the start of this struct */
+	Size		order_off;		/* from the start of this struct */
 	Size		strings_off;	/* from the start of this struct */
+	struct PGPROC *leader;		/* its latch is set when a table is done */
 	PgbErrorInfo error;			/* a helper's first error, whole */
 	PgbStreamTable tables[FLEXIBLE_ARRAY_MEMBER];
 } PgbCaptureShared;
@@ -90,10 +95,20 @@ typedef struct PgbCaptureShared
 #define PGB_STREAM_PARTS(sh) ((PgbStreamPart *) ((char *) (sh) + (sh)->parts_off))
 #define PGB_STREAM_STR(sh, off) ((char *) (sh) + (sh)->strings_off + (off))
 
+/*
+ * The tables in the order their last part was done: slot i holds the
+ * table's index + 1 once it is published (0 before), so that the leader
+ * can write each table into the archive while the streams go on.
+ */
+#define PGB_STREAM_DONE_ORDER(sh) ((pg_atomic_uint32 *) ((char *) (sh) + (sh)->order_off))
+
 /* spool file of a stream, or of pg_dump's re-encoded data items (PGB_EXTRA_SPOOL) */
 #define PGB_EXTRA_SPOOL (-1)
 extern char *pgb_stream_spool_path(const char *prefix, int stream);
-extern void pgb_stream_run(PgbCaptureShared *sh, int stream);
+/* the leader's work between two of its parts (NULL in a helper) */
+typedef void (*PgbStreamBetweenParts) (void *arg);
+extern void pgb_stream_run(PgbCaptureShared *sh, int stream,
+						   PgbStreamBetweenParts between, void *arg);
 extern void pgb_stream_record_error(PgbCaptureShared *sh, ErrorData *edata);
 extern void pgb_stream_raise_error(PgbCaptureShared *sh);
 extern void pgb_stream_check_abort(PgbCaptureShared *sh);

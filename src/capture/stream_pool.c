@@ -5,8 +5,10 @@
  *	  list in a DSM segment (PgbCaptureShared: largest tables first, a table
  *	  larger than pgbackups.split_table_size cut into ctid ranges), helper
  *	  background workers ("pgbackups stream", started with pgb_bgw_start),
- *	  the leader's own stream 0, and waiting until every table is copied.
- *	  One stream's work is stream.c.
+ *	  the leader's own stream 0, and waiting until every table is copied,
+ *	  the leader writing the tables done into the archive meanwhile (a
+ *	  step of capture.c, between its own parts and while it waits).  One
+ *	  stream's work is stream.c.
  *
  * Helpers are limited by the job's process budget (hooks->reserve_proc);
  * without a free background worker slot the capture goes on with fewer
@@ -21,6 +23,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 
 #include "bgw_start.h"
 #include "capture_int.h"
@@ -95,6 +98,7 @@ build_shared(PgbCaptureState *cs)
 	int			total_parts = 0;
 	StringInfoData strings;
 	Size		tables_size;
+	Size		order_off;
 	Size		size;
 	PgbCaptureShared *sh;
 	PgbStreamPart *parts;
@@ -109,11 +113,17 @@ build_shared(PgbCaptureState *cs)
 	initStringInfo(&strings);
 	table_strings(cs->tables, &strings, sql_off, name_off, select_off, nparts);
 	tables_size = MAXALIGN(offsetof(PgbCaptureShared, tables) + sizeof(PgbStreamTable) * ntables);
-	size = tables_size + MAXALIGN(sizeof(PgbStreamPart) * total_parts);
+	order_off = tables_size + MAXALIGN(sizeof(PgbStreamPart) * total_parts);
+	size = order_off + MAXALIGN(sizeof(pg_atomic_uint32) * Max(ntables, 1));
 	cs->seg = dsm_create(size + strings.len + 1, 0);
 	sh = dsm_segment_address(cs->seg);
 	memset(sh, 0, size);
 	pg_atomic_init_u32(&sh->next_part, 0);
+	pg_atomic_init_u32(&sh->next_done, 0);
+	for (i = 0; i < ntables; i++)
+		pg_atomic_init_u32(&((pg_atomic_uint32 *) ((char *) sh + order_off))[i], 0);
+	i = 0;
+	sh->leader = MyProc;
 	pg_atomic_init_u32(&sh->abort, 0);
 	pg_atomic_init_u32(&sh->error_claimed, 0);
 	pg_atomic_init_u32(&sh->error_ready, 0);
@@ -128,6 +138,7 @@ build_shared(PgbCaptureState *cs)
 	strlcpy(sh->spool_prefix, cs->spool_prefix, sizeof(sh->spool_prefix));
 	strlcpy(sh->encoding, cs->encoding, sizeof(sh->encoding));
 	sh->parts_off = tables_size;
+	sh->order_off = order_off;
 	sh->strings_off = size;
 	memcpy((char *) sh + size, strings.data, strings.len + 1);
 	parts = PGB_STREAM_PARTS(sh);
@@ -211,14 +222,29 @@ helpers_stopped(PgbCaptureState *cs)
 	return true;
 }
 
+/* the leader's stream, between its parts: write what the assembly can */
+static void
+leader_between_parts(void *arg)
+{
+	PgbCaptureState *cs = (PgbCaptureState *) arg;
+	PgbCaptureStep step = cs->step;
+	MemoryContext old = MemoryContextSwitchTo(cs->mcxt);
+
+	while (step(cs))
+		pgb_capture_check();
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * pgb_capture_run_streams
- *		Copy every table: start the helpers, run stream 0 here, wait for
- *		the helpers (a helper's exit sets our latch: bgw_notify_pid), and
- *		check that every table was copied.
+ *		Copy every table: start the helpers, run stream 0 here, then wait
+ *		for the helpers (a helper's exit and a table done set our latch) and
+ *		check that every table was copied.  Between its parts and while it
+ *		waits, the leader calls step(cs), which writes the tables done into
+ *		the archive (capture.c).
  */
 void
-pgb_capture_run_streams(PgbCaptureState *cs)
+pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 {
 	PgbCaptureShared *sh;
 	PgbStreamPart *parts;
@@ -252,9 +278,19 @@ pgb_capture_run_streams(PgbCaptureState *cs)
 		}
 	pgb_capture_log("copying %d tables (%d parts) over %d streams, pg_dump running for DDL",
 					sh->ntables, sh->nparts, cs->result->streams_used);
-	pgb_stream_run(sh, 0);
+	cs->step = step;
+	pgb_stream_run(sh, 0, leader_between_parts, cs);
 	while (!helpers_stopped(cs))
-		pgb_pq_sleep(PGB_HELPER_WAIT_MS);
+	{
+		if (!step(cs))
+		{
+			TimestampTz start = GetCurrentTimestamp();
+
+			pgb_pq_sleep(PGB_HELPER_WAIT_MS);
+			cs->wait_secs += (double) (GetCurrentTimestamp() - start) / USECS_PER_SEC;
+		}
+		pgb_capture_check();
+	}
 	pgb_capture_check();
 	for (i = 0; i < sh->nparts; i++)
 		if (!parts[i].done)
@@ -271,7 +307,9 @@ pgb_capture_run_streams(PgbCaptureState *cs)
 		t->raw_bytes += parts[i].raw_bytes;
 		t->done = true;
 	}
-	pgb_capture_log("table data copied: %d tables, %d of them in parts", sh->ntables, nsplit);
+	cs->written_early = cs->assembly ? cs->assembly->nwritten : 0;
+	pgb_capture_log("table data copied: %d tables, %d of them in parts; %d already in the archive, the leader waited %.1f s for the other streams",
+					sh->ntables, nsplit, cs->written_early, cs->wait_secs);
 }
 
 /*

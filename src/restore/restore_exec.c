@@ -675,6 +675,12 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 
 			if (part >= nparts || !(te->copy_stmt && te->copy_stmt[0]))
 				elog(ERROR, "TOC entry %d has no data part %d", te->dump_id, part);
+			/* an empty part: no rows (only uncompressed data has such) */
+			if (part + 1 < nparts && off[part] == off[part + 1])
+			{
+				in_transaction_end();
+				return;
+			}
 			pgb_reader_seek_part(x->reader, te, off[part],
 								 part + 1 < nparts ? off[part + 1] : 0, &blktype);
 			if (blktype != PGB_BLK_DATA)

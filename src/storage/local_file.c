@@ -3,7 +3,8 @@
  * local_file.c
  *	  Buffered, append-only local files, shared by the file:// backend
  *	  (the archive under its temporary name) and the capture's spool files,
- *	  and the directory chores around them.
+ *	  and the directory chores around them.  Bytes written can be read back
+ *	  and overwritten in place (the archive's header and TOC, written last).
  *
  * The descriptor is closed by a memory context callback, so an ERROR
  * anywhere never leaks it; removing the file is the owner's business.
@@ -49,7 +50,7 @@ pgb_local_file_open(const char *path, int flags, const char *what)
 	PgbLocalFile *f;
 	int			fd;
 
-	fd = open(path, O_WRONLY | O_CREAT | flags | PG_BINARY, pg_file_create_mode);
+	fd = open(path, O_RDWR | O_CREAT | flags | PG_BINARY, pg_file_create_mode);
 	if (fd < 0)
 		return NULL;
 	f = palloc0(sizeof(PgbLocalFile));
@@ -90,11 +91,62 @@ pgb_write_all(int fd, const char *buf, size_t len, const char *path)
 	}
 }
 
-static void
-local_file_flush(PgbLocalFile *f)
+void
+pgb_local_file_flush(PgbLocalFile *f)
 {
-	pgb_write_all(f->fd, f->buf, f->buflen, f->path);
+	if (f->buflen > 0)
+		pgb_write_all(f->fd, f->buf, f->buflen, f->path);
 	f->buflen = 0;
+}
+
+/* overwrite len bytes at off, written earlier */
+void
+pgb_local_file_pwrite(PgbLocalFile *f, uint64 off, const char *data, size_t len)
+{
+	pgb_local_file_flush(f);
+	while (len > 0)
+	{
+		ssize_t		n = pwrite(f->fd, data, len, (off_t) off);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write file \"%s\": %m", f->path)));
+		}
+		data += n;
+		off += n;
+		len -= n;
+	}
+}
+
+/* read back len bytes at off, written earlier */
+void
+pgb_local_file_pread(PgbLocalFile *f, uint64 off, char *buf, size_t len)
+{
+	pgb_local_file_flush(f);
+	while (len > 0)
+	{
+		ssize_t		n = pread(f->fd, buf, len, (off_t) off);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", f->path)));
+		}
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("could not read file \"%s\": unexpected end of file", f->path)));
+		buf += n;
+		off += n;
+		len -= n;
+	}
 }
 
 void
@@ -110,14 +162,14 @@ pgb_local_file_write(PgbLocalFile *f, const char *data, size_t len)
 		data += n;
 		len -= n;
 		if (f->buflen == LOCAL_FILE_BUFSIZE)
-			local_file_flush(f);
+			pgb_local_file_flush(f);
 	}
 }
 
 void
 pgb_local_file_close(PgbLocalFile *f, bool sync)
 {
-	local_file_flush(f);
+	pgb_local_file_flush(f);
 	if (sync && pg_fsync(f->fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -22,6 +22,9 @@ typedef struct PgbLocalFile PgbLocalFile;
 extern PgbLocalFile *pgb_local_file_open(const char *path, int flags, const char *what);
 extern void pgb_local_file_write(PgbLocalFile *f, const char *data, size_t len);
 extern uint64 pgb_local_file_pos(PgbLocalFile *f);
+extern void pgb_local_file_flush(PgbLocalFile *f);
+extern void pgb_local_file_pwrite(PgbLocalFile *f, uint64 off, const char *data, size_t len);
+extern void pgb_local_file_pread(PgbLocalFile *f, uint64 off, char *buf, size_t len);
 /* write out the buffer, fsync if sync, close */
 extern void pgb_local_file_close(PgbLocalFile *f, bool sync);
 /* close the descriptor without writing anything more; never raises an error */

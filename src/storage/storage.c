@@ -172,6 +172,30 @@ pgb_storage_write(PgbStorageWriter *w, const char *data, size_t len)
 }
 
 void
+pgb_storage_reserve_head(PgbStorageWriter *w, size_t len)
+{
+	w->ops->reserve_head(w->backend, len);
+}
+
+void
+pgb_storage_write_head(PgbStorageWriter *w, const char *data, size_t len)
+{
+	w->ops->write_head(w->backend, data, len);
+}
+
+bool
+pgb_storage_can_read_back(PgbStorageWriter *w)
+{
+	return w->ops->read_back != NULL;
+}
+
+void
+pgb_storage_read_back(PgbStorageWriter *w, uint64 off, char *buf, size_t len)
+{
+	w->ops->read_back(w->backend, off, buf, len);
+}
+
+void
 pgb_storage_commit(PgbStorageWriter *w)
 {
 	w->ops->commit(w->backend);

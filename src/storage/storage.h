@@ -36,6 +36,19 @@ extern char *pgb_storage_temp_path(const char *name);
 /* expected_size sizes S3 parts; 0 if unknown */
 extern PgbStorageWriter *pgb_storage_create(const char *url, uint64 expected_size);
 extern void pgb_storage_write(PgbStorageWriter *w, const char *data, size_t len);
+
+/*
+ * A head written last (an archive's header and TOC, whose data offsets are
+ * known only at the end): reserve_head, first, writes len placeholder
+ * bytes; write_head, before commit, replaces them (file://: in place;
+ * s3://: the parts that hold them are uploaded at commit).
+ */
+extern void pgb_storage_reserve_head(PgbStorageWriter *w, size_t len);
+extern void pgb_storage_write_head(PgbStorageWriter *w, const char *data, size_t len);
+
+/* what w wrote, read back: only where pgb_storage_can_read_back (file://) */
+extern bool pgb_storage_can_read_back(PgbStorageWriter *w);
+extern void pgb_storage_read_back(PgbStorageWriter *w, uint64 off, char *buf, size_t len);
 extern void pgb_storage_commit(PgbStorageWriter *w);
 /* never raises an error; call it after the error state was flushed */
 extern void pgb_storage_abort(PgbStorageWriter *w);

@@ -4,7 +4,8 @@
  *	  The file:// storage backend (the embedded default): its entry in the
  *	  storage ops table.
  *
- * Archives are written to "<final>.tmp", fsynced, and linked to the final
+ * Archives are written to "<final>.tmp" (a reserved head overwritten in
+ * place, bytes read back for the capture's digest), fsynced, and linked to the final
  * name with link(2), so an existing archive is never replaced; then the
  * directory is fsynced.  The writer's descriptor and temporary file are
  * released by a memory context callback, so an ERROR anywhere leaves
@@ -89,6 +90,33 @@ static void
 local_write(void *arg, const char *data, size_t len)
 {
 	pgb_local_file_write(((LocalWriter *) arg)->file, data, len);
+}
+
+/* the head's place: zeros, overwritten by local_write_head */
+static void
+local_reserve_head(void *arg, size_t len)
+{
+	char		zeros[8192] = {0};
+
+	while (len > 0)
+	{
+		size_t		n = Min(len, sizeof(zeros));
+
+		local_write(arg, zeros, n);
+		len -= n;
+	}
+}
+
+static void
+local_write_head(void *arg, const char *data, size_t len)
+{
+	pgb_local_file_pwrite(((LocalWriter *) arg)->file, 0, data, len);
+}
+
+static void
+local_read_back(void *arg, uint64 off, char *buf, size_t len)
+{
+	pgb_local_file_pread(((LocalWriter *) arg)->file, off, buf, len);
 }
 
 static void
@@ -368,6 +396,9 @@ const PgbStorageOps pgb_storage_local_ops = {
 	.scheme = "file",
 	.create_writer = local_create_writer,
 	.write = local_write,
+	.reserve_head = local_reserve_head,
+	.write_head = local_write_head,
+	.read_back = local_read_back,
 	.commit = local_commit,
 	.abort = local_abort,
 	.delete_archive = local_delete,

@@ -25,6 +25,11 @@ typedef struct PgbStorageOps
 	/* a writer of the archive at url; the others take what it returned */
 	void	   *(*create_writer) (const char *url, uint64 expected_size);
 	void		(*write) (void *writer, const char *data, size_t len);
+	/* the first len bytes, written first as a placeholder, then for real */
+	void		(*reserve_head) (void *writer, size_t len);
+	void		(*write_head) (void *writer, const char *data, size_t len);
+	/* bytes written, read back; NULL for a remote backend */
+	void		(*read_back) (void *writer, uint64 off, char *buf, size_t len);
 	void		(*commit) (void *writer);
 	void		(*abort) (void *writer);	/* never raises an error */
 
@@ -70,6 +75,8 @@ pg_noreturn extern void pgb_storage_unsupported(const char *url);
 typedef struct PgbS3Writer PgbS3Writer;
 extern PgbS3Writer *pgb_s3_create(const char *url, uint64 expected_size);
 extern void pgb_s3_write(PgbS3Writer *w, const char *data, size_t len);
+extern void pgb_s3_reserve_head(PgbS3Writer *w, size_t len);
+extern void pgb_s3_write_head(PgbS3Writer *w, const char *data, size_t len);
 extern void pgb_s3_commit(PgbS3Writer *w);
 extern void pgb_s3_abort(PgbS3Writer *w);
 extern bool pgb_s3_delete(const char *url);

@@ -9,7 +9,8 @@
  * bucket and key.  An archive small enough for one part is one PUT;
  * larger ones are multipart uploads whose parts (sized so that the whole
  * archive fits in 10,000 parts) are uploaded several at once on one curl
- * multi handle.  A failed or canceled upload is aborted; keys are unique
+ * multi handle; the parts holding a reserved head (written last) are
+ * uploaded at commit.  A failed or canceled upload is aborted; keys are unique
  * per backup and checked with HEAD before an upload starts, and writes
  * carry If-None-Match: * so that S3 refuses to overwrite.  Reading is by
  * ranged GETs through a window buffer (PgbReadSource for the archive
@@ -432,6 +433,9 @@ struct PgbS3Writer
 	uint64		total;			/* bytes in those parts */
 	char	  **etags;			/* by part number - 1 */
 	char	   *upload_id;
+	uint64		head_len;		/* reserved head: its parts are held */
+	S3Part	   *held;			/* parts 1 .. nheld, uploaded at commit */
+	int			nheld;
 	uint64		retries_before; /* s3_retries when the writer was created */
 	PgbHttpMulti *multi;
 	bool		done;			/* completed or aborted */
@@ -596,23 +600,23 @@ pump(PgbS3Writer *w)
 	return true;
 }
 
-/* hand the full current part over and find a free slot to fill next */
 static void
-submit_current(PgbS3Writer *w)
+check_nparts(PgbS3Writer *w)
 {
-	S3Part	   *p = w->cur;
-	int			i;
-
-	if (w->upload_id == NULL)
-		initiate(w);
 	if (w->nparts >= S3_MAX_PARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("archive \"%s\" needs more than 10,000 parts", w->location)));
-	/* at most s3_upload_concurrency parts in flight (or waiting to be resent) */
+}
+
+/* at most s3_upload_concurrency parts in flight (or waiting to be resent) */
+static void
+wait_for_room(PgbS3Writer *w)
+{
 	for (;;)
 	{
 		int			busy = 0;
+		int			i;
 
 		for (i = 0; i < w->nslots; i++)
 			if (w->slots[i].x != NULL || w->slots[i].retry_at != 0)
@@ -621,6 +625,32 @@ submit_current(PgbS3Writer *w)
 			break;
 		(void) pump(w);
 	}
+}
+
+/* hand the full current part over and find a free slot to fill next */
+static void
+submit_current(PgbS3Writer *w)
+{
+	S3Part	   *p = w->cur;
+	int			i;
+
+	check_nparts(w);
+	if (w->total < w->head_len)
+	{
+		/* it holds bytes of the head: kept until commit, a new buffer to fill */
+		S3Part	   *h = &w->held[w->nheld++];
+
+		h->buf = p->buf;
+		h->len = p->len;
+		h->num = ++w->nparts;
+		w->total += p->len;
+		p->buf = MemoryContextAllocHuge(GetMemoryChunkContext(w), w->part_size);
+		p->len = 0;
+		return;
+	}
+	if (w->upload_id == NULL)
+		initiate(w);
+	wait_for_room(w);
 	p->num = ++w->nparts;
 	w->total += p->len;
 	p->attempt = 0;
@@ -662,6 +692,86 @@ pgb_s3_write(PgbS3Writer *w, const char *data, size_t len)
 		else if (w->multi)
 			(void) pgb_http_multi_poll(w->multi, 0);
 	}
+}
+
+/*
+ * pgb_s3_reserve_head
+ *		The first len bytes are written now as zeros and for real by
+ *		pgb_s3_write_head: the parts that hold them are not uploaded before
+ *		commit.
+ */
+void
+pgb_s3_reserve_head(PgbS3Writer *w, size_t len)
+{
+	char		zeros[8192] = {0};
+
+	Assert(w->nparts == 0 && w->cur->len == 0);
+	w->head_len = len;
+	w->held = MemoryContextAllocZero(GetMemoryChunkContext(w),
+									 sizeof(S3Part) * (len / w->part_size + 2));
+	while (len > 0)
+	{
+		size_t		n = Min(len, sizeof(zeros));
+
+		pgb_s3_write(w, zeros, n);
+		len -= n;
+	}
+}
+
+/* the reserved head, into the held parts (and the part being filled) */
+void
+pgb_s3_write_head(PgbS3Writer *w, const char *data, size_t len)
+{
+	int			i;
+
+	if (len != w->head_len)
+		elog(ERROR, "S3 archive head of %zu bytes written where %zu were reserved",
+			 len, (size_t) w->head_len);
+	for (i = 0; i < w->nheld && len > 0; i++)
+	{
+		size_t		n = Min(len, w->held[i].len);
+
+		memcpy(w->held[i].buf, data, n);
+		data += n;
+		len -= n;
+	}
+	if (len > 0)
+	{
+		Assert(w->nparts == w->nheld && len <= w->cur->len);
+		memcpy(w->cur->buf, data, len);
+	}
+}
+
+/* upload the held parts, last */
+static void
+send_held(PgbS3Writer *w)
+{
+	int			k;
+
+	if (w->nheld > 0 && w->upload_id == NULL)
+		initiate(w);
+	for (k = 0; k < w->nheld; k++)
+	{
+		S3Part	   *s = NULL;
+		int			i;
+
+		wait_for_room(w);
+		for (i = 0; i < w->nslots && s == NULL; i++)
+			if (w->slots[i].x == NULL && w->slots[i].retry_at == 0)
+				s = &w->slots[i];
+		Assert(s != NULL);
+		if (s->buf)
+			pfree(s->buf);
+		s->buf = w->held[k].buf;
+		s->len = w->held[k].len;
+		s->num = w->held[k].num;
+		w->held[k].buf = NULL;
+		s->attempt = 0;
+		s->deadline = pgb_http_deadline();
+		send_part(w, s);
+	}
+	w->cur = NULL;
+	w->nheld = 0;
 }
 
 /*
@@ -711,7 +821,7 @@ pgb_s3_commit(PgbS3Writer *w)
 	bool		failed;
 	int			attempts;
 
-	if (w->upload_id == NULL)
+	if (w->upload_id == NULL && w->nheld == 0)
 	{
 		/* small enough for one PUT */
 		rq.method = "PUT";
@@ -728,6 +838,7 @@ pgb_s3_commit(PgbS3Writer *w)
 	}
 	if (w->cur->len > 0)
 		submit_current(w);
+	send_held(w);
 	while (pump(w))
 		;
 	initStringInfo(&xml);
@@ -1093,6 +1204,18 @@ s3_write(void *w, const char *data, size_t len)
 }
 
 static void
+s3_reserve_head(void *w, size_t len)
+{
+	pgb_s3_reserve_head((PgbS3Writer *) w, len);
+}
+
+static void
+s3_write_head(void *w, const char *data, size_t len)
+{
+	pgb_s3_write_head((PgbS3Writer *) w, data, len);
+}
+
+static void
 s3_commit(void *w)
 {
 	pgb_s3_commit((PgbS3Writer *) w);
@@ -1114,6 +1237,9 @@ const PgbStorageOps pgb_storage_s3_ops = {
 	.scheme = "s3",
 	.create_writer = s3_create_writer,
 	.write = s3_write,
+	.reserve_head = s3_reserve_head,
+	.write_head = s3_write_head,
+	.read_back = NULL,
 	.commit = s3_commit,
 	.abort = s3_abort,
 	.delete_archive = pgb_s3_delete,
