@@ -98,13 +98,49 @@ for comp in $COMPS; do
 	q postgres "CREATE DATABASE \"en_$tag\"" >/dev/null
 	try_sql $CAT "SELECT pgbackups.restore('$id', target => 'en_$tag', confirm => 'en_$tag', parallel => 2, wait => true)"
 	if [ "$TRY_STATE" = OK ]; then
-		check_eq "$comp: restore $TRY_OUT completed" "$(job_field $CAT "$TRY_OUT" status)" completed
+		rid=$TRY_OUT
+		check_eq "$comp: restore $rid completed" "$(job_field $CAT "$rid" status)" completed
 		compare_dbs "$comp: pgbackups restore" split "en_$tag"
+		# the tables captured in parts were loaded in parts, then frozen
+		nsplit=$(grep -c ' parts of [0-9]* blocks' <<<"$logs")
+		rlogs=$(q $CAT "SELECT string_agg(message, E'\n' ORDER BY logged_at) FROM pgbackups.logs('$rid')")
+		check "$comp: the restore loaded the $nsplit split tables in parts and froze them" \
+			grep -q "vacuum freeze: $nsplit tables loaded in parts by several workers" <<<"$rlogs"
+		q "en_$tag" "CREATE EXTENSION IF NOT EXISTS pg_visibility" >/dev/null
+		for t in big '"Mixed Case"' nocols gen; do
+			# pages a bulk extension added and no row reached stay new (no tuple,
+			# nothing to freeze; VACUUM leaves them as they are)
+			check_eq "$comp: $t: every page holding rows is all-frozen (pg_visibility_map)" \
+				"$(q "en_$tag" "SELECT count(*) FROM pg_visibility_map('$t') v WHERE NOT v.all_frozen AND v.blkno IN (SELECT DISTINCT (ctid::text::point)[0]::bigint FROM $t)")" 0
+			check_eq "$comp: $t: no tuple needs freezing (pg_check_frozen)" \
+				"$(q "en_$tag" "SELECT count(*) FROM pg_check_frozen('$t')")" 0
+		done
 	else
 		fail "$comp: restore failed: $TRY_STATE $TRY_MSG"
 	fi
 	try_sql $CAT "SELECT result FROM pgbackups.verify('$id')"
 	check_eq "$comp: verify() reads every part" "$TRY_STATE $TRY_OUT" "OK ok"
+
+	# a part's offset that is not where a part starts: the restore fails with
+	# XX001 and the target stays as it was (a copy restored by URL: no SHA-256
+	# stands in the way)
+	if [ "$tag" = gzip ] || [ "$tag" = none ]; then
+		bad="$TESTDIR/bad_parts_$tag.dump"
+		python3 - "$arch" "$bad" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], 'rb').read())
+note = b'-- pgbackups data in parts at:'
+at = data.index(note) + len(note) + 21 + 1      # the second offset's digits
+old = int(data[at:at + 20])
+data[at:at + 20] = b'%020d' % (old + 1)
+open(sys.argv[2], 'wb').write(data)
+PY
+		q postgres "CREATE DATABASE \"bad_$tag\"" >/dev/null
+		q "bad_$tag" "CREATE TABLE keep (a int); INSERT INTO keep VALUES (42)" >/dev/null
+		expect_sqlstate "$comp: a part offset off a chunk boundary" $CAT XX001 \
+			"SELECT pgbackups.restore_from_url('file://$bad', target => 'bad_$tag', confirm => 'bad_$tag', parallel => 2, wait => true)"
+		check_eq "$comp: the target of the failed restore is as it was" "$(q "bad_$tag" "SELECT string_agg(a::text, ',') FROM keep")" 42
+	fi
 done
 
 # --- one snapshot under load --------------------------------------------------
