@@ -127,6 +127,8 @@ pgb_catalog_assign_location(const char *id)
 		pgb_cat_run("UPDATE pgbackups.backups SET location = $2 WHERE id = $1 AND location IS NULL",
 					2, args);
 	}
+	/* built in the transaction's memory, which the commit frees */
+	url = pgb_cat_copy(url);
 	pgb_cat_commit();
 	return url;
 }
