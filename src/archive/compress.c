@@ -348,16 +348,7 @@ pgb_decompressor_create(PgbCompression alg, int64 max_output)
 void
 pgb_decompressor_begin(PgbDecompressor *d, PgbByteSink sink, void *arg)
 {
-	d->sink = sink;
-	d->arg = arg;
-	d->produced = 0;
-	d->finished = false;
-	d->started = false;
-	d->in_parts = false;
-	d->part_first = d->part_last = true;
-	memset(&d->part, 0, sizeof(d->part));
-	if (d->ops->d_begin)
-		d->ops->d_begin(d);
+	pgb_decompressor_begin_part(d, sink, arg, true, true);
 }
 
 void
