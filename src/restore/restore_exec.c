@@ -733,18 +733,25 @@ pgb_exec_maintenance(PgbRestoreExec *x, int work_mem_kb, int parallel_workers)
  *		memory context, which survives those commits.
  */
 static void
-exec_vacuum(const char *qname, bool analyze)
+exec_vacuum(PgbRestoreExec *x, const PgbTocEntry *te, bool analyze)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	char	   *sql = psprintf("VACUUM (FREEZE%s) %s", analyze ? ", ANALYZE" : "", qname);
-	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	RawStmt    *rs = linitial_node(RawStmt, raw);
-	ParseState *pstate = make_parsestate(NULL);
+	char	   *sql;
+	List	   *raw;
+	RawStmt    *rs;
+	ParseState *pstate;
 
-	pstate->p_sourcetext = sql;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	MemoryContextSwitchTo(caller);
+	/* the names converted in the transaction (conversion needs one) */
+	sql = psprintf("VACUUM (FREEZE%s) %s", analyze ? ", ANALYZE" : "",
+				   quote_qualified_identifier(to_server(x, te->namespace),
+											  to_server(x, te->tag)));
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	rs = linitial_node(RawStmt, raw);
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = sql;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	ExecVacuum(pstate, castNode(VacuumStmt, rs->stmt), true);
 	if (ActiveSnapshotSet())
@@ -766,17 +773,17 @@ void
 pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze)
 {
 	const PgbTocEntry *te = &x->ar->toc[toc_index];
-	char	   *qname;
 
 	if (!pgb_toc_is(te, "TABLE") || te->tag == NULL || te->namespace == NULL)
 		elog(ERROR, "TOC entry %d is not a table", te->dump_id);
-	qname = quote_qualified_identifier(to_server(x, te->namespace), to_server(x, te->tag));
 	if (freeze)
 	{
-		exec_vacuum(qname, analyze);
+		exec_vacuum(x, te, analyze);
 		return;
 	}
 	in_transaction_begin();
-	run_sql_server(psprintf("ANALYZE %s", qname));
+	run_sql_server(psprintf("ANALYZE %s",
+							quote_qualified_identifier(to_server(x, te->namespace),
+													   to_server(x, te->tag))));
 	in_transaction_end();
 }
