@@ -47,6 +47,11 @@ log "heap blocks: big $(blocks big), Mixed Case $(blocks '"Mixed Case"'), nocols
 
 # 16 blocks (128 kB) per part
 set_conf pgbackups.split_table_size 16
+# an autovacuum ANALYZE in the staging database while the parts load holds
+# the xmin horizon back, and the restore's VACUUM (FREEZE) then leaves rows
+# newer than it unfrozen (README, Known limits): the freeze checks below
+# need no autovacuum running
+set_conf autovacuum off
 check_eq "split_table_size in blocks" "$(q postgres "SELECT setting || ' ' || unit FROM pg_settings WHERE name = 'pgbackups.split_table_size'")" "16 8kB"
 
 # TABLE DATA entries of an archive, one line each: "schema name"
