@@ -216,7 +216,14 @@ plan_items(PgbRestorePlan *plan, HTAB *map, bool keep_acl)
 		it->pass = entry_pass(te);
 		it->has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
 		if (it->has_data && pgb_toc_is(te, "TABLE DATA") && te->copy_stmt && te->copy_stmt[0])
-			it->nparts = pgb_data_parts(te, &it->part_off);
+		{
+			uint64	   *off;
+
+			/* the note is checked here; each worker reads its part's offsets */
+			it->nparts = pgb_data_parts(te, &off);
+			if (off)
+				pfree(off);
+		}
 		it->skip_reason = skip_reason(te, section, it->pass, keep_acl);
 		if (it->skip_reason)
 		{

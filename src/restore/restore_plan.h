@@ -61,7 +61,6 @@ typedef struct PgbRestoreItem
 	 * worker of its own, and the item is done when every part is
 	 */
 	int			nparts;			/* 0: one item */
-	uint64	   *part_off;		/* where each part's chunks start */
 	int			parts_started;
 	int			parts_done;
 	int64		parts_rows;

@@ -285,10 +285,9 @@ static void
 item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int *nrunning)
 {
 	PgbRestoreItem *it = &r->plan->items[copy->item];
-	int			k;
-
 	int64		rows = copy->rows;
 	int64		bytes = copy->bytes;
+	int			k;
 
 	if (copy->task != PGB_TASK_ENTRY)
 	{
