@@ -127,6 +127,10 @@ extern char *pgb_data_parts_defn(const char *prefix, int nparts, const uint64 *o
 extern void pgb_data_parts_fill(char *defn, int nparts, const uint64 *offsets);
 extern int	pgb_data_parts(const PgbTocEntry *te, uint64 **offsets);
 
+/* data_source.c: a copy's TABLE DATA read at the source (the defn's note) */
+extern char *pgb_data_source_defn(const char *prefix, int nparts, char *const *sqls);
+extern int	pgb_data_source(const PgbTocEntry *te, char ***sqls);
+
 /* a part of te's chunks, bytes start to end (0: the terminator) of them */
 extern void pgb_reader_seek_part(PgbArchiveReader *r, PgbTocEntry *te, uint64 start,
 								 uint64 end, int *blktype);

@@ -336,6 +336,14 @@ check_not_self(const char *url, const char *target)
 				 errdetail("The source URL leads to the target database of this server.")));
 }
 
+/* a copy's rows are all loaded: end the source's snapshot and its locks */
+static void
+source_done(void)
+{
+	pgb_capture_release_source();
+	tlog(pstrdup("every table's rows read at the source; its snapshot released"));
+}
+
 static void
 run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 {
@@ -374,12 +382,13 @@ run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	cp.parallel = par ? atoi(par) : 1;
 	cp.comp.alg = PGB_COMPRESS_LZ4;
 	cp.comp.level = 1;
-	tlog(psprintf("copy started by worker %d: capturing the source over %d streams",
+	cp.data_at_source = true;
+	tlog(psprintf("copy started by worker %d: the source's schema and large objects into a temporary archive, its tables' rows streamed by %d restore workers",
 				  MyProcPid, cp.parallel));
 	pgb_capture_run(&cp, hooks, &cr);
 	pgb_debug_fault("captured");	/* tests: crash windows */
-	tlog(psprintf("source captured: %d tables, " INT64_FORMAT " rows, snapshot archive of %s",
-				  cr.tables, cr.rows, text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(cr.archive_size))))));
+	tlog(psprintf("source's schema captured: %d tables to stream, temporary archive of %s; the snapshot stays open until their rows are loaded",
+				  cr.tables, text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(cr.archive_size))))));
 
 	memset(&rp, 0, sizeof(rp));
 	rp.job_id = rcat.job_id;
@@ -388,9 +397,13 @@ run_copy(const PgbJobHooks *hooks, Oid catalog_db, PgbRestoreResult *result)
 	rp.target = pgb_rcat_get(&rcat, "target");
 	rp.parallel = cp.parallel;
 	rp.rcat = &rcat;
+	rp.source_conninfo = pgb_capture_source_conninfo();
+	rp.source_snapshot = pgb_capture_source_snapshot();
+	rp.source_done = source_done;
 	set_requester(&rp);
 	check_staging_space(rp.target, cr.source_size);
 	pgb_restore_run(&rp, hooks, result);
+	pgb_capture_release_source();
 	(void) unlink(temp_archive);
 	temp_archive = NULL;
 }

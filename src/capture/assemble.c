@@ -279,8 +279,20 @@ new_data_entries(PgbCaptureState *cs, const PgbArchive *dump, PgbNewData **resul
 			continue;
 		}
 		newdata[nnew].te = make_data_entry(table, list_nth(cs->tables, i), oidstr, ++maxid);
+		/* a copy's table: the statements that read it at the source */
+		if (sh->data_at_source)
+		{
+			PgbStreamTable *st = &sh->tables[i];
+			char	  **sqls = palloc(sizeof(char *) * st->nparts);
+			int			k;
+
+			for (k = 0; k < st->nparts; k++)
+				sqls[k] = pgb_stream_part_sql(sh, st, &PGB_STREAM_PARTS(sh)[st->first_part + k]);
+			newdata[nnew].te->defn = pgb_data_source_defn(newdata[nnew].te->defn,
+														  st->nparts, sqls);
+		}
 		/* a table copied in parts notes where they start (filled in later) */
-		if (sh->tables[i].nparts > 1)
+		else if (sh->tables[i].nparts > 1)
 			newdata[nnew].te->defn = pgb_data_parts_defn(newdata[nnew].te->defn,
 														 sh->tables[i].nparts, NULL);
 		newdata[nnew].table = i;
@@ -365,7 +377,7 @@ pgb_capture_table_source(PgbCaptureState *cs, PgbNewData *nd)
 	pfree(lens);
 
 	/* where each part's chunks start, so a restore loads them side by side */
-	if (t->nparts > 1)
+	if (t->nparts > 1 && !cs->sh->data_at_source)
 	{
 		uint64	   *offsets = palloc(sizeof(uint64) * t->nparts);
 		uint64		at = 0;

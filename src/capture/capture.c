@@ -21,6 +21,11 @@
  *	  TOC with every data offset in its room, the SHA-256, the commit
  *	  under the archive's final name.
  *
+ * A copy's capture (data_at_source) writes no rows: each table's data item
+ * is a note of the statements that read it at the source, and the
+ * coordinator keeps its snapshot open for the restore's workers until
+ * pgb_capture_release_source().
+ *
  * pgbackups' own catalog (schema pgbackups) is never captured as data.
  * pgb_capture_cleanup() undoes everything on an error path: the pg_dump
  * child, helper workers, connections, DSM and spool files.
@@ -35,6 +40,7 @@
 #include <unistd.h>
 
 #include "utils/json.h"
+#include "utils/memutils.h"
 
 #include "capture_int.h"
 #include "guc.h"
@@ -44,6 +50,14 @@
 
 /* the capture this process runs (one at a time) */
 static PgbCaptureState cap;
+
+/* a copy's source after its capture: the coordinator, still in its snapshot */
+static struct
+{
+	PGconn	   *coord;
+	char	   *conninfo;
+	char	   *snapshot;
+} held;
 
 /*
  * pgb_capture_check
@@ -284,10 +298,52 @@ pgb_capture_run(const PgbCaptureParams *params, const PgbJobHooks *hooks,
 					result->tables, result->rows, result->archive_size, result->sha256);
 	log_peak_memory(&cap);
 
-	/* done: close everything */
+	/* done: close everything, but the snapshot a copy reads its data in */
 	cap.succeeded = true;
-	pgb_pq_command(cap.coord, "COMMIT");
+	if (params->data_at_source)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		held.coord = cap.coord;
+		held.conninfo = pstrdup(cap.conninfo);
+		held.snapshot = pstrdup(cap.snapshot);
+		MemoryContextSwitchTo(old);
+		cap.coord = NULL;
+	}
+	else
+		pgb_pq_command(cap.coord, "COMMIT");
 	pgb_capture_cleanup();
+}
+
+const char *
+pgb_capture_source_conninfo(void)
+{
+	return held.conninfo;
+}
+
+const char *
+pgb_capture_source_snapshot(void)
+{
+	return held.snapshot;
+}
+
+/*
+ * pgb_capture_release_source
+ *		End the transaction a copy's data was read in (its snapshot and its
+ *		locks).  Safe on an error path and more than once.
+ */
+void
+pgb_capture_release_source(void)
+{
+	if (held.coord)
+		pgb_pq_disconnect(held.coord);
+	held.coord = NULL;
+	if (held.conninfo)
+		pfree(held.conninfo);
+	if (held.snapshot)
+		pfree(held.snapshot);
+	held.conninfo = NULL;
+	held.snapshot = NULL;
 }
 
 /* the pg_dump child and the stream helpers */
@@ -364,7 +420,10 @@ void
 pgb_capture_cleanup(void)
 {
 	if (!cap.active)
+	{
+		pgb_capture_release_source();
 		return;
+	}
 	pgb_pq_set_interrupt_check(NULL);
 	stop_children(true);
 	if (!cap.succeeded)
@@ -375,7 +434,10 @@ pgb_capture_cleanup(void)
 	if (cap.copy_fd >= 0)
 		close(cap.copy_fd);
 	cap.copy_fd = -1;
-	pgb_pq_disconnect_all();
+	if (held.coord == NULL)
+		pgb_pq_disconnect_all();
+	else if (cap.coord)
+		pgb_pq_disconnect(cap.coord);
 	if (cap.spool_prefix)
 		remove_spools();
 	if (cap.seg)

@@ -88,9 +88,8 @@ pgb_stream_raise_error(PgbCaptureShared *sh)
 	pgb_error_info_raise(&sh->error, ERROR);
 }
 
-/* the COPY of a part: the table's own statement, or its ctid range */
-static char *
-part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p)
+char *
+pgb_stream_part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p)
 {
 	StringInfoData sql;
 
@@ -118,9 +117,16 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 	int64		reported = 0;
 	uint64		start = pgb_spool_pos(spool);
 	bool		last = p->part == t->nparts - 1;
-	char	   *sql = part_sql(sh, t, p);
+	char	   *sql;
 
 	pgb_compressor_begin_part(comp, pgb_spool_chunk, spool, p->part == 0, last);
+	if (sh->data_at_source)
+	{
+		/* a copy's restore workers read the rows at the source themselves */
+		pgb_compressor_end(comp);
+		goto done;
+	}
+	sql = pgb_stream_part_sql(sh, t, p);
 	res = pgb_pq_query(conn, sql);
 	pfree(sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
@@ -188,6 +194,7 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 	p->in_len = raw + (last ? 5 : 0);
 	pgb_compressor_end(comp);
 
+done:
 	/* the leader may read the part from the spool file as soon as it is done */
 	pgb_spool_flush(spool);
 

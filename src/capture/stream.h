@@ -73,6 +73,7 @@ typedef struct PgbCaptureShared
 	int			nparts;
 	int			nstreams;
 	int			lock_timeout;	/* ms, for each COPY's lock (0: none) */
+	bool		data_at_source; /* a copy: no COPY, the restore reads it */
 	PgbCompressionSpec comp;
 	char		snapshot[64];
 	char		conninfo[4096];
@@ -105,6 +106,8 @@ typedef struct PgbCaptureShared
 /* spool file of a stream, or of pg_dump's re-encoded data items (PGB_EXTRA_SPOOL) */
 #define PGB_EXTRA_SPOOL (-1)
 extern char *pgb_stream_spool_path(const char *prefix, int stream);
+/* the COPY ... TO stdout of a part: the table's own, or its ctid range */
+extern char *pgb_stream_part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p);
 /* the leader's work between two of its parts (NULL in a helper) */
 typedef void (*PgbStreamBetweenParts) (void *arg);
 extern void pgb_stream_run(PgbCaptureShared *sh, int stream,

@@ -132,6 +132,7 @@ build_shared(PgbCaptureState *cs)
 	sh->nparts = total_parts;
 	sh->nstreams = cs->nstreams;
 	sh->lock_timeout = pgb_lock_timeout;
+	sh->data_at_source = cs->params->data_at_source;
 	sh->comp = cs->params->comp;
 	strlcpy(sh->snapshot, cs->snapshot, sizeof(sh->snapshot));
 	copy_setting(sh->conninfo, sizeof(sh->conninfo), cs->conninfo, "connection string");
@@ -266,7 +267,9 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 	}
 	sh = cs->sh = build_shared(cs);
 	parts = PGB_STREAM_PARTS(sh);
-	launch_helpers(cs);
+	/* with the data left at the source, the leader alone lays out the items */
+	if (!sh->data_at_source)
+		launch_helpers(cs);
 	cs->result->streams_used = cs->nhelpers + 1;
 	for (i = 0; i < sh->ntables; i++)
 		if (sh->tables[i].nparts > 1)
@@ -276,8 +279,12 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 							parts[sh->tables[i].first_part].end_block);
 			nsplit++;
 		}
-	pgb_capture_log("copying %d tables (%d parts) over %d streams, pg_dump running for DDL",
-					sh->ntables, sh->nparts, cs->result->streams_used);
+	if (sh->data_at_source)
+		pgb_capture_log("leaving the data of %d tables (%d parts) at the source for the restore's workers, pg_dump running for DDL",
+						sh->ntables, sh->nparts);
+	else
+		pgb_capture_log("copying %d tables (%d parts) over %d streams, pg_dump running for DDL",
+						sh->ntables, sh->nparts, cs->result->streams_used);
 	cs->step = step;
 	pgb_stream_run(sh, 0, leader_between_parts, cs);
 	while (!helpers_stopped(cs))

@@ -121,6 +121,17 @@ read_archive(PgbRestore *r, int *nworker_items)
 			(*nworker_items)++;
 		if (r->plan->items[i].action != PGB_ACT_SKIP)
 			r->total++;
+		if (r->plan->items[i].at_source && r->plan->items[i].action != PGB_ACT_SKIP)
+		{
+			/* only a copy's own archive reads data at its source */
+			if (r->params->source_conninfo == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid archive: the data of %s is not in the archive",
+								pgb_restore_entry_name(r->plan->items[i].te)),
+						 errdetail("Its TABLE DATA entry says its rows are read at the source of a copy; only copy() writes such archives, for itself.")));
+			r->source_items++;
+		}
 	}
 	pgb_restore_log(r, "archive version %d.%d, %s compression, %d TOC entries (%d skipped), written by pg_dump %s",
 					(ar->hdr.version >> 16) & 0xff, (ar->hdr.version >> 8) & 0xff,

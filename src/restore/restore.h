@@ -35,6 +35,15 @@ typedef struct PgbRestoreParams
 	const char *requester;
 	bool		requester_superuser;
 	PgbRemoteCatalog *rcat;
+
+	/*
+	 * copy(): the source its archive's data notes are read at
+	 * (archive/data_source.c), under this exported snapshot; source_done
+	 * is called once every such item is loaded (NULL: not called)
+	 */
+	const char *source_conninfo;
+	const char *source_snapshot;
+	void		(*source_done) (void);
 } PgbRestoreParams;
 
 /* true in stats->catalog_carried when the job's record moved with the swap */

@@ -62,6 +62,7 @@
 
 #include "compress.h"
 #include "restore_exec.h"
+#include "restore_source.h"
 #include "storage.h"
 
 #define LO_WRITE_SIZE (1024 * 1024)
@@ -183,6 +184,7 @@ static struct
 	int			off;
 	bool		eof;
 	int64		stored;
+	bool		from_source;	/* a copy's rows, read at its source */
 } cp;
 
 static void
@@ -200,6 +202,16 @@ refill(void)
 	if (cp.eof)
 		return false;
 	CHECK_FOR_INTERRUPTS();
+	if (cp.from_source)
+	{
+		if (!pgb_source_read(&cp.out))
+		{
+			cp.eof = true;
+			return false;
+		}
+		cp.stored += cp.out.len;
+		return true;
+	}
 	if (pgb_reader_next_chunk(cp.reader, &cp.chunk))
 	{
 		cp.stored += cp.chunk.len;
@@ -237,10 +249,8 @@ copy_read_cb(void *outbuf, int minread, int maxread)
 }
 
 static void
-stream_begin_part(PgbRestoreExec *x, bool first, bool last)
+feed_reset(void)
 {
-	cp.reader = x->reader;
-	cp.dec = pgb_decompressor_create(x->ar->hdr.compression, x->max_decompressed);
 	if (cp.chunk.data == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -253,7 +263,27 @@ stream_begin_part(PgbRestoreExec *x, bool first, bool last)
 	cp.off = 0;
 	cp.eof = false;
 	cp.stored = 0;
+	cp.from_source = false;
+}
+
+static void
+stream_begin_part(PgbRestoreExec *x, bool first, bool last)
+{
+	feed_reset();
+	cp.reader = x->reader;
+	cp.dec = pgb_decompressor_create(x->ar->hdr.compression, x->max_decompressed);
 	pgb_decompressor_begin_part(cp.dec, out_sink, NULL, first, last);
+}
+
+/* the rows of a copy's table (or part), read at the source by sql */
+static void
+source_begin(PgbRestoreExec *x, const PgbTocEntry *te, const char *sql)
+{
+	feed_reset();
+	cp.dec = NULL;
+	cp.from_source = true;
+	pgb_source_begin(x->source_conninfo, x->source_snapshot, x->sess.encoding, sql,
+					 quote_qualified_identifier(te->namespace, te->tag));
 }
 
 static void
@@ -385,7 +415,8 @@ freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *fre
 }
 
 static int64
-copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts, bool *frozen)
+copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
+				const char *source_sql, bool *frozen)
 {
 	CopyStmt   *stmt = parse_copy(x, te);
 	Relation	rel;
@@ -421,7 +452,9 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts, 
 	pstate->p_sourcetext = te->copy_stmt;
 	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
 
-	if (part < 0)
+	if (source_sql)
+		source_begin(x, te, source_sql);
+	else if (part < 0)
 		stream_begin(x);
 	else
 		stream_begin_part(x, part == 0, part == nparts - 1);
@@ -618,8 +651,12 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 {
 	PgbTocEntry *te = &((PgbArchive *) x->ar)->toc[toc_index];
 	bool		has_data = te->had_dumper && te->data_state != PGB_OFFSET_NO_DATA;
+	bool		at_source = has_data && pgb_toc_is(te, "TABLE DATA") &&
+		pgb_data_source(te, NULL) > 0;
 
 	memset(res, 0, sizeof(*res));
+	if (!at_source)
+		pgb_source_close();
 	in_transaction_begin();
 
 	/*
@@ -659,7 +696,23 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 	if (part < 0)
 		run_schema_part(x, te);
 
-	if (has_data)
+	if (at_source)
+	{
+		/* a copy's table: its rows are read at the source */
+		char	  **sqls;
+		int			nsrc = pgb_data_source(te, &sqls);
+
+		if (x->source_conninfo == NULL || x->source_conninfo[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid archive: the data of entry %d is not in the archive",
+							te->dump_id)));
+		if (part >= nsrc || (part < 0 && nsrc > 1) || !(te->copy_stmt && te->copy_stmt[0]))
+			elog(ERROR, "TOC entry %d has no data part %d at the source", te->dump_id, part);
+		res->rows = copy_table_data(x, te, part, nsrc, sqls[Max(part, 0)], &res->frozen);
+		res->bytes = cp.stored;
+	}
+	else if (has_data)
 	{
 		int			blktype;
 
@@ -688,7 +741,7 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("invalid archive: entry %d in parts has no table data block",
 								te->dump_id)));
-			res->rows = copy_table_data(x, te, part, nparts, &res->frozen);
+			res->rows = copy_table_data(x, te, part, nparts, NULL, &res->frozen);
 			pgb_decompressor_part_result(cp.dec, &res->part);
 		}
 		else
@@ -697,7 +750,7 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 			if (blktype == PGB_BLK_BLOBS)
 				res->rows = restore_blobs(x);
 			else if (te->copy_stmt && te->copy_stmt[0])
-				res->rows = copy_table_data(x, te, -1, 0, &res->frozen);
+				res->rows = copy_table_data(x, te, -1, 0, NULL, &res->frozen);
 			else
 				run_data_sql(x);
 		}
@@ -774,6 +827,7 @@ pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze)
 {
 	const PgbTocEntry *te = &x->ar->toc[toc_index];
 
+	pgb_source_close();
 	if (!pgb_toc_is(te, "TABLE") || te->tag == NULL || te->namespace == NULL)
 		elog(ERROR, "TOC entry %d is not a table", te->dump_id);
 	if (freeze)

@@ -27,6 +27,8 @@ typedef struct PgbRestoreExec
 	char	   *cur_tablespace;
 	char	   *cur_tableam;
 	struct HTAB *data_entries;	/* TABLE DATA entries per table dumpId */
+	const char *source_conninfo;	/* a copy's source (restore_source.c) */
+	const char *source_snapshot;
 } PgbRestoreExec;
 
 /*

@@ -79,6 +79,7 @@ typedef struct PgbRestore
 	int64		rows;
 	int			tables;
 	int64	   *loaded_rows;	/* per TOC entry */
+	int			source_items;	/* a copy's items not yet read at the source */
 	TimestampTz last_progress;
 	struct PgbArchiveHash *hash;	/* the archive read through SHA-256 */
 	PgbRestoreTiming timing;

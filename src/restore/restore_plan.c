@@ -218,11 +218,19 @@ plan_items(PgbRestorePlan *plan, HTAB *map, bool keep_acl)
 		if (it->has_data && pgb_toc_is(te, "TABLE DATA") && te->copy_stmt && te->copy_stmt[0])
 		{
 			uint64	   *off;
+			int			n;
 
 			/* the note is checked here; each worker reads its part's offsets */
 			it->nparts = pgb_data_parts(te, &off);
 			if (off)
 				pfree(off);
+			/* a copy's: each part a statement its worker runs at the source */
+			n = pgb_data_source(te, NULL);
+			if (n > 0)
+			{
+				it->at_source = true;
+				it->nparts = n > 1 ? n : 0;
+			}
 		}
 		it->skip_reason = skip_reason(te, section, it->pass, keep_acl);
 		if (it->skip_reason)

@@ -61,6 +61,7 @@ typedef struct PgbRestoreItem
 	 * worker of its own, and the item is done when every part is
 	 */
 	int			nparts;			/* 0: one item */
+	bool		at_source;		/* a copy's: read at the source (data_source.c) */
 	int			parts_started;
 	int			parts_done;
 	int64		parts_rows;

@@ -103,6 +103,15 @@ create_segment(PgbRestore *r, int n, const uint64 *positions)
 	strlcpy(rs->dbname, r->staging, NAMEDATALEN);
 	strlcpy(rs->role, r->target->owner, NAMEDATALEN);
 	strlcpy(rs->archive_path, r->params->archive_path, MAXPGPATH);
+	if (r->params->source_conninfo)
+	{
+		if (strlen(r->params->source_conninfo) >= sizeof(rs->source_conninfo))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the connection string of the copy's source is too long")));
+		strlcpy(rs->source_conninfo, r->params->source_conninfo, sizeof(rs->source_conninfo));
+		strlcpy(rs->source_snapshot, r->params->source_snapshot, sizeof(rs->source_snapshot));
+	}
 	rs->keep_owner = r->params->keep_owner;
 	rs->max_decompressed = (int64) pgb_max_decompressed_size * 1024 * 1024;
 	maintenance_settings(r, n);
@@ -302,7 +311,8 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		it->parts_bytes += copy->bytes;
 		if (++it->parts_done < it->nparts)
 			goto off_list;
-		parts_verify(r, it);
+		if (!it->at_source)
+			parts_verify(r, it);
 		rows = it->parts_rows;
 		bytes = it->parts_bytes;
 	}
@@ -316,6 +326,9 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		r->tables++;
 		r->rows += rows;
 	}
+	/* a copy: the source's snapshot is no longer needed */
+	if (it->at_source && --r->source_items == 0 && r->params->source_done)
+		r->params->source_done();
 off_list:
 	for (k = 0; k < *nrunning; k++)
 		if (running[k] == copy->item)

@@ -175,6 +175,8 @@ pgb_restore_worker_main(Datum arg)
 		pgb_exec_init(&exec, rs->archive_path, rs->positions, rs->keep_owner,
 					  rs->max_decompressed);
 		pgb_exec_maintenance(&exec, rs->maintenance_work_mem, rs->parallel_maintenance);
+		exec.source_conninfo = rs->source_conninfo;
+		exec.source_snapshot = rs->source_snapshot;
 	}
 	PG_CATCH();
 	{

@@ -73,6 +73,8 @@ typedef struct PgbRestoreShared
 	char		dbname[NAMEDATALEN];
 	char		role[NAMEDATALEN];
 	char		archive_path[MAXPGPATH];
+	char		source_conninfo[4096];	/* a copy's source, "" for a restore */
+	char		source_snapshot[64];
 	bool		keep_owner;
 	int64		max_decompressed;
 	int			maintenance_work_mem;	/* kB for each worker, 0: the server's */

@@ -7,7 +7,12 @@
 # never recorded; onto itself (by name or by URL), a confirm mismatch (22023)
 # and a target URL (0A000) are refused; a copy killed with kill -9 or canceled
 # midway leaves the target as it was; a copy taken while pgbench writes to the
-# source is one consistent snapshot.
+# source is one consistent snapshot.  Copies stream: the rows are read at the
+# source by the restore's workers (the temporary archive holds the schema and
+# large objects only), a large table in ctid ranges loaded side by side
+# (pgbackups.split_table_size forced small, under pgbench), and the source's
+# snapshot is released when the rows are loaded (no pgbackups session left on
+# the source after a copy).
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one copy call
@@ -80,6 +85,13 @@ for v in "name 1 rich" "name 4 rich" "postgresql-url 2 $URL_PQ" "postgres-url 2 
 		check "copy ($kind, parallel $par): data = the source's (large object ACLs aside)" diff -q <(data_noacl rich) <(data_noacl "$tgt")
 		check_eq "copy ($kind, parallel $par): what the target held before is gone" "$(q "$tgt" "SELECT to_regclass('public.old_stuff') IS NULL")" t
 		check_eq "copy ($kind, parallel $par): parallel, tables and rows recorded" "$(job_field $CAT "$CID" "parallel || ' ' || tables || ' ' || rows")" "$par $RICH_TABLES $RICH_ROWS"
+		check_eq "copy ($kind, parallel $par): the rows were streamed from the source (no data in the temporary archive), its snapshot released after" \
+			"$(q $CAT "SELECT count(*) FILTER (WHERE message LIKE 'leaving the data of % tables % at the source for the restore''s workers%') || ' ' || count(*) FILTER (WHERE message = 'every table''s rows read at the source; its snapshot released') FROM pgbackups.logs('$CID')")" "1 1"
+		if wait_for postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = 'rich' AND application_name = 'pgbackups'" 30; then
+			pass "copy ($kind, parallel $par): no pgbackups session left on the source"
+		else
+			fail "copy ($kind, parallel $par): pgbackups sessions left on the source: $(q postgres "SELECT string_agg(pid || ' ' || state || ' ' || left(query, 60), '; ') FROM pg_stat_activity WHERE datname = 'rich' AND application_name = 'pgbackups'")"
+		fi
 		if [ "$kind" = password-url ]; then
 			check_eq "copy with a password in the URL: the password is in no catalog row or log line" \
 				"$(q $CAT "SELECT count(*) FROM pgbackups.copies c WHERE c::text LIKE '%s3cr3t%'") $(q $CAT "SELECT count(*) FROM pgbackups.logs WHERE message LIKE '%s3cr3t%'")" "0 0"
@@ -208,6 +220,8 @@ track_bg "$bench_pid"
 wait_for benchsrc "SELECT count(*) > 100 FROM pgbench_history" 30 || die "pgbench wrote nothing: $(cat "$W/pgbench.log")"
 h0=$(q benchsrc "SELECT count(*) FROM pgbench_history")
 label="copy under pgbench"
+# pgbench_accounts (about 1,640 blocks per scale unit) is read in ctid ranges
+set_conf pgbackups.split_table_size 1024
 if run_copy "$label" benchcopy "pgbackups.copy('benchsrc', 'benchcopy', 'benchcopy', parallel => 2, wait => true)"; then
 	h1=$(q benchsrc "SELECT count(*) FROM pgbench_history")
 	running=no
@@ -221,7 +235,14 @@ if run_copy "$label" benchcopy "pgbackups.copy('benchsrc', 'benchcopy', 'benchco
 	check_eq "$label: sum(tbalance) = sum(delta)" "$st" "$sd"
 	check "$label: history rows lie between the counts before and after ($h0 <= $hr <= $h1)" test "$hr" -ge "$h0" -a "$hr" -le "$h1"
 	check_eq "$label: accounts" "$(q benchcopy "SELECT count(*) FROM pgbench_accounts")" $((SCALE * 100000))
+	nparts=$(q $CAT "SELECT substring(message from 'pgbench_accounts: ([0-9]+) parts') FROM pgbackups.logs('$CID') WHERE message LIKE 'table public.pgbench_accounts: % parts of %'")
+	check "$label: pgbench_accounts was read at the source in ctid ranges ([$nparts] parts, want at least 2)" test "${nparts:-0}" -ge 2
+	check_eq "$label: pgbench_accounts was loaded by parts side by side and frozen after" \
+		"$(q $CAT "SELECT count(*) > 0 FROM pgbackups.logs('$CID') WHERE message LIKE 'vacuum freeze: % loaded in parts%'")" t
+	check_eq "$label: pgbench_accounts (loaded in parts) = the source's at the copy's snapshot: its sum is the tellers' (above) and no id twice" \
+		"$(q benchcopy "SELECT count(DISTINCT aid) = count(*) FROM pgbench_accounts")" t
 fi
+set_conf pgbackups.split_table_size 16384
 wait "$bench_pid" || log "pgbench: $(tail -n 3 "$W/pgbench.log")"
 check_eq "no staging database left" "$(staging_dbs)" ""
 
