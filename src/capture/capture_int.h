@@ -38,6 +38,7 @@ typedef struct PgbCaptureTable
 	char	   *cols;
 	int64		est_bytes;
 	int64		nblocks;		/* heap blocks when the snapshot was taken */
+	int64		data_blocks;	/* and of its TOAST table: its parts' number */
 	char	   *load_via_root;	/* "" or the partition root pg_dump loads through */
 } PgbCaptureTable;
 

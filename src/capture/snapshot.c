@@ -185,7 +185,8 @@ cmp_est_bytes(const ListCell *a, const ListCell *b)
  *		Once the tables are locked (pg_relation_size locks them too): each
  *		heap's size in blocks now (relpages is from the last VACUUM or
  *		ANALYZE, 0 for a table never vacuumed), for the streams' order and
- *		the ctid ranges of a table copied in parts.
+ *		the ctid ranges of a table copied in parts; with its TOAST table's,
+ *		for the number of parts (a table of large values has a small heap).
  */
 static List *
 size_tables(PGconn *conn, List *tables)
@@ -199,7 +200,11 @@ size_tables(PGconn *conn, List *tables)
 		return tables;
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT coalesce(pg_catalog.pg_relation_size(r), 0) "
+						   "OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8, "
+						   "coalesce((SELECT pg_catalog.pg_relation_size(c.reltoastrelid) "
 						   "OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8 "
+						   "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) u.r "
+						   "AND c.reltoastrelid OPERATOR(pg_catalog.<>) 0), 0) "
 						   "FROM pg_catalog.unnest('{");
 	foreach(lc, tables)
 		appendStringInfo(&sql, "%s%u", i++ == 0 ? "" : ",", ((PgbCaptureTable *) lfirst(lc))->relid);
@@ -210,8 +215,9 @@ size_tables(PGconn *conn, List *tables)
 	{
 		PgbCaptureTable *t = lfirst(lc);
 
-		t->nblocks = strtoll(PQgetvalue(res, i++, 0), NULL, 10);
-		t->est_bytes = Max(t->est_bytes, t->nblocks * BLCKSZ);
+		t->nblocks = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		t->data_blocks = t->nblocks + strtoll(PQgetvalue(res, i++, 1), NULL, 10);
+		t->est_bytes = Max(t->est_bytes, t->data_blocks * BLCKSZ);
 	}
 	PQclear(res);
 	pfree(sql.data);

@@ -37,16 +37,18 @@
 /*
  * table_nparts
  *		How many parts a table is copied in: one, unless several streams
- *		run and the heap is larger than pgbackups.split_table_size.
+ *		run and the heap with its TOAST table is larger than
+ *		pgbackups.split_table_size.
  */
 static int
 table_nparts(const PgbCaptureTable *t, int nstreams)
 {
 	int64		split = pgb_split_table_size;
 
-	if (nstreams <= 1 || split <= 0 || t->nblocks <= split)
+	if (nstreams <= 1 || split <= 0 || t->data_blocks <= split || t->nblocks < 2)
 		return 1;
-	return (int) Min((t->nblocks + split - 1) / split, PGB_MAX_TABLE_PARTS);
+	/* the ranges are of the heap: at least a block each */
+	return (int) Min(Min((t->data_blocks + split - 1) / split, t->nblocks), PGB_MAX_TABLE_PARTS);
 }
 
 /* the string area: per table, its COPY statement, its name, a part's select */
@@ -259,7 +261,7 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 		ListCell   *lc;
 
 		foreach(lc, cs->tables)
-			if (((PgbCaptureTable *) lfirst(lc))->nblocks > pgb_split_table_size)
+			if (((PgbCaptureTable *) lfirst(lc))->data_blocks > pgb_split_table_size)
 			{
 				cs->nstreams = cs->params->parallel;
 				break;

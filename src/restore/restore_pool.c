@@ -425,20 +425,27 @@ pgb_restore_pool_dispatch(PgbRestore *r, int item, PgbRestoreTask task)
 /*
  * pgb_restore_pool_stop
  *		Order every worker to exit, terminate those still running an item
- *		(the staging database is dropped anyway) and wait until all are
- *		gone.
+ *		or starting (the staging database is dropped anyway) and wait until
+ *		all are gone.  An idle worker leaves by itself when its latch is
+ *		set, without a FATAL line in the server log.
  */
 void
 pgb_restore_pool_stop(PgbRestore *r)
 {
 	int			w;
+	bool		busy[PGB_RESTORE_MAX_WORKERS];
 
 	if (r->rs == NULL)
 		return;
 	SpinLockAcquire(&r->rs->mutex);
 	for (w = 0; w < r->nworkers; w++)
-		if (r->rs->workers[w].state != PGB_RW_GONE)
+	{
+		PgbRestoreWorkerState s = r->rs->workers[w].state;
+
+		busy[w] = s == PGB_RW_STARTING || s == PGB_RW_ASSIGNED;
+		if (s != PGB_RW_GONE)
 			r->rs->workers[w].state = PGB_RW_EXIT;
+	}
 	SpinLockRelease(&r->rs->mutex);
 	for (w = 0; w < r->nworkers; w++)
 	{
@@ -446,7 +453,8 @@ pgb_restore_pool_stop(PgbRestore *r)
 
 		if (r->rs->workers[w].latch)
 			SetLatch(r->rs->workers[w].latch);
-		if (r->handles[w] && GetBackgroundWorkerPid(r->handles[w], &pid) != BGWH_STOPPED)
+		if (busy[w] && r->handles[w] &&
+			GetBackgroundWorkerPid(r->handles[w], &pid) != BGWH_STOPPED)
 			TerminateBackgroundWorker(r->handles[w]);
 	}
 	for (w = 0; w < r->nworkers; w++)

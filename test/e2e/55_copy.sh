@@ -12,7 +12,9 @@
 # large objects only), a large table in ctid ranges loaded side by side
 # (pgbackups.split_table_size forced small, under pgbench), and the source's
 # snapshot is released when the rows are loaded (no pgbackups session left on
-# the source after a copy).
+# the source after a copy).  A copy's temporary archive (kept aside at its
+# "captured" fault point) given to restore_from_url is refused with XX001
+# before anything changes.
 # shellcheck source=test/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TRY_TIMEOUT=${TRY_TIMEOUT:-120} # seconds for one copy call
@@ -204,6 +206,50 @@ if cid=$(q $CAT "SELECT pgbackups.copy('bigsrc', 'victim', 'victim', parallel =>
 else
 	fail "$label: copy() failed: $(cat "$W/cancel.err")"
 fi
+# === a copy's temporary archive (its rows at the source) restored: refused ===============================
+# The copy stops at its "captured" fault point (the archive of the schema is
+# written, the rows not read yet); its archive is kept aside and the copy
+# canceled.  restore_from_url of that archive must refuse it (XX001) before
+# anything changes: without the copy's source its tables would come out empty.
+label="a copy's temporary archive given to restore_from_url"
+set_conf pgbackups.debug_fault "copy.captured"
+pos=$(log_pos)
+if cid=$(q $CAT "SELECT pgbackups.copy('bigsrc', 'victim', 'victim', parallel => 2)" 2>"$W/src.err"); then
+	if wait_log "$pos" "reached fault point \"copy\.captured\" of job $cid," 120; then
+		tmpf=$(find "$PGDATA/pgbackups_tmp" -name "copy-*-$cid.dump" 2>/dev/null | head -n 1)
+		if [ -n "$tmpf" ] && cp "$tmpf" "$W/at_source.dump" && chmod 0644 "$W/at_source.dump"; then
+			pass "$label: $cid's temporary archive kept aside ($(stat -c %s "$W/at_source.dump") bytes)"
+		else
+			fail "$label: no temporary archive of $cid under $PGDATA/pgbackups_tmp"
+		fi
+		set_conf pgbackups.debug_fault ""
+		# the fault point waits for its process to end: pg_terminate_backend's
+		# FATAL ends it there before it records anything, and the scheduler
+		# records the job's end ("job worker exited unexpectedly", XX000)
+		leader=$(log_since "$pos" | grep -F "reached fault point \"copy.captured\" of job $cid," | head -n 1 | sed -E 's/.*process ([0-9]+) reached.*/\1/')
+		check_eq "$label: pg_terminate_backend of its leader $leader" "$(q postgres "SELECT pg_terminate_backend($leader)" 2>&1)" t
+		after_failure "$label: the copy stopped at its fault point" "$cid" failed XX000
+		if [ -s "$W/at_source.dump" ]; then
+			check "$label: its TABLE DATA entries carry the source note" grep -q -a -- "-- pgbackups data at source: " "$W/at_source.dump"
+			expect_sqlstate "$label: refused" $CAT XX001 \
+				"SELECT pgbackups.restore_from_url('file://$W/at_source.dump', target => 'victim', confirm => 'victim', wait => true)"
+			if db_fingerprint victim | diff -u "$W/victim.before" - >"$W/victim.diff"; then
+				pass "$label: the target is exactly as it was"
+			else
+				fail "$label: the target changed: $(head -n 20 "$W/victim.diff")"
+				make_victim
+			fi
+			check_eq "$label: no staging database left" "$(staging_dbs)" ""
+		fi
+	else
+		fail "$label: $cid never reached its fault point: $(describe_job $CAT "$cid")"
+		set_conf pgbackups.debug_fault ""
+	fi
+else
+	fail "$label: copy() failed: $(cat "$W/src.err")"
+	set_conf pgbackups.debug_fault ""
+fi
+
 label="a good copy into the same target"
 if run_copy "$label" victim "pgbackups.copy('bigsrc', 'victim', 'victim', wait => true)"; then
 	compare_dbs "$label" bigsrc victim
