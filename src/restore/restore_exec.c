@@ -38,6 +38,7 @@
 #include <ctype.h>
 
 #include "access/table.h"
+#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -53,12 +54,14 @@
 #include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "compress.h"
 #include "restore_exec.h"
@@ -275,13 +278,65 @@ stream_begin_part(PgbRestoreExec *x, bool first, bool last)
 	pgb_decompressor_begin_part(cp.dec, out_sink, NULL, first, last);
 }
 
+/*
+ * binary_ok
+ *		Whether a copy's rows of rel may travel in binary COPY format: the
+ *		source runs the same major version with the same encoding (binary
+ *		text values are not converted), and every column is of a built-in
+ *		type with binary input and output (arrays: their element's).  Other
+ *		tables, and a source of another version, go as text.
+ */
+static bool
+binary_ok(PgbRestoreExec *x, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (x->sess.encoding != GetDatabaseEncoding() ||
+		pgb_source_server_version(x->source_conninfo, x->source_snapshot,
+								  x->sess.encoding) / 10000 != PG_VERSION_NUM / 10000)
+		return false;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			typid = att->atttypid;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		while (OidIsValid(typid))
+		{
+			HeapTuple	tup;
+			Form_pg_type typ;
+			Oid			elem;
+			bool		binary;
+
+			if (typid >= FirstNormalObjectId)
+				return false;
+			tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+			if (!HeapTupleIsValid(tup))
+				return false;
+			typ = (Form_pg_type) GETSTRUCT(tup);
+			binary = OidIsValid(typ->typsend) && OidIsValid(typ->typreceive);
+			elem = IsTrueArrayType(typ) ? typ->typelem : InvalidOid;
+			ReleaseSysCache(tup);
+			if (!binary)
+				return false;
+			typid = elem;
+		}
+	}
+	return true;
+}
+
 /* the rows of a copy's table (or part), read at the source by sql */
 static void
-source_begin(PgbRestoreExec *x, const PgbTocEntry *te, const char *sql)
+source_begin(PgbRestoreExec *x, const PgbTocEntry *te, const char *sql, bool binary)
 {
 	feed_reset();
 	cp.dec = NULL;
 	cp.from_source = true;
+	/* sql ends with " TO stdout;" (data_source.c checks it) */
+	if (binary)
+		sql = psprintf("%.*s (FORMAT binary);", (int) strlen(sql) - 1, sql);
 	pgb_source_begin(x->source_conninfo, x->source_snapshot, x->sess.encoding, sql,
 					 quote_qualified_identifier(te->namespace, te->tag));
 }
@@ -416,7 +471,7 @@ freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *fre
 
 static int64
 copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
-				const char *source_sql, bool *frozen)
+				const char *source_sql, bool *frozen, bool *binary_out)
 {
 	CopyStmt   *stmt = parse_copy(x, te);
 	Relation	rel;
@@ -426,6 +481,7 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 	AclResult	aclresult;
 	uint64		rows;
 	bool		freeze;
+	bool		binary;
 
 	rel = table_openrv(stmt->relation, RowExclusiveLock);
 	aclresult = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT);
@@ -448,12 +504,15 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 										 -1));
 	if (freeze)
 		options = lappend(options, makeDefElem("freeze", (Node *) makeBoolean(true), -1));
+	binary = source_sql != NULL && binary_ok(x, rel);
+	if (binary)
+		options = lappend(options, makeDefElem("format", (Node *) makeString("binary"), -1));
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = te->copy_stmt;
 	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
 
 	if (source_sql)
-		source_begin(x, te, source_sql);
+		source_begin(x, te, source_sql, binary);
 	else if (part < 0)
 		stream_begin(x);
 	else
@@ -467,6 +526,8 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 	table_close(rel, NoLock);
 	free_parsestate(pstate);
 	*frozen = freeze;
+	if (binary_out)
+		*binary_out = binary;
 	return (int64) rows;
 }
 
@@ -709,7 +770,8 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 							te->dump_id)));
 		if (part >= nsrc || (part < 0 && nsrc > 1) || !(te->copy_stmt && te->copy_stmt[0]))
 			elog(ERROR, "TOC entry %d has no data part %d at the source", te->dump_id, part);
-		res->rows = copy_table_data(x, te, part, nsrc, sqls[Max(part, 0)], &res->frozen);
+		res->rows = copy_table_data(x, te, part, nsrc, sqls[Max(part, 0)], &res->frozen,
+									&res->binary);
 		res->bytes = cp.stored;
 	}
 	else if (has_data)
@@ -741,7 +803,7 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("invalid archive: entry %d in parts has no table data block",
 								te->dump_id)));
-			res->rows = copy_table_data(x, te, part, nparts, NULL, &res->frozen);
+			res->rows = copy_table_data(x, te, part, nparts, NULL, &res->frozen, NULL);
 			pgb_decompressor_part_result(cp.dec, &res->part);
 		}
 		else
@@ -750,7 +812,7 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 			if (blktype == PGB_BLK_BLOBS)
 				res->rows = restore_blobs(x);
 			else if (te->copy_stmt && te->copy_stmt[0])
-				res->rows = copy_table_data(x, te, -1, 0, NULL, &res->frozen);
+				res->rows = copy_table_data(x, te, -1, 0, NULL, &res->frozen, NULL);
 			else
 				run_data_sql(x);
 		}

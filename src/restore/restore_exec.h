@@ -55,6 +55,7 @@ typedef struct PgbExecResult
 	int64		rows;
 	int64		bytes;			/* stored bytes read */
 	bool		frozen;			/* loaded with COPY FREEZE */
+	bool		binary;			/* read at a copy's source in binary format */
 	PgbPartResult part;			/* a part of TABLE DATA in parts */
 } PgbExecResult;
 

@@ -80,6 +80,8 @@ typedef struct PgbRestore
 	int			tables;
 	int64	   *loaded_rows;	/* per TOC entry */
 	int			source_items;	/* a copy's items not yet read at the source */
+	int			source_loads;	/* a copy's tables and parts read at the source */
+	int			source_binary;	/* of them, in binary COPY format */
 	TimestampTz last_progress;
 	struct PgbArchiveHash *hash;	/* the archive read through SHA-256 */
 	PgbRestoreTiming timing;

@@ -303,6 +303,11 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		pgb_timing_analyzed(r, copy->item);
 		goto off_list;
 	}
+	if (it->at_source)
+	{
+		r->source_loads++;
+		r->source_binary += copy->binary ? 1 : 0;
+	}
 	if (it->nparts > 1)
 	{
 		/* a part: the item is done with its last part */
@@ -327,8 +332,13 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		r->rows += rows;
 	}
 	/* a copy: the source's snapshot is no longer needed */
-	if (it->at_source && --r->source_items == 0 && r->params->source_done)
-		r->params->source_done();
+	if (it->at_source && --r->source_items == 0)
+	{
+		pgb_restore_log(r, "rows read at the source: %d loads (tables or their parts), %d of them in binary COPY format",
+						r->source_loads, r->source_binary);
+		if (r->params->source_done)
+			r->params->source_done();
+	}
 off_list:
 	for (k = 0; k < *nrunning; k++)
 		if (running[k] == copy->item)

@@ -47,6 +47,16 @@ source_open(const char *conninfo, const char *snapshot, int encoding)
 							pg_encoding_to_char(encoding), pgb_lock_timeout, snapshot));
 }
 
+/* the source's server version (PQserverVersion), connecting if need be */
+int
+pgb_source_server_version(const char *conninfo, const char *snapshot, int encoding)
+{
+	if (in_copy)
+		pgb_source_close();
+	source_open(conninfo, snapshot, encoding);
+	return PQserverVersion(source);
+}
+
 /*
  * pgb_source_begin
  *		Start sql (a COPY ... TO stdout) at the source; what is the table's
@@ -58,13 +68,9 @@ pgb_source_begin(const char *conninfo, const char *snapshot, int encoding,
 {
 	PGresult   *res;
 
+	/* an earlier item failed in the middle of its COPY: start afresh */
 	if (in_copy)
-	{
-		/* an earlier item failed in the middle of its COPY: start afresh */
-		pgb_pq_disconnect(source);
-		source = NULL;
-		in_copy = false;
-	}
+		pgb_source_close();
 	source_open(conninfo, snapshot, encoding);
 	res = pgb_pq_query(source, sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT)

@@ -16,6 +16,7 @@
 extern void pgb_source_begin(const char *conninfo, const char *snapshot, int encoding,
 							 const char *sql, const char *what);
 extern bool pgb_source_read(StringInfo out);
+extern int	pgb_source_server_version(const char *conninfo, const char *snapshot, int encoding);
 extern void pgb_source_close(void);
 
 #endif							/* PGB_RESTORE_SOURCE_H */

@@ -101,6 +101,7 @@ run_item(PgbRestoreExec *exec, int item, int part, PgbRestoreTask task,
 		me->rows = res.rows;
 		me->bytes = res.bytes;
 		me->frozen = res.frozen;
+		me->binary = res.binary;
 		me->part_result = res.part;
 		me->state = PGB_RW_DONE;
 		SpinLockRelease(&rs->mutex);

@@ -61,6 +61,7 @@ typedef struct PgbRestoreWorkerSlot
 	int64		rows;
 	int64		bytes;
 	bool		frozen;			/* the data was loaded with COPY FREEZE */
+	bool		binary;			/* read at a copy's source in binary format */
 	PgbPartResult part_result;	/* a part: what the leader checks over all */
 	long		maxrss_kb;		/* peak RSS of the worker, set as it exits */
 } PgbRestoreWorkerSlot;
