@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
@@ -107,7 +108,7 @@ pgb_stream_part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p)
 
 static void
 copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
-		  PgbCompressor *comp, PgbSpool *spool)
+		  PgbCompressor *comp, PgbSpool *spool, double *wait_s)
 {
 	PgbStreamTable *t = &sh->tables[p->table];
 	bool		table_done;
@@ -163,7 +164,14 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 		}
 		else if (n == 0)
 		{
+			instr_time	t0,
+						t1;
+
+			INSTR_TIME_SET_CURRENT(t0);
 			pgb_pq_wait_socket(conn, false);
+			INSTR_TIME_SET_CURRENT(t1);
+			INSTR_TIME_SUBTRACT(t1, t0);
+			*wait_s += INSTR_TIME_GET_DOUBLE(t1);
 			if (PQconsumeInput(conn) == 0)
 				pgb_pq_error(conn, NULL, NULL);
 		}
@@ -240,6 +248,9 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	char	   *sql;
 	bool		fault_passed = false;
 	struct rusage ru;
+	int			nparts = 0;
+	int64		raw = 0;
+	double		wait_s = 0;
 
 	conn = pgb_pq_connect(sh->conninfo);
 	sql = psprintf("SET client_encoding = '%s'; "
@@ -267,7 +278,9 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 		if (i >= (uint32) sh->nparts)
 			break;
 		p = &PGB_STREAM_PARTS(sh)[i];
-		copy_part(conn, sh, stream, p, comp, spool);
+		copy_part(conn, sh, stream, p, comp, spool, &wait_s);
+		nparts++;
+		raw += p->raw_bytes;
 		pg_write_barrier();
 		p->done = true;
 		if (stream == 0 && !fault_passed)
@@ -291,6 +304,11 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	SpinLockAcquire(&sh->mutex);
 	sh->stream_done[stream] = true;
 	sh->stream_maxrss_kb[stream] = ru.ru_maxrss;
+	sh->stream_parts[stream] = nparts;
+	sh->stream_raw[stream] = raw;
+	sh->stream_wait_s[stream] = wait_s;
+	sh->stream_cpu_s[stream] = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	SpinLockRelease(&sh->mutex);
 }
 

@@ -83,6 +83,10 @@ typedef struct PgbCaptureShared
 	int			tables_done;
 	int64		bytes_done;
 	bool		stream_done[PGB_MAX_PARALLEL];
+	int			stream_parts[PGB_MAX_PARALLEL];	/* parts it copied */
+	int64		stream_raw[PGB_MAX_PARALLEL];	/* their COPY bytes */
+	double		stream_wait_s[PGB_MAX_PARALLEL];	/* waiting for its COPY's rows */
+	double		stream_cpu_s[PGB_MAX_PARALLEL];	/* its process's CPU when done */
 	long		stream_maxrss_kb[PGB_MAX_PARALLEL];	/* its process's peak RSS
 														 * when it was done */
 	Size		parts_off;		/* from the start of this struct */

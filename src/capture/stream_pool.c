@@ -239,6 +239,42 @@ leader_between_parts(void *arg)
 }
 
 /*
+ * log_streams
+ *		One line of what each stream did: its parts, their COPY bytes, the
+ *		seconds it waited for rows, the CPU seconds of its process (the
+ *		leader's include its share of the archive's assembly so far).
+ */
+static void
+log_streams(PgbCaptureState *cs)
+{
+	PgbCaptureShared *sh = cs->sh;
+	int			n = Min(cs->nhelpers + 1, PGB_MAX_PARALLEL);
+	int			parts[PGB_MAX_PARALLEL];
+	int64		raw[PGB_MAX_PARALLEL];
+	double		wait_s[PGB_MAX_PARALLEL];
+	double		cpu_s[PGB_MAX_PARALLEL];
+	StringInfoData s;
+	int			i;
+
+	SpinLockAcquire(&sh->mutex);
+	for (i = 0; i < n; i++)
+	{
+		parts[i] = sh->stream_parts[i];
+		raw[i] = sh->stream_raw[i];
+		wait_s[i] = sh->stream_wait_s[i];
+		cpu_s[i] = sh->stream_cpu_s[i];
+	}
+	SpinLockRelease(&sh->mutex);
+	initStringInfo(&s);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&s, "%s%d: %d parts, " INT64_FORMAT " MB, %.1f s waiting for rows, %.1f CPU s",
+						 i == 0 ? "" : "; ", i, parts[i], raw[i] / (1024 * 1024),
+						 wait_s[i], cpu_s[i]);
+	pgb_capture_log("streams (the leader is 0, its CPU with the assembly so far): %s", s.data);
+	pfree(s.data);
+}
+
+/*
  * pgb_capture_run_streams
  *		Copy every table: start the helpers, run stream 0 here, then wait
  *		for the helpers (a helper's exit and a table done set our latch) and
@@ -319,6 +355,8 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 	cs->written_early = cs->assembly ? cs->assembly->nwritten : 0;
 	pgb_capture_log("table data copied: %d tables, %d of them in parts; %d already in the archive, the leader waited %.1f s for the other streams",
 					sh->ntables, nsplit, cs->written_early, cs->wait_secs);
+	if (!sh->data_at_source)
+		log_streams(cs);
 }
 
 /*
