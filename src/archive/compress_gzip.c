@@ -45,7 +45,7 @@ gzip_max_level(void)
  */
 /*
  * "gzip" without a level: 4, not zlib's default 6 (pg_dump's).  On the COPY
- * text of real tables it deflates about a third faster for archives 1-2%
+ * text of real tables it deflates a third faster or more for archives about 3%
  * larger (bench/README.md); "gzip:6" is pg_dump's exactly.
  */
 #define PGB_GZIP_DEFAULT_LEVEL 4
