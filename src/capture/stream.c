@@ -25,7 +25,6 @@
 #include <sys/resource.h>
 
 #include "miscadmin.h"
-#include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
@@ -112,7 +111,6 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 {
 	PgbStreamTable *t = &sh->tables[p->table];
 	bool		table_done;
-	PGresult   *res;
 	int64		rows = 0;
 	int64		raw = 0;
 	int64		reported = 0;
@@ -128,73 +126,29 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 		goto done;
 	}
 	sql = pgb_stream_part_sql(sh, t, p);
-	res = pgb_pq_query(conn, sql);
+	pgb_pq_copy_out_begin(conn, sql, PGB_STREAM_STR(sh, t->name_off), "capture",
+						  sh->lock_timeout);
 	pfree(sql);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		if (pgb_pq_result_sqlstate(res) == ERRCODE_LOCK_NOT_AVAILABLE)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not lock table %s within pgbackups.lock_timeout (%d ms)",
-							PGB_STREAM_STR(sh, t->name_off), sh->lock_timeout),
-					 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this capture); waiting would hold that session and every session queued behind it."),
-					 errhint("Retry the capture when that change is done, or raise pgbackups.lock_timeout.")));
-		pgb_pq_error(conn, res, psprintf("COPY of table %s", PGB_STREAM_STR(sh, t->name_off)));
-	}
-	PQclear(res);
 	for (;;)
 	{
 		char	   *buf = NULL;
-		int			n = PQgetCopyData(conn, &buf, 1);
+		int			n = pgb_pq_copy_out_row(conn, &buf, true, wait_s,
+											PGB_STREAM_STR(sh, t->name_off));
 
-		if (n > 0)
-		{
-			pgb_compressor_write(comp, buf, n);
-			PQfreemem(buf);
-			rows++;
-			raw += n;
-			if ((rows & 0x3FF) == 0)
-			{
-				SpinLockAcquire(&sh->mutex);
-				sh->bytes_done += raw - reported;
-				SpinLockRelease(&sh->mutex);
-				reported = raw;
-				pgb_pq_check_interrupts();
-			}
-		}
-		else if (n == 0)
-		{
-			instr_time	t0,
-						t1;
-
-			INSTR_TIME_SET_CURRENT(t0);
-			pgb_pq_wait_socket(conn, false);
-			INSTR_TIME_SET_CURRENT(t1);
-			INSTR_TIME_SUBTRACT(t1, t0);
-			*wait_s += INSTR_TIME_GET_DOUBLE(t1);
-			if (PQconsumeInput(conn) == 0)
-				pgb_pq_error(conn, NULL, NULL);
-		}
-		else if (n == -1)
+		if (n < 0)
 			break;
-		else
-			pgb_pq_error(conn, NULL, NULL);
-	}
-	/* the COPY's final status */
-	for (;;)
-	{
-		while (PQisBusy(conn))
+		pgb_compressor_write(comp, buf, n);
+		PQfreemem(buf);
+		rows++;
+		raw += n;
+		if ((rows & 0x3FF) == 0)
 		{
-			pgb_pq_wait_socket(conn, false);
-			if (PQconsumeInput(conn) == 0)
-				pgb_pq_error(conn, NULL, NULL);
+			SpinLockAcquire(&sh->mutex);
+			sh->bytes_done += raw - reported;
+			SpinLockRelease(&sh->mutex);
+			reported = raw;
+			pgb_pq_check_interrupts();
 		}
-		res = PQgetResult(conn);
-		if (res == NULL)
-			break;
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			pgb_pq_error(conn, res, psprintf("COPY of table %s", PGB_STREAM_STR(sh, t->name_off)));
-		PQclear(res);
 	}
 	/* pg_dump appends the end-of-data marker and two newlines */
 	if (last)

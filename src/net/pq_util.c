@@ -720,3 +720,83 @@ pgb_pq_abort(PGconn *conn, int timeout_ms)
 	RESUME_INTERRUPTS();
 	return ok;
 }
+
+/* the outcome of a COPY whose rows are all read */
+static PGresult *
+expect_copy_end(PGconn *conn, const char *what)
+{
+	PGresult   *res = collect_results(conn, true);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		pgb_pq_error(conn, res, psprintf("COPY of table %s", what));
+	return res;
+}
+
+/*
+ * pgb_pq_copy_out_begin
+ *		Send sql, a COPY ... TO STDOUT of table what for a job (the noun:
+ *		"capture", "copy"), and wait until its rows start.  A lock the COPY
+ *		could not take within lock_timeout_ms (pgbackups.lock_timeout, set
+ *		on the session) fails with 55P03, naming the table.
+ */
+void
+pgb_pq_copy_out_begin(PGconn *conn, const char *sql, const char *what,
+					  const char *job, int lock_timeout_ms)
+{
+	PGresult   *res = pgb_pq_query(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		if (pgb_pq_result_sqlstate(res) == ERRCODE_LOCK_NOT_AVAILABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock table %s within pgbackups.lock_timeout (%d ms)",
+							what, lock_timeout_ms),
+					 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this %s); waiting would hold that session and every session queued behind it.",
+							   job),
+					 errhint("Retry the %s when that change is done, or raise pgbackups.lock_timeout.",
+							 job)));
+		pgb_pq_error(conn, res, psprintf("COPY of table %s", what));
+	}
+	PQclear(res);
+}
+
+/*
+ * pgb_pq_copy_out_row
+ *		The next row of a COPY begun by pgb_pq_copy_out_begin: its length
+ *		(> 0), *buf to be freed with PQfreemem; 0 when no whole row is
+ *		buffered and wait is false; -1 at the end, once the COPY's outcome is
+ *		checked.  Waits are on the latch; their seconds are added to *wait_s
+ *		(unless NULL).
+ */
+int
+pgb_pq_copy_out_row(PGconn *conn, char **buf, bool wait, double *wait_s,
+					const char *what)
+{
+	for (;;)
+	{
+		int			n = PQgetCopyData(conn, buf, 1);
+
+		if (n > 0)
+			return n;
+		if (n == 0)
+		{
+			TimestampTz start;
+
+			if (!wait)
+				return 0;
+			start = GetCurrentTimestamp();
+			pgb_pq_wait_socket(conn, false);
+			if (wait_s)
+				*wait_s += (double) (GetCurrentTimestamp() - start) / USECS_PER_SEC;
+			if (PQconsumeInput(conn) == 0)
+				pgb_pq_error(conn, NULL, NULL);
+			continue;
+		}
+		if (n != -1)
+			pgb_pq_error(conn, NULL, NULL);
+		/* the COPY's final status */
+		PQclear(expect_copy_end(conn, what));
+		return -1;
+	}
+}

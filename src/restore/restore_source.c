@@ -18,6 +18,7 @@
 
 #include "libpq-fe.h"
 #include "mb/pg_wchar.h"
+#include "utils/memutils.h"
 
 #include "guc.h"
 #include "pq_util.h"
@@ -25,6 +26,7 @@
 
 static PGconn *source = NULL;
 static bool in_copy = false;
+static char *copy_what = NULL;	/* the table of the COPY, for messages */
 
 #define SOURCE_BATCH (64 * 1024)
 
@@ -66,25 +68,12 @@ void
 pgb_source_begin(const char *conninfo, const char *snapshot, int encoding,
 				 const char *sql, const char *what)
 {
-	PGresult   *res;
-
 	/* an earlier item failed in the middle of its COPY: start afresh */
 	if (in_copy)
 		pgb_source_close();
 	source_open(conninfo, snapshot, encoding);
-	res = pgb_pq_query(source, sql);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		if (pgb_pq_result_sqlstate(res) == ERRCODE_LOCK_NOT_AVAILABLE)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not lock table %s at the source of the copy within pgbackups.lock_timeout (%d ms)",
-							what, pgb_lock_timeout),
-					 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this copy); waiting would hold that session and every session queued behind it."),
-					 errhint("Retry the copy when that change is done, or raise pgbackups.lock_timeout.")));
-		pgb_pq_error(source, res, psprintf("COPY of table %s at the source of the copy", what));
-	}
-	PQclear(res);
+	pgb_pq_copy_out_begin(source, sql, what, "copy", pgb_lock_timeout);
+	copy_what = MemoryContextStrdup(TopMemoryContext, what);
 	in_copy = true;
 }
 
@@ -97,38 +86,22 @@ pgb_source_begin(const char *conninfo, const char *snapshot, int encoding,
 bool
 pgb_source_read(StringInfo out)
 {
-	PGresult   *res;
-
 	if (!in_copy)
 		return false;
 	for (;;)
 	{
 		char	   *buf = NULL;
-		int			n = PQgetCopyData(source, &buf, 1);
+		int			n = pgb_pq_copy_out_row(source, &buf, out->len == 0, NULL, copy_what);
 
-		if (n > 0)
-		{
-			appendBinaryStringInfo(out, buf, n);
-			PQfreemem(buf);
-			if (out->len >= SOURCE_BATCH)
-				return true;
-		}
-		else if (n == 0)
-		{
-			if (out->len > 0)
-				return true;
-			pgb_pq_wait_socket(source, false);
-			if (PQconsumeInput(source) == 0)
-				pgb_pq_error(source, NULL, NULL);
-		}
-		else if (n == -1)
+		if (n == 0)
+			return true;		/* no whole row buffered: take what we have */
+		if (n < 0)
 			break;
-		else
-			pgb_pq_error(source, NULL, NULL);
+		appendBinaryStringInfo(out, buf, n);
+		PQfreemem(buf);
+		if (out->len >= SOURCE_BATCH)
+			return true;
 	}
-	/* the COPY's outcome */
-	res = pgb_pq_finish_command(source, PGRES_COMMAND_OK);
-	PQclear(res);
 	in_copy = false;
 	return out->len > 0;
 }
