@@ -199,7 +199,6 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	PGconn	   *conn;
 	PgbSpool   *spool;
 	PgbCompressor *comp;
-	char	   *sql;
 	bool		fault_passed = false;
 	struct rusage ru;
 	int			nparts = 0;
@@ -207,17 +206,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	double		wait_s = 0;
 
 	conn = pgb_pq_connect(sh->conninfo);
-	sql = psprintf("SET client_encoding = '%s'; "
-				   "SET DateStyle = ISO; SET IntervalStyle = postgres; "
-				   "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
-				   "SET max_parallel_workers_per_gather = 0; "
-				   "SET statement_timeout = 0; SET lock_timeout = %d; "
-				   "SET idle_in_transaction_session_timeout = 0; "
-				   "SET row_security = off; "
-				   "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-				   "SET TRANSACTION SNAPSHOT '%s'",
-				   sh->encoding, sh->lock_timeout, sh->snapshot);
-	pgb_pq_command(conn, sql);
+	pgb_pq_begin_in_snapshot(conn, sh->encoding, sh->lock_timeout, sh->snapshot);
 
 	spool = pgb_spool_create(pgb_stream_spool_path(sh->spool_prefix, stream));
 

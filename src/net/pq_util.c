@@ -800,3 +800,29 @@ pgb_pq_copy_out_row(PGconn *conn, char **buf, bool wait, double *wait_s,
 		return -1;
 	}
 }
+
+/*
+ * pgb_pq_begin_in_snapshot
+ *		Make conn a reader of table rows as pg_dump's are (client encoding,
+ *		ISO dates, exact floats, no synchronized or parallel scans, no row
+ *		security, COPY locks bounded by lock_timeout_ms) and open a read-only
+ *		REPEATABLE READ transaction in the exported snapshot.
+ */
+void
+pgb_pq_begin_in_snapshot(PGconn *conn, const char *encoding, int lock_timeout_ms,
+						 const char *snapshot)
+{
+	char	   *sql = psprintf("SET client_encoding = '%s'; "
+							   "SET DateStyle = ISO; SET IntervalStyle = postgres; "
+							   "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
+							   "SET max_parallel_workers_per_gather = 0; "
+							   "SET statement_timeout = 0; SET lock_timeout = %d; "
+							   "SET idle_in_transaction_session_timeout = 0; "
+							   "SET row_security = off; "
+							   "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+							   "SET TRANSACTION SNAPSHOT '%s'",
+							   encoding, lock_timeout_ms, snapshot);
+
+	pgb_pq_command(conn, sql);
+	pfree(sql);
+}

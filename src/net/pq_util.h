@@ -37,6 +37,8 @@ extern PGresult *pgb_pq_exec_params(PGconn *conn, const char *sql, int nparams,
 extern void pgb_pq_command(PGconn *conn, const char *sql);
 extern PGresult *pgb_pq_finish_command(PGconn *conn, ExecStatusType expect);
 extern PGresult *pgb_pq_query(PGconn *conn, const char *sql);
+extern void pgb_pq_begin_in_snapshot(PGconn *conn, const char *encoding,
+									 int lock_timeout_ms, const char *snapshot);
 extern void pgb_pq_copy_out_begin(PGconn *conn, const char *sql, const char *what,
 								  const char *job, int lock_timeout_ms);
 extern int	pgb_pq_copy_out_row(PGconn *conn, char **buf, bool wait, double *wait_s,

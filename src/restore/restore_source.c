@@ -36,17 +36,7 @@ source_open(const char *conninfo, const char *snapshot, int encoding)
 	if (source != NULL && pgb_pq_is_open(source))
 		return;
 	source = pgb_pq_connect(conninfo);
-	pgb_pq_command(source,
-				   psprintf("SET client_encoding = '%s'; "
-							"SET DateStyle = ISO; SET IntervalStyle = postgres; "
-							"SET extra_float_digits = 3; SET synchronize_seqscans = off; "
-							"SET max_parallel_workers_per_gather = 0; "
-							"SET statement_timeout = 0; SET lock_timeout = %d; "
-							"SET idle_in_transaction_session_timeout = 0; "
-							"SET row_security = off; "
-							"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-							"SET TRANSACTION SNAPSHOT '%s'",
-							pg_encoding_to_char(encoding), pgb_lock_timeout, snapshot));
+	pgb_pq_begin_in_snapshot(source, pg_encoding_to_char(encoding), pgb_lock_timeout, snapshot);
 }
 
 /* the source's server version (PQserverVersion), connecting if need be */
