@@ -59,6 +59,7 @@ int			pgb_http_retry_time = 60;
 char	   *pgb_url_allowed_hosts = NULL;
 char	   *pgb_restore_extensions = NULL;
 bool		pgb_restore_analyze = true;
+bool		pgb_restore_check_foreign_keys = false;
 int			pgb_restore_maintenance_mem = 1024;
 int			pgb_restore_parallel_maintenance = -1;
 int			pgb_url_max_size = 1024 * 1024;
@@ -475,6 +476,17 @@ pgb_guc_define(void)
 							 "Off: the restored database gets its statistics from autovacuum or a manual ANALYZE.",
 							 &pgb_restore_analyze,
 							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgbackups.restore_check_foreign_keys",
+							 "Check every row against each foreign key, also when the rows come from one snapshot.",
+							 "Off: a restore of a pgbackups backup (its SHA-256 checked) or a copy creates the foreign keys "
+							 "that were valid at the capture valid without reading their rows again.  Archives from URLs "
+							 "are always checked.",
+							 &pgb_restore_check_foreign_keys,
+							 false,
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);

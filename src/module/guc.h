@@ -39,6 +39,7 @@ extern int	pgb_http_retry_time;	/* s */
 extern char *pgb_url_allowed_hosts;
 extern char *pgb_restore_extensions;
 extern bool pgb_restore_analyze;
+extern bool pgb_restore_check_foreign_keys;
 extern int	pgb_restore_maintenance_mem;	/* MB, per restore */
 extern int	pgb_restore_parallel_maintenance;	/* -1: automatic */
 extern int	pgb_url_max_size;		/* MB */

@@ -426,9 +426,11 @@ tables_in_parts(PgbRestore *r, bool *in_parts)
  *		in is ready for queries (pg_restore leaves tables unanalyzed).  After
  *		every entry: expression indexes exist by then, and ANALYZE's lock
  *		would wait for their builds anyway.  A table loaded in parts is
- *		vacuumed with FREEZE first (its rows frozen and its pages all-visible,
- *		as COPY FREEZE leaves a table loaded by one worker), whatever
- *		pgbackups.restore_analyze says; those come first, being the largest.
+ *		vacuumed with FREEZE first, whatever pgbackups.restore_analyze says;
+ *		those come first, being the largest.  Parts of a table the restore
+ *		created were inserted frozen (restore_exec.c parts_freeze), their
+ *		pages all-frozen in the visibility map, so the VACUUM skips them:
+ *		it freezes only the rows of tables whose parts could not be.
  */
 static void
 run_analyze(PgbRestore *r)

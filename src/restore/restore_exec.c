@@ -21,7 +21,8 @@
  * entry is in the archive) is loaded with TRUNCATE ONLY and COPY ... FREEZE
  * in one transaction, so its rows are frozen and its pages all-visible and
  * all-frozen from the start (no hint-bit writes, no anti-wraparound vacuum
- * later); partitioned targets (data loaded via the partition root),
+ * later), and so are the parts of such a table split by the archive, each
+ * in its worker's transaction (parts_freeze); partitioned targets (data loaded via the partition root),
  * extension configuration tables, tables that already hold data and tables
  * the role may not truncate take a plain COPY.  A CREATE EXTENSION entry runs as a statement
  * rebuilt from its parsed name and schema, never as the archive's text,
@@ -63,6 +64,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "compress.h"
 #include "restore_exec.h"
 #include "restore_source.h"
@@ -469,6 +471,25 @@ freeze_prepare(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel, bool *fre
 	return table_open(relid, RowExclusiveLock);
 }
 
+/*
+ * parts_freeze
+ *		Whether the rows of a part of TABLE DATA in parts can be inserted
+ *		frozen: an ordinary table the restore created, loaded by this entry
+ *		alone.  Its parts load side by side in the workers' own transactions,
+ *		so none of them made its storage and COPY FREEZE would refuse; but
+ *		the table lives in the staging database, which nothing reads before
+ *		the swap and which is dropped whenever any part fails, so rows
+ *		visible before their transaction commits (what COPY FREEZE guards
+ *		against) harm nobody.  Frozen, its pages all-visible and all-frozen
+ *		from the start, the table needs no rewrite by VACUUM (FREEZE) later.
+ */
+static bool
+parts_freeze(PgbRestoreExec *x, const PgbTocEntry *te, Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION && created_by_restore(x, te) &&
+		data_entries_of(x, te) == 1;
+}
+
 static int64
 copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 				const char *source_sql, bool *frozen, bool *binary_out)
@@ -493,11 +514,11 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("COPY FROM not supported with row-level security"),
 				 errhint("Use INSERT statements instead.")));
-	/* the parts of a table load side by side: no TRUNCATE, no FREEZE */
+	/* the parts of a table load side by side: no TRUNCATE */
 	if (part < 0)
 		rel = freeze_prepare(x, te, rel, &freeze);
 	else
-		freeze = false;
+		freeze = parts_freeze(x, te, rel);
 	if (x->sess.encoding != PG_SQL_ASCII && x->sess.encoding != GetDatabaseEncoding())
 		options = list_make1(makeDefElem("encoding",
 										 (Node *) makeString((char *) pg_encoding_to_char(x->sess.encoding)),
@@ -519,7 +540,17 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 		stream_begin_part(x, part == 0, part == nparts - 1);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, copy_read_cb, stmt->attlist, options);
-	rows = CopyFrom(cstate);
+	if (freeze && part >= 0)
+	{
+		SubTransactionId was = pgb_rd_new_storage_subid(rel);
+
+		/* COPY FREEZE's own check, answered for this part (parts_freeze) */
+		pgb_rd_new_storage_subid(rel) = GetCurrentSubTransactionId();
+		rows = CopyFrom(cstate);
+		pgb_rd_new_storage_subid(rel) = was;
+	}
+	else
+		rows = CopyFrom(cstate);
 	EndCopyFrom(cstate);
 	PopActiveSnapshot();
 	stream_drain();
@@ -679,8 +710,34 @@ acl_per_blob(PgbRestoreExec *x, const PgbTocEntry *te)
 	pfree(buf);
 }
 
+/*
+ * A primary key or unique constraint of a plain table as CREATE UNIQUE INDEX
+ * and then ADD CONSTRAINT ... USING INDEX (restore_constraints.c); false
+ * for any other entry.  The index build commits first, so its SHARE lock is
+ * gone before the attach asks for ACCESS EXCLUSIVE; the second transaction
+ * parses the statement again (the first one's memory went with SPI).
+ */
+static bool
+run_key_as_index(PgbRestoreExec *x, const PgbTocEntry *te)
+{
+	Node	   *index;
+	Node	   *attach;
+	char	   *sql = to_server(x, te->defn);
+
+	if (!pgb_restore_key_as_index(sql, &index, &attach))
+		return false;
+	pgb_restore_run_utility(index, sql);
+	in_transaction_end();
+	in_transaction_begin();
+	sql = to_server(x, te->defn);
+	if (!pgb_restore_key_as_index(sql, &index, &attach))
+		elog(ERROR, "constraint of TOC entry %d changed its form", te->dump_id);
+	pgb_restore_run_utility(attach, sql);
+	return true;
+}
+
 static void
-run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
+run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te, PgbExecResult *res)
 {
 	if (!x->keep_owner && pgb_toc_is(te, "SCHEMA") && te->defn && strncmp(te->defn, "--", 2) != 0)
 		run_sql(x, psprintf("CREATE SCHEMA %s;", quote_identifier(to_server(x, te->tag))));
@@ -688,6 +745,11 @@ run_schema_part(PgbRestoreExec *x, const PgbTocEntry *te)
 		per_blob(x, te, "SELECT pg_catalog.lo_create('", "')");
 	else if (pgb_toc_is(te, "ACL") && te->tag && strncmp(te->tag, "LARGE OBJECTS", 13) == 0)
 		acl_per_blob(x, te);
+	else if (x->fk_unchecked && pgb_toc_is(te, "FK CONSTRAINT") && te->defn &&
+			 pgb_restore_fk_unchecked(to_server(x, te->defn)))
+		 /* created valid without reading its rows */ ;
+	else if (pgb_toc_is(te, "CONSTRAINT") && te->defn && run_key_as_index(x, te))
+		res->as_index = true;
 	else if (te->defn && te->defn[0] && strncmp(te->defn, "-- load via partition root ", 27) != 0)
 		run_sql(x, te->defn);
 
@@ -755,7 +817,7 @@ pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecResult *res)
 		set_if_changed(x, &x->cur_tableam, te->tableam, "SET default_table_access_method = %s");
 
 	if (part < 0)
-		run_schema_part(x, te);
+		run_schema_part(x, te, res);
 
 	if (at_source)
 	{

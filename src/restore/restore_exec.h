@@ -22,6 +22,7 @@ typedef struct PgbRestoreExec
 	const PgbArchive *ar;
 	PgbArchiveSession sess;
 	bool		keep_owner;
+	bool		fk_unchecked;	/* rows of one snapshot: restore_constraints.c */
 	int64		max_decompressed;
 	char	   *cur_schema;
 	char	   *cur_tablespace;
@@ -56,6 +57,7 @@ typedef struct PgbExecResult
 	int64		bytes;			/* stored bytes read */
 	bool		frozen;			/* loaded with COPY FREEZE */
 	bool		binary;			/* read at a copy's source in binary format */
+	bool		as_index;		/* a key built as an index, then attached */
 	PgbPartResult part;			/* a part of TABLE DATA in parts */
 } PgbExecResult;
 
@@ -64,5 +66,10 @@ extern void pgb_exec_item(PgbRestoreExec *x, int toc_index, int part, PgbExecRes
 
 /* ANALYZE, VACUUM (FREEZE) or both the table of TABLE entry toc_index */
 extern void pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze);
+
+/* restore_constraints.c: each false, having done nothing, for other statements */
+extern bool pgb_restore_fk_unchecked(const char *sql);
+extern bool pgb_restore_key_as_index(const char *sql, Node **index, Node **attach);
+extern void pgb_restore_run_utility(Node *stmt, const char *sql);
 
 #endif							/* PGB_RESTORE_EXEC_H */

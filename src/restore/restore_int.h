@@ -37,6 +37,7 @@ typedef struct PgbRestoreTiming
 								 * worker in the parallel phase */
 	double	   *analyze_secs;	/* run time of its ANALYZE, -1: none */
 	bool	   *frozen;			/* TABLE DATA loaded with COPY FREEZE */
+	int			keys_as_index;	/* keys built as an index, then attached */
 	bool		parallel;		/* in the parallel phase */
 	bool		detail_data;	/* a log line per TABLE DATA entry */
 	bool		detail_build;	/* a log line per index or constraint */

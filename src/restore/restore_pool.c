@@ -88,6 +88,40 @@ maintenance_settings(PgbRestore *r, int n)
 					rs->parallel_maintenance);
 }
 
+/*
+ * fk_unchecked
+ *		Whether the foreign keys are created valid without their check
+ *		(restore_constraints.c): the archive's rows come from one snapshot, being a
+ *		pgbackups backup whose SHA-256 is checked against its record, or a
+ *		copy's rows read at the source; an archive from a URL is checked as
+ *		pg_restore checks it, and so is every archive with
+ *		pgbackups.restore_check_foreign_keys on.
+ */
+static bool
+fk_unchecked(PgbRestore *r)
+{
+	const PgbRestoreParams *p = r->params;
+	int			nfk = 0;
+	int			i;
+
+	if (pgb_restore_check_foreign_keys)
+		return false;
+	if (!((p->backup && p->expected_sha256) || p->source_conninfo))
+		return false;
+	for (i = 0; i < r->plan->nitems; i++)
+	{
+		const PgbRestoreItem *it = &r->plan->items[i];
+
+		if (it->action != PGB_ACT_SKIP && pgb_toc_is(it->te, "FK CONSTRAINT") &&
+			it->te->defn && strstr(it->te->defn, " NOT VALID") == NULL)
+			nfk++;
+	}
+	if (nfk > 0)
+		pgb_restore_log(r, "foreign keys: %d created valid without re-reading their rows (the rows come from one snapshot in which they held; pgbackups.restore_check_foreign_keys = on checks them)",
+						nfk);
+	return true;
+}
+
 static void
 create_segment(PgbRestore *r, int n, const uint64 *positions)
 {
@@ -113,6 +147,7 @@ create_segment(PgbRestore *r, int n, const uint64 *positions)
 		strlcpy(rs->source_snapshot, r->params->source_snapshot, sizeof(rs->source_snapshot));
 	}
 	rs->keep_owner = r->params->keep_owner;
+	rs->fk_unchecked = fk_unchecked(r);
 	rs->max_decompressed = (int64) pgb_max_decompressed_size * 1024 * 1024;
 	maintenance_settings(r, n);
 	rs->ntoc = ntoc;
@@ -303,6 +338,8 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		pgb_timing_analyzed(r, copy->item);
 		goto off_list;
 	}
+	if (copy->as_index)
+		r->timing.keys_as_index++;
 	if (it->at_source)
 	{
 		r->source_loads++;
@@ -322,7 +359,7 @@ item_finished(PgbRestore *r, const PgbRestoreWorkerSlot *copy, int *running, int
 		bytes = it->parts_bytes;
 	}
 	pgb_restore_plan_done(r->plan, copy->item);
-	pgb_timing_finished(r, copy->item, rows, bytes, copy->frozen && it->nparts <= 1);
+	pgb_timing_finished(r, copy->item, rows, bytes, copy->frozen);
 	r->done++;
 	r->bytes += bytes;
 	r->loaded_rows[copy->item] = rows;

@@ -222,8 +222,8 @@ pgb_timing_parallel_end(PgbRestore *r)
 					ndata, r->rows, nfrozen, data_secs,
 					secs_between(t->parallel_start, t->data_end),
 					ndata > 0 ? slowest(r, t->secs, is_data, false) : "none");
-	pgb_restore_log(r, "indexes and constraints: %d built, %.2f s of worker time, all built %.2f s into the phase; slowest: %s",
-					nbuild, build_secs,
+	pgb_restore_log(r, "indexes and constraints: %d built (%d keys as an index, then attached), %.2f s of worker time, all built %.2f s into the phase; slowest: %s",
+					nbuild, t->keys_as_index, build_secs,
 					secs_between(t->parallel_start, t->build_end),
 					nbuild > 0 ? slowest(r, t->secs, is_build, true) : "none");
 	pgb_restore_log(r, "data and post-data done in %.2f s: %d tables, " INT64_FORMAT " rows; %d other entries took %.2f s of worker time",

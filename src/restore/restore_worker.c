@@ -102,6 +102,7 @@ run_item(PgbRestoreExec *exec, int item, int part, PgbRestoreTask task,
 		me->bytes = res.bytes;
 		me->frozen = res.frozen;
 		me->binary = res.binary;
+		me->as_index = res.as_index;
 		me->part_result = res.part;
 		me->state = PGB_RW_DONE;
 		SpinLockRelease(&rs->mutex);
@@ -176,6 +177,7 @@ pgb_restore_worker_main(Datum arg)
 		pgb_exec_init(&exec, rs->archive_path, rs->positions, rs->keep_owner,
 					  rs->max_decompressed);
 		pgb_exec_maintenance(&exec, rs->maintenance_work_mem, rs->parallel_maintenance);
+		exec.fk_unchecked = rs->fk_unchecked;
 		exec.source_conninfo = rs->source_conninfo;
 		exec.source_snapshot = rs->source_snapshot;
 	}

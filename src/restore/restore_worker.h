@@ -62,6 +62,7 @@ typedef struct PgbRestoreWorkerSlot
 	int64		bytes;
 	bool		frozen;			/* the data was loaded with COPY FREEZE */
 	bool		binary;			/* read at a copy's source in binary format */
+	bool		as_index;		/* a key built as an index, then attached */
 	PgbPartResult part_result;	/* a part: what the leader checks over all */
 	long		maxrss_kb;		/* peak RSS of the worker, set as it exits */
 } PgbRestoreWorkerSlot;
@@ -77,6 +78,7 @@ typedef struct PgbRestoreShared
 	char		source_conninfo[4096];	/* a copy's source, "" for a restore */
 	char		source_snapshot[64];
 	bool		keep_owner;
+	bool		fk_unchecked;	/* foreign keys created valid unchecked */
 	int64		max_decompressed;
 	int			maintenance_work_mem;	/* kB for each worker, 0: the server's */
 	int			parallel_maintenance;	/* max_parallel_maintenance_workers, -1:

@@ -114,6 +114,9 @@ for comp in $COMPS; do
 		rlogs=$(q $CAT "SELECT string_agg(message, E'\n' ORDER BY logged_at) FROM pgbackups.logs('$rid')")
 		check "$comp: the restore loaded the $nsplit split tables in parts and froze them" \
 			grep -q "vacuum freeze: $nsplit tables loaded in parts by several workers" <<<"$rlogs"
+		# every table, the ones loaded in parts included, with its rows frozen as inserted
+		check "$comp: every table loaded with COPY FREEZE, the parts too ($(grep -o 'data: [0-9]* tables, [0-9]* rows, [0-9]* loaded with COPY FREEZE' <<<"$rlogs"))" \
+			grep -Eq '^data: ([0-9]+) tables, [0-9]+ rows, \1 loaded with COPY FREEZE' <<<"$rlogs"
 		q "en_$tag" "CREATE EXTENSION IF NOT EXISTS pg_visibility" >/dev/null
 		for t in big '"Mixed Case"' nocols gen; do
 			# pages a bulk extension added and no row reached stay new (no tuple,
