@@ -74,17 +74,17 @@
  * callback does on error paths): 17 allocates it in TopMemoryContext under
  * an optional resource owner, 15-16 in the given context.
  */
+#if PG_VERSION_NUM >= 170000
+#define pgb_create_wait_event_set(cxt, nevents) CreateWaitEventSet(NULL, (nevents))
+#else
+#define pgb_create_wait_event_set(cxt, nevents) CreateWaitEventSet((cxt), (nevents))
+#endif
+
 /* the relcache's "storage new in this subtransaction" (16 renamed it) */
 #if PG_VERSION_NUM >= 160000
 #define pgb_rd_new_storage_subid(rel) ((rel)->rd_newRelfilelocatorSubid)
 #else
 #define pgb_rd_new_storage_subid(rel) ((rel)->rd_newRelfilenodeSubid)
-#endif
-
-#if PG_VERSION_NUM >= 170000
-#define pgb_create_wait_event_set(cxt, nevents) CreateWaitEventSet(NULL, (nevents))
-#else
-#define pgb_create_wait_event_set(cxt, nevents) CreateWaitEventSet((cxt), (nevents))
 #endif
 
 /*

@@ -3,8 +3,11 @@
  * pq_util.c
  *	  libpq connections from pgbackups workers to the local server.
  *
- * Every wait goes through WaitLatchOrSocket, so cancellation, SIGTERM and
- * postmaster death are noticed within 100 ms.  Connections are counted
+ * Every wait is on the latch and the socket, so cancellation, SIGTERM and
+ * postmaster death are noticed within 100 ms.  An open connection keeps one
+ * WaitEventSet for its socket (a COPY reader waits once per network packet:
+ * building an epoll set for each wait cost a capture stream several
+ * system calls per 8 kB).  Connections are counted
  * as external file descriptors and remembered, so an error path can close
  * all of them (pgb_pq_disconnect_all); when the process exits (even on
  * FATAL, e.g. pg_terminate_backend), a query still running on any of them
@@ -57,6 +60,13 @@
 #define PGB_MAX_CONNS 128
 
 static PGconn *open_conns[PGB_MAX_CONNS];
+
+/* open_conns[i]'s wait set: latch, postmaster death, then its socket */
+static WaitEventSet *conn_waits[PGB_MAX_CONNS];
+static pgsocket conn_wait_sock[PGB_MAX_CONNS];
+static bool conn_wait_write[PGB_MAX_CONNS];
+
+#define WAIT_POS_SOCKET 2
 static PgbInterruptCheck interrupt_check = NULL;
 static bool exit_callback_registered = false;
 
@@ -205,6 +215,15 @@ pq_exit(int code, Datum arg)
 	pgb_pq_disconnect_all();
 }
 
+/* open_conns[i]'s wait set is freed (before the connection closes) */
+static void
+forget_wait_set(int i)
+{
+	if (conn_waits[i])
+		FreeWaitEventSet(conn_waits[i]);
+	conn_waits[i] = NULL;
+}
+
 static void
 remember(PGconn *conn)
 {
@@ -218,6 +237,7 @@ remember(PGconn *conn)
 	for (i = 0; i < PGB_MAX_CONNS; i++)
 		if (open_conns[i] == NULL)
 		{
+			forget_wait_set(i);
 			open_conns[i] = conn;
 			return;
 		}
@@ -324,7 +344,10 @@ pgb_pq_disconnect(PGconn *conn)
 		return;
 	for (i = 0; i < PGB_MAX_CONNS; i++)
 		if (open_conns[i] == conn)
+		{
+			forget_wait_set(i);
 			open_conns[i] = NULL;
+		}
 	cancel_active(conn);
 	PQfinish(conn);
 	ReleaseExternalFD();
@@ -350,6 +373,7 @@ pgb_pq_disconnect_all(void)
 	for (i = 0; i < PGB_MAX_CONNS; i++)
 		if (open_conns[i])
 		{
+			forget_wait_set(i);
 			cancel_active(open_conns[i]);
 			PQfinish(open_conns[i]);
 			open_conns[i] = NULL;
@@ -444,6 +468,48 @@ raise_error(PGconn *conn, PGresult *res, const char *what, const char *context)
 }
 
 /*
+ * conn_wait_set
+ *		The kept wait set of an open connection for its current socket, set
+ *		to wait for for_write; NULL for a connection that is not open yet
+ *		(libpq may still change its socket while it connects).
+ */
+static WaitEventSet *
+conn_wait_set(PGconn *conn, bool for_write)
+{
+	pgsocket	sock = PQsocket(conn);
+	uint32		events = for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE;
+	int			i;
+
+	if (PQstatus(conn) != CONNECTION_OK || sock == PGINVALID_SOCKET)
+		return NULL;
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == conn)
+			break;
+	if (i == PGB_MAX_CONNS)
+		return NULL;
+	if (conn_waits[i] && conn_wait_sock[i] != sock)
+		forget_wait_set(i);
+	if (conn_waits[i] == NULL)
+	{
+		WaitEventSet *set = pgb_create_wait_event_set(TopMemoryContext, 3);
+
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		if (AddWaitEventToSet(set, events, sock, NULL, NULL) != WAIT_POS_SOCKET)
+			elog(ERROR, "unexpected position of a socket in a wait set");
+		conn_waits[i] = set;
+		conn_wait_sock[i] = sock;
+		conn_wait_write[i] = for_write;
+	}
+	else if (conn_wait_write[i] != for_write)
+	{
+		ModifyWaitEvent(conn_waits[i], WAIT_POS_SOCKET, events, NULL);
+		conn_wait_write[i] = for_write;
+	}
+	return conn_waits[i];
+}
+
+/*
  * wait_socket
  *		Wait until conn's socket is ready (or timeout_ms, -1: 100 ms, then
  *		check interrupts).  An uninterruptible wait checks nothing: the
@@ -452,14 +518,23 @@ raise_error(PGconn *conn, PGresult *res, const char *what, const char *context)
 static void
 wait_socket(PGconn *conn, bool for_write, bool interruptible, long timeout_ms)
 {
-	int			rc;
+	WaitEventSet *set = conn_wait_set(conn, for_write);
+	long		timeout = timeout_ms < 0 ? 100 : timeout_ms;
+	bool		latch_set;
 
-	rc = WaitLatchOrSocket(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
-						   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
-						   PQsocket(conn), timeout_ms < 0 ? 100 : timeout_ms,
-						   PG_WAIT_EXTENSION);
-	if (rc & WL_LATCH_SET)
+	if (set)
+	{
+		WaitEvent	ev;
+
+		latch_set = WaitEventSetWait(set, timeout, &ev, 1, PG_WAIT_EXTENSION) == 1 &&
+			(ev.events & WL_LATCH_SET);
+	}
+	else
+		latch_set = (WaitLatchOrSocket(MyLatch,
+									   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+									   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+									   PQsocket(conn), timeout, PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0;
+	if (latch_set)
 		ResetLatch(MyLatch);
 	if (interruptible)
 		pgb_pq_check_interrupts();

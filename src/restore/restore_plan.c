@@ -13,7 +13,8 @@
  * of the main pass run serially in TOC order; everything else forms a
  * dependency graph in which POST_DATA dependencies on a TABLE point at
  * that table's TABLE DATA, so an index build starts as soon as its table is
- * loaded.  Ready items are taken largest data first, and items that take
+ * loaded.  Ready items are taken largest data first (an index ranks with
+ * its table's data, see ensure_priority), and items that take
  * exclusive table locks (everything in POST_DATA but indexes) never run
  * beside another item locking the same table.  Three passes: main, then
  * ACLs, then materialized view data and event triggers.
@@ -146,6 +147,8 @@ cmp_priority(const void *a, const void *b)
 	const PgbRestoreItem *x = &sort_plan->items[*(const int *) a];
 	const PgbRestoreItem *y = &sort_plan->items[*(const int *) b];
 
+	if (x->priority != y->priority)
+		return x->priority > y->priority ? -1 : 1;
 	if (x->data_size != y->data_size)
 		return x->data_size > y->data_size ? -1 : 1;
 	return x->te->dump_id - y->te->dump_id;
@@ -379,19 +382,40 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 	return plan;
 }
 
-/* call after data sizes are known, before the parallel phase */
+/*
+ * ensure_priority
+ *		Call after data sizes are known, before the parallel phase.  An
+ *		item's priority is the largest data block among itself, its
+ *		dependencies and its dependants: an index or constraint ranks with
+ *		its table's data (pg_restore ranks index builds by their table's size
+ *		too), so the builds of a large table do not wait behind the loads of
+ *		small ones, and an entry whose dependant carries data (BLOB METADATA,
+ *		before the BLOBS it creates) ranks with that data instead of after
+ *		every index build.
+ */
 static void
 ensure_priority(PgbRestorePlan *plan)
 {
 	int			i;
+	int			k;
 
 	if (priority_order && sort_plan == plan)
 		return;
 	priority_order = palloc(sizeof(int) * Max(plan->nitems, 1));
 	npriority = 0;
 	for (i = 0; i < plan->nitems; i++)
-		if (in_graph(&plan->items[i]))
-			priority_order[npriority++] = i;
+	{
+		PgbRestoreItem *it = &plan->items[i];
+
+		if (!in_graph(it))
+			continue;
+		it->priority = it->data_size;
+		for (k = 0; k < it->ndeps; k++)
+			it->priority = Max(it->priority, plan->items[it->deps[k]].data_size);
+		for (k = 0; k < it->nrevdeps; k++)
+			it->priority = Max(it->priority, plan->items[it->revdeps[k]].data_size);
+		priority_order[npriority++] = i;
+	}
 	sort_plan = plan;
 	qsort(priority_order, npriority, sizeof(int), cmp_priority);
 }

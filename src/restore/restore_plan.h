@@ -47,6 +47,7 @@ typedef struct PgbRestoreItem
 	bool		pre_data;		/* restored serially, in TOC order, first */
 	bool		has_data;		/* a data block follows in the archive */
 	uint64		data_size;		/* stored size of the data block */
+	uint64		priority;		/* hand-out order: largest data near it first */
 	/* dependency graph of the parallel phase (item indices) */
 	int			ndeps;
 	int		   *deps;
