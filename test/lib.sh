@@ -502,8 +502,11 @@ describe_job() {
 	q "$1" "SELECT concat_ws(' ', id, status, 'target=' || target, 'parallel=' || parallel, 'tables=' || tables, 'rows=' || rows, 'bytes=' || bytes, 'err=' || error, 'code=' || error_code) FROM $(job_table "$2") WHERE id = '$2'" 2>&1
 }
 
-# staging_dbs: the names of pgbackups staging databases (pgbackups_*), one a line
+# staging_dbs: the names of pgbackups staging databases (pgbackups_*), one a line.
+# A restore or copy reports completed once recorded, then its worker drops the
+# replaced database (pgbackups_*_old): that drop is waited for first (30 s).
 staging_dbs() {
+	wait_for postgres "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname LIKE 'pgbackups\_%\_old')" 30 || true
 	q postgres "SELECT datname FROM pg_database WHERE datname LIKE 'pgbackups\_%' ORDER BY 1"
 }
 

@@ -245,7 +245,7 @@ wait_for_job(const char *id)
 			sleep_ms(500);
 			continue;
 		}
-		if (copy.finished)
+		if (copy.finished || copy.reported)
 		{
 			if (copy.status == PGB_JOB_COMPLETED)
 			{

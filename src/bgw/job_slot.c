@@ -208,6 +208,23 @@ pgb_job_finish(PgbJobStatus status, const PgbErrorInfo *err)
 	LWLockRelease(PgbShared->lock);
 }
 
+/*
+ * pgb_job_report_completed
+ *		The job's outcome is recorded as completed: a backend waiting for it
+ *		may return, while this worker still cleans up (a restore's or copy's
+ *		replaced database, whose DROP DATABASE waits for a checkpoint of the
+ *		restored data).  The slot stays unfinished until pgb_job_finish, so
+ *		the worker is still counted.
+ */
+void
+pgb_job_report_completed(void)
+{
+	LWLockAcquire(PgbShared->lock, LW_EXCLUSIVE);
+	my_slot->status = PGB_JOB_COMPLETED;
+	my_slot->reported = true;
+	LWLockRelease(PgbShared->lock);
+}
+
 /* pgb_job_fail: the job failed before it ran, with only a code and message */
 void
 pgb_job_fail(int sqlerrcode, const char *message)

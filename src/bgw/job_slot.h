@@ -35,6 +35,7 @@ extern void pgb_job_release_proc(void);
 
 /* the final status and, unless it completed, the whole error */
 extern void pgb_job_finish(PgbJobStatus status, const PgbErrorInfo *err);
+extern void pgb_job_report_completed(void);
 extern void pgb_job_fail(int sqlerrcode, const char *message);
 
 #endif							/* PGB_JOB_SLOT_H */

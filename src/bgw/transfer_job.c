@@ -516,6 +516,7 @@ pgb_transfer_job_main(Datum arg)
 					  is_restore ? "restore" : "copy", result.stats.tables, result.stats.rows));
 	}
 	pgb_debug_fault("after_record");	/* tests: the replaced database not yet dropped */
+	pgb_job_report_completed();
 	pgb_restore_finish();
 	pgb_job_finish(PGB_JOB_COMPLETED, NULL);
 	pgb_rcat_close(&rcat);
