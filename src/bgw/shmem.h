@@ -132,8 +132,9 @@ typedef struct PgbJobSlot
 	PgbJobStatus status;
 	bool		launched;		/* a worker was registered */
 	bool		finished;		/* final status is in the catalog */
-	bool		reported;		/* ... and waiters may return, while the worker
-								 * still cleans up (drops a replaced database) */
+	bool		reported;		/* outcome recorded, waiters may return; the
+								 * worker still cleans up (drops a replaced
+								 * database) until finished */
 	bool		exited;			/* the worker process has exited */
 	bool		cancel_requested;
 	pid_t		pid;

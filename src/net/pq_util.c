@@ -215,6 +215,20 @@ pq_exit(int code, Datum arg)
 	pgb_pq_disconnect_all();
 }
 
+/* the slot of an open connection in open_conns, or -1 */
+static int
+conn_slot(PGconn *conn)
+{
+	int			i;
+
+	if (conn == NULL)
+		return -1;
+	for (i = 0; i < PGB_MAX_CONNS; i++)
+		if (open_conns[i] == conn)
+			return i;
+	return -1;
+}
+
 /* open_conns[i]'s wait set is freed (before the connection closes) */
 static void
 forget_wait_set(int i)
@@ -357,12 +371,7 @@ pgb_pq_disconnect(PGconn *conn)
 bool
 pgb_pq_is_open(PGconn *conn)
 {
-	int			i;
-
-	for (i = 0; i < PGB_MAX_CONNS; i++)
-		if (open_conns[i] == conn)
-			return conn != NULL;
-	return false;
+	return conn_slot(conn) >= 0;
 }
 
 void
@@ -478,14 +487,9 @@ conn_wait_set(PGconn *conn, bool for_write)
 {
 	pgsocket	sock = PQsocket(conn);
 	uint32		events = for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE;
-	int			i;
+	int			i = conn_slot(conn);
 
-	if (PQstatus(conn) != CONNECTION_OK || sock == PGINVALID_SOCKET)
-		return NULL;
-	for (i = 0; i < PGB_MAX_CONNS; i++)
-		if (open_conns[i] == conn)
-			break;
-	if (i == PGB_MAX_CONNS)
+	if (i < 0 || PQstatus(conn) != CONNECTION_OK || sock == PGINVALID_SOCKET)
 		return NULL;
 	if (conn_waits[i] && conn_wait_sock[i] != sock)
 		forget_wait_set(i);
