@@ -36,6 +36,7 @@
 
 #include <sys/resource.h>
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -137,6 +138,14 @@ read_archive(PgbRestore *r, int *nworker_items)
 					(ar->hdr.version >> 16) & 0xff, (ar->hdr.version >> 8) & 0xff,
 					pgb_compression_name(ar->hdr.compression), ar->ntoc, r->plan->nskipped,
 					ar->hdr.pgdump_version ? ar->hdr.pgdump_version : "?");
+	if (!XLogIsNeeded())
+	{
+		int			nwhole = pgb_restore_plan_whole_tables(r->plan, r->params->parallel);
+
+		if (nwhole > 0)
+			pgb_restore_log(r, "%d %s split in the archive loaded whole, each in one transaction: with wal_level = minimal its rows are not also written to WAL",
+							nwhole, nwhole == 1 ? "table" : "tables");
+	}
 	return positions;
 }
 

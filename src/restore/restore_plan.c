@@ -383,6 +383,47 @@ pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl)
 }
 
 /*
+ * pgb_restore_plan_whole_tables
+ *		Call after data sizes are known, when the server writes no WAL for
+ *		rows a transaction loads into storage it made itself (wal_level =
+ *		minimal: TRUNCATE, then COPY FREEZE, as restore_exec.c loads a whole
+ *		table).  The parts of a table the archive splits load side by side
+ *		in several transactions, so each of their rows is written twice,
+ *		to the table and to WAL.  A split table loads whole, in one
+ *		transaction, when the rest of the restore keeps the other workers
+ *		busy meanwhile: its data block is at most 1.5 times an even share
+ *		of all the data (the half for index builds, which follow the loads
+ *		and are not in the data sizes).  A table that is the bulk of the
+ *		archive stays in parts: there one core could not do the work of
+ *		several.  Returns how many tables load whole.
+ */
+int
+pgb_restore_plan_whole_tables(PgbRestorePlan *plan, int nworkers)
+{
+	uint64		total = 0;
+	int			n = 0;
+	int			i;
+
+	if (nworkers < 2)
+		return 0;
+	for (i = 0; i < plan->nitems; i++)
+		if (plan->items[i].has_data && plan->items[i].action != PGB_ACT_SKIP)
+			total += plan->items[i].data_size;
+	for (i = 0; i < plan->nitems; i++)
+	{
+		PgbRestoreItem *it = &plan->items[i];
+
+		if (it->nparts > 1 && !it->at_source && it->action != PGB_ACT_SKIP &&
+			it->data_size * (uint64) nworkers <= total + total / 2)
+		{
+			it->nparts = 0;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
  * ensure_priority
  *		Call after data sizes are known, before the parallel phase.  An
  *		item's priority is the largest data block among itself, its

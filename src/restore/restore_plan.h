@@ -102,6 +102,9 @@ extern char *pgb_restore_entry_name(const PgbTocEntry *te);
 
 extern PgbRestorePlan *pgb_restore_plan_build(const PgbArchive *ar, bool keep_acl);
 
+/* split tables loaded whole when no WAL is written for them; their number */
+extern int	pgb_restore_plan_whole_tables(PgbRestorePlan *plan, int nworkers);
+
 /* parallel phase: the next item a worker may start, or -1 */
 extern int	pgb_restore_plan_next(PgbRestorePlan *plan, PgbRestorePass pass,
 								  const int *running, int nrunning);
