@@ -87,6 +87,13 @@
 #define pgb_rd_new_storage_subid(rel) ((rel)->rd_newRelfilenodeSubid)
 #endif
 
+/* the relcache's "storage first made in this subtransaction" (16 renamed it) */
+#if PG_VERSION_NUM >= 160000
+#define pgb_rd_first_storage_subid(rel) ((rel)->rd_firstRelfilelocatorSubid)
+#else
+#define pgb_rd_first_storage_subid(rel) ((rel)->rd_firstRelfilenodeSubid)
+#endif
+
 /*
  * A function that does not return: 18 marks it before the declaration
  * (pg_noreturn), 15-17 after it (pg_attribute_noreturn(), gone in 18).

@@ -22,7 +22,8 @@
  * in one transaction, so its rows are frozen and its pages all-visible and
  * all-frozen from the start (no hint-bit writes, no anti-wraparound vacuum
  * later), and so are the parts of such a table split by the archive, each
- * in its worker's transaction (parts_freeze); partitioned targets (data loaded via the partition root),
+ * in its worker's transaction (parts_freeze; with wal_level = minimal
+ * without WAL, restore_nowal.c); partitioned targets (data loaded via the partition root),
  * extension configuration tables, tables that already hold data and tables
  * the role may not truncate take a plain COPY.  A CREATE EXTENSION entry runs as a statement
  * rebuilt from its parsed name and schema, never as the archive's text,
@@ -40,6 +41,7 @@
 
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -67,6 +69,7 @@
 #include "compat.h"
 #include "compress.h"
 #include "restore_exec.h"
+#include "restore_nowal.h"
 #include "restore_source.h"
 #include "storage.h"
 
@@ -543,11 +546,27 @@ copy_table_data(PgbRestoreExec *x, const PgbTocEntry *te, int part, int nparts,
 	if (freeze && part >= 0)
 	{
 		SubTransactionId was = pgb_rd_new_storage_subid(rel);
+		PgbNoWal	nw;
+		bool		nowal = pgb_nowal_begin(rel, &nw);
 
 		/* COPY FREEZE's own check, answered for this part (parts_freeze) */
 		pgb_rd_new_storage_subid(rel) = GetCurrentSubTransactionId();
-		rows = CopyFrom(cstate);
+		PG_TRY();
+		{
+			rows = CopyFrom(cstate);
+		}
+		PG_CATCH();
+		{
+			/* the relcache as it was, also for the rest of the abort */
+			pgb_rd_new_storage_subid(rel) = was;
+			if (nowal)
+				pgb_nowal_reset(&nw);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		pgb_rd_new_storage_subid(rel) = was;
+		if (nowal)
+			pgb_nowal_end(&nw);
 	}
 	else
 		rows = CopyFrom(cstate);
@@ -957,6 +976,15 @@ pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze)
 	if (freeze)
 	{
 		exec_vacuum(x, te, analyze);
+		/* its parts may have skipped WAL: its files synced (restore_nowal.c) */
+		if (!XLogIsNeeded())
+		{
+			in_transaction_begin();
+			pgb_nowal_sync(RangeVarGetRelid(makeRangeVar(to_server(x, te->namespace),
+														 to_server(x, te->tag), -1),
+											AccessShareLock, false));
+			in_transaction_end();
+		}
 		return;
 	}
 	in_transaction_begin();

@@ -54,7 +54,13 @@ CREATE TABLE c (k text PRIMARY KEY);
 INSERT INTO c SELECT 'k' || g FROM generate_series(1, 500) g;
 CREATE INDEX ON b (a_id);
 CREATE VIEW ab AS SELECT a.id, a.v, b.w FROM a JOIN b ON b.a_id = a.id;
+-- most of the data, split in parts (below): with wal_level minimal a restore
+-- or copy loads them without WAL and syncs the table before the swap
+-- (restore_nowal.c), which the immediate shutdown after the swap tests
+CREATE TABLE big (id int PRIMARY KEY, v text NOT NULL);
+INSERT INTO big SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(1, 100000) g;
 SQL
+set_conf pgbackups.split_table_size 64
 for db in tgt ctgt; do
 	psql_db "$db" >/dev/null <<SQL
 CREATE TABLE keep (id int PRIMARY KEY, v text NOT NULL);
@@ -252,6 +258,8 @@ run_transfer() {
 		if [ "$want" = completed ]; then
 			check_eq "$name: $target has the source's schema" "$(schema_text "$target" | md5sum)" "$SRC_SCHEMA"
 			check_eq "$name: $target has the source's data" "$(data_digest "$target")" "$SRC_DATA"
+			check "$name: big was loaded in parts ($(q cat "SELECT string_agg(message, ' | ') FROM pgbackups.logs('$id') WHERE message ~ '(loaded whole|loaded in parts)'"))" \
+				test "$(q cat "SELECT count(*) FROM pgbackups.logs('$id') WHERE message ~ '^vacuum freeze: [0-9]+ tables? loaded in parts'")" = 1
 			check_eq "$name: $target kept its properties (comment)" \
 				"$(q postgres "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$target'")" "the target $target"
 		else
