@@ -39,6 +39,18 @@ pgb_rcat_conn(PgbRemoteCatalog *rc)
 {
 	if (rc->conn && !pgb_pq_is_open(rc->conn))
 		rc->conn = NULL;		/* closed by an engine's clean-up */
+	else if (rc->conn && (PQtransactionStatus(rc->conn) == PQTRANS_ACTIVE ||
+						  PQtransactionStatus(rc->conn) == PQTRANS_UNKNOWN))
+	{
+		/*
+		 * A statement still in flight: an error (a cancel) was raised while
+		 * its result was awaited.  Its answer would be taken for the next
+		 * statement's, and libpq refuses to send one meanwhile ("another
+		 * command is already in progress"): start afresh.
+		 */
+		pgb_pq_disconnect(rc->conn);
+		rc->conn = NULL;
+	}
 	if (rc->conn == NULL)
 	{
 		rc->conn = pgb_pq_connect(pgb_pq_conninfo(rc->dbname));
@@ -121,6 +133,7 @@ pgb_rcat_mark_ended(PgbRemoteCatalog *rc, const char *status, const char *error,
 	char		bytes[32];
 	const char *params[7];
 	PGresult   *res;
+	char	   *sql;
 
 	snprintf(tables, sizeof(tables), "%d", stats ? stats->tables : 0);
 	snprintf(rows, sizeof(rows), INT64_FORMAT, stats ? stats->rows : 0);
@@ -132,11 +145,17 @@ pgb_rcat_mark_ended(PgbRemoteCatalog *rc, const char *status, const char *error,
 	params[4] = stats ? tables : NULL;
 	params[5] = stats ? rows : NULL;
 	params[6] = stats ? bytes : NULL;
-	res = rcat_exec(rc, psprintf("UPDATE %s SET status = $2, finished_at = pg_catalog.now(), "
-								 "error = $3, error_code = $4, tables = $5::integer, rows = $6::bigint, "
-								 "bytes = $7::bigint WHERE id = $1",
-								 job_table(rc->job_id)),
-					7, params, PGRES_COMMAND_OK, true);
+	sql = psprintf("UPDATE %s SET status = $2, finished_at = pg_catalog.now(), "
+				   "error = $3, error_code = $4, tables = $5::integer, rows = $6::bigint, "
+				   "bytes = $7::bigint WHERE id = $1",
+				   job_table(rc->job_id));
+	/* the outcome must not wait in a transaction an error left open */
+	if (rc->conn && pgb_pq_is_open(rc->conn) && PQtransactionStatus(rc->conn) != PQTRANS_IDLE)
+		pgb_rcat_close(rc);
+	res = rcat_exec(rc, sql, 7, params, PGRES_COMMAND_OK, true);
+	/* once more on a new connection (a failure closed this one) */
+	if (res == NULL)
+		res = rcat_exec(rc, sql, 7, params, PGRES_COMMAND_OK, true);
 	if (res)
 		PQclear(res);
 }

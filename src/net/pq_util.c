@@ -74,10 +74,14 @@ static void cancel_active(PGconn *conn);
 pg_noreturn static void raise_error(PGconn *conn, PGresult *res,
 									const char *what, const char *context);
 
-void
+/* returns the check it replaces */
+PgbInterruptCheck
 pgb_pq_set_interrupt_check(PgbInterruptCheck fn)
 {
+	PgbInterruptCheck was = interrupt_check;
+
 	interrupt_check = fn;
+	return was;
 }
 
 void

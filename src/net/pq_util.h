@@ -18,7 +18,7 @@
 /* called on every wake-up while waiting; may ereport(ERROR) */
 typedef void (*PgbInterruptCheck) (void);
 
-extern void pgb_pq_set_interrupt_check(PgbInterruptCheck fn);
+extern PgbInterruptCheck pgb_pq_set_interrupt_check(PgbInterruptCheck fn);
 extern void pgb_pq_check_interrupts(void);
 
 extern char *pgb_pq_conninfo(const char *dbname);

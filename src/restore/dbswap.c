@@ -204,9 +204,27 @@ void
 pgb_db_create_staging(PGconn *m, const PgbDbInfo *target, const char *staging)
 {
 	const char *params[3] = {staging, target->owner, target->create_options};
+	char	   *create = formatted(m, "SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0 %s', $1::text, $2::text, $3::text)",
+								   3, params);
+	PgbInterruptCheck check = pgb_pq_set_interrupt_check(NULL);
 
-	pgb_pq_command(m, formatted(m, "SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0 %s', $1::text, $2::text, $3::text)",
-								3, params));
+	/*
+	 * A job's cancel waits until the CREATE DATABASE has answered: a cancel
+	 * raised while it runs would leave it in flight, committing after the
+	 * job's clean-up had dropped (nothing of) the staging database.  A
+	 * shutdown still interrupts it; the start-up reconciliation drops what
+	 * an interrupted job left.
+	 */
+	PG_TRY();
+	{
+		pgb_pq_command(m, create);
+	}
+	PG_FINALLY();
+	{
+		pgb_pq_set_interrupt_check(check);
+	}
+	PG_END_TRY();
+	pgb_pq_check_interrupts();
 	/* only its owner (and superusers) may look in while it is built */
 	pgb_pq_command(m, formatted(m, "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)",
 								1, params));

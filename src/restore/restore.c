@@ -653,8 +653,9 @@ pgb_restore_run(const PgbRestoreParams *params, const PgbJobHooks *hooks,
 
 	/* 3 */
 	pgb_restore_progress(&rst, "creating staging database");
-	pgb_db_create_staging(rst.maint, rst.target, rst.staging);
+	/* from here on a clean-up drops it (if it exists: DROP ... IF EXISTS) */
 	rst.created = true;
+	pgb_db_create_staging(rst.maint, rst.target, rst.staging);
 	pgb_restore_log(&rst, "building the restore in database \"%s\"", rst.staging);
 	pgb_restore_pool_start(&rst, Max(1, Min(params->parallel, Max(nworker_items, 1))), positions);
 	pgb_restore_pool_wait_ready(&rst);

@@ -189,6 +189,31 @@ else
 	fail "$label: restore() failed"
 fi
 
+# a cancel at a random moment of the first half second: it may reach the job
+# while its catalog connection waits for an answer (marking it running,
+# reading the backup), which an error used to leave in flight, and the
+# canceled outcome was then refused on that connection ("another command is
+# already in progress"): the record stayed running until a restart
+label="(b) cancels in the first half second"
+stuck=""
+ncanceled=0
+for i in $(seq 1 25); do
+	rid=$(q $CAT "SELECT pgbackups.restore('$B_BIG', target => '$TGT', confirm => '$TGT', parallel => 2)") || {
+		fail "$label: restore() failed"
+		break
+	}
+	sleep "0.$(printf '%03d' $((RANDOM % 500)))"
+	q $CAT "SELECT pgbackups.cancel('$rid')" >/dev/null
+	if wait_for $CAT "SELECT status IN ('failed', 'canceled', 'completed') FROM pgbackups.restores WHERE id = '$rid'" 60; then
+		[ "$(job_field $CAT "$rid" status)" != canceled ] || ncanceled=$((ncanceled + 1))
+	else
+		stuck="$stuck $rid"
+	fi
+done
+check_eq "$label: every one of 25 restores ended, $ncanceled of them canceled (none left running)" "$stuck" ""
+check "$label: at least one was canceled" test "$ncanceled" -ge 1
+check_eq "$label: no pgbackups_* staging database left" "$(staging_dbs)" ""
+
 # === (c) an archive whose 500th entry fails, and one whose last entry fails ===========
 q postgres "CREATE DATABASE many" >/dev/null
 psql_db many >/dev/null <<'SQL'
