@@ -142,6 +142,11 @@ pgb_nowal_sync(Oid relid)
 	if (XLogIsNeeded())
 		return;
 	rel = table_open(relid, AccessShareLock);
+	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
 	n = table_relations(rel, AccessShareLock, rels);
 	for (i = 0; i < n; i++)
 		smgrs[i] = RelationGetSmgr(rels[i]);
