@@ -39,17 +39,16 @@ pgb_rcat_conn(PgbRemoteCatalog *rc)
 {
 	if (rc->conn && !pgb_pq_is_open(rc->conn))
 		rc->conn = NULL;		/* closed by an engine's clean-up */
-	else if (rc->conn && (PQtransactionStatus(rc->conn) == PQTRANS_ACTIVE ||
-						  PQtransactionStatus(rc->conn) == PQTRANS_UNKNOWN))
+	else if (rc->conn && PQtransactionStatus(rc->conn) != PQTRANS_IDLE)
 	{
 		/*
-		 * A statement still in flight: an error (a cancel) was raised while
-		 * its result was awaited.  Its answer would be taken for the next
-		 * statement's, and libpq refuses to send one meanwhile ("another
-		 * command is already in progress"): start afresh.
+		 * Its statements run one by one, outside any transaction block, so
+		 * a connection not idle was left by an error (a cancel) raised while
+		 * a statement's result was awaited.  Its answer would be taken for
+		 * the next statement's, and libpq refuses to send one meanwhile
+		 * ("another command is already in progress"): start afresh.
 		 */
-		pgb_pq_disconnect(rc->conn);
-		rc->conn = NULL;
+		pgb_rcat_close(rc);
 	}
 	if (rc->conn == NULL)
 	{
@@ -149,9 +148,6 @@ pgb_rcat_mark_ended(PgbRemoteCatalog *rc, const char *status, const char *error,
 				   "error = $3, error_code = $4, tables = $5::integer, rows = $6::bigint, "
 				   "bytes = $7::bigint WHERE id = $1",
 				   job_table(rc->job_id));
-	/* the outcome must not wait in a transaction an error left open */
-	if (rc->conn && pgb_pq_is_open(rc->conn) && PQtransactionStatus(rc->conn) != PQTRANS_IDLE)
-		pgb_rcat_close(rc);
 	res = rcat_exec(rc, sql, 7, params, PGRES_COMMAND_OK, true);
 	/* once more on a new connection (a failure closed this one) */
 	if (res == NULL)

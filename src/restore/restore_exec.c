@@ -41,7 +41,6 @@
 
 #include "access/table.h"
 #include "access/transam.h"
-#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -977,14 +976,11 @@ pgb_exec_analyze(PgbRestoreExec *x, int toc_index, bool analyze, bool freeze)
 	{
 		exec_vacuum(x, te, analyze);
 		/* its parts may have skipped WAL: its files synced (restore_nowal.c) */
-		if (!XLogIsNeeded())
-		{
-			in_transaction_begin();
-			pgb_nowal_sync(RangeVarGetRelid(makeRangeVar(to_server(x, te->namespace),
-														 to_server(x, te->tag), -1),
-											AccessShareLock, false));
-			in_transaction_end();
-		}
+		in_transaction_begin();
+		pgb_nowal_sync(RangeVarGetRelid(makeRangeVar(to_server(x, te->namespace),
+													 to_server(x, te->tag), -1),
+										AccessShareLock, false));
+		in_transaction_end();
 		return;
 	}
 	in_transaction_begin();
