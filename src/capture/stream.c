@@ -39,6 +39,7 @@
 #include "pq_util.h"
 #include "spool.h"
 #include "stream.h"
+#include "stream_local.h"
 
 static PgbCaptureShared *helper_shared = NULL;
 
@@ -105,6 +106,43 @@ pgb_stream_part_sql(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p)
 	return sql.data;
 }
 
+/* a part's rows on their way to its compressor, counted */
+typedef struct PartRows
+{
+	PgbCaptureShared *sh;
+	PgbCompressor *comp;
+	int64		rows;
+	int64		raw;			/* COPY bytes, newlines included */
+	int64		reported;		/* of raw, added to sh->bytes_done */
+} PartRows;
+
+/* each 1024 rows: the progress the leader reports, and a check for a stop */
+static void
+part_rows_progress(PartRows *pr)
+{
+	SpinLockAcquire(&pr->sh->mutex);
+	pr->sh->bytes_done += pr->raw - pr->reported;
+	SpinLockRelease(&pr->sh->mutex);
+	pr->reported = pr->raw;
+}
+
+/* a row of an in-process COPY (stream_local.c) */
+static void
+local_row(void *arg, const char *row, int len)
+{
+	PartRows   *pr = arg;
+
+	pgb_compressor_write(pr->comp, row, len);
+	pr->rows++;
+	pr->raw += len;
+	if ((pr->rows & 0x3FF) == 0)
+	{
+		part_rows_progress(pr);
+		pgb_stream_check_abort(pr->sh);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 static void
 copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 		  PgbCompressor *comp, PgbSpool *spool, double *wait_s)
@@ -125,29 +163,42 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 		pgb_compressor_end(comp);
 		goto done;
 	}
-	sql = pgb_stream_part_sql(sh, t, p);
-	pgb_pq_copy_out_begin(conn, sql, PGB_STREAM_STR(sh, t->name_off), "capture",
-						  sh->lock_timeout);
-	pfree(sql);
-	for (;;)
+	if (conn == NULL)
 	{
-		char	   *buf = NULL;
-		int			n = pgb_pq_copy_out_row(conn, &buf, true, wait_s,
-											PGB_STREAM_STR(sh, t->name_off));
+		/* a helper reading the rows in its own process */
+		PartRows	pr = {.sh = sh,.comp = comp};
 
-		if (n < 0)
-			break;
-		pgb_compressor_write(comp, buf, n);
-		PQfreemem(buf);
-		rows++;
-		raw += n;
-		if ((rows & 0x3FF) == 0)
+		pgb_stream_local_copy(sh, t, p, local_row, &pr);
+		rows = pr.rows;
+		raw = pr.raw;
+		reported = pr.reported;
+	}
+	else
+	{
+		sql = pgb_stream_part_sql(sh, t, p);
+		pgb_pq_copy_out_begin(conn, sql, PGB_STREAM_STR(sh, t->name_off), "capture",
+							  sh->lock_timeout);
+		pfree(sql);
+		for (;;)
 		{
-			SpinLockAcquire(&sh->mutex);
-			sh->bytes_done += raw - reported;
-			SpinLockRelease(&sh->mutex);
-			reported = raw;
-			pgb_pq_check_interrupts();
+			char	   *buf = NULL;
+			int			n = pgb_pq_copy_out_row(conn, &buf, true, wait_s,
+												PGB_STREAM_STR(sh, t->name_off));
+
+			if (n < 0)
+				break;
+			pgb_compressor_write(comp, buf, n);
+			PQfreemem(buf);
+			rows++;
+			raw += n;
+			if ((rows & 0x3FF) == 0)
+			{
+				SpinLockAcquire(&sh->mutex);
+				sh->bytes_done += raw - reported;
+				SpinLockRelease(&sh->mutex);
+				reported = raw;
+				pgb_pq_check_interrupts();
+			}
 		}
 	}
 	/* pg_dump appends the end-of-data marker and two newlines */
@@ -205,8 +256,16 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	int64		raw = 0;
 	double		wait_s = 0;
 
-	conn = pgb_pq_connect(sh->conninfo);
-	pgb_pq_begin_in_snapshot(conn, sh->encoding, sh->lock_timeout, sh->snapshot);
+	if (stream > 0 && sh->local)
+	{
+		conn = NULL;
+		pgb_stream_local_begin(sh);
+	}
+	else
+	{
+		conn = pgb_pq_connect(sh->conninfo);
+		pgb_pq_begin_in_snapshot(conn, sh->encoding, sh->lock_timeout, sh->snapshot);
+	}
 
 	spool = pgb_spool_create(pgb_stream_spool_path(sh->spool_prefix, stream));
 
@@ -238,8 +297,13 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	if (stream == 0 && !fault_passed)
 		pgb_debug_fault("streams");
 	pgb_spool_close(spool);
-	pgb_pq_command(conn, "COMMIT");
-	pgb_pq_disconnect(conn);
+	if (conn == NULL)
+		pgb_stream_local_end();
+	else
+	{
+		pgb_pq_command(conn, "COMMIT");
+		pgb_pq_disconnect(conn);
+	}
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);	/* closes the spool file */
@@ -287,6 +351,8 @@ pgb_stream_worker_main(Datum arg)
 	sh = (PgbCaptureShared *) dsm_segment_address(seg);
 	helper_shared = sh;
 	pgb_pq_set_interrupt_check(helper_check);
+	if (sh->local)
+		pgb_stream_local_connect(sh);
 
 	PG_TRY();
 	{

@@ -26,7 +26,7 @@ typedef struct PgbStreamTable
 	Oid			relid;
 	uint32		sql_off;		/* COPY ... TO stdout, in the string area */
 	uint32		name_off;		/* schema.table, for messages */
-	uint32		select_off;		/* "cols FROM ONLY schema.table", for a part */
+	uint32		select_off;		/* "cols FROM ONLY schema.table" */
 	int64		est_bytes;
 	int			first_part;		/* its parts in PgbCaptureShared.parts */
 	int			nparts;
@@ -79,6 +79,10 @@ typedef struct PgbCaptureShared
 	char		conninfo[4096];
 	char		spool_prefix[MAXPGPATH];
 	char		encoding[64];
+	/* helpers read rows in their own process (stream_local.c): as whom, where */
+	bool		local;
+	char		local_db[NAMEDATALEN];
+	char		local_role[NAMEDATALEN];
 	slock_t		mutex;			/* protects what follows */
 	int			tables_done;
 	int64		bytes_done;

@@ -28,6 +28,7 @@
 #include "bgw_start.h"
 #include "capture_int.h"
 #include "pq_util.h"
+#include "stream_local.h"
 
 #define PGB_HELPER_WAIT_MS 100
 
@@ -71,8 +72,7 @@ table_strings(List *tables, StringInfo strings, uint32 *sql_off, uint32 *name_of
 		appendStringInfoString(strings, t->qname);
 		appendStringInfoChar(strings, '\0');
 		select_off[i] = strings->len;
-		if (nparts[i] > 1)
-			appendStringInfo(strings, "%s FROM ONLY %s", t->cols, t->qname);
+		appendStringInfo(strings, "%s FROM ONLY %s", t->cols, t->qname);
 		appendStringInfoChar(strings, '\0');
 		i++;
 	}
@@ -140,6 +140,12 @@ build_shared(PgbCaptureState *cs)
 	copy_setting(sh->conninfo, sizeof(sh->conninfo), cs->conninfo, "connection string");
 	strlcpy(sh->spool_prefix, cs->spool_prefix, sizeof(sh->spool_prefix));
 	strlcpy(sh->encoding, cs->encoding, sizeof(sh->encoding));
+	sh->local = pgb_stream_local_possible(cs->params->conninfo, sh->data_at_source);
+	if (sh->local)
+	{
+		strlcpy(sh->local_db, cs->params->dbname, sizeof(sh->local_db));
+		strlcpy(sh->local_role, pgb_pq_conninfo_user(), sizeof(sh->local_role));
+	}
 	sh->parts_off = tables_size;
 	sh->order_off = order_off;
 	sh->strings_off = size;
@@ -190,7 +196,7 @@ launch_helpers(PgbCaptureState *cs)
 			.function = "pgb_stream_worker_main",
 			.type = "pgbackups stream",
 			.name = name,
-			.database = false,
+			.database = cs->sh->local,
 			.main_arg = UInt32GetDatum(dsm_segment_handle(cs->seg)),
 			.extra = &s,
 			.extra_len = sizeof(int),

@@ -127,6 +127,15 @@ bootstrap_superuser_name(void)
 	return name;
 }
 
+/* the role of pgb_pq_conninfo: pgbackups.connect_user, else the bootstrap superuser */
+const char *
+pgb_pq_conninfo_user(void)
+{
+	if (pgb_connect_user && pgb_connect_user[0])
+		return pgb_connect_user;
+	return bootstrap_superuser_name();
+}
+
 /*
  * pgb_pq_conninfo
  *		Connection string for the local server and the given database.
@@ -157,10 +166,7 @@ pgb_pq_conninfo(const char *dbname)
 	snprintf(port, sizeof(port), "%d", PostPortNumber);
 	pgb_pq_append_param(&buf, "port", port);
 	pgb_pq_append_param(&buf, "dbname", dbname);
-	if (pgb_connect_user && pgb_connect_user[0])
-		pgb_pq_append_param(&buf, "user", pgb_connect_user);
-	else
-		pgb_pq_append_param(&buf, "user", bootstrap_superuser_name());
+	pgb_pq_append_param(&buf, "user", pgb_pq_conninfo_user());
 	pgb_pq_append_param(&buf, "application_name", "pgbackups");
 	if (pgb_conninfo && pgb_conninfo[0])
 		appendStringInfo(&buf, " %s", pgb_conninfo);

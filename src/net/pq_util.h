@@ -22,6 +22,8 @@ extern PgbInterruptCheck pgb_pq_set_interrupt_check(PgbInterruptCheck fn);
 extern void pgb_pq_check_interrupts(void);
 
 extern char *pgb_pq_conninfo(const char *dbname);
+/* the role it connects as: pgbackups.connect_user, else the bootstrap superuser */
+extern const char *pgb_pq_conninfo_user(void);
 extern void pgb_pq_append_param(StringInfo buf, const char *key, const char *value);
 extern char *pgb_pq_conninfo_without_password(const char *conninfo, char **password);
 extern PGconn *pgb_pq_connect(const char *conninfo);
