@@ -9,7 +9,7 @@
 # installcheck`, then pgTAP (test/pgtap/*.sql) and the end-to-end scripts
 # test/e2e/*.sh through test/run-e2e.sh.  The matrix runs, on each of
 # MATRIX (default "17 18 19"), pg_regress, pgTAP and the e2e scripts numbered
-# in MATRIX_E2E (capture round trip, tables in parts, restore, copy, constraints, S3, URL restore,
+# in MATRIX_E2E (capture round trip, tables in parts, restore, lock timeouts (the in-process helper streams of 16+), copy, constraints, S3, URL restore,
 # schedules, cross-version, restore speed).  15 is Debian's package (scripts/setup.sh);
 # 17, 18 and 19 are built from Debian's source packages by
 # scripts/build-pg.sh, cached in /var/cache/pgbackups-pg; the extension is
@@ -25,7 +25,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 MATRIX=${MATRIX-17 18 19}
-MATRIX_E2E=${MATRIX_E2E:-10 11 15 55 56 72 76 82 87 91 92 93}
+MATRIX_E2E=${MATRIX_E2E:-10 11 15 26 55 56 72 76 82 87 91 92 93}
 ONLY_PG=
 while [ $# -gt 0 ]; do
 	case "$1" in

@@ -25,6 +25,8 @@ CREATE TABLE big (id int, a text, b text);
 INSERT INTO big SELECT g, md5(g::text) || md5((g + 1)::text), md5((g * 3)::text) FROM generate_series(1, 1500000) g;
 CREATE TABLE small (id int);
 INSERT INTO small SELECT generate_series(1, 10);
+CREATE TABLE mid (id int, a text);
+INSERT INTO mid SELECT g, md5(g::text) FROM generate_series(1, 600000) g;
 SQL
 check_eq "lock_timeout default" "$(q postgres "SELECT setting || unit FROM pg_settings WHERE name = 'pgbackups.lock_timeout'")" "5000ms"
 set_conf pgbackups.lock_timeout 1000
@@ -79,6 +81,39 @@ else
 fi
 wait "$ALTER" 2>/dev/null || true
 check_eq "queued ALTER: the ALTER went through" "$(q app "SELECT count(*) FROM information_schema.columns WHERE table_name = 'small' AND column_name = 'note'")" 1
+
+# --- 2b. the same ALTER met by a helper stream ---------------------------------
+# two streams, no table split: the leader takes big (largest first), the helper
+# mid and then small, while the leader is still on big.  On PostgreSQL 16+ the
+# helper runs its COPY in its own process (stream_local.c): its lock wait is
+# bounded the same way and its error is the same.
+set_conf pgbackups.split_table_size 0
+q app "ALTER TABLE small DROP COLUMN note" >/dev/null
+try_sql $CAT "SELECT pgbackups.capture(database => 'app', wait => false, parallel => 2)"
+B2b=$TRY_OUT
+wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%' AND state = 'active'" 60 ||
+	fail "helper: no stream started copying mid"
+bg_psql ALTER app "ALTER TABLE small ADD COLUMN note text" "$ALTER_LOG"
+wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'ALTER TABLE small%' AND wait_event_type = 'Lock'" 30 ||
+	fail "helper: the ALTER did not queue behind the capture"
+mid_copying=$(q app "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%' AND state = 'active'")
+big_copying=$(q app "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big %' AND state = 'active'")
+log "helper: the ALTER waits; a stream copies mid: $mid_copying, the leader copies big: $big_copying"
+wait_for $CAT "SELECT status IN ('completed', 'failed') FROM pgbackups.backups WHERE id = '$B2b'" 120 ||
+	fail "helper: the capture did not end within 120 s"
+if [ "$mid_copying" = 1 ] && [ "$big_copying" = 1 ]; then
+	check_eq "helper: the capture failed with 55P03 instead of waiting forever" \
+		"$(backup_field $CAT "$B2b" "status || ' ' || error_code")" "failed 55P03"
+	check "helper: its error names the table and the timeout" \
+		grep -q 'could not lock table public.small within pgbackups.lock_timeout (1000 ms)' <<<"$(backup_field $CAT "$B2b" error)"
+	check "helper: the helper stream is the one that could not lock small" \
+		grep -q 'pgbackups stream.*could not lock table public.small' "$SERVER_LOG"
+else
+	skip "helper: the capture's outcome" "mid or big was copied before the ALTER queued (machine too fast)"
+fi
+wait "$ALTER" 2>/dev/null || true
+check_eq "helper: the ALTER went through" "$(q app "SELECT count(*) FROM information_schema.columns WHERE table_name = 'small' AND column_name = 'note'")" 1
+set_conf pgbackups.split_table_size 16384
 
 # --- 3. lock_timeout = 0 waits ----------------------------------------------------
 set_conf pgbackups.lock_timeout 0
