@@ -98,7 +98,13 @@ wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'ALTER 
 	fail "helper: the ALTER did not queue behind the capture"
 mid_copying=$(q app "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%' AND state = 'active'")
 big_copying=$(q app "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big %' AND state = 'active'")
+mid_reader=$(q app "SELECT string_agg(backend_type, ',') FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%'")
 log "helper: the ALTER waits; a stream copies mid: $mid_copying, the leader copies big: $big_copying"
+if [ "$(q app "SELECT current_setting('server_version_num')::int >= 160000")" = t ]; then
+	check_eq "helper: on 16+ the helper runs mid's COPY in its own process" "$mid_reader" "pgbackups stream"
+else
+	check_eq "helper: before 16 a second backend runs the helper's COPY" "$mid_reader" "client backend"
+fi
 wait_for $CAT "SELECT status IN ('completed', 'failed') FROM pgbackups.backups WHERE id = '$B2b'" 120 ||
 	fail "helper: the capture did not end within 120 s"
 if [ "$mid_copying" = 1 ] && [ "$big_copying" = 1 ]; then
