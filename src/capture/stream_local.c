@@ -41,6 +41,7 @@
 #include "utils/snapmgr.h"
 
 #include "guc.h"
+#include "pq_util.h"
 #include "stream.h"
 #include "stream_local.h"
 
@@ -167,13 +168,8 @@ pgb_stream_local_copy(PgbCaptureShared *sh, PgbStreamTable *t, PgbStreamPart *p,
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			PG_RE_THROW();
 		FlushErrorState();
-		/* as pq_util.c pgb_pq_copy_out_begin says it */
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("could not lock table %s within pgbackups.lock_timeout (%d ms)",
-						what, sh->lock_timeout),
-				 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this capture); waiting would hold that session and every session queued behind it."),
-				 errhint("Retry the capture when that change is done, or raise pgbackups.lock_timeout.")));
+		/* the error of the libpq streams */
+		pgb_copy_lock_timeout_error(what, "capture", sh->lock_timeout);
 	}
 	PG_END_TRY();
 	PopActiveSnapshot();

@@ -837,17 +837,29 @@ pgb_pq_copy_out_begin(PGconn *conn, const char *sql, const char *what,
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
 	{
 		if (pgb_pq_result_sqlstate(res) == ERRCODE_LOCK_NOT_AVAILABLE)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not lock table %s within pgbackups.lock_timeout (%d ms)",
-							what, lock_timeout_ms),
-					 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this %s); waiting would hold that session and every session queued behind it.",
-							   job),
-					 errhint("Retry the %s when that change is done, or raise pgbackups.lock_timeout.",
-							 job)));
+			pgb_copy_lock_timeout_error(what, job, lock_timeout_ms);
 		pgb_pq_error(conn, res, psprintf("COPY of table %s", what));
 	}
 	PQclear(res);
+}
+
+/*
+ * pgb_copy_lock_timeout_error
+ *		The error of a COPY of table what, for a job ("capture", "copy"),
+ *		that could not take its lock within lock_timeout_ms: 55P03, naming
+ *		the table.  Also raised by a stream running its COPY in-process.
+ */
+void
+pgb_copy_lock_timeout_error(const char *what, const char *job, int lock_timeout_ms)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not lock table %s within pgbackups.lock_timeout (%d ms)",
+					what, lock_timeout_ms),
+			 errdetail("Another session waits for a conflicting lock on it (for example an ALTER TABLE queued behind this %s); waiting would hold that session and every session queued behind it.",
+					   job),
+			 errhint("Retry the %s when that change is done, or raise pgbackups.lock_timeout.",
+					 job)));
 }
 
 /*

@@ -41,6 +41,9 @@ extern PGresult *pgb_pq_finish_command(PGconn *conn, ExecStatusType expect);
 extern PGresult *pgb_pq_query(PGconn *conn, const char *sql);
 extern void pgb_pq_begin_in_snapshot(PGconn *conn, const char *encoding,
 									 int lock_timeout_ms, const char *snapshot);
+/* 55P03 for a COPY of table what that could not take its lock in time */
+pg_noreturn extern void pgb_copy_lock_timeout_error(const char *what, const char *job,
+													int lock_timeout_ms);
 extern void pgb_pq_copy_out_begin(PGconn *conn, const char *sql, const char *what,
 								  const char *job, int lock_timeout_ms);
 extern int	pgb_pq_copy_out_row(PGconn *conn, char **buf, bool wait, double *wait_s,
