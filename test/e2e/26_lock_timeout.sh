@@ -86,7 +86,9 @@ check_eq "queued ALTER: the ALTER went through" "$(q app "SELECT count(*) FROM i
 # two streams, no table split: the leader takes big (largest first), the helper
 # mid and then small, while the leader is still on big.  On PostgreSQL 16+ the
 # helper runs its COPY in its own process (stream_local.c): its lock wait is
-# bounded the same way and its error is the same.
+# bounded the same way and its error is the same.  (The helper's own log line
+# of the error is not checked: the leader, which raises the error it recorded,
+# may terminate the helper before the helper writes it.)
 set_conf pgbackups.split_table_size 0
 q app "ALTER TABLE small DROP COLUMN note" >/dev/null
 try_sql $CAT "SELECT pgbackups.capture(database => 'app', wait => false, parallel => 2)"
@@ -112,8 +114,6 @@ if [ "$mid_copying" = 1 ] && [ "$big_copying" = 1 ]; then
 		"$(backup_field $CAT "$B2b" "status || ' ' || error_code")" "failed 55P03"
 	check "helper: its error names the table and the timeout" \
 		grep -q 'could not lock table public.small within pgbackups.lock_timeout (1000 ms)' <<<"$(backup_field $CAT "$B2b" error)"
-	check "helper: the helper stream is the one that could not lock small" \
-		grep -q 'pgbackups stream.*could not lock table public.small' "$SERVER_LOG"
 else
 	skip "helper: the capture's outcome" "mid or big was copied before the ALTER queued (machine too fast)"
 fi
