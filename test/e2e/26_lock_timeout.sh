@@ -93,14 +93,19 @@ set_conf pgbackups.split_table_size 0
 q app "ALTER TABLE small DROP COLUMN note" >/dev/null
 try_sql $CAT "SELECT pgbackups.capture(database => 'app', wait => false, parallel => 2)"
 B2b=$TRY_OUT
-wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%' AND state = 'active'" 60 ||
-	fail "helper: no stream started copying mid"
+# the process running mid's COPY, read in the poll that sees it (it may end soon after)
+mid_reader=""
+for _ in $(seq 1200); do
+	mid_reader=$(q app "SELECT string_agg(backend_type, ',') FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%' AND state = 'active'")
+	[ -n "$mid_reader" ] && break
+	sleep 0.05
+done
+[ -n "$mid_reader" ] || fail "helper: no stream started copying mid"
 bg_psql ALTER app "ALTER TABLE small ADD COLUMN note text" "$ALTER_LOG"
 wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'ALTER TABLE small%' AND wait_event_type = 'Lock'" 30 ||
 	fail "helper: the ALTER did not queue behind the capture"
 mid_copying=$(q app "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%' AND state = 'active'")
 big_copying=$(q app "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big %' AND state = 'active'")
-mid_reader=$(q app "SELECT string_agg(backend_type, ',') FROM pg_stat_activity WHERE query LIKE 'COPY %public.mid%'")
 log "helper: the ALTER waits; a stream copies mid: $mid_copying, the leader copies big: $big_copying"
 if [ "$(q app "SELECT current_setting('server_version_num')::int >= 160000")" = t ]; then
 	check_eq "helper: on 16+ the helper runs mid's COPY in its own process" "$mid_reader" "pgbackups stream"
