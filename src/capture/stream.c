@@ -116,19 +116,14 @@ typedef struct PartRows
 	int64		reported;		/* of raw, added to sh->bytes_done */
 } PartRows;
 
-/* each 1024 rows: the progress the leader reports, and a check for a stop */
+/*
+ * One row of COPY text, from libpq or from an in-process COPY
+ * (stream_local.c): compressed and counted; each 1024 rows the progress
+ * the leader reports and a check for interrupts (in a helper, also for the
+ * capture's abort).
+ */
 static void
-part_rows_progress(PartRows *pr)
-{
-	SpinLockAcquire(&pr->sh->mutex);
-	pr->sh->bytes_done += pr->raw - pr->reported;
-	SpinLockRelease(&pr->sh->mutex);
-	pr->reported = pr->raw;
-}
-
-/* a row of an in-process COPY (stream_local.c) */
-static void
-local_row(void *arg, const char *row, int len)
+part_row(void *arg, const char *row, int len)
 {
 	PartRows   *pr = arg;
 
@@ -137,9 +132,11 @@ local_row(void *arg, const char *row, int len)
 	pr->raw += len;
 	if ((pr->rows & 0x3FF) == 0)
 	{
-		part_rows_progress(pr);
-		pgb_stream_check_abort(pr->sh);
-		CHECK_FOR_INTERRUPTS();
+		SpinLockAcquire(&pr->sh->mutex);
+		pr->sh->bytes_done += pr->raw - pr->reported;
+		SpinLockRelease(&pr->sh->mutex);
+		pr->reported = pr->raw;
+		pgb_pq_check_interrupts();
 	}
 }
 
@@ -155,6 +152,7 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 	uint64		start = pgb_spool_pos(spool);
 	bool		last = p->part == t->nparts - 1;
 	char	   *sql;
+	PartRows	pr = {.sh = sh,.comp = comp};
 
 	pgb_compressor_begin_part(comp, pgb_spool_chunk, spool, p->part == 0, last);
 	if (sh->data_at_source)
@@ -166,12 +164,7 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 	if (conn == NULL)
 	{
 		/* a helper reading the rows in its own process */
-		PartRows	pr = {.sh = sh,.comp = comp};
-
-		pgb_stream_local_copy(sh, t, p, local_row, &pr);
-		rows = pr.rows;
-		raw = pr.raw;
-		reported = pr.reported;
+		pgb_stream_local_copy(sh, t, p, part_row, &pr);
 	}
 	else
 	{
@@ -187,20 +180,13 @@ copy_part(PGconn *conn, PgbCaptureShared *sh, int stream, PgbStreamPart *p,
 
 			if (n < 0)
 				break;
-			pgb_compressor_write(comp, buf, n);
+			part_row(&pr, buf, n);
 			PQfreemem(buf);
-			rows++;
-			raw += n;
-			if ((rows & 0x3FF) == 0)
-			{
-				SpinLockAcquire(&sh->mutex);
-				sh->bytes_done += raw - reported;
-				SpinLockRelease(&sh->mutex);
-				reported = raw;
-				pgb_pq_check_interrupts();
-			}
 		}
 	}
+	rows = pr.rows;
+	raw = pr.raw;
+	reported = pr.reported;
 	/* pg_dump appends the end-of-data marker and two newlines */
 	if (last)
 		pgb_compressor_write(comp, "\\.\n\n\n", 5);
