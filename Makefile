@@ -24,7 +24,7 @@ XML2_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null || xml2-config --l
 PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) -I$(shell $(PG_CONFIG) --includedir) $(XML2_CFLAGS)
 PG_CFLAGS = -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK_INTERNAL = $(libpq)
-SHLIB_LINK = -lcurl -lz -lzstd -llz4 -lcrypto $(XML2_LIBS)
+SHLIB_LINK = -lcurl -lz -lisal -lzstd -llz4 -lcrypto $(XML2_LIBS)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

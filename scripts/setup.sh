@@ -21,6 +21,7 @@ PACKAGES=(
 	liblz4-dev
 	libssl-dev
 	zlib1g-dev
+	libisal-dev
 	libpq-dev
 	libxml2-dev
 	pkg-config

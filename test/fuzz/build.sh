@@ -32,7 +32,7 @@ CFLAGS=(-std=gnu99 -g -fno-omit-frame-pointer -fno-strict-aliasing -D_GNU_SOURCE
 PGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 [ -f "$PGLIBDIR/libpgcommon.a" ] || PGLIBDIR=$("$PG_CONFIG" --libdir)
 LIBS=("$PGLIBDIR/libpgcommon.a" "$PGLIBDIR/libpgport.a"
-	-lzstd -llz4 -lz -lm)
+	-lzstd -llz4 -lz -lisal -lm)
 SRCS=("$REPO/src/archive/archive_reader.c" "$REPO"/src/archive/compress*.c "$HERE/shim/pgb_shim.c" "$HERE/walk.c")
 
 case "$MODE" in
