@@ -25,8 +25,13 @@
 # every column.  A trap stops the cluster (pg_ctl) and the sampler (by PID)
 # and removes the temporary directory.
 #
+# After the rounds, bench/floor.py measures what the server alone needs for the
+# same data (COPY FREEZE and index builds in one and in two sessions, COPY TO
+# /dev/null, zstd -3 of the text) and the report sets the targets beside it.
+#
 # Environment: SHAPE=many|onebig|both (both), SIZE_GB (2), RUNS (1),
-# PG_CONFIG (/usr/lib/postgresql/15/bin/pg_config), PORT (55699), KEEP_TMP=1.
+# PG_CONFIG (/usr/lib/postgresql/15/bin/pg_config), PORT (55699), KEEP_TMP=1,
+# FLOOR=0 (skip the floor).
 
 set -Eeuo pipefail
 
@@ -483,6 +488,7 @@ EOF
 	local t_shape1 load_after
 	t_shape1=$(now)
 	load_after=$(cat /proc/loadavg)
+	measure_floor
 
 	report_shape "$shape" "$db_bytes" "$gen_s" "$data_summary" "$load_before" "$load_after" "$(elapsed "$t_shape0" "$t_shape1")"
 	dropdb_ bench
@@ -532,6 +538,47 @@ summary() {
 			printf "%-8s %-24s %8.2f %8s %6s %8s %6s %7s %9s %9s %8s %8s %2d/%-2d %-9s %s\n", op, m, best[k], job[k], ratio, arch, size, cpu[k], mb(mm[k] * 1024), mb(mb_[k] * 1024), mb(sp[k]), mb(st[k]), ok[k], total[k], (k in nost ? nost[k] : "-"), (k in rows ? rows[k] : "-")
 		}
 	}' "$RUNS_TSV"
+}
+
+# ---------------------------------------------------------------- floor ------
+
+# bench/floor.py on this shape's database (FLOOR=0 skips it): the server's own
+# work for the same data, without pgbackups; "name value" lines in floor.txt
+measure_floor() {
+	FLOOR_OUT=$SHAPE_DIR/floor.txt
+	rm -f "$FLOOR_OUT"
+	[ "${FLOOR:-1}" = 1 ] || return 0
+	log "$SHAPE_DIR: floor (bench/floor.py)"
+	mkdir -p "$SHAPE_DIR/floor"
+	chown postgres "$SHAPE_DIR/floor"
+	if ! "$PYTHON" "$BENCH_DIR/floor.py" --bin "$PGBIN" --db bench --dir "$SHAPE_DIR/floor" >"$FLOOR_OUT" 2>"$SHAPE_DIR/floor.err"; then
+		echo "floor.py failed: $(tail -n 3 "$SHAPE_DIR/floor.err")" >>"$PROBLEMS"
+		rm -f "$FLOOR_OUT"
+	fi
+	rm -rf "$SHAPE_DIR/floor"
+}
+
+# the floor lines of the report, with the targets they bound
+floor_report() {
+	if [ -z "${FLOOR_OUT:-}" ] || [ ! -s "$FLOOR_OUT" ]; then
+		echo "floor: not measured (FLOOR=0 or floor.py failed)"
+		return
+	fi
+	awk -F'\t' -v cores="$(nproc)" '
+		FILENAME == ARGV[1] { split($0, kv, " "); v[kv[1]] = kv[2]; next }
+		$4 == "ok" { k = $1 "|" $2; if (!(k in best) || $5 + 0 < best[k] + 0) best[k] = $5 }
+		END {
+			print "floor (bench/floor.py: the server alone on the same data, no archive, no large objects, no foreign key checks):"
+			printf "  restore: COPY FREEZE of every table in one session %.1f CPU s, then indexes and keys %.1f CPU s;\n", v["load_cpu"], v["post_cpu"]
+			printf "           the same in two sessions at once (tables by size): %.2f s wall, %.1f CPU s\n", v["two_sessions_wall"], v["two_sessions_cpu"]
+			if ("restore|pg_restore-j2" in best)
+				printf "           restore target 0.7 x pg_restore -j2 = %.2f s: %.2f x the two-session floor\n", 0.7 * best["restore|pg_restore-j2"], 0.7 * best["restore|pg_restore-j2"] / v["two_sessions_wall"]
+			printf "  capture: COPY TO /dev/null of every table %.1f CPU s, zstd -3 of its %d MB of text (one thread) %s CPU s;\n", v["copy_out_cpu"], v["copy_text_bytes"] / 1048576, v["zstd_cpu"]
+			if (v["zstd_cpu"] != "-" && ("capture|pg_dump-Fc" in best)) {
+				f = (v["copy_out_cpu"] + v["zstd_cpu"]) / cores
+				printf "           their sum over %d cores, a bound no capture beats: %.2f s; zstd target 0.25 x pg_dump -Fc = %.2f s: %.2f x that bound\n", cores, f, 0.25 * best["capture|pg_dump-Fc"], 0.25 * best["capture|pg_dump-Fc"] / f
+			}
+		}' "$FLOOR_OUT" "$RUNS_TSV"
 }
 
 # target METHOD_KEY REF_KEY FACTOR LABEL: MET / NOT MET on the best wall times
@@ -591,6 +638,8 @@ report_shape() { # shape db_bytes gen_s data_summary load_before load_after meas
 			echo "    but pgbackups' restore left $ns tables without statistics: not ready for queries as the reference is"
 		fi
 		target "copy|pgbackups-copy-p2" "copy|pg_dump|pg_restore" 0.4 "copy p2 <= 0.4 x pg_dump -Fc | pg_restore"
+		echo
+		floor_report
 		echo
 		echo "problems:"
 		if [ -s "$PROBLEMS" ]; then cat "$PROBLEMS"; else echo "none"; fi
