@@ -11,7 +11,8 @@
  * 2. pgdump.c: the server's pg_dump writes an uncompressed custom archive
  *	  of everything but those tables' data, with --snapshot, while
  * 3. stream_pool.c, stream.c: N COPY streams (the leader plus helper
- *	  workers) copy the tables, largest first, into compressed chunk
+ *	  workers, or helpers only on 16+: stream_local.c) copy the tables,
+ *	  largest first, into compressed chunk
  *	  streams in spool files (spool.c), and
  * 4. assemble.c, upload.c: the leader, between its own parts and while it
  *	  waits for the helpers, writes the archive: once pg_dump is done, its
@@ -243,7 +244,8 @@ log_peak_memory(PgbCaptureState *cs)
 	getrusage(RUSAGE_SELF, &self);
 	getrusage(RUSAGE_CHILDREN, &children);
 	initStringInfo(&helpers);
-	for (s = 1; cs->sh && s <= cs->nhelpers; s++)
+	/* the helpers' streams: 1 .. nhelpers, or 0 .. nhelpers - 1 without the leader's */
+	for (s = cs->leader_streams ? 1 : 0; cs->sh && s < cs->result->streams_used; s++)
 	{
 		long		kb;
 

@@ -132,6 +132,7 @@ typedef struct PgbCaptureState
 	BackgroundWorkerHandle *helpers[PGB_MAX_PARALLEL];
 	int			nhelpers;
 	int			nstreams;
+	bool		leader_streams; /* the leader runs stream 0 (else a helper) */
 	/* assemble.c, upload.c: the archive, written while the streams run */
 	PgbAssembly *assembly;		/* NULL until pg_dump is done */
 	double		wait_secs;		/* the leader's waits for spools after its stream */

@@ -12,9 +12,11 @@
  * flushed when the part is done.  When a table's last part is done, the
  * table goes into the shared done order and the leader's latch is set: the
  * leader copies the table's parts, in order, into the archive behind a
- * block header while the streams go on.  Streams run in the job leader and
- * in helper background workers ("pgbackups stream"), which attach the DSM
- * segment given in bgw_main_arg and exit on the shared abort flag.
+ * block header while the streams go on.  Streams run in the job leader
+ * (stream 0, over libpq) and in helper background workers ("pgbackups
+ * stream"; stream_local.c when they read rows in their own process, then
+ * possibly stream 0 too), which attach the DSM segment given in
+ * bgw_main_arg and exit on the shared abort flag.
  *
  * src/capture/stream.c
  *
@@ -42,6 +44,7 @@
 #include "stream_local.h"
 
 static PgbCaptureShared *helper_shared = NULL;
+static emit_log_hook_type prev_log_hook = NULL;
 
 char *
 pgb_stream_spool_path(const char *prefix, int stream)
@@ -222,8 +225,10 @@ done:
 
 /*
  * pgb_stream_run
- *		Copy parts until the work list is empty; the leader's stream calls
- *		between(arg) after each of its parts (the archive's assembly).
+ *		Copy parts until the work list is empty; the leader's stream (the
+ *		one given between) goes over libpq and calls between(arg) after
+ *		each of its parts (the archive's assembly); a helper's stream reads
+ *		in its own process when sh->local.
  */
 void
 pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
@@ -242,7 +247,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	int64		raw = 0;
 	double		wait_s = 0;
 
-	if (stream > 0 && sh->local)
+	if (between == NULL && sh->local)
 	{
 		conn = NULL;
 		pgb_stream_local_begin(sh);
@@ -271,7 +276,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 		raw += p->raw_bytes;
 		pg_write_barrier();
 		p->done = true;
-		if (stream == 0 && !fault_passed)
+		if (between && !fault_passed)
 		{
 			pgb_debug_fault("streams"); /* tests: the leader's first part */
 			fault_passed = true;
@@ -280,7 +285,7 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 			between(arg);
 	}
 	/* the helpers may have taken every part before the leader got one */
-	if (stream == 0 && !fault_passed)
+	if (between && !fault_passed)
 		pgb_debug_fault("streams");
 	pgb_spool_close(spool);
 	if (conn == NULL)
@@ -303,6 +308,23 @@ pgb_stream_run(PgbCaptureShared *sh, int stream, PgbStreamBetweenParts between,
 	sh->stream_cpu_s[stream] = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 		(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	SpinLockRelease(&sh->mutex);
+}
+
+/*
+ * helper_log_hook
+ *		A helper's FATAL (pg_terminate_backend of its process, a failed
+ *		connection at its start) ends the process without passing its
+ *		PG_CATCH: keep that error for the leader too, so that the capture
+ *		fails with it and not with "a capture stream exited".  It only copies
+ *		into the DSM segment (no allocation); the first error kept wins.
+ */
+static void
+helper_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= FATAL && helper_shared != NULL)
+		pgb_stream_record_error(helper_shared, edata);
+	if (prev_log_hook)
+		prev_log_hook(edata);
 }
 
 static void
@@ -336,6 +358,8 @@ pgb_stream_worker_main(Datum arg)
 				 errmsg("could not attach to capture shared memory")));
 	sh = (PgbCaptureShared *) dsm_segment_address(seg);
 	helper_shared = sh;
+	prev_log_hook = emit_log_hook;
+	emit_log_hook = helper_log_hook;
 	pgb_pq_set_interrupt_check(helper_check);
 	if (sh->local)
 		pgb_stream_local_connect(sh);

@@ -12,6 +12,9 @@
  * socket, and no libpq reads them back one message at a time.  Measured
  * on a table of 1.6 million rows, the COPY alone took 2.5 s into a
  * callback against 3.7 s to a client, which also spent 1 s receiving.
+ * The leader's own process is connected to the catalog's database, so with
+ * two streams or more stream 0 gets a helper of this kind too and the
+ * leader only assembles (stream_pool.c launch_helpers).
  *
  * The session is the one pg_dump and the libpq streams set up
  * (pq_util.c pgb_pq_begin_in_snapshot): the database's encoding, ISO

@@ -5,7 +5,8 @@
  *	  list in a DSM segment (PgbCaptureShared: largest tables first, a table
  *	  larger than pgbackups.split_table_size cut into ctid ranges), helper
  *	  background workers ("pgbackups stream", started with pgb_bgw_start),
- *	  the leader's own stream 0, and waiting until every table is copied,
+ *	  the leader's own stream 0 (or, when helpers read in their own
+ *	  process, a helper for it too), and waiting until every table is copied,
  *	  the leader writing the tables done into the archive meanwhile (a
  *	  step of capture.c, between its own parts and while it waits).  One
  *	  stream's work is stream.c.
@@ -25,8 +26,12 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "bgw_start.h"
 #include "capture_int.h"
+#include "guc.h"
 #include "pq_util.h"
 #include "stream_local.h"
 
@@ -183,37 +188,56 @@ build_shared(PgbCaptureState *cs)
 	return sh;
 }
 
-/* helpers for streams 1 .. nstreams - 1, as many as slots and budget allow */
+/* start the helper of stream s; false without budget or a free slot */
+static bool
+launch_helper(PgbCaptureState *cs, int s)
+{
+	char		name[BGW_MAXLEN];
+	PgbBgwSpec	spec = {
+		.function = "pgb_stream_worker_main",
+		.type = "pgbackups stream",
+		.name = name,
+		.database = cs->sh->local,
+		.main_arg = UInt32GetDatum(dsm_segment_handle(cs->seg)),
+		.extra = &s,
+		.extra_len = sizeof(int),
+	};
+
+	if (cs->hooks->reserve_proc && !cs->hooks->reserve_proc())
+		return false;
+	snprintf(name, sizeof(name), "pgbackups stream %d", s);
+	if (!pgb_bgw_start(&spec, NULL, &cs->helpers[cs->nhelpers]))
+	{
+		if (cs->hooks->release_proc)
+			cs->hooks->release_proc();
+		return false;
+	}
+	cs->nhelpers++;
+	return true;
+}
+
+/*
+ * launch_helpers
+ *		Helpers for streams 1 .. nstreams - 1, as many as slots and budget
+ *		allow.  When they all started and helpers read rows in their own
+ *		process (stream_local.c), stream 0 gets a helper too if one more
+ *		can start: then no stream goes over libpq and the leader only
+ *		assembles the archive (with one stream, the leader runs it: one
+ *		process, as asked).  Otherwise the leader runs stream 0.
+ */
 static void
 launch_helpers(PgbCaptureState *cs)
 {
 	int			s;
 
 	for (s = 1; s < cs->nstreams; s++)
-	{
-		char		name[BGW_MAXLEN];
-		PgbBgwSpec spec = {
-			.function = "pgb_stream_worker_main",
-			.type = "pgbackups stream",
-			.name = name,
-			.database = cs->sh->local,
-			.main_arg = UInt32GetDatum(dsm_segment_handle(cs->seg)),
-			.extra = &s,
-			.extra_len = sizeof(int),
-		};
-
-		if (cs->hooks->reserve_proc && !cs->hooks->reserve_proc())
-			break;
-		snprintf(name, sizeof(name), "pgbackups stream %d", s);
-		if (!pgb_bgw_start(&spec, NULL, &cs->helpers[cs->nhelpers]))
+		if (!launch_helper(cs, s))
 		{
-			if (cs->hooks->release_proc)
-				cs->hooks->release_proc();
 			pgb_capture_log("no background worker slot for stream %d; continuing with %d streams", s, s);
-			break;
+			return;
 		}
-		cs->nhelpers++;
-	}
+	if (cs->sh->local && cs->nstreams > 1 && launch_helper(cs, 0))
+		cs->leader_streams = false;
 }
 
 static bool
@@ -244,6 +268,18 @@ leader_between_parts(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
+/* whether a stream has finished a part (the leader's fault point) */
+static bool
+any_part_done(PgbCaptureShared *sh)
+{
+	int			i;
+
+	for (i = 0; i < sh->nparts; i++)
+		if (PGB_STREAM_PARTS(sh)[i].done)
+			return true;
+	return false;
+}
+
 /*
  * log_streams
  *		One line of what each stream did: its parts, their COPY bytes, the
@@ -254,7 +290,7 @@ static void
 log_streams(PgbCaptureState *cs)
 {
 	PgbCaptureShared *sh = cs->sh;
-	int			n = Min(cs->nhelpers + 1, PGB_MAX_PARALLEL);
+	int			n = Min(cs->result->streams_used, PGB_MAX_PARALLEL);
 	int			parts[PGB_MAX_PARALLEL];
 	int64		raw[PGB_MAX_PARALLEL];
 	double		wait_s[PGB_MAX_PARALLEL];
@@ -276,13 +312,24 @@ log_streams(PgbCaptureState *cs)
 		appendStringInfo(&s, "%s%d: %d parts, " INT64_FORMAT " MB, %.1f s waiting for rows, %.1f CPU s",
 						 i == 0 ? "" : "; ", i, parts[i], raw[i] / (1024 * 1024),
 						 wait_s[i], cpu_s[i]);
-	pgb_capture_log("streams (the leader is 0, its CPU with the assembly so far): %s", s.data);
+	if (cs->leader_streams)
+		pgb_capture_log("streams (the leader is 0, its CPU with the assembly so far): %s", s.data);
+	else
+	{
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		pgb_capture_log("streams (each in its own process): %s; the leader's assembly so far %.1f CPU s",
+						s.data, ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+						(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	}
 	pfree(s.data);
 }
 
 /*
  * pgb_capture_run_streams
- *		Copy every table: start the helpers, run stream 0 here, then wait
+ *		Copy every table: start the helpers, run stream 0 here unless a
+ *		helper runs it (launch_helpers), then wait
  *		for the helpers (a helper's exit and a table done set our latch) and
  *		check that every table was copied.  Between its parts and while it
  *		waits, the leader calls step(cs), which writes the tables done into
@@ -294,6 +341,7 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 	PgbCaptureShared *sh;
 	PgbStreamPart *parts;
 	int			nsplit = 0;
+	bool		fault_passed = false;
 	int			i;
 
 	cs->nstreams = Max(1, Min(cs->params->parallel, Max(list_length(cs->tables), 1)));
@@ -312,9 +360,10 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 	sh = cs->sh = build_shared(cs);
 	parts = PGB_STREAM_PARTS(sh);
 	/* with the data left at the source, the leader alone lays out the items */
+	cs->leader_streams = true;
 	if (!sh->data_at_source)
 		launch_helpers(cs);
-	cs->result->streams_used = cs->nhelpers + 1;
+	cs->result->streams_used = cs->nhelpers + (cs->leader_streams ? 1 : 0);
 	for (i = 0; i < sh->ntables; i++)
 		if (sh->tables[i].nparts > 1)
 		{
@@ -330,7 +379,10 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 		pgb_capture_log("copying %d tables (%d parts) over %d streams, pg_dump running for DDL",
 						sh->ntables, sh->nparts, cs->result->streams_used);
 	cs->step = step;
-	pgb_stream_run(sh, 0, leader_between_parts, cs);
+	if (cs->leader_streams)
+		pgb_stream_run(sh, 0, leader_between_parts, cs);
+	else
+		pgb_capture_log("the leader only assembles the archive: every stream reads its rows in its own process");
 	while (!helpers_stopped(cs))
 	{
 		if (!step(cs))
@@ -341,8 +393,31 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 			cs->wait_secs += (double) (GetCurrentTimestamp() - start) / USECS_PER_SEC;
 		}
 		pgb_capture_check();
+		if (!cs->leader_streams && !fault_passed && any_part_done(sh))
+		{
+			pgb_debug_fault("streams"); /* tests: as after the leader's first part */
+			fault_passed = true;
+		}
 	}
 	pgb_capture_check();
+	if (!cs->leader_streams && !fault_passed)
+		pgb_debug_fault("streams");
+
+	/*
+	 * Every helper exited without an error and parts were never taken: a
+	 * helper registered but not started (the postmaster could not fork it)
+	 * or gone at once.  If stream 0's helper wrote nothing, the leader runs
+	 * stream 0 itself, as it would have without that helper.
+	 */
+	if (!cs->leader_streams &&
+		pg_atomic_read_u32(&sh->next_part) < (uint32) sh->nparts &&
+		access(pgb_stream_spool_path(sh->spool_prefix, 0), F_OK) != 0)
+	{
+		pgb_capture_log("the stream helpers exited before taking every part; the leader copies the rest over libpq");
+		cs->leader_streams = true;
+		pgb_stream_run(sh, 0, leader_between_parts, cs);
+		pgb_capture_check();
+	}
 	for (i = 0; i < sh->nparts; i++)
 		if (!parts[i].done)
 			ereport(ERROR,
@@ -359,8 +434,9 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 		t->done = true;
 	}
 	cs->written_early = cs->assembly ? cs->assembly->nwritten : 0;
-	pgb_capture_log("table data copied: %d tables, %d of them in parts; %d already in the archive, the leader waited %.1f s for the other streams",
-					sh->ntables, nsplit, cs->written_early, cs->wait_secs);
+	pgb_capture_log("table data copied: %d tables, %d of them in parts; %d already in the archive, the leader waited %.1f s for the %sstreams",
+					sh->ntables, nsplit, cs->written_early, cs->wait_secs,
+					cs->leader_streams ? "other " : "");
 	if (!sh->data_at_source)
 		log_streams(cs);
 }

@@ -85,9 +85,11 @@ check_eq "queued ALTER: the ALTER went through" "$(q app "SELECT count(*) FROM i
 # --- 2b. the same ALTER met by a helper stream ---------------------------------
 # two streams, no table split: one copies big, the other mid; the one done
 # with mid takes small while the other is still on big.  Which stream takes
-# which table depends on when the helper starts.  On PostgreSQL 16+ the
-# helper runs its COPY in its own process (stream_local.c), the leader over
-# libpq: its lock wait is bounded the same way and its error is the same.
+# which table depends on when the helpers start.  On PostgreSQL 16+ both
+# streams are helpers that run their COPY in their own process
+# (stream_local.c) and the leader only assembles the archive; before 16 the
+# leader runs one stream over libpq.  The lock wait is bounded the same way
+# and the error is the same.
 # (The helper's own log line of the error is not checked: the leader, which
 # raises the error it recorded, may terminate the helper before it writes it.)
 set_conf pgbackups.split_table_size 0
@@ -108,7 +110,9 @@ wait_for app "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'ALTER 
 both=$(q app "SELECT count(*) FROM pg_stat_activity WHERE (query LIKE 'COPY %public.big%' OR query LIKE 'COPY %public.mid%') AND state = 'active'")
 log "helper: the ALTER waits; streams copying big or mid: $both; the COPYs ran in: $readers"
 if [ "$(q app "SELECT current_setting('server_version_num')::int >= 160000")" = t ]; then
-	check_eq "helper: on 16+ the helper runs its COPY in its own process, the leader over libpq" "$readers" "client backend,pgbackups stream"
+	check_eq "helper: on 16+ both streams run their COPY in their own process" "$readers" "pgbackups stream,pgbackups stream"
+	check "helper: on 16+ the job's log says the leader only assembles" \
+		grep -q 'the leader only assembles the archive' <<<"$(q $CAT "SELECT string_agg(message, E'\n') FROM pgbackups.logs('$B2b')")"
 else
 	check_eq "helper: before 16 both COPYs run in backends of libpq connections" "$readers" "client backend,client backend"
 fi

@@ -274,8 +274,12 @@ if wait_streaming "$id" 120 && wait_for $DB "SELECT count(*) > 0 FROM pg_stat_ac
 	# connection_failure (08006, "server closed the connection unexpectedly":
 	# src/net/pq_util.c pgb_pq_error).  So the recorded message says which
 	# one happened, and the code must be exactly the one of that message.
+	# On 16+ the streams are helpers that run their COPY in their own
+	# process: the terminated one ends with its own FATAL, which it keeps
+	# for the leader (stream.c helper_log_hook), "terminating background
+	# worker ... due to administrator command" (57P01).
 	case "$ferr" in
-	*"terminating connection due to administrator command"*) fwant=57P01 ;;
+	*"terminating connection due to administrator command"* | *"terminating background worker"*"due to administrator command"*) fwant=57P01 ;;
 	*"server closed the connection unexpectedly"* | *"connection"*"closed"*) fwant=08006 ;;
 	*) fwant="(a message naming the terminated connection)" ;;
 	esac
