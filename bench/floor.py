@@ -15,6 +15,13 @@ to show how far a target is from what this machine can do at all:
   capture  COPY TO '/dev/null' of every table in one session, and zstd -3
            (one thread, the zstd command) of the same COPY text.  A capture
            reads the same rows and compresses the same text, and does more.
+           Then each of the two twice at once, as a capture's two streams
+           run: COPY TO '/dev/null' in two sessions (a table larger than an
+           eighth of the data cut in two ctid halves, pieces assigned by
+           size) and two zstd -3 -T1 over the text split by size.  A
+           process runs slower while another runs beside it on this kind of
+           machine, so these CPU seconds over the cores bound a two-stream
+           capture (which also writes spools, an archive, pg_dump's DDL).
 
 CPU seconds of a session are read from the backend's /proc/self/stat
 (pg_read_file, superuser) at its start and end: exact, not sampled.
@@ -75,12 +82,15 @@ def main():
 
     tables = q(a.db, """
         SELECT format('%I.%I', n.nspname, c.relname) || ' ' || pg_total_relation_size(c.oid)
+               || ' ' || pg_relation_size(c.oid) / current_setting('block_size')::int
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
            AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
                             AND e.objid = c.oid AND e.deptype = 'e')
          ORDER BY pg_total_relation_size(c.oid) DESC""")
-    tables = [(t.rsplit(' ', 1)[0], int(t.rsplit(' ', 1)[1])) for t in tables]
+    tables = [t.rsplit(' ', 2) for t in tables]
+    blocks = dict((t, int(b)) for t, _, b in tables)
+    tables = [(t, int(size)) for t, size, _ in tables]
     files = {t: f'{d}/{i}.copy' for i, (t, _) in enumerate(tables)}
 
     # the COPY text of every table (not measured)
@@ -97,6 +107,69 @@ def main():
             subprocess.check_call(['zstd', '-3', '-T1', '-q', '-c'] + list(files.values()), stdout=null)
         r1 = os.times()
         zstd_cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+
+    # capture, two at once (a capture runs two streams): COPY TO /dev/null in
+    # two sessions (big tables in ctid halves, pieces by size), then two
+    # zstd -3 -T1 at once over the text split by size.  On this kind of
+    # machine a process runs slower while another runs beside it, so these
+    # CPU seconds, over the cores, are the bound a two-stream capture meets.
+    total = sum(size for _, size in tables)
+    pieces = []
+    for t, size in tables:
+        h = blocks[t] // 2
+        if size > total / 8 and h > 0:
+            pieces += [(f"SELECT * FROM ONLY {t} WHERE ctid < '({h},0)'", size / 2),
+                       (f"SELECT * FROM ONLY {t} WHERE ctid >= '({h},0)'", size / 2)]
+        else:
+            pieces.append((f"SELECT * FROM ONLY {t}", size))
+    pieces.sort(key=lambda p: -p[1])
+    share, weight = [[], []], [0, 0]
+    for sql, size in pieces:
+        k = weight.index(min(weight))
+        weight[k] += size
+        share[k].append(sql)
+    copy_two_wall = run(a.db, [session_file(f'null{k}', ''.join(
+        f"COPY ({sql}) TO '/dev/null';\n" for sql in share[k]),
+        "SET synchronize_seqscans = off;\n") for k in (0, 1)])
+    copy_two_cpu = cpu('null0') + cpu('null1')
+    zstd_two_wall = zstd_two_cpu = None
+    if zstd_cpu is not None:
+        # the text of a table larger than an eighth cut in two at a row (not measured)
+        texts = []
+        for f in files.values():
+            n = os.path.getsize(f)
+            if n > text_bytes / 8:
+                with open(f, 'rb') as i:
+                    i.seek(n // 2)
+                    i.readline()
+                    cut = i.tell()
+                    i.seek(0)
+                    for half, left in ((f + '.a', cut), (f + '.b', n - cut)):
+                        with open(half, 'wb') as o:
+                            while left > 0:
+                                b = i.read(min(left, 1 << 22))
+                                o.write(b)
+                                left -= len(b)
+                        texts.append(half)
+            else:
+                texts.append(f)
+        group, gsize = [[], []], [0, 0]
+        for f in sorted(texts, key=lambda f: -os.path.getsize(f)):
+            k = gsize.index(min(gsize))
+            gsize[k] += os.path.getsize(f)
+            group[k].append(f)
+        r0 = os.times()
+        t0 = time.monotonic()
+        with open(os.devnull, 'wb') as null:
+            ps = [subprocess.Popen(['zstd', '-3', '-T1', '-q', '-c'] + g, stdout=null) for g in group if g]
+            if any(p.wait() for p in ps):
+                sys.exit('floor.py: zstd failed')
+        zstd_two_wall = time.monotonic() - t0
+        r1 = os.times()
+        zstd_two_cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+        for f in texts:
+            if f not in files.values():
+                os.unlink(f)
 
     # restore: a schema-only copy of the database, its post-data without foreign keys
     dump = f'{d}/schema.dump'
@@ -157,6 +230,10 @@ def main():
     print(f'copy_text_bytes {text_bytes}')
     print(f'copy_out_cpu {copy_out:.1f}')
     print(f'zstd_cpu {zstd_cpu:.1f}' if zstd_cpu is not None else 'zstd_cpu -')
+    print(f'copy_two_wall {copy_two_wall:.2f}')
+    print(f'copy_two_cpu {copy_two_cpu:.1f}')
+    print(f'zstd_two_wall {zstd_two_wall:.2f}' if zstd_two_wall is not None else 'zstd_two_wall -')
+    print(f'zstd_two_cpu {zstd_two_cpu:.1f}' if zstd_two_cpu is not None else 'zstd_two_cpu -')
     print(f'load_cpu {load_cpu:.1f}')
     print(f'post_cpu {post_cpu:.1f}')
     print(f'two_sessions_wall {wall2:.2f}')

@@ -573,10 +573,17 @@ floor_report() {
 			printf "           the same in two sessions at once (tables by size): %.2f s wall, %.1f CPU s\n", v["two_sessions_wall"], v["two_sessions_cpu"]
 			if ("restore|pg_restore-j2" in best)
 				printf "           restore target 0.7 x pg_restore -j2 = %.2f s: %.2f x the two-session floor\n", 0.7 * best["restore|pg_restore-j2"], 0.7 * best["restore|pg_restore-j2"] / v["two_sessions_wall"]
+			if ("restore|pg_restore-j2+vacuumdb" in best)
+				printf "           ready target 0.6 x (pg_restore -j2 + vacuumdb) = %.2f s: %.2f x the two-session floor (which does not analyze)\n", 0.6 * best["restore|pg_restore-j2+vacuumdb"], 0.6 * best["restore|pg_restore-j2+vacuumdb"] / v["two_sessions_wall"]
 			printf "  capture: COPY TO /dev/null of every table %.1f CPU s, zstd -3 of its %d MB of text (one thread) %s CPU s;\n", v["copy_out_cpu"], v["copy_text_bytes"] / 1048576, v["zstd_cpu"]
 			if (v["zstd_cpu"] != "-" && ("capture|pg_dump-Fc" in best)) {
 				f = (v["copy_out_cpu"] + v["zstd_cpu"]) / cores
 				printf "           their sum over %d cores, a bound no capture beats: %.2f s; zstd target 0.25 x pg_dump -Fc = %.2f s: %.2f x that bound\n", cores, f, 0.25 * best["capture|pg_dump-Fc"], 0.25 * best["capture|pg_dump-Fc"] / f
+				if (v["zstd_two_cpu"] != "-" && v["zstd_two_cpu"] != "") {
+					f2 = (v["copy_two_cpu"] + v["zstd_two_cpu"]) / cores
+					printf "           two at once, as two streams run: COPY TO /dev/null in two sessions %.1f CPU s (%.2f s wall), two zstd -3 %.1f CPU s (%.2f s wall);\n", v["copy_two_cpu"], v["copy_two_wall"], v["zstd_two_cpu"], v["zstd_two_wall"]
+					printf "           their sum over %d cores, the bound of a two-stream capture here: %.2f s; zstd target: %.2f x that bound\n", cores, f2, 0.25 * best["capture|pg_dump-Fc"] / f2
+				}
 			}
 		}' "$FLOOR_OUT" "$RUNS_TSV"
 }
