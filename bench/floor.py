@@ -64,6 +64,15 @@ def main():
 
     tick = os.sysconf('SC_CLK_TCK')
 
+    def two_shares(items):
+        """(item, size) pairs dealt to two sessions, largest first to the less loaded"""
+        share, weight = [[], []], [0, 0]
+        for item, size in sorted(items, key=lambda p: -p[1]):
+            k = weight.index(min(weight))
+            weight[k] += size
+            share[k].append(item)
+        return share
+
     def cpu(name):
         def t(f):
             with open(f) as fh:
@@ -122,12 +131,7 @@ def main():
                        (f"SELECT * FROM ONLY {t} WHERE ctid >= '({h},0)'", size / 2)]
         else:
             pieces.append((f"SELECT * FROM ONLY {t}", size))
-    pieces.sort(key=lambda p: -p[1])
-    share, weight = [[], []], [0, 0]
-    for sql, size in pieces:
-        k = weight.index(min(weight))
-        weight[k] += size
-        share[k].append(sql)
+    share = two_shares(pieces)
     copy_two_wall = run(a.db, [session_file(f'null{k}', ''.join(
         f"COPY ({sql}) TO '/dev/null';\n" for sql in share[k]),
         "SET synchronize_seqscans = off;\n") for k in (0, 1)])
@@ -153,11 +157,7 @@ def main():
                         texts.append(half)
             else:
                 texts.append(f)
-        group, gsize = [[], []], [0, 0]
-        for f in sorted(texts, key=lambda f: -os.path.getsize(f)):
-            k = gsize.index(min(gsize))
-            gsize[k] += os.path.getsize(f)
-            group[k].append(f)
+        group = two_shares([(f, os.path.getsize(f)) for f in texts])
         r0 = os.times()
         t0 = time.monotonic()
         with open(os.devnull, 'wb') as null:
@@ -211,11 +211,7 @@ def main():
     # the same work in two sessions at once: tables by size (largest first to
     # the less loaded session), each table's indexes right after its rows
     fresh()
-    share, weight = [[], []], [0, 0]
-    for t, size in tables:
-        k = weight.index(min(weight))
-        weight[k] += size
-        share[k].append(t)
+    share = two_shares(tables)
     body = [''.join(load(t) + ''.join(owner.get(t, [])) for t in s) for s in share]
     rest = ''.join(owner.get(None, []))
     wall2 = run(floor_db, [session_file('two0', body[0], settings), session_file('two1', body[1], settings)])

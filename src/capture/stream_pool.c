@@ -21,13 +21,13 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
-
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "bgw_start.h"
 #include "capture_int.h"
@@ -268,6 +268,17 @@ leader_between_parts(void *arg)
 	MemoryContextSwitchTo(old);
 }
 
+/* whether stream s has created its spool file */
+static bool
+stream_spool_exists(PgbCaptureShared *sh, int s)
+{
+	char	   *path = pgb_stream_spool_path(sh->spool_prefix, s);
+	bool		exists = access(path, F_OK) == 0;
+
+	pfree(path);
+	return exists;
+}
+
 /* whether a stream has finished a part (the leader's fault point) */
 static bool
 any_part_done(PgbCaptureShared *sh)
@@ -411,7 +422,7 @@ pgb_capture_run_streams(PgbCaptureState *cs, PgbCaptureStep step)
 	 */
 	if (!cs->leader_streams &&
 		pg_atomic_read_u32(&sh->next_part) < (uint32) sh->nparts &&
-		access(pgb_stream_spool_path(sh->spool_prefix, 0), F_OK) != 0)
+		!stream_spool_exists(sh, 0))
 	{
 		pgb_capture_log("the stream helpers exited before taking every part; the leader copies the rest over libpq");
 		cs->leader_streams = true;
